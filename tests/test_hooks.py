@@ -1,0 +1,786 @@
+"""The template's hooks: bad answers stop the bake before a file is written; good ones bake a committed project."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cookiecutter.hooks
+import pytest
+from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
+from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter as bake
+from cookiecutter.prompt import prompt_for_config
+
+TEMPLATE = Path(__file__).parents[1]
+HOOKS = TEMPLATE / "hooks"
+LICENSES = TEMPLATE / "{{cookiecutter.project_slug}}" / "licenses"
+COOKIECUTTER_JSON = json.loads(
+    (TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8")
+)
+# What cookiecutter passes to hooks as `_cookiecutter`: the JSON as written, without private keys.
+ORIGINAL = {
+    key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")
+}
+
+
+def load_hook(name: str) -> ModuleType:
+    """Import a hook file as it sits in the template, before cookiecutter renders it."""
+    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre = load_hook("pre_gen_project")
+post = load_hook("post_gen_project")
+CHOICES = pre.choices_of(ORIGINAL)
+DEFAULTS = dict(
+    prompt_for_config(
+        generate_context(str(TEMPLATE / "cookiecutter.json")), no_input=True
+    )
+)
+
+
+def answers(**changes: str) -> dict[str, Any]:
+    """Return the default answers with some of them changed."""
+    return {**DEFAULTS, **changes}
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Return every file under root, outside .git, with its bytes."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def git_out(root: Path, *args: str) -> str:
+    """Run git in root and return its stripped stdout."""
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def has_commit(root: Path) -> bool:
+    """Return whether the repository at root has a HEAD commit."""
+    return (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+# --- pre_gen_project: validate() ----------------------------------------------------------------
+
+BAD_ANSWERS = [
+    pytest.param("project_name", "", id="project-name-empty"),
+    pytest.param("project_name", "   ", id="project-name-whitespace-only"),
+    pytest.param("project_name", "Shop\nAnalytics", id="project-name-two-lines"),
+    pytest.param("project_slug", "my shop", id="slug-with-spaces"),
+    pytest.param("project_slug", "My-Shop", id="slug-with-capitals"),
+    pytest.param("project_slug", "2shop", id="slug-starting-with-digit"),
+    pytest.param("project_slug", "shop-", id="slug-with-trailing-dash"),
+    pytest.param("project_slug", "shop--analytics", id="slug-with-double-dash"),
+    pytest.param("project_slug", "shop_analytics", id="slug-with-underscore"),
+    pytest.param("package_name", "class", id="package-python-keyword"),
+    pytest.param("package_name", "match", id="package-soft-keyword"),
+    pytest.param("package_name", "my-shop", id="package-with-dash"),
+    pytest.param("package_name", "Shop", id="package-with-capital"),
+    pytest.param("package_name", "json", id="package-shadows-stdlib"),
+    pytest.param("package_name", "dbt", id="package-shadows-dbt"),
+    pytest.param("package_name", "duckdb", id="package-shadows-duckdb"),
+    pytest.param("package_name", "ref", id="package-reserved-by-dbt"),
+    pytest.param("description", "one\ntwo", id="description-two-lines"),
+    pytest.param("description", 'the "best" shop', id="description-double-quote"),
+    pytest.param("author_name", " ", id="author-name-blank"),
+    pytest.param("author_email", "data-team.example.com", id="email-without-at"),
+    pytest.param("author_email", "data-team@example", id="email-without-domain-dot"),
+    pytest.param("author_email", "data team@example.com", id="email-with-space"),
+    pytest.param("python_version", "3.9", id="python-version-unsupported"),
+    pytest.param("warehouse", "oracle", id="warehouse-unknown"),
+    pytest.param("warehouse", "postgres", id="warehouse-not-yet-available"),
+    pytest.param("license", "GPL", id="license-unknown"),
+    pytest.param("include_example", "maybe", id="include-example-unknown"),
+    pytest.param("container", "sometimes", id="container-unknown"),
+]
+
+
+def test_default_answers_validate_clean() -> None:
+    """It accepts the answers --no-input gives."""
+    assert pre.validate(DEFAULTS, CHOICES) == []
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_ANSWERS)
+def test_bad_answer_gets_one_sentence_naming_field_and_value(
+    field: str, value: str
+) -> None:
+    """It refuses each bad answer with one line that names the field, the value and what to type."""
+    problems = pre.validate(answers(**{field: value}), CHOICES)
+
+    assert len(problems) == 1, problems
+    [problem] = problems
+    assert problem.startswith(f"{field} {value!r} ")
+    assert "\n" not in problem
+    assert problem.endswith(".")
+    assert re.search(r"; (try|type|choose) ", problem), problem
+
+
+SUGGESTING_FIELDS = [
+    p for p in BAD_ANSWERS if p.values[0] in {"project_slug", "package_name"}
+]
+
+
+@pytest.mark.parametrize(("field", "value"), SUGGESTING_FIELDS)
+def test_suggested_name_is_itself_valid(field: str, value: str) -> None:
+    """It suggests a slug or package name that would pass."""
+    [problem] = pre.validate(answers(**{field: value}), CHOICES)
+    match = re.search(r"; try '([^']*)'\.$", problem)
+    assert match, problem
+
+    assert pre.validate(answers(**{field: match.group(1)}), CHOICES) == []
+
+
+def test_slug_suggestion_follows_the_name() -> None:
+    """It turns 'My Shop' into the slug people would have typed."""
+    assert pre.validate(answers(project_slug="My Shop"), CHOICES) == [
+        "project_slug 'My Shop' must be lowercase letters, digits and dashes, starting with a letter; try 'my-shop'."
+    ]
+
+
+@pytest.mark.parametrize("field", sorted(CHOICES), ids=str)
+def test_unknown_choice_lists_the_choices_of_cookiecutter_json(field: str) -> None:
+    """It reads the choices from cookiecutter.json and lists them all in the sentence."""
+    [problem] = pre.validate(answers(**{field: "nonsense"}), CHOICES)
+
+    assert (
+        problem
+        == f"{field} 'nonsense' is not one of the choices; type one of {', '.join(ORIGINAL[field])}."
+    )
+
+
+@pytest.mark.parametrize("warehouse", ORIGINAL["warehouse"], ids=str)
+def test_only_supported_warehouses_pass(warehouse: str) -> None:
+    """It bakes only the warehouses in SUPPORTED_WAREHOUSES and calls the others planned."""
+    problems = pre.validate(answers(warehouse=warehouse), CHOICES)
+
+    if warehouse in pre.SUPPORTED_WAREHOUSES:
+        assert problems == []
+    else:
+        assert problems == [
+            (
+                f"warehouse {warehouse!r} is not available yet in this version of the template; "
+                "choose duckdb (the others are planned)."
+            )
+        ]
+
+
+def test_supported_warehouses_are_choices() -> None:
+    """It only claims support for warehouses cookiecutter.json offers."""
+    assert set(pre.SUPPORTED_WAREHOUSES) <= set(ORIGINAL["warehouse"])
+
+
+def test_empty_description_is_allowed() -> None:
+    """It lets the description be empty: it is optional text."""
+    assert pre.validate(answers(description=""), CHOICES) == []
+
+
+def test_without_original_context_only_choices_go_unchecked() -> None:
+    """It still checks every text answer, and the warehouse, when cookiecutter gives no choices."""
+    assert pre.validate(answers(license="GPL"), {}) == []
+    assert pre.validate(answers(warehouse="postgres", project_slug="A B"), {}) == [
+        "project_slug 'A B' must be lowercase letters, digits and dashes, starting with a letter; try 'a-b'.",
+        (
+            "warehouse 'postgres' is not available yet in this version of the template; "
+            "choose duckdb (the others are planned)."
+        ),
+    ]
+
+
+def test_main_prints_every_problem_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It prints each problem on its own stderr line and stops with status 1."""
+    monkeypatch.setattr(
+        pre, "ANSWERS", json.dumps(answers(project_slug="My Shop", license="GPL"))
+    )
+    monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
+
+    with pytest.raises(SystemExit) as exit_info:
+        pre.main()
+
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[0] for line in lines] == ["project_slug", "license"]
+
+
+def test_main_is_silent_on_good_answers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It says nothing and lets the bake go on when the answers are good."""
+    monkeypatch.setattr(pre, "ANSWERS", json.dumps(DEFAULTS))
+    monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
+
+    pre.main()
+
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("original", "fails"),
+    [
+        pytest.param(ORIGINAL, True, id="with-_cookiecutter"),
+        pytest.param(None, False, id="without-_cookiecutter"),
+    ],
+)
+def test_rendered_hook_reads_choices_from_cookiecutter_context(
+    tmp_path: Path, original: dict[str, Any] | None, fails: bool
+) -> None:
+    """It checks choices when cookiecutter passes `_cookiecutter`, and still runs when it does not."""
+    context: dict[str, Any] = {"cookiecutter": answers(license="GPL")}
+    if original is not None:
+        context["_cookiecutter"] = original
+
+    if fails:
+        with pytest.raises(FailedHookException):
+            cookiecutter.hooks.run_script_with_context(
+                HOOKS / "pre_gen_project.py", tmp_path, context
+            )
+    else:
+        cookiecutter.hooks.run_script_with_context(
+            HOOKS / "pre_gen_project.py", tmp_path, context
+        )
+
+
+def test_rendered_hook_survives_quotes_and_backslashes(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """It turns any answer into valid Python: the hook reports the bad name instead of crashing."""
+    name = "Shop \"\"\"''' \\ Ünïcode"
+    context = {"cookiecutter": answers(project_name=name), "_cookiecutter": ORIGINAL}
+
+    with pytest.raises(FailedHookException):
+        cookiecutter.hooks.run_script_with_context(
+            HOOKS / "pre_gen_project.py", tmp_path, context
+        )
+
+    err = capfd.readouterr().err
+    assert (
+        f"project_name {name!r} must be one line without double quotes or backslashes"
+        in err
+    )
+    assert "Traceback" not in err
+
+
+# --- pre_gen_project: real bakes ----------------------------------------------------------------
+
+
+@pytest.fixture
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return a cookiecutter config that keeps replay files out of the real home directory."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {home / 'templates'}\nreplay_dir: {home / 'replay'}\n",
+        encoding="utf-8",
+    )
+    return str(config)
+
+
+BAD_BAKES = [
+    pytest.param({"project_slug": "my shop"}, "project_slug", id="slug-with-spaces"),
+    pytest.param(
+        {"project_slug": "2shop"}, "project_slug", id="slug-starting-with-digit"
+    ),
+    pytest.param(
+        {"package_name": "class"}, "package_name", id="package-python-keyword"
+    ),
+    pytest.param(
+        {"project_name": "   ", "project_slug": "shop"},
+        "project_name",
+        id="project-name-whitespace-only",
+    ),
+    pytest.param({"author_email": "nobody"}, "author_email", id="email-without-at"),
+    pytest.param(
+        {"warehouse": "postgres"}, "warehouse", id="warehouse-not-yet-available"
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra_context", "field"), BAD_BAKES)
+def test_bad_bake_writes_nothing(
+    tmp_path: Path,
+    config_file: str,
+    capfd: pytest.CaptureFixture[str],
+    extra_context: dict[str, str],
+    field: str,
+) -> None:
+    """It stops the real bake in the pre-generation hook and leaves the output folder empty."""
+    with pytest.raises(FailedHookException):
+        bake(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context=extra_context,
+            output_dir=str(tmp_path),
+            config_file=config_file,
+        )
+
+    assert list(tmp_path.iterdir()) == []
+    err = capfd.readouterr().err
+    assert any(
+        line.startswith(f"{field} {extra_context[field]!r} ")
+        for line in err.splitlines()
+    ), err
+
+
+def test_cookiecutter_passes_choice_lists_to_hooks(
+    tmp_path: Path, config_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It relies on cookiecutter giving hooks `_cookiecutter` with the lists of cookiecutter.json."""
+    seen: list[dict[str, Any]] = []
+    original_run = cookiecutter.hooks.run_script_with_context
+
+    def spy(script_path: Path | str, cwd: Path | str, context: dict[str, Any]) -> None:
+        seen.append(context)
+        original_run(script_path, cwd, context)
+
+    monkeypatch.setattr(cookiecutter.hooks, "run_script_with_context", spy)
+    with pytest.raises(FailedHookException):
+        bake(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context={"warehouse": "postgres"},
+            output_dir=str(tmp_path),
+            config_file=config_file,
+        )
+
+    [context] = seen
+    assert pre.choices_of(context["_cookiecutter"]).keys() == CHOICES.keys()
+    assert {
+        field: set(options)
+        for field, options in pre.choices_of(context["_cookiecutter"]).items()
+    } == {field: set(options) for field, options in CHOICES.items()}
+
+
+def test_existing_project_folder_is_left_untouched(
+    tmp_path: Path, config_file: str
+) -> None:
+    """It refuses to bake over an existing folder and changes nothing in it."""
+    existing = tmp_path / "shop-analytics"
+    existing.mkdir()
+    (existing / "notes.txt").write_bytes(b"mine, do not touch\n")
+    before = files_under(tmp_path)
+
+    with pytest.raises(OutputDirExistsException):
+        bake(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(tmp_path),
+            config_file=config_file,
+        )
+
+    assert files_under(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "notes.txt",
+        "shop-analytics",
+    ]
+
+
+# --- post_gen_project: prune --------------------------------------------------------------------
+
+PACKAGE = "shop_analytics"
+KEEPERS = [
+    "README.md",
+    "models/staging/other_source/stg_other.sql",
+    "src/shop_analytics/__init__.py",
+    "tests/conftest.py",
+    "data/raw/.gitignore",
+]
+
+
+def make_tree(root: Path, answers_: dict[str, Any]) -> None:
+    """Create every prunable path (a file, or a folder holding a file) plus files that must stay."""
+    every = post.paths_to_remove(
+        {**answers_, "container": "no", "include_example": "no"}
+    )
+    for relative in every + KEEPERS:
+        path = root / relative
+        if "." in path.name or path.name == "Dockerfile":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x\n", encoding="utf-8")
+        else:
+            (path / "inner").mkdir(parents=True)
+            (path / "inner" / "model.sql").write_text("select 1\n", encoding="utf-8")
+
+
+CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py"}
+EXAMPLE_FILES = {
+    "models/staging/shop/inner/model.sql",
+    "models/intermediate/sales/inner/model.sql",
+    "models/marts/sales/inner/model.sql",
+    "data_tests/assert_order_payments_match_net_amount.sql",
+    "data/raw/sample/inner/model.sql",
+    "src/shop_analytics/generate.py",
+    "tests/test_generate.py",
+    "tests/test_sample_data.py",
+    "tests/test_pipeline.py",
+}
+EMPTIED_KEEPS = {
+    "models/intermediate/.gitkeep",
+    "models/marts/.gitkeep",
+    "data_tests/.gitkeep",
+}
+
+
+@pytest.mark.parametrize(
+    ("container", "include_example", "expected"),
+    [
+        pytest.param(
+            "yes",
+            "yes",
+            set(KEEPERS) | CONTAINER_FILES | EXAMPLE_FILES,
+            id="everything",
+        ),
+        pytest.param("no", "yes", set(KEEPERS) | EXAMPLE_FILES, id="no-container"),
+        pytest.param(
+            "yes", "no", set(KEEPERS) | CONTAINER_FILES | EMPTIED_KEEPS, id="no-example"
+        ),
+        pytest.param("no", "no", set(KEEPERS) | EMPTIED_KEEPS, id="bare"),
+    ],
+)
+def test_prune_removes_exactly_what_the_options_turn_off(
+    tmp_path: Path, container: str, include_example: str, expected: set[str]
+) -> None:
+    """It removes the listed files and folders, keeps the rest, and keeps emptied layer folders."""
+    chosen = answers(
+        container=container, include_example=include_example, package_name=PACKAGE
+    )
+    make_tree(tmp_path, chosen)
+
+    post.prune(tmp_path, post.paths_to_remove(chosen))
+
+    assert set(files_under(tmp_path)) == expected
+
+
+def test_prune_tolerates_missing_paths(tmp_path: Path) -> None:
+    """It skips listed paths that the template does not have, and creates nothing."""
+    (tmp_path / "README.md").write_text("x\n", encoding="utf-8")
+
+    removed = post.prune(
+        tmp_path, post.paths_to_remove(answers(container="no", include_example="no"))
+    )
+
+    assert removed == []
+    assert set(files_under(tmp_path)) == {"README.md"}
+
+
+def test_prune_never_puts_gitkeep_in_project_root(tmp_path: Path) -> None:
+    """It leaves an emptied project root as it is."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+
+    post.prune(tmp_path, ["Dockerfile"])
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_to_remove_fills_in_the_package_name() -> None:
+    """It points the package paths at the chosen package."""
+    paths = post.paths_to_remove(
+        answers(include_example="no", container="yes", package_name="acme")
+    )
+
+    assert "src/acme/generate.py" in paths
+    assert not any("{" in path for path in paths)
+    assert "Dockerfile" not in paths
+
+
+@pytest.mark.parametrize(("option", "value"), list(post.REMOVE_PATHS), ids="=".join)
+def test_remove_table_keys_are_real_choices(option: str, value: str) -> None:
+    """It prunes on answers cookiecutter.json can actually give."""
+    assert value in ORIGINAL[option]
+
+
+# --- post_gen_project: license ------------------------------------------------------------------
+
+
+def test_every_license_choice_has_a_text() -> None:
+    """It ships one license text per choice, and no other."""
+    assert sorted(p.name for p in LICENSES.iterdir()) == sorted(ORIGINAL["license"])
+
+
+@pytest.mark.parametrize("license_name", ORIGINAL["license"], ids=str)
+def test_promote_license_moves_the_chosen_text_to_license(
+    tmp_path: Path, license_name: str
+) -> None:
+    """It moves the chosen variant to LICENSE and removes the variants folder."""
+    (tmp_path / "licenses").mkdir()
+    for name in ORIGINAL["license"]:
+        (tmp_path / "licenses" / name).write_text(f"text of {name}\n", encoding="utf-8")
+
+    post.promote_license(tmp_path, license_name)
+
+    assert files_under(tmp_path) == {"LICENSE": f"text of {license_name}\n".encode()}
+
+
+# --- post_gen_project: git ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_git_identity(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Run git with an empty home and no system config, so it knows no user; return that home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+                 "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    assert (
+        subprocess.run(
+            ["git", "config", "user.name"], cwd=home, capture_output=True, check=False
+        ).returncode
+        == 1
+    )
+    return home
+
+
+def project(root: Path) -> Path:
+    """Create a tiny project folder to commit."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text("# Shop\n", encoding="utf-8")
+    (root / "models" / "staging").mkdir(parents=True)
+    (root / "models" / "staging" / ".gitkeep").touch()
+    return root
+
+
+AUTHOR = {"author_name": "Ada Lovelace", "author_email": "ada@example.com"}
+
+
+def test_initial_commit_uses_the_author_when_git_knows_nobody(
+    tmp_path: Path, no_git_identity: Path
+) -> None:
+    """It makes one clean commit on main as the author when git has no identity."""
+    root = project(tmp_path / "shop-analytics")
+
+    assert post.initial_commit(root, answers(**AUTHOR)) is True
+
+    assert git_out(root, "log", "--format=%an <%ae>|%cn <%ce>|%s") == (
+        "Ada Lovelace <ada@example.com>|Ada Lovelace <ada@example.com>|Initial commit from cookiecutter-dataops"
+    )
+    assert git_out(root, "rev-list", "--count", "HEAD") == "1"
+    assert git_out(root, "branch", "--show-current") == "main"
+    assert git_out(root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git_out(root, "ls-files") == "README.md\nmodels/staging/.gitkeep"
+
+
+def test_initial_commit_keeps_a_configured_identity_and_skips_signing(
+    tmp_path: Path, no_git_identity: Path
+) -> None:
+    """It lets a configured user sign the commit as themselves, without asking gpg."""
+    (no_git_identity / ".gitconfig").write_text(
+        "[user]\n\tname = Grace Hopper\n\temail = grace@example.org\n"
+        "[commit]\n\tgpgsign = true\n[gpg]\n\tprogram = false\n",
+        encoding="utf-8",
+    )
+    root = project(tmp_path / "shop-analytics")
+
+    assert post.initial_commit(root, answers(**AUTHOR)) is True
+
+    assert (
+        git_out(root, "log", "--format=%an <%ae>") == "Grace Hopper <grace@example.org>"
+    )
+
+
+def test_project_inside_another_repository_gets_its_own(
+    tmp_path: Path, no_git_identity: Path
+) -> None:
+    """It gives a project baked inside another work tree its own repository and leaves the outer one alone."""
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=outer, check=True)
+    root = project(outer / "shop-analytics")
+
+    assert post.initial_commit(root, answers(**AUTHOR)) is True
+
+    assert git_out(root, "rev-parse", "--show-toplevel") == str(root)
+    assert git_out(root, "rev-list", "--count", "HEAD") == "1"
+    assert not has_commit(outer)
+
+
+def test_existing_repository_is_left_alone(
+    tmp_path: Path, no_git_identity: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It adds no commit to a folder that already is a repository."""
+    root = project(tmp_path / "shop-analytics")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+
+    assert post.initial_commit(root, answers(**AUTHOR)) is False
+
+    assert "already a repository" in capsys.readouterr().out
+    assert not has_commit(root)
+
+
+def test_missing_git_is_skipped_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It reports a missing git in one line and carries on without a repository."""
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+    root = project(tmp_path / "shop-analytics")
+
+    assert post.initial_commit(root, answers(**AUTHOR)) is False
+
+    assert (
+        capsys.readouterr().err
+        == "git not found: skipped `git init`; the project is generated without a repository.\n"
+    )
+    assert not (root / ".git").exists()
+
+
+def test_failed_git_command_is_reported_not_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It names the git command that failed and why, without raising."""
+    assert post.git_step(tmp_path, "no-such-command") is False
+
+    err = capsys.readouterr().err
+    assert err.startswith("git no-such-command failed (")
+    assert err.count("\n") == 1
+
+
+# --- post_gen_project: main and a real bake -----------------------------------------------------
+
+
+def test_main_shapes_the_project_without_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It prunes, promotes the license and prints the next step, even with no git on PATH."""
+    chosen = answers(
+        container="no",
+        include_example="yes",
+        license="proprietary",
+        package_name=PACKAGE,
+    )
+    make_tree(tmp_path, chosen)
+    shutil.copytree(LICENSES, tmp_path / "licenses")
+    monkeypatch.setattr(post, "ANSWERS", json.dumps(chosen))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    monkeypatch.chdir(tmp_path)
+
+    post.main()
+
+    files = set(files_under(tmp_path))
+    assert "LICENSE" in files
+    assert not (tmp_path / "licenses").exists()
+    assert not files & CONTAINER_FILES
+    assert (
+        capsys.readouterr().out
+        == "Created shop-analytics: cd shop-analytics && uvx nox\n"
+    )
+
+
+@pytest.fixture
+def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a copy of the template's JSON, hooks and licenses around a few stub files.
+
+    The real project folder is still being written; this keeps the hooks' bake test independent of it.
+    """
+    template = tmp_path_factory.mktemp("template")
+    shutil.copy(TEMPLATE / "cookiecutter.json", template)
+    shutil.copytree(
+        HOOKS, template / "hooks", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    project_dir = template / "{{cookiecutter.project_slug}}"
+    shutil.copytree(LICENSES, project_dir / "licenses")
+    stubs = [
+        "README.md",
+        "Dockerfile",
+        "tests/conftest.py",
+        "tests/test_dockerfile.py",
+        "models/staging/shop/stg.sql",
+    ]
+    for relative in stubs:
+        (project_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project_dir / relative).write_text(
+            "{{ cookiecutter.project_name }}\n", encoding="utf-8"
+        )
+    return template
+
+
+LICENSE_OPENINGS = {
+    "MIT": "MIT License\n\nCopyright (c) {year} Ada Lovelace\n",
+    "Apache-2.0": "\n"
+    + " " * 33
+    + "Apache License\n"
+    + " " * 27
+    + "Version 2.0, January 2004\n",
+    "proprietary": "Copyright (c) {year} Ada Lovelace. All rights reserved.\n",
+}
+
+
+@pytest.mark.parametrize("license_name", ORIGINAL["license"], ids=str)
+def test_bake_runs_post_hook(
+    tmp_path: Path,
+    config_file: str,
+    mini_template: Path,
+    capfd: pytest.CaptureFixture[str],
+    license_name: str,
+) -> None:
+    """It bakes a pruned project with the rendered license at its root, committed once."""
+    extra = {
+        "license": license_name,
+        "container": "no",
+        "include_example": "no",
+        **AUTHOR,
+    }
+
+    root = Path(
+        bake(
+            str(mini_template),
+            no_input=True,
+            extra_context=extra,
+            output_dir=str(tmp_path),
+            config_file=config_file,
+        )
+    )
+
+    files = files_under(root)
+    assert set(files) == {
+        "LICENSE",
+        "README.md",
+        "tests/conftest.py",
+        "models/staging/.gitkeep",
+    }
+    year = datetime.now(UTC).year
+    assert (
+        files["LICENSE"]
+        .decode()
+        .startswith(LICENSE_OPENINGS[license_name].format(year=year))
+    )
+    assert b"{%" not in files["LICENSE"]
+    assert b"{{" not in files["LICENSE"]
+    if license_name == "Apache-2.0":
+        assert files["LICENSE"] == (LICENSES / "Apache-2.0").read_bytes()
+    assert (
+        git_out(root, "log", "--format=%s")
+        == "Initial commit from cookiecutter-dataops"
+    )
+    assert git_out(root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (
+        "Created shop-analytics: cd shop-analytics && uvx nox\n"
+        in capfd.readouterr().out
+    )

@@ -1,0 +1,136 @@
+"""Paths and environment resolution: the only module that reads environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PipelineError
+
+ENVIRONMENTS = ("dev", "ci", "staging", "prod")
+SHARED_ENVIRONMENTS = ("staging", "prod")
+
+# Settings the environments read. dev and ci have safe defaults; staging and prod
+# must be given explicitly so that nothing shared is ever written by accident.
+DUCKDB_PATH_VAR = "DBT_DUCKDB_PATH"
+RAW_DATA_DIR_VAR = "RAW_DATA_DIR"
+THREADS_VAR = "DBT_THREADS"
+PROJECT_DIR_VAR = "DBT_PROJECT_DIR"
+
+SAMPLE_DIR = Path("data") / "raw" / "sample"
+WAREHOUSE_DIR = Path("warehouse")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where one environment reads raw data and builds its tables."""
+
+    env: str
+    project_dir: Path
+    duckdb_path: Path
+    raw_dir: Path
+    threads: int
+
+    @property
+    def target_dir(self) -> Path:
+        """Dbt artifacts (manifest, run results) of this environment."""
+        return self.project_dir / "target" / self.env
+
+    @property
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables profiles.yml reads, as this environment resolves them."""
+        return {DUCKDB_PATH_VAR: str(self.duckdb_path), THREADS_VAR: str(self.threads)}
+
+
+def sanitize(name: str, max_length: int = 40) -> str:
+    """Turn a branch name into a safe file or schema name: `feat/New-Thing` -> `feat_new_thing`."""
+    cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:max_length].strip("_")
+    return cleaned or "detached"
+
+
+def current_branch(project_dir: Path, environ: Mapping[str, str]) -> str:
+    """The git branch being worked on; CI's checkout is detached, so its variables win."""
+    for var in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME"):
+        if environ.get(var):
+            return environ[var]
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "local"
+    branch = result.stdout.strip()
+    return "detached" if branch == "HEAD" else branch
+
+
+def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
+    """The dbt project root: $DBT_PROJECT_DIR, or the nearest folder up with dbt_project.yml."""
+    if environ.get(PROJECT_DIR_VAR):
+        return Path(environ[PROJECT_DIR_VAR]).resolve()
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    raise PipelineError(
+        f"no dbt_project.yml in {start} or any folder above it; "
+        f"run this from inside the project or set {PROJECT_DIR_VAR}."
+    )
+
+
+def _required(environ: Mapping[str, str], var: str, env: str, example: str) -> str:
+    value = environ.get(var, "").strip()
+    if not value:
+        raise PipelineError(
+            f"environment '{env}' needs {var}, which is not set; "
+            f"export {var}={example} (dev and ci have defaults, {env} does not)."
+        )
+    return value
+
+
+def resolve(
+    env: str,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    raw_dir: Path | None = None,
+) -> Settings:
+    """Settings for `env`, read from the environment with defaults for dev and ci only."""
+    environ = os.environ if environ is None else environ
+    if env not in ENVIRONMENTS:
+        raise PipelineError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}.")
+    project_dir = find_project_dir(cwd or Path.cwd(), environ)
+
+    if env in SHARED_ENVIRONMENTS:
+        duckdb_path = Path(_required(environ, DUCKDB_PATH_VAR, env, f"/data/{env}.duckdb"))
+        if raw_dir is None:
+            raw_dir = Path(_required(environ, RAW_DATA_DIR_VAR, env, "/data/raw"))
+    else:
+        if env == "dev":
+            branch = sanitize(current_branch(project_dir, environ))
+            default_db = WAREHOUSE_DIR / f"dev__{branch}.duckdb"
+        else:
+            default_db = WAREHOUSE_DIR / "ci.duckdb"
+        duckdb_path = Path(environ.get(DUCKDB_PATH_VAR) or default_db)
+        if raw_dir is None:
+            raw_dir = Path(environ.get(RAW_DATA_DIR_VAR) or SAMPLE_DIR)
+
+    threads_text = environ.get(THREADS_VAR, "4")
+    if not threads_text.isdigit() or int(threads_text) < 1:
+        raise PipelineError(f"{THREADS_VAR}='{threads_text}' must be a whole number >= 1, e.g. 4.")
+
+    return Settings(
+        env=env,
+        project_dir=project_dir,
+        duckdb_path=(project_dir / duckdb_path).resolve(),
+        raw_dir=(project_dir / raw_dir).resolve(),
+        threads=int(threads_text),
+    )

@@ -1,0 +1,28 @@
+"""Shared fixtures: a throwaway copy of the project, so tests never touch the real warehouse."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the dbt project and its data in a temp dir, with the CLI pointed at it."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in DBT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name)
+        elif source.is_file():
+            shutil.copy2(source, copy / name)
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(copy))
+    monkeypatch.delenv("DBT_DUCKDB_PATH", raising=False)
+    monkeypatch.delenv("RAW_DATA_DIR", raising=False)
+    return copy

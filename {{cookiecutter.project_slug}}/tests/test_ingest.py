@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.ingest import ingest, load_specs, quarantined
+
+SOURCES = """
+sources:
+  - name: crm
+    schema: raw
+    tables:
+      - name: accounts
+        config: {meta: {raw_file: accounts.csv}}
+        columns:
+          - {name: account_id, data_type: integer, data_tests: [unique, not_null]}
+          - {name: opened_at, data_type: timestamp, data_tests: [not_null]}
+          - {name: balance, data_type: "numeric(12,2)"}
+      - name: events
+        config: {meta: {raw_file: events.jsonl}}
+        columns:
+          - {name: event_id, data_type: integer, data_tests: [not_null]}
+          - {name: is_test, data_type: boolean}
+      - name: not_ingested
+        columns:
+          - {name: x, data_type: integer}
+"""
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Path:
+    """A tiny project declaring two raw tables, and their files with some bad rows."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "_crm__sources.yml").write_text(SOURCES, encoding="utf-8")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "accounts.csv").write_text(
+        "account_id,opened_at,balance\n"
+        "1,2025-01-01 10:00:00,10.50\n"
+        "2,2025-01-02 11:00:00,\n"
+        "x3,2025-01-03 12:00:00,1.00\n"
+        "4,,2.00\n"
+        "5,2025-01-05 09:00:00,lots\n"
+        "6,2025-01-06 09:00:00,1.00,surplus\n",
+        encoding="utf-8",
+    )
+    (raw / "events.jsonl").write_text(
+        json.dumps({"event_id": 1, "is_test": False}) + "\n" + '{"event_id": 2, "is_test": \n' + "\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_the_declared_schema_comes_from_the_dbt_sources(crm: Path) -> None:
+    specs = load_specs(crm)
+    assert [spec.name for spec in specs] == ["accounts", "events"]
+    accounts = specs[0]
+    assert [(c.name, c.data_type, c.required) for c in accounts.columns] == [
+        ("account_id", "integer", True),
+        ("opened_at", "timestamp", True),
+        ("balance", "numeric(12,2)", False),
+    ]
+
+
+def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Path) -> None:
+    db = crm / "w.duckdb"
+    result = ingest(db, load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+    assert [(t.table, t.loaded_rows, t.quarantined_rows) for t in result.tables] == [
+        ("accounts", 2, 4),
+        ("events", 1, 1),
+    ]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select account_id, balance from raw.accounts order by 1").fetchall() == [
+            (1, Decimal("10.50")),
+            (2, None),
+        ]
+        types = dict(con.execute("select column_name, column_type from (describe raw.accounts)").fetchall())
+    assert types["opened_at"] == "TIMESTAMP"
+    assert "_loaded_at" in types
+    reasons = {(table, reason) for table, reason, _ in quarantined(db)}
+    assert ("accounts", "account_id 'x3' is not a valid integer") in reasons
+    assert ("accounts", "opened_at is missing") in reasons
+    assert ("accounts", "balance 'lots' is not a valid numeric(12,2)") in reasons
+    assert ("events", "malformed JSON") in reasons
+    assert any(table == "accounts" and reason.startswith("unreadable CSV line") for table, reason in reasons)
+
+
+def test_reingesting_replaces_rather_than_appends(crm: Path) -> None:
+    db = crm / "w.duckdb"
+    for run in ("run-1", "run-2"):
+        result = ingest(db, load_specs(crm), crm / "raw", run, progress=lambda _: None)
+    assert result.loaded_rows == 3
+    assert sum(rows for _, _, rows in quarantined(db)) == 5
+
+
+def test_a_missing_file_is_named_and_nothing_is_written(crm: Path) -> None:
+    (crm / "raw" / "events.jsonl").unlink()
+    with pytest.raises(PipelineError, match=r"events\.jsonl not found"):
+        ingest(crm / "w.duckdb", load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+    assert not (crm / "w.duckdb").exists()
+
+
+def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
+    db = crm / "w.duckdb"
+    ingest(db, load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+    (crm / "raw" / "accounts.csv").write_text(
+        "account_id,opened_at,balance\n9,2025-02-01 00:00:00,1\n", encoding="utf-8"
+    )
+    (crm / "raw" / "events.jsonl").write_text('{"wrong_column": 1}\n', encoding="utf-8")
+    # events.jsonl parses but lacks a required value on every row: quarantined, not fatal.
+    ingest(db, load_specs(crm), crm / "raw", "run-2", progress=lambda _: None)
+    (crm / "raw" / "accounts.csv").write_text("account_id,balance\n10,1\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match="lacks the declared column"):
+        ingest(db, load_specs(crm), crm / "raw", "run-3", progress=lambda _: None)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select account_id from raw.accounts").fetchall() == [(9,)]
+
+
+def test_a_source_column_without_a_type_is_a_clear_error(crm: Path) -> None:
+    path = crm / "models" / "_crm__sources.yml"
+    path.write_text(SOURCES.replace("data_type: timestamp, ", ""), encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"needs a data_type on every column \(missing on: opened_at"):
+        load_specs(crm)

@@ -1,0 +1,42 @@
+"""The committed sample is data held constant: checksummed and reproducible from the generator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from {{ cookiecutter.package_name }} import generate
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "sample"
+
+
+def test_the_committed_sample_matches_its_checksum_manifest() -> None:
+    assert generate.verify_manifest(SAMPLE) == []
+
+
+def test_a_changed_file_is_caught(tmp_path: Path) -> None:
+    copy = tmp_path / "sample"
+    shutil.copytree(SAMPLE, copy)
+    with (copy / "customers.csv").open("a", encoding="utf-8") as handle:
+        handle.write("1,x,y,z@example.com,DE,2025-01-01 00:00:00\n")
+    (copy / "orders.parquet").unlink()
+    assert generate.verify_manifest(copy) == [
+        "customers.csv changed: its sha256 no longer matches the manifest",
+        "orders.parquet is listed in the manifest but missing",
+    ]
+
+
+def test_the_sample_is_what_the_generator_makes_at_the_sample_scale(tmp_path: Path) -> None:
+    manifest = json.loads((SAMPLE / generate.MANIFEST).read_text(encoding="utf-8"))
+    fresh = tmp_path / "fresh"
+    generate.write(generate.generate(manifest["scale"], manifest["seed"]), fresh)
+    for name in generate.FILES.values():
+        if name.endswith(".parquet"):
+            query = "select * from read_parquet(?) order by all"
+            old = duckdb.execute(query, [str(SAMPLE / name)]).fetchall()
+            assert duckdb.execute(query, [str(fresh / name)]).fetchall() == old, name
+        else:
+            assert (fresh / name).read_bytes() == (SAMPLE / name).read_bytes(), name
