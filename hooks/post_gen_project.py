@@ -75,18 +75,12 @@ def promote_license(root: Path, license_name: str) -> Path:
     return target
 
 
-def git(
-    root: Path, *args: str, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run one git command in root and capture its output."""
-    return subprocess.run(
-        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False
-    )
+    return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
-def identity_env(
-    root: Path, answers: Mapping[str, Any], environ: Mapping[str, str]
-) -> dict[str, str]:
+def identity_env(root: Path, answers: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
     """Return environ plus the author as git identity, for whichever of name and email git lacks."""
     env = dict(environ)
     for key, field in (("name", "author_name"), ("email", "author_email")):

@@ -44,11 +44,7 @@ DBT_RESERVED_NAMES = frozenset(
 
 def choices_of(original: Mapping[str, Any]) -> dict[str, list[str]]:
     """Return the choice lists of the original cookiecutter.json (empty when cookiecutter gave none)."""
-    return {
-        key: [str(item) for item in value]
-        for key, value in original.items()
-        if isinstance(value, list)
-    }
+    return {key: [str(item) for item in value] for key, value in original.items() if isinstance(value, list)}
 
 
 def suggest_slug(value: str) -> str:
@@ -93,9 +89,7 @@ def slug_problem(value: str) -> str | None:
 def package_reason(value: str) -> str | None:
     """Say why a name cannot serve as both the Python package and the dbt project, if it cannot."""
     if not PACKAGE_PATTERN.match(value):
-        return (
-            "must be lowercase letters, digits and underscores, starting with a letter"
-        )
+        return "must be lowercase letters, digits and underscores, starting with a letter"
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return "is a Python keyword"
     if value in sys.stdlib_module_names:
@@ -110,11 +104,7 @@ def package_reason(value: str) -> str | None:
 def package_problem(value: str) -> str | None:
     """Check the Python package and dbt project name."""
     reason = package_reason(value)
-    return (
-        None
-        if reason is None
-        else f"package_name {value!r} {reason}; try {suggest_package(value)!r}."
-    )
+    return None if reason is None else f"package_name {value!r} {reason}; try {suggest_package(value)!r}."
 
 
 def email_problem(value: str) -> str | None:
@@ -142,9 +132,7 @@ def warehouse_problem(value: str) -> str | None:
     )
 
 
-def validate(
-    answers: Mapping[str, Any], choices: Mapping[str, Sequence[str]]
-) -> list[str]:
+def validate(answers: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -> list[str]:
     """Return one sentence per bad answer; an empty list means the answers can be baked."""
 
     def text(field: str) -> str:
@@ -157,10 +145,7 @@ def validate(
         line_problem("description", text("description")),
         text_problem("author_name", text("author_name"), "Data Team"),
         email_problem(text("author_email")),
-        *(
-            choice_problem(field, text(field), options)
-            for field, options in choices.items()
-        ),
+        *(choice_problem(field, text(field), options) for field, options in choices.items()),
     ]
     if "warehouse" not in choices or text("warehouse") in choices["warehouse"]:
         problems.append(warehouse_problem(text("warehouse")))

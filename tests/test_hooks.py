@@ -22,13 +22,9 @@ from cookiecutter.prompt import prompt_for_config
 TEMPLATE = Path(__file__).parents[1]
 HOOKS = TEMPLATE / "hooks"
 LICENSES = TEMPLATE / "{{cookiecutter.project_slug}}" / "licenses"
-COOKIECUTTER_JSON = json.loads(
-    (TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8")
-)
+COOKIECUTTER_JSON = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 # What cookiecutter passes to hooks as `_cookiecutter`: the JSON as written, without private keys.
-ORIGINAL = {
-    key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")
-}
+ORIGINAL = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
 
 
 def load_hook(name: str) -> ModuleType:
@@ -44,11 +40,7 @@ def load_hook(name: str) -> ModuleType:
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
 CHOICES = pre.choices_of(ORIGINAL)
-DEFAULTS = dict(
-    prompt_for_config(
-        generate_context(str(TEMPLATE / "cookiecutter.json")), no_input=True
-    )
-)
+DEFAULTS = dict(prompt_for_config(generate_context(str(TEMPLATE / "cookiecutter.json")), no_input=True))
 
 
 def answers(**changes: str) -> dict[str, Any]:
@@ -67,19 +59,12 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 def git_out(root: Path, *args: str) -> str:
     """Run git in root and return its stripped stdout."""
-    return subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def has_commit(root: Path) -> bool:
     """Return whether the repository at root has a HEAD commit."""
-    return (
-        subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, check=False
-        ).returncode
-        == 0
-    )
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, check=False).returncode == 0
 
 
 # --- pre_gen_project: validate() ----------------------------------------------------------------
@@ -123,9 +108,7 @@ def test_default_answers_validate_clean() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_ANSWERS)
-def test_bad_answer_gets_one_sentence_naming_field_and_value(
-    field: str, value: str
-) -> None:
+def test_bad_answer_gets_one_sentence_naming_field_and_value(field: str, value: str) -> None:
     """It refuses each bad answer with one line that names the field, the value and what to type."""
     problems = pre.validate(answers(**{field: value}), CHOICES)
 
@@ -137,9 +120,7 @@ def test_bad_answer_gets_one_sentence_naming_field_and_value(
     assert re.search(r"; (try|type|choose) ", problem), problem
 
 
-SUGGESTING_FIELDS = [
-    p for p in BAD_ANSWERS if p.values[0] in {"project_slug", "package_name"}
-]
+SUGGESTING_FIELDS = [p for p in BAD_ANSWERS if p.values[0] in {"project_slug", "package_name"}]
 
 
 @pytest.mark.parametrize(("field", "value"), SUGGESTING_FIELDS)
@@ -164,10 +145,7 @@ def test_unknown_choice_lists_the_choices_of_cookiecutter_json(field: str) -> No
     """It reads the choices from cookiecutter.json and lists them all in the sentence."""
     [problem] = pre.validate(answers(**{field: "nonsense"}), CHOICES)
 
-    assert (
-        problem
-        == f"{field} 'nonsense' is not one of the choices; type one of {', '.join(ORIGINAL[field])}."
-    )
+    assert problem == f"{field} 'nonsense' is not one of the choices; type one of {', '.join(ORIGINAL[field])}."
 
 
 @pytest.mark.parametrize("warehouse", ORIGINAL["warehouse"], ids=str)
@@ -212,9 +190,7 @@ def test_main_prints_every_problem_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """It prints each problem on its own stderr line and stops with status 1."""
-    monkeypatch.setattr(
-        pre, "ANSWERS", json.dumps(answers(project_slug="My Shop", license="GPL"))
-    )
+    monkeypatch.setattr(pre, "ANSWERS", json.dumps(answers(project_slug="My Shop", license="GPL")))
     monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
 
     with pytest.raises(SystemExit) as exit_info:
@@ -225,9 +201,7 @@ def test_main_prints_every_problem_and_exits_1(
     assert [line.split()[0] for line in lines] == ["project_slug", "license"]
 
 
-def test_main_is_silent_on_good_answers(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_is_silent_on_good_answers(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """It says nothing and lets the bake go on when the answers are good."""
     monkeypatch.setattr(pre, "ANSWERS", json.dumps(DEFAULTS))
     monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
@@ -254,32 +228,21 @@ def test_rendered_hook_reads_choices_from_cookiecutter_context(
 
     if fails:
         with pytest.raises(FailedHookException):
-            cookiecutter.hooks.run_script_with_context(
-                HOOKS / "pre_gen_project.py", tmp_path, context
-            )
+            cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
     else:
-        cookiecutter.hooks.run_script_with_context(
-            HOOKS / "pre_gen_project.py", tmp_path, context
-        )
+        cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
 
 
-def test_rendered_hook_survives_quotes_and_backslashes(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_rendered_hook_survives_quotes_and_backslashes(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """It turns any answer into valid Python: the hook reports the bad name instead of crashing."""
     name = "Shop \"\"\"''' \\ Ünïcode"
     context = {"cookiecutter": answers(project_name=name), "_cookiecutter": ORIGINAL}
 
     with pytest.raises(FailedHookException):
-        cookiecutter.hooks.run_script_with_context(
-            HOOKS / "pre_gen_project.py", tmp_path, context
-        )
+        cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
 
     err = capfd.readouterr().err
-    assert (
-        f"project_name {name!r} must be one line without double quotes or backslashes"
-        in err
-    )
+    assert f"project_name {name!r} must be one line without double quotes or backslashes" in err
     assert "Traceback" not in err
 
 
@@ -300,21 +263,15 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 BAD_BAKES = [
     pytest.param({"project_slug": "my shop"}, "project_slug", id="slug-with-spaces"),
-    pytest.param(
-        {"project_slug": "2shop"}, "project_slug", id="slug-starting-with-digit"
-    ),
-    pytest.param(
-        {"package_name": "class"}, "package_name", id="package-python-keyword"
-    ),
+    pytest.param({"project_slug": "2shop"}, "project_slug", id="slug-starting-with-digit"),
+    pytest.param({"package_name": "class"}, "package_name", id="package-python-keyword"),
     pytest.param(
         {"project_name": "   ", "project_slug": "shop"},
         "project_name",
         id="project-name-whitespace-only",
     ),
     pytest.param({"author_email": "nobody"}, "author_email", id="email-without-at"),
-    pytest.param(
-        {"warehouse": "postgres"}, "warehouse", id="warehouse-not-yet-available"
-    ),
+    pytest.param({"warehouse": "postgres"}, "warehouse", id="warehouse-not-yet-available"),
 ]
 
 
@@ -338,10 +295,7 @@ def test_bad_bake_writes_nothing(
 
     assert list(tmp_path.iterdir()) == []
     err = capfd.readouterr().err
-    assert any(
-        line.startswith(f"{field} {extra_context[field]!r} ")
-        for line in err.splitlines()
-    ), err
+    assert any(line.startswith(f"{field} {extra_context[field]!r} ") for line in err.splitlines()), err
 
 
 def test_cookiecutter_passes_choice_lists_to_hooks(
@@ -367,15 +321,12 @@ def test_cookiecutter_passes_choice_lists_to_hooks(
 
     [context] = seen
     assert pre.choices_of(context["_cookiecutter"]).keys() == CHOICES.keys()
-    assert {
-        field: set(options)
-        for field, options in pre.choices_of(context["_cookiecutter"]).items()
-    } == {field: set(options) for field, options in CHOICES.items()}
+    assert {field: set(options) for field, options in pre.choices_of(context["_cookiecutter"]).items()} == {
+        field: set(options) for field, options in CHOICES.items()
+    }
 
 
-def test_existing_project_folder_is_left_untouched(
-    tmp_path: Path, config_file: str
-) -> None:
+def test_existing_project_folder_is_left_untouched(tmp_path: Path, config_file: str) -> None:
     """It refuses to bake over an existing folder and changes nothing in it."""
     existing = tmp_path / "shop-analytics"
     existing.mkdir()
@@ -411,9 +362,7 @@ KEEPERS = [
 
 def make_tree(root: Path, answers_: dict[str, Any]) -> None:
     """Create every prunable path (a file, or a folder holding a file) plus files that must stay."""
-    every = post.paths_to_remove(
-        {**answers_, "container": "no", "include_example": "no"}
-    )
+    every = post.paths_to_remove({**answers_, "container": "no", "include_example": "no"})
     for relative in every + KEEPERS:
         path = root / relative
         if "." in path.name or path.name == "Dockerfile":
@@ -453,9 +402,7 @@ EMPTIED_KEEPS = {
             id="everything",
         ),
         pytest.param("no", "yes", set(KEEPERS) | EXAMPLE_FILES, id="no-container"),
-        pytest.param(
-            "yes", "no", set(KEEPERS) | CONTAINER_FILES | EMPTIED_KEEPS, id="no-example"
-        ),
+        pytest.param("yes", "no", set(KEEPERS) | CONTAINER_FILES | EMPTIED_KEEPS, id="no-example"),
         pytest.param("no", "no", set(KEEPERS) | EMPTIED_KEEPS, id="bare"),
     ],
 )
@@ -463,9 +410,7 @@ def test_prune_removes_exactly_what_the_options_turn_off(
     tmp_path: Path, container: str, include_example: str, expected: set[str]
 ) -> None:
     """It removes the listed files and folders, keeps the rest, and keeps emptied layer folders."""
-    chosen = answers(
-        container=container, include_example=include_example, package_name=PACKAGE
-    )
+    chosen = answers(container=container, include_example=include_example, package_name=PACKAGE)
     make_tree(tmp_path, chosen)
 
     post.prune(tmp_path, post.paths_to_remove(chosen))
@@ -477,9 +422,7 @@ def test_prune_tolerates_missing_paths(tmp_path: Path) -> None:
     """It skips listed paths that the template does not have, and creates nothing."""
     (tmp_path / "README.md").write_text("x\n", encoding="utf-8")
 
-    removed = post.prune(
-        tmp_path, post.paths_to_remove(answers(container="no", include_example="no"))
-    )
+    removed = post.prune(tmp_path, post.paths_to_remove(answers(container="no", include_example="no")))
 
     assert removed == []
     assert set(files_under(tmp_path)) == {"README.md"}
@@ -496,9 +439,7 @@ def test_prune_never_puts_gitkeep_in_project_root(tmp_path: Path) -> None:
 
 def test_paths_to_remove_fills_in_the_package_name() -> None:
     """It points the package paths at the chosen package."""
-    paths = post.paths_to_remove(
-        answers(include_example="no", container="yes", package_name="acme")
-    )
+    paths = post.paths_to_remove(answers(include_example="no", container="yes", package_name="acme"))
 
     assert "src/acme/generate.py" in paths
     assert not any("{" in path for path in paths)
@@ -520,9 +461,7 @@ def test_every_license_choice_has_a_text() -> None:
 
 
 @pytest.mark.parametrize("license_name", ORIGINAL["license"], ids=str)
-def test_promote_license_moves_the_chosen_text_to_license(
-    tmp_path: Path, license_name: str
-) -> None:
+def test_promote_license_moves_the_chosen_text_to_license(tmp_path: Path, license_name: str) -> None:
     """It moves the chosen variant to LICENSE and removes the variants folder."""
     (tmp_path / "licenses").mkdir()
     for name in ORIGINAL["license"]:
@@ -537,9 +476,7 @@ def test_promote_license_moves_the_chosen_text_to_license(
 
 
 @pytest.fixture
-def no_git_identity(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def no_git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run git with an empty home and no system config, so it knows no user; return that home."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -548,12 +485,7 @@ def no_git_identity(
     for name in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
                  "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    assert (
-        subprocess.run(
-            ["git", "config", "user.name"], cwd=home, capture_output=True, check=False
-        ).returncode
-        == 1
-    )
+    assert subprocess.run(["git", "config", "user.name"], cwd=home, capture_output=True, check=False).returncode == 1
     return home
 
 
@@ -569,9 +501,7 @@ def project(root: Path) -> Path:
 AUTHOR = {"author_name": "Ada Lovelace", "author_email": "ada@example.com"}
 
 
-def test_initial_commit_uses_the_author_when_git_knows_nobody(
-    tmp_path: Path, no_git_identity: Path
-) -> None:
+def test_initial_commit_uses_the_author_when_git_knows_nobody(tmp_path: Path, no_git_identity: Path) -> None:
     """It makes one clean commit on main as the author when git has no identity."""
     root = project(tmp_path / "shop-analytics")
 
@@ -586,9 +516,7 @@ def test_initial_commit_uses_the_author_when_git_knows_nobody(
     assert git_out(root, "ls-files") == "README.md\nmodels/staging/.gitkeep"
 
 
-def test_initial_commit_keeps_a_configured_identity_and_skips_signing(
-    tmp_path: Path, no_git_identity: Path
-) -> None:
+def test_initial_commit_keeps_a_configured_identity_and_skips_signing(tmp_path: Path, no_git_identity: Path) -> None:
     """It lets a configured user sign the commit as themselves, without asking gpg."""
     (no_git_identity / ".gitconfig").write_text(
         "[user]\n\tname = Grace Hopper\n\temail = grace@example.org\n"
@@ -599,14 +527,10 @@ def test_initial_commit_keeps_a_configured_identity_and_skips_signing(
 
     assert post.initial_commit(root, answers(**AUTHOR)) is True
 
-    assert (
-        git_out(root, "log", "--format=%an <%ae>") == "Grace Hopper <grace@example.org>"
-    )
+    assert git_out(root, "log", "--format=%an <%ae>") == "Grace Hopper <grace@example.org>"
 
 
-def test_project_inside_another_repository_gets_its_own(
-    tmp_path: Path, no_git_identity: Path
-) -> None:
+def test_project_inside_another_repository_gets_its_own(tmp_path: Path, no_git_identity: Path) -> None:
     """It gives a project baked inside another work tree its own repository and leaves the outer one alone."""
     outer = tmp_path / "outer"
     outer.mkdir()
@@ -645,15 +569,12 @@ def test_missing_git_is_skipped_with_one_line(
     assert post.initial_commit(root, answers(**AUTHOR)) is False
 
     assert (
-        capsys.readouterr().err
-        == "git not found: skipped `git init`; the project is generated without a repository.\n"
+        capsys.readouterr().err == "git not found: skipped `git init`; the project is generated without a repository.\n"
     )
     assert not (root / ".git").exists()
 
 
-def test_failed_git_command_is_reported_not_raised(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_failed_git_command_is_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """It names the git command that failed and why, without raising."""
     assert post.git_step(tmp_path, "no-such-command") is False
 
@@ -687,10 +608,7 @@ def test_main_shapes_the_project_without_git(
     assert "LICENSE" in files
     assert not (tmp_path / "licenses").exists()
     assert not files & CONTAINER_FILES
-    assert (
-        capsys.readouterr().out
-        == "Created shop-analytics: cd shop-analytics && uvx nox\n"
-    )
+    assert capsys.readouterr().out == "Created shop-analytics: cd shop-analytics && uvx nox\n"
 
 
 @pytest.fixture
@@ -701,9 +619,7 @@ def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     template = tmp_path_factory.mktemp("template")
     shutil.copy(TEMPLATE / "cookiecutter.json", template)
-    shutil.copytree(
-        HOOKS, template / "hooks", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(HOOKS, template / "hooks", ignore=shutil.ignore_patterns("__pycache__"))
     project_dir = template / "{{cookiecutter.project_slug}}"
     shutil.copytree(LICENSES, project_dir / "licenses")
     stubs = [
@@ -715,19 +631,13 @@ def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     for relative in stubs:
         (project_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (project_dir / relative).write_text(
-            "{{ cookiecutter.project_name }}\n", encoding="utf-8"
-        )
+        (project_dir / relative).write_text("{{ cookiecutter.project_name }}\n", encoding="utf-8")
     return template
 
 
 LICENSE_OPENINGS = {
     "MIT": "MIT License\n\nCopyright (c) {year} Ada Lovelace\n",
-    "Apache-2.0": "\n"
-    + " " * 33
-    + "Apache License\n"
-    + " " * 27
-    + "Version 2.0, January 2004\n",
+    "Apache-2.0": "\n" + " " * 33 + "Apache License\n" + " " * 27 + "Version 2.0, January 2004\n",
     "proprietary": "Copyright (c) {year} Ada Lovelace. All rights reserved.\n",
 }
 
@@ -766,21 +676,11 @@ def test_bake_runs_post_hook(
         "models/staging/.gitkeep",
     }
     year = datetime.now(UTC).year
-    assert (
-        files["LICENSE"]
-        .decode()
-        .startswith(LICENSE_OPENINGS[license_name].format(year=year))
-    )
+    assert files["LICENSE"].decode().startswith(LICENSE_OPENINGS[license_name].format(year=year))
     assert b"{%" not in files["LICENSE"]
     assert b"{{" not in files["LICENSE"]
     if license_name == "Apache-2.0":
         assert files["LICENSE"] == (LICENSES / "Apache-2.0").read_bytes()
-    assert (
-        git_out(root, "log", "--format=%s")
-        == "Initial commit from cookiecutter-dataops"
-    )
+    assert git_out(root, "log", "--format=%s") == "Initial commit from cookiecutter-dataops"
     assert git_out(root, "status", "--porcelain", "--untracked-files=all") == ""
-    assert (
-        "Created shop-analytics: cd shop-analytics && uvx nox\n"
-        in capfd.readouterr().out
-    )
+    assert "Created shop-analytics: cd shop-analytics && uvx nox\n" in capfd.readouterr().out

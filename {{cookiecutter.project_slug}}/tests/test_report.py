@@ -62,3 +62,10 @@ def test_failures_are_listed_with_their_message(project: Path) -> None:
 def test_without_a_run_the_report_says_what_to_do(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     assert "run the `build` or `run` command first" in report.render(report.summarize(settings))
+
+
+def test_a_run_with_nothing_to_build_says_so(project: Path) -> None:
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    settings.target_dir.mkdir(parents=True)
+    (settings.target_dir / "run_results.json").write_text('{"results": [], "elapsed_time": 0.1}', encoding="utf-8")
+    assert "nothing to build" in report.render(report.summarize(settings))

