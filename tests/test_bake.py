@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,17 @@ def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) ->
     assert pyproject["project"]["scripts"] == {"order-quality-lab": "order_quality_lab.cli:main"}
     assert yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8"))["name"] == "order_quality_lab"
     assert "lab@example.org" in git(project, "log", "--format=%ae")
+
+
+def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, str]]) -> None:
+    """The baked project's own README test, run here for every combination (it needs only pytest)."""
+    project, _ = baked
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_readme.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout

@@ -19,7 +19,7 @@ from conftest import TEMPLATE, bake, git_env
 
 pytestmark = pytest.mark.slow
 
-NON_DEFAULT = {"include_example": "no", "container": "no", "license": "Apache-2.0", "python_version": "3.10"}
+NON_DEFAULT = {"include_example": "no", "container": "yes", "license": "Apache-2.0", "python_version": "3.10"}
 
 
 def run(command: list[str] | str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def run(command: list[str] | str, cwd: Path, timeout: int = 900) -> subprocess.C
     return result
 
 
-@pytest.mark.parametrize("answers", [{}, NON_DEFAULT], ids=["default", "no-example-no-container-apache-py310"])
+@pytest.mark.parametrize("answers", [{}, NON_DEFAULT], ids=["default", "no-example-apache-py310"])
 def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path, answers: dict[str, str]) -> None:
     project = bake(tmp_path, **answers)
     result = run([sys.executable, "-m", "nox"], cwd=project)

@@ -57,10 +57,10 @@ def pipeline(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def docs(session: nox.Session) -> None:
-    """Generate the dbt docs site into target/ci (serve it with `dbt docs serve`)."""
+    """Generate the dbt docs site into target/docs (serve it with `dbt docs serve --target-path target/docs`)."""
     install(session)
     session.run(
-        "dbt", "docs", "generate", "--target", "ci", "--profiles-dir", ".", "--target-path", "target/ci", env=ENV
+        "dbt", "docs", "generate", "--target", "ci", "--profiles-dir", ".", "--target-path", "target/docs", env=ENV
     )
 
 

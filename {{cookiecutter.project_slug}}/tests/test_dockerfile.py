@@ -6,11 +6,16 @@ import json
 import re
 import shutil
 import subprocess
-import tomllib
+import sys
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +257,7 @@ def ingest(
             "generate them with the `generate` command or point RAW_DATA_DIR (or --raw-dir) at them."
         )
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     results = []
     with duckdb.connect(str(duckdb_path)) as con:
         con.execute("begin transaction")

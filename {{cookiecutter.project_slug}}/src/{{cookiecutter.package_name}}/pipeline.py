@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from . import build, ingest, report
 from .config import Settings
@@ -19,7 +19,7 @@ class Run:
     settings: Settings
     select: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
-    run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     ingested: ingest.IngestResult | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
     summary: report.Summary | None = None
