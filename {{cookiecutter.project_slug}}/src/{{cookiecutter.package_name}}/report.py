@@ -14,6 +14,10 @@ from .config import Settings
 from .ingest import QUARANTINE
 
 
+# dbt's unique_id prefixes, as a person says them.
+KIND_NAMES = {"model": "models", "test": "data tests", "unit_test": "unit tests", "seed": "seeds", "snapshot": "snapshots"}
+
+
 @dataclass(frozen=True)
 class Summary:
     env: str
@@ -101,7 +105,7 @@ def render(summary: Summary) -> str:
         return f"Run summary ({summary.env}): no dbt run found yet; run the `build` or `run` command first."
     if not summary.statuses:
         return f"Run summary ({summary.env}): the last dbt run had nothing to build; add models under models/."
-    kinds = ", ".join(f"{count} {kind}s" for kind, count in sorted(summary.kinds.items()))
+    kinds = ", ".join(f"{count} {KIND_NAMES.get(kind, kind)}" for kind, count in sorted(summary.kinds.items()))
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary.statuses.items()))
     lines = [
         f"Run summary ({summary.env}): {'OK' if summary.ok else 'FAILED'}",
