@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,13 @@ def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, s
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) -> None:
+    """A quick ruff pass with the baked config; the slow tests run the project's pinned pre-commit hooks."""
+    project, _ = baked
+    ruff = shutil.which("ruff")
+    assert ruff is not None, "ruff comes with the template's test dependency group"
+    for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -6,20 +6,15 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from nox.project import load_toml  # tomllib where there is one, tomli on Python 3.10
 from packaging.requirements import Requirement
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")
-PYPROJECT = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text(encoding="utf-8"))
+PYPROJECT = load_toml(PROJECT_DIR / "pyproject.toml")
 
 
 def test_hadolint_reports_nothing() -> None:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import generate
+from {{ cookiecutter.package_name }} import cli, generate
 
 
 def test_the_same_seed_gives_the_same_rows() -> None:
@@ -44,3 +45,19 @@ def test_valid_rows_are_consistent_and_malformed_rows_are_extra() -> None:
     for table, rows in data.rows.items():
         extra = len(rows) - data.valid[table] + len(data.broken_lines.get(table, []))
         assert extra == data.malformed[table] > 0
+
+
+def test_the_generate_command_writes_every_format_and_a_manifest(tmp_path: Path) -> None:
+    assert cli.main(["generate", "--scale", "0.001", "--seed", "3", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*generate.FILES.values(), generate.MANIFEST])
+    assert generate.verify_manifest(tmp_path) == []
+
+
+def test_generated_data_for_a_scale_is_made_once_and_reused(tmp_path: Path) -> None:
+    first = generate.ensure(0.001, tmp_path)
+    stamp = (first / "orders.parquet").stat().st_mtime_ns
+    assert generate.ensure(0.001, tmp_path) == first
+    assert (first / "orders.parquet").stat().st_mtime_ns == stamp
+    (first / "orders.parquet").write_bytes(b"tampered")
+    generate.ensure(0.001, tmp_path)  # a broken checksum regenerates
+    assert generate.verify_manifest(first) == []

@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -232,7 +233,7 @@ def _add_malformed(data: Dataset, rng: random.Random) -> None:
         data.malformed[table] += len(lines)
 
 
-def write(data: Dataset, out_dir: Path) -> dict[str, Path]:
+def write(data: Dataset, out_dir: Path, say: Callable[[str], None] = print) -> dict[str, Path]:
     """Write every table in its file format and a checksum manifest; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -240,6 +241,7 @@ def write(data: Dataset, out_dir: Path) -> dict[str, Path]:
         path = out_dir / file_name
         writer = {".csv": _write_csv, ".parquet": _write_parquet, ".jsonl": _write_jsonl}[path.suffix]
         writer(table, data, path)
+        say(f"  wrote {path} ({len(data.rows[table]):,} rows, {data.malformed[table]:,} malformed on purpose)")
         paths[table] = path
     write_manifest(data, out_dir)
     return paths

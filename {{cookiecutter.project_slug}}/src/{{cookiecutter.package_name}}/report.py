@@ -13,9 +13,14 @@ import duckdb
 from .config import Settings
 from .ingest import QUARANTINE
 
-
 # dbt's unique_id prefixes, as a person says them.
-KIND_NAMES = {"model": "models", "test": "data tests", "unit_test": "unit tests", "seed": "seeds", "snapshot": "snapshots"}
+KIND_NAMES = {
+    "model": "models",
+    "test": "data tests",
+    "unit_test": "unit tests",
+    "seed": "seeds",
+    "snapshot": "snapshots",
+}
 
 
 @dataclass(frozen=True)
