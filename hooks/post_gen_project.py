@@ -21,7 +21,7 @@ ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 # (option, value) -> paths, relative to the project root, removed when that answer is given.
 # `{package}` stands for package_name. A listed path that does not exist is skipped.
 REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
-    ("container", "no"): ["Dockerfile", ".dockerignore", "tests/test_dockerfile.py"],
+    ("container", "no"): ["Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"],
     ("include_example", "no"): [
         "models/staging/shop",
         "models/intermediate/sales",
@@ -32,6 +32,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_generate.py",
         "tests/test_sample_data.py",
         "tests/test_pipeline.py",
+        "tests/test_branches.py",
     ],
 }
 LICENSES_DIR = "licenses"

@@ -28,13 +28,17 @@ BASE = {
     ".gitignore", ".pre-commit-config.yaml", ".secrets.baseline", "LICENSE", "README.md",
     "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "requirements.lock",
     "macros/generic_tests/accepted_range.sql", "macros/generic_tests/accepted_range.yml",
-    "sqlfluff_libs/dbt.py",
+    "sqlfluff_libs/dbt.py", "benchmarks/slim_ci.py",
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
-    f"src/{PACKAGE}/report.py",
+    f"src/{PACKAGE}/report.py", f"src/{PACKAGE}/environments.py", f"src/{PACKAGE}/state.py",
+    "tests/test_environments.py",
     "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py",
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
+    ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
+    ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
+    ".github/workflows/pipeline.yml",
 }  # fmt: skip
 EXAMPLE = {
     "data/raw/sample/customers.csv", "data/raw/sample/manifest.json", "data/raw/sample/order_items.parquet",
@@ -49,12 +53,13 @@ EXAMPLE = {
     "models/staging/shop/stg_shop__orders.sql", "models/staging/shop/stg_shop__payments.sql",
     "models/staging/shop/stg_shop__products.sql",
     f"src/{PACKAGE}/generate.py", "tests/test_generate.py", "tests/test_pipeline.py", "tests/test_sample_data.py",
+    "tests/test_branches.py",
 }  # fmt: skip
 SKELETON = {
     "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",
     "models/intermediate/.gitkeep", "models/marts/.gitkeep",
 }  # fmt: skip
-CONTAINER = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py"}
+CONTAINER = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 

@@ -357,6 +357,7 @@ KEEPERS = [
     "src/shop_analytics/__init__.py",
     "tests/conftest.py",
     "data/raw/.gitignore",
+    ".github/workflows/ci.yml",
 ]
 
 
@@ -373,7 +374,7 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> None:
             (path / "inner" / "model.sql").write_text("select 1\n", encoding="utf-8")
 
 
-CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py"}
+CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
 EXAMPLE_FILES = {
     "models/staging/shop/inner/model.sql",
     "models/intermediate/sales/inner/model.sql",
@@ -384,6 +385,7 @@ EXAMPLE_FILES = {
     "tests/test_generate.py",
     "tests/test_sample_data.py",
     "tests/test_pipeline.py",
+    "tests/test_branches.py",
 }
 EMPTIED_KEEPS = {
     "models/intermediate/.gitkeep",

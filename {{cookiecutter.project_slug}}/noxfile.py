@@ -49,6 +49,20 @@ def dbt(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """Slim CI build on the ci target: only what changed against production state, then the report."""
+    install(session)
+    session.run("{{ cookiecutter.project_slug }}", "run", "--env", "ci", "--slim", *session.posargs, env=ENV)
+
+
+@nox.session(default=False)
+def env(session: nox.Session) -> None:
+    """Manage environment instances, e.g. `nox -s env -- list` or `nox -s env -- drop --env ci`."""
+    install(session)
+    session.run("{{ cookiecutter.project_slug }}", "env", *(session.posargs or ["list"]), env=ENV)
+
+
+@nox.session(default=False)
 def pipeline(session: nox.Session) -> None:
     """Run the value pipeline; arguments go to the CLI, e.g. `nox -s pipeline -- run --env dev`."""
     install(session)
@@ -62,6 +76,13 @@ def docs(session: nox.Session) -> None:
     session.run(
         "dbt", "docs", "generate", "--target", "ci", "--profiles-dir", ".", "--target-path", "target/docs", env=ENV
     )
+
+
+@nox.session(default=False)
+def benchmark(session: nox.Session) -> None:
+    """Time slim CI against a full build in one run and print the ratio (`-- --repeat 5 --scale 0.5`)."""
+    install(session)
+    session.run("python", "benchmarks/slim_ci.py", *session.posargs, env=ENV)
 
 
 @nox.session(default=False)

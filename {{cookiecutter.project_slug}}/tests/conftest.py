@@ -9,6 +9,11 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+# What the CLI reads from the environment; a CI runner sets some of them, tests start clean.
+ENVIRONMENT_VARIABLES = (
+    "DBT_DUCKDB_PATH", "RAW_DATA_DIR", "DBT_THREADS", "PR_NUMBER", "DBT_STATE_DIR", "DBT_DEFER_DUCKDB_PATH",
+    "GITHUB_REF", "GITHUB_HEAD_REF", "GITHUB_REF_NAME",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -23,6 +28,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         elif source.is_file():
             shutil.copy2(source, copy / name)
     monkeypatch.setenv("DBT_PROJECT_DIR", str(copy))
-    monkeypatch.delenv("DBT_DUCKDB_PATH", raising=False)
-    monkeypatch.delenv("RAW_DATA_DIR", raising=False)
+    for name in ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     return copy

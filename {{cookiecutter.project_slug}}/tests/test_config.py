@@ -80,3 +80,33 @@ def test_project_dir_is_found_from_a_subfolder(project: Path) -> None:
 def test_outside_a_project_the_error_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="DBT_PROJECT_DIR"):
         config.find_project_dir(tmp_path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PR_NUMBER": "42"}, "ci_pr_42"),
+        ({"GITHUB_REF": "refs/pull/7/merge"}, "ci_pr_7"),
+        ({"GITHUB_REF": "refs/heads/main"}, "ci"),
+        ({}, "ci"),
+    ],
+)
+def test_ci_is_one_instance_per_pull_request(project: Path, environ: dict[str, str], expected: str) -> None:
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), **environ})
+    assert settings.name == expected
+    assert settings.duckdb_path == project / "warehouse" / f"{expected}.duckdb"
+    assert settings.target_dir == project / "target" / expected  # artifacts never shared either
+
+
+def test_a_pr_number_that_is_not_a_number_is_refused(project: Path) -> None:
+    with pytest.raises(PipelineError, match="PR_NUMBER='abc' must be a pull request number"):
+        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PR_NUMBER": "abc"})
+
+
+def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
+    environ = {"DBT_PROJECT_DIR": str(project), "DBT_DEFER_DUCKDB_PATH": "/data/prod.duckdb", "DBT_STATE_DIR": "st"}
+    settings = config.resolve("ci", environ=environ)
+    assert settings.state_dir == project / "st"
+    assert settings.dbt_env()["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
+    assert settings.dbt_env()["DBT_DEFER_DATABASE"] == "prod"
+    assert "DBT_DEFER_DATABASE" not in config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).dbt_env()

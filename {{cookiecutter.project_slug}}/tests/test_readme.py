@@ -50,7 +50,7 @@ def test_every_path_in_the_tree_exists() -> None:
 
 def test_every_top_level_entry_is_in_the_tree() -> None:
     listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
-    top_level = {path.split("/")[0] for path in tracked_files()} - {".github"}
+    top_level = {path.split("/")[0] for path in tracked_files()}
     assert sorted(top_level - {path.split("/")[0] for path in listed}) == []
 
 

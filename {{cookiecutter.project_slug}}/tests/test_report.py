@@ -69,3 +69,14 @@ def test_a_run_with_nothing_to_build_says_so(project: Path) -> None:
     settings.target_dir.mkdir(parents=True)
     (settings.target_dir / "run_results.json").write_text('{"results": [], "elapsed_time": 0.1}', encoding="utf-8")
     assert "nothing to build" in report.render(report.summarize(settings))
+
+
+def test_the_markdown_summary_is_a_table_with_failures_listed(project: Path) -> None:
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_DUCKDB_PATH": "w.duckdb"})
+    _artifacts(settings, ["success", "fail"])
+    markdown = report.render_markdown(report.summarize(settings))
+    assert markdown.startswith("### ❌ Run summary: `ci`")
+    assert "| models | 1 |" in markdown
+    assert "| result: fail | 1 |" in markdown
+    assert "| rows in mart `fct_sales` | 7 |" in markdown
+    assert "- `test.p.node_1: m1`" in markdown

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -52,21 +53,26 @@ def dbt_args(
     settings: Settings,
     select: Sequence[str] = (),
     variables: Mapping[str, str] | None = None,
+    *,
+    extra: Sequence[str] = (),
+    project_dir: Path | None = None,
+    target_dir: Path | None = None,
 ) -> list[str]:
     """The dbt command line for one environment: its target, its artifacts, its variables."""
+    project = project_dir or settings.project_dir
     args = [
         *command,
-        "--project-dir", str(settings.project_dir),
-        "--profiles-dir", str(settings.project_dir),
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
         "--target", settings.env,
-        "--target-path", str(settings.target_dir),
+        "--target-path", str(target_dir or settings.target_dir),
         "--log-path", str(settings.log_dir),
     ]  # fmt: skip
     if variables:
         args += ["--vars", json.dumps(dict(variables))]
     for selector in select:
         args += ["--select", selector]
-    return args
+    return [*args, *extra]
 
 
 def invoke(settings: Settings, args: list[str]) -> BuildResult:
@@ -95,9 +101,10 @@ def build(
     settings: Settings,
     select: Sequence[str] = (),
     variables: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
 ) -> list[BuildResult]:
     """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order)."""
     freshness = invoke(settings, dbt_args(["source", "freshness"], settings, variables=variables))
     if not freshness.success:
         return [freshness]
-    return [freshness, invoke(settings, dbt_args(["build"], settings, select, variables))]
+    return [freshness, invoke(settings, dbt_args(["build"], settings, select, variables, extra=extra))]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import config, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}pipeline, report
+from . import config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     dbt.add_argument(
         "--var", action="append", default=[], type=_key_value, metavar="KEY=VALUE", help="dbt var; repeatable"
     )
+    dbt.add_argument("--slim", action="store_true", help="build only what changed against production (slim CI)")
     raw = argparse.ArgumentParser(add_help=False)
     raw.add_argument(
         "--raw-dir", type=Path, help="folder of raw files (default: $RAW_DATA_DIR or the committed sample)"
@@ -57,41 +58,80 @@ def _parser() -> argparse.ArgumentParser:
 {%- endif %}
     commands.add_parser("ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
     commands.add_parser("build", parents=[env, dbt], help="check source freshness, then dbt build")
-    commands.add_parser("report", parents=[env], help="print the summary of the last run")
     commands.add_parser("run", parents=[env, dbt, raw], help="the value pipeline: ingest -> build -> report")
+    rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
+    rep.add_argument("--markdown", type=Path, metavar="FILE", help="also append it as markdown (e.g. a CI job summary)")
+
+    envs = commands.add_parser("env", help="list, create or drop environment instances (dev per branch, ci per PR)")
+    envs.add_argument("action", choices=["list", "create", "drop"])
+    envs.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment; default dev")
+    envs.add_argument("--allow-shared", action="store_true", help="let `drop` remove staging or prod")
     return parser
+
+{% if cookiecutter.include_example == "yes" %}
+def _generate(args: argparse.Namespace) -> int:
+    data = generate.generate(args.scale, args.seed)
+    generate.write(data, args.out)
+    print(f"wrote {sum(len(rows) for rows in data.rows.values()):,} rows to {args.out}")
+    return 0
+
+{% endif %}
+def _report(args: argparse.Namespace) -> int:
+    summary = report.summarize(config.resolve(args.env))
+    print(report.render(summary))
+    if args.markdown:
+        with args.markdown.open("a", encoding="utf-8") as handle:
+            handle.write(report.render_markdown(summary))
+    return 0 if summary.ok else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    settings = config.resolve(args.env)
+    if args.action == "create":
+        print(f"created {settings.name}: {environments.create(settings)}")
+    elif args.action == "drop":
+        dropped = environments.drop(settings, allow_shared=args.allow_shared)
+        print(f"dropped {settings.name}" if dropped else f"{settings.name} had no database; nothing to drop")
+    else:
+        shared = [settings] if settings.is_shared else []  # `env list --env prod` includes prod's database
+        print(environments.format_instances(environments.list_instances(settings.project_dir, shared)))
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    if getattr(args, "slim", False) and getattr(args, "select", None):
+        raise PipelineError("--slim picks what to build from production state; drop --select, or drop --slim.")
+    settings = config.resolve(args.env, raw_dir=getattr(args, "raw_dir", None))
+{%- if cookiecutter.include_example == "yes" %}
+    if getattr(args, "scale", None):
+        settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir))
+{%- endif %}
+    run = pipeline.Run(
+        settings,
+        select=tuple(getattr(args, "select", ())),
+        variables=dict(getattr(args, "var", ())),
+        slim=getattr(args, "slim", False),
+    )
+    steps: dict[str, list[tuple[str, pipeline.Step]]] = {
+        "ingest": [("ingest", pipeline.ingest_step)],
+        "build": [("build", pipeline.build_step), ("report", pipeline.report_step)],
+        "run": pipeline.STEPS,
+    }
+    return pipeline.execute(run, steps[args.command])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run one command, return its exit code (0 ok, 1 failed, 2 usage)."""
     args = _parser().parse_args(argv)
+    handlers = {
+{%- if cookiecutter.include_example == "yes" %}
+        "generate": _generate,
+{%- endif %}
+        "report": _report,
+        "env": _env,
+    }
     try:
-{%- if cookiecutter.include_example == "yes" %}
-        if args.command == "generate":
-            data = generate.generate(args.scale, args.seed)
-            generate.write(data, args.out)
-            print(f"wrote {sum(len(rows) for rows in data.rows.values()):,} rows to {args.out}")
-            return 0
-{%- endif %}
-        raw_dir = getattr(args, "raw_dir", None)
-        settings = config.resolve(args.env, raw_dir=raw_dir)
-{%- if cookiecutter.include_example == "yes" %}
-        if getattr(args, "scale", None):
-            settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir))
-{%- endif %}
-        if args.command == "report":
-            summary = report.summarize(settings)
-            print(report.render(summary))
-            return 0 if summary.ok else 1
-        run = pipeline.Run(
-            settings, select=tuple(getattr(args, "select", ())), variables=dict(getattr(args, "var", ()))
-        )
-        steps: dict[str, list[tuple[str, pipeline.Step]]] = {
-            "ingest": [("ingest", pipeline.ingest_step)],
-            "build": [("build", pipeline.build_step), ("report", pipeline.report_step)],
-            "run": pipeline.STEPS,
-        }
-        return pipeline.execute(run, steps[args.command])
+        return handlers.get(args.command, _pipeline)(args)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

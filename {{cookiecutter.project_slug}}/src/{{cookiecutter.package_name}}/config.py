@@ -20,6 +20,11 @@ DUCKDB_PATH_VAR = "DBT_DUCKDB_PATH"
 RAW_DATA_DIR_VAR = "RAW_DATA_DIR"
 THREADS_VAR = "DBT_THREADS"
 PROJECT_DIR_VAR = "DBT_PROJECT_DIR"
+PR_NUMBER_VAR = "PR_NUMBER"
+# Slim CI: the production manifest to compare against, and the production database to defer to.
+STATE_DIR_VAR = "DBT_STATE_DIR"
+DEFER_DUCKDB_PATH_VAR = "DBT_DEFER_DUCKDB_PATH"
+DEFER_DATABASE_VAR = "DBT_DEFER_DATABASE"
 
 SAMPLE_DIR = Path("data") / "raw" / "sample"
 WAREHOUSE_DIR = Path("warehouse")
@@ -30,23 +35,35 @@ class Settings:
     """Where one environment reads raw data and builds its tables."""
 
     env: str
+    name: str
     project_dir: Path
     duckdb_path: Path
     raw_dir: Path
     threads: int
+    state_dir: Path | None = None
+    defer_path: Path | None = None
 
     @property
     def target_dir(self) -> Path:
-        """Dbt artifacts (manifest, run results) of this environment."""
-        return self.project_dir / "target" / self.env
+        """Dbt artifacts (manifest, run results) of this environment instance, never shared."""
+        return self.project_dir / "target" / self.name
 
     @property
     def log_dir(self) -> Path:
-        return self.project_dir / "logs"
+        return self.project_dir / "logs" / self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.env in SHARED_ENVIRONMENTS
 
     def dbt_env(self) -> dict[str, str]:
         """The variables profiles.yml reads, as this environment resolves them."""
-        return {DUCKDB_PATH_VAR: str(self.duckdb_path), THREADS_VAR: str(self.threads)}
+        values = {DUCKDB_PATH_VAR: str(self.duckdb_path), THREADS_VAR: str(self.threads)}
+        if self.defer_path is not None:
+            # DuckDB defers across files only when the production file is attached under its own name.
+            values[DEFER_DUCKDB_PATH_VAR] = str(self.defer_path)
+            values[DEFER_DATABASE_VAR] = self.defer_path.stem
+        return values
 
 
 def sanitize(name: str, max_length: int = 40) -> str:
@@ -72,6 +89,27 @@ def current_branch(project_dir: Path, environ: Mapping[str, str]) -> str:
         return "local"
     branch = result.stdout.strip()
     return "detached" if branch == "HEAD" else branch
+
+
+def pr_number(environ: Mapping[str, str]) -> str | None:
+    """The pull request being built: $PR_NUMBER, or GitHub's `refs/pull/<n>/merge` ref."""
+    number = environ.get(PR_NUMBER_VAR, "").strip()
+    if not number:
+        match = re.fullmatch(r"refs/pull/(\d+)/merge", environ.get("GITHUB_REF", ""))
+        number = match[1] if match else ""
+    if number and not number.isdigit():
+        raise PipelineError(f"{PR_NUMBER_VAR}='{number}' must be a pull request number, e.g. 42.")
+    return number or None
+
+
+def instance_name(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
+    """The isolated instance of an environment: dev per branch, ci per pull request."""
+    if env == "dev":
+        return f"dev__{sanitize(current_branch(project_dir, environ))}"
+    if env == "ci":
+        number = pr_number(environ)
+        return f"ci_pr_{number}" if number else "ci"
+    return env
 
 
 def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
@@ -109,19 +147,17 @@ def resolve(
         raise PipelineError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}.")
     project_dir = find_project_dir(cwd or Path.cwd(), environ)
 
+    name = instance_name(env, project_dir, environ)
     if env in SHARED_ENVIRONMENTS:
         duckdb_path = Path(_required(environ, DUCKDB_PATH_VAR, env, f"/data/{env}.duckdb"))
         if raw_dir is None:
             raw_dir = Path(_required(environ, RAW_DATA_DIR_VAR, env, "/data/raw"))
     else:
-        if env == "dev":
-            branch = sanitize(current_branch(project_dir, environ))
-            default_db = WAREHOUSE_DIR / f"dev__{branch}.duckdb"
-        else:
-            default_db = WAREHOUSE_DIR / "ci.duckdb"
-        duckdb_path = Path(environ.get(DUCKDB_PATH_VAR) or default_db)
+        duckdb_path = Path(environ.get(DUCKDB_PATH_VAR) or WAREHOUSE_DIR / f"{name}.duckdb")
         if raw_dir is None:
             raw_dir = Path(environ.get(RAW_DATA_DIR_VAR) or SAMPLE_DIR)
+    state_dir = environ.get(STATE_DIR_VAR, "").strip()
+    defer_path = environ.get(DEFER_DUCKDB_PATH_VAR, "").strip()
 
     threads_text = environ.get(THREADS_VAR, "4")
     if not threads_text.isdigit() or int(threads_text) < 1:
@@ -129,8 +165,11 @@ def resolve(
 
     return Settings(
         env=env,
+        name=name,
         project_dir=project_dir,
         duckdb_path=(project_dir / duckdb_path).resolve(),
         raw_dir=(project_dir / raw_dir).resolve(),
         threads=int(threads_text),
+        state_dir=(project_dir / state_dir).resolve() if state_dir else None,
+        defer_path=(project_dir / defer_path).resolve() if defer_path else None,
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from . import build, ingest, report
+from . import build, ingest, report, state
 from .config import Settings
 from .errors import PipelineError
 
@@ -19,8 +19,10 @@ class Run:
     settings: Settings
     select: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
+    slim: bool = False
     run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     ingested: ingest.IngestResult | None = None
+    slim_state: state.State | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
     summary: report.Summary | None = None
 
@@ -39,8 +41,12 @@ def ingest_step(run: Run, say: Callable[[str], None]) -> None:
 
 
 def build_step(run: Run, say: Callable[[str], None]) -> None:
-    """Check freshness and build with dbt; any error-level failure stops the run."""
-    run.builds = build.build(run.settings, run.select, run.variables)
+    """Check freshness and build with dbt (slim: only what changed against production); errors stop the run."""
+    extra: tuple[str, ...] = ()
+    if run.slim:
+        run.slim_state = state.resolve(run.settings, say)
+        extra = run.slim_state.args
+    run.builds = build.build(run.settings, run.select, run.variables, extra)
     failed = [node for result in run.builds for node in result.failures()]
     if failed or not all(result.success for result in run.builds):
         names = ", ".join(node.unique_id for node in failed[:5]) or "see the dbt log above"

@@ -123,3 +123,19 @@ def render(summary: Summary) -> str:
         lines.append(f"  mart        {name:<28} {rows:>10,} rows")
     lines += [f"  failed      {failure}" for failure in summary.failures]
     return "\n".join(lines)
+
+
+def render_markdown(summary: Summary) -> str:
+    """The summary as markdown, for a CI job summary or a pull request comment."""
+    icon = "✅" if summary.ok else "❌"
+    lines = [f"### {icon} Run summary: `{summary.env}`", ""]
+    if not summary.ran:
+        return "\n".join([*lines, "No dbt run found.", ""])
+    lines += ["| what | count |", "|---|---:|"]
+    lines += [f"| {KIND_NAMES.get(kind, kind)} | {count} |" for kind, count in sorted(summary.kinds.items())]
+    lines += [f"| result: {status} | {count} |" for status, count in sorted(summary.statuses.items())]
+    lines += [f"| quarantined rows: {table} | {rows:,} |" for table, rows in summary.quarantined.items()]
+    lines += [f"| rows in mart `{name}` | {rows:,} |" for name, rows in summary.mart_rows.items()]
+    if summary.failures:
+        lines += ["", "**Failures**", ""] + [f"- `{failure}`" for failure in summary.failures]
+    return "\n".join([*lines, ""])

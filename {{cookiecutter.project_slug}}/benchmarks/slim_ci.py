@@ -1,0 +1,101 @@
+"""Slim CI against a full build of this project, side by side in one run: times and their ratio.
+
+A production build makes the state; one mart model is then changed, and the ci build runs
+`--repeat` times in full and `--repeat` times slim (deferring to production). Both pay the
+same process start and ingest, so the ratio is what a pull request saves. Not a test: it
+prints figures. Run it with `nox -s benchmark -- --repeat 5 --scale 0.5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+
+
+def pipeline(project: Path, *args: str, **environ: str) -> tuple[float, float, int]:
+    """Run the CLI; return wall seconds, dbt's own build seconds, and how many models it built."""
+    env = {**os.environ, "DBT_PROJECT_DIR": str(project), **environ}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", PACKAGE, *args], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"benchmark run failed: {' '.join(args)}\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    instance = "prod" if "prod" in args else f"ci_pr_{environ['PR_NUMBER']}"
+    run_results = json.loads((project / "target" / instance / "run_results.json").read_text(encoding="utf-8"))
+    models = sum(r["unique_id"].startswith("model.") for r in run_results["results"])
+    return wall, float(run_results["elapsed_time"]), models
+
+
+def change_a_mart(project: Path) -> str | None:
+    """Append a comment to the mart with the fewest children: the smallest real change."""
+    manifest = json.loads((project / "target" / "prod" / "manifest.json").read_text(encoding="utf-8"))
+    marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and "marts" in n["fqn"]]
+    if not marts:
+        return None
+    mart = min(marts, key=lambda n: (len(manifest["child_map"].get(n["unique_id"], [])), n["name"]))
+    path = project / mart["original_file_path"]
+    path.write_text(path.read_text(encoding="utf-8") + "-- changed for the slim CI benchmark\n", encoding="utf-8")
+    return str(mart["name"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="builds of each kind (default 3)")
+    parser.add_argument("--scale", type=float, help="generate raw data at this scale factor instead of the sample")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="slim-ci-") as scratch:
+        project = Path(scratch) / "project"
+        project.mkdir()
+        for name in DBT_FILES:
+            source = PROJECT_DIR / name
+            if source.is_dir():
+                shutil.copytree(source, project / name)
+            elif source.is_file():
+                shutil.copy2(source, project / name)
+        scale = ["--scale", str(args.scale)] if args.scale else []
+        prod_db = Path(scratch) / "prod.duckdb"
+        raw = {"RAW_DATA_DIR": "data/raw/sample"}
+        pipeline(project, "run", "--env", "prod", *scale, DBT_DUCKDB_PATH=str(prod_db), **raw)
+        state = Path(scratch) / "state"
+        state.mkdir()
+        shutil.copy2(project / "target" / "prod" / "manifest.json", state / "manifest.json")
+        changed = change_a_mart(project)
+        if changed is None:
+            sys.exit("no mart model to change: add models under models/marts first")
+
+        slim_env = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
+        full, slim = [], []
+        for i in range(args.repeat):  # interleaved, so machine noise hits both kinds alike
+            full.append(pipeline(project, "run", "--env", "ci", *scale, PR_NUMBER=str(2 * i + 1)))
+            slim.append(pipeline(project, "run", "--env", "ci", "--slim", *scale, PR_NUMBER=str(2 * i + 2), **slim_env))
+
+    def median(runs: list[tuple[float, float, int]], index: int) -> float:
+        return statistics.median(run[index] for run in runs)
+
+    print(f"changed model: {changed}; scale: {args.scale or 'committed sample'}; {args.repeat} runs each (medians)")
+    print(f"{'build':<6} {'models':>7} {'dbt build s':>12} {'whole run s':>12}")
+    for label, runs in (("full", full), ("slim", slim)):
+        print(f"{label:<6} {runs[0][2]:>7} {median(runs, 1):>12.2f} {median(runs, 0):>12.2f}")
+    print(
+        f"slim/full ratio: dbt build {median(slim, 1) / median(full, 1):.2f}, "
+        f"whole run {median(slim, 0) / median(full, 0):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Slim CI: find the production state to compare a change with, and what to build against it.
+
+Where the state comes from, best first:
+1. the manifest saved by the last production deploy ($DBT_STATE_DIR, the CI artifact);
+2. a manifest compiled from the merge-base of this branch with main (the repository's history);
+3. nothing: then the build is a full build.
+Unchanged models are deferred to production when its database is reachable
+($DBT_DEFER_DUCKDB_PATH); otherwise the changed models and their children are built with every
+parent they need.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import build
+from .config import Settings
+
+BASE_REFS = ("origin/main", "main")
+
+
+@dataclass(frozen=True)
+class State:
+    """Where production state came from, and the dbt arguments that build against it."""
+
+    source: str
+    manifest_dir: Path | None
+    args: tuple[str, ...]
+
+
+def _git(project_dir: Path, *args: str) -> str | None:
+    try:
+        result = subprocess.run(["git", *args], cwd=project_dir, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout.strip()
+
+
+def merge_base(project_dir: Path) -> str | None:
+    """The commit this branch left main at, if the repository knows main."""
+    for ref in BASE_REFS:
+        sha = _git(project_dir, "merge-base", "HEAD", ref)
+        if sha:
+            return sha
+    return None
+
+
+@contextmanager
+def _worktree(project_dir: Path, sha: str) -> Iterator[Path]:
+    """A throwaway checkout of one commit, removed afterwards."""
+    top = _git(project_dir, "rev-parse", "--show-toplevel")
+    prefix = _git(project_dir, "rev-parse", "--show-prefix") or ""
+    with tempfile.TemporaryDirectory(prefix="merge-base-") as scratch:
+        tree = Path(scratch) / "tree"
+        _git(project_dir, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+        try:
+            yield tree / prefix
+        finally:
+            _git(Path(top or project_dir), "worktree", "remove", "--force", str(tree))
+
+
+def compile_merge_base(settings: Settings, sha: str) -> Path | None:
+    """Parse the project as it was at `sha` into target/<name>-base; None when that fails."""
+    out = settings.target_dir.with_name(f"{settings.name}-base")
+    with _worktree(settings.project_dir, sha) as base_dir:
+        if not (base_dir / "dbt_project.yml").is_file():
+            return None
+        result = build.invoke(settings, build.dbt_args(["parse"], settings, project_dir=base_dir, target_dir=out))
+    return out if result.success and (out / "manifest.json").is_file() else None
+
+
+def resolve(settings: Settings, say: Callable[[str], None] = print) -> State:
+    """Pick the best production state available and the selection that goes with it."""
+    manifest_dir: Path | None = None
+    source = ""
+    if settings.state_dir is not None and (settings.state_dir / "manifest.json").is_file():
+        manifest_dir, source = settings.state_dir, f"production manifest from {settings.state_dir}"
+    else:
+        sha = merge_base(settings.project_dir)
+        if sha:
+            manifest_dir = compile_merge_base(settings, sha)
+            source = f"manifest compiled at merge-base {sha[:12]}"
+    if manifest_dir is None:
+        say("  state: no production manifest and no merge-base with main: full build")
+        return State("none (full build)", None, ())
+
+    selection: tuple[str, ...]
+    if settings.defer_path is not None and settings.defer_path.is_file():
+        selection = ("--select", "state:modified+", "--defer", "--state", str(manifest_dir))
+        how = f"changed models and their children, the rest deferred to {settings.defer_path.name}"
+    else:
+        # `@`: the changed models, their children, and every parent those children need.
+        selection = ("--select", "@state:modified", "--state", str(manifest_dir))
+        how = "changed models with their children and all their parents (no production data to defer to)"
+    say(f"  state: {source}; building {how}")
+    return State(source, manifest_dir, selection)

@@ -1,0 +1,137 @@
+"""The innovation pipeline on real builds: isolated branch environments and slim CI against production.
+
+Each pipeline runs in its own process, as on a laptop or a CI runner: dbt-duckdb keeps its
+database files open for the life of a process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+CHANGED = "fct_orders"
+
+
+def start(project: Path, *args: str, **environ: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DBT_PROJECT_DIR": str(project), **environ}
+    return subprocess.Popen(
+        [sys.executable, "-m", PACKAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def cli(project: Path, *args: str, **environ: str) -> str:
+    process = start(project, *args, **environ)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, out
+    return out
+
+
+def rows(database: Path, table: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(f"select * from main.{table} order by all").fetchall()
+
+
+def models_built(project: Path, instance: str) -> set[str]:
+    results = json.loads((project / "target" / instance / "run_results.json").read_text(encoding="utf-8"))
+    return {r["unique_id"].split(".")[-1] for r in results["results"] if r["unique_id"].startswith("model.")}
+
+
+def lineage(project: Path, instance: str, model: str, direction: str) -> set[str]:
+    """The model and every model downstream (child_map) or upstream (parent_map) of it."""
+    graph = json.loads((project / "target" / instance / "manifest.json").read_text(encoding="utf-8"))[direction]
+    seen, todo = set(), [f"model.{PACKAGE}.{model}"]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo += [n for n in graph.get(node, []) if n.startswith("model.")]
+    return {node.split(".")[-1] for node in seen}
+
+
+def change_a_model(project: Path) -> None:
+    """A change on the branch: same result, different code, so dbt sees the model as modified."""
+    path = project / "models" / "marts" / "sales" / f"{CHANGED}.sql"
+    path.write_text(path.read_text(encoding="utf-8") + "-- reviewed on a feature branch\n", encoding="utf-8")
+
+
+@pytest.fixture
+def production(project: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A production database built from the sample, and its manifest saved as slim CI's state."""
+    database = tmp_path / "prod.duckdb"
+    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(database), RAW_DATA_DIR="data/raw/sample")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "manifest.json").write_bytes((project / "target" / "prod" / "manifest.json").read_bytes())
+    return database, state
+
+
+def test_two_branches_build_at_the_same_time_without_touching_each_other(project: Path) -> None:
+    a = start(project, "run", "--env", "dev", GITHUB_HEAD_REF="feature/a")
+    b = start(project, "run", "--env", "dev", "--scale", "0.02", GITHUB_HEAD_REF="feature/b")
+    for process in (a, b):
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, out
+    warehouse = project / "warehouse"
+    assert len(rows(warehouse / "dev__feature_a.duckdb", "fct_orders")) == 1_000
+    assert len(rows(warehouse / "dev__feature_b.duckdb", "fct_orders")) == 2_000
+    assert models_built(project, "dev__feature_a") == models_built(project, "dev__feature_b") != set()
+
+
+def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
+    project: Path, production: tuple[Path, Path]
+) -> None:
+    prod_db, state = production
+    change_a_model(project)
+    out = cli(
+        project, "run", "--env", "ci", "--slim",
+        PR_NUMBER="7", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
+    )  # fmt: skip
+    assert f"state: production manifest from {state}" in out
+    expected = lineage(project, "ci_pr_7", CHANGED, "child_map")
+    assert models_built(project, "ci_pr_7") == expected
+    assert len(expected) < len(lineage(project, "ci_pr_7", CHANGED, "parent_map") | expected)
+
+    cli(project, "run", "--env", "ci", PR_NUMBER="8")  # the full build to compare with
+    assert models_built(project, "ci_pr_8") > expected
+    for model in expected:
+        slim = rows(project / "warehouse" / "ci_pr_7.duckdb", model)
+        assert slim == rows(project / "warehouse" / "ci_pr_8.duckdb", model), model
+        assert slim
+
+
+def _git(project: Path, *args: str) -> None:
+    identity = ["-c", "user.name=CI", "-c", "user.email=ci@example.com", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", *identity, *args], cwd=project, check=True, capture_output=True)
+
+
+def test_without_a_production_manifest_the_merge_base_is_the_state(project: Path) -> None:
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "main")
+    _git(project, "checkout", "-q", "-b", "feature")
+    change_a_model(project)
+    _git(project, "commit", "-q", "-am", "change a model")
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="9")
+    assert "state: manifest compiled at merge-base" in out
+    assert "with their children and all their parents" in out  # no production data here to defer to
+    children = lineage(project, "ci_pr_9", CHANGED, "child_map")
+    expected = set().union(*(lineage(project, "ci_pr_9", child, "parent_map") for child in children))
+    assert models_built(project, "ci_pr_9") == expected
+    assert "dim_customers" in expected
+
+
+def test_with_no_state_at_all_slim_ci_says_so_and_builds_everything(project: Path) -> None:
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="10")
+    assert "no production manifest and no merge-base with main: full build" in out
+    manifest = json.loads((project / "target" / "ci_pr_10" / "manifest.json").read_text(encoding="utf-8"))
+    every_model = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+    assert models_built(project, "ci_pr_10") == every_model

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import cli, config, environments
+from {{ cookiecutter.package_name }}.errors import PipelineError
+
+
+def _settings(project: Path, env: str, **environ: str) -> config.Settings:
+    return config.resolve(env, environ={"DBT_PROJECT_DIR": str(project), **environ})
+
+
+def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
+    settings = _settings(project, "ci", PR_NUMBER="12")
+    path = environments.create(settings)
+    assert path == project / "warehouse" / "ci_pr_12.duckdb"
+    assert path.is_file()
+    settings.target_dir.mkdir(parents=True)
+    (settings.target_dir / "manifest.json").write_text("{}", encoding="utf-8")
+    listed = environments.list_instances(project)
+    assert [(i.env, i.name) for i in listed] == [("ci", "ci_pr_12")]
+    assert environments.drop(settings) is True
+    assert not path.exists()
+    assert not settings.target_dir.exists()
+    assert environments.drop(settings) is False  # dropping twice is harmless
+
+
+def test_branch_instances_are_listed_side_by_side(project: Path) -> None:
+    for branch in ("main", "feature/new-mart"):
+        environments.create(_settings(project, "dev", GITHUB_HEAD_REF=branch))
+    names = [instance.name for instance in environments.list_instances(project)]
+    assert names == ["dev__feature_new_mart", "dev__main"]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_shared_environments_are_not_dropped_without_the_flag(project: Path, env: str) -> None:
+    settings = _settings(project, env, DBT_DUCKDB_PATH=str(project / f"{env}.duckdb"), RAW_DATA_DIR="raw")
+    environments.create(settings)
+    with pytest.raises(PipelineError, match="add --allow-shared"):
+        environments.drop(settings)
+    assert settings.duckdb_path.is_file()
+    assert environments.drop(settings, allow_shared=True) is True
+    assert not settings.duckdb_path.exists()
+
+
+def test_the_env_command(project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PR_NUMBER", "5")
+    assert cli.main(["env", "list"]) == 0
+    assert "no environment has a database yet" in capsys.readouterr().out
+    assert cli.main(["env", "create", "--env", "ci"]) == 0
+    assert cli.main(["env", "list"]) == 0
+    assert "ci_pr_5" in capsys.readouterr().out
+    assert cli.main(["env", "drop", "--env", "ci"]) == 0
+    assert "dropped ci_pr_5" in capsys.readouterr().out
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "prod.duckdb"))
+    monkeypatch.setenv("RAW_DATA_DIR", "raw")
+    assert cli.main(["env", "drop", "--env", "prod"]) == 1
+    assert "refusing to drop the shared 'prod' environment" in capsys.readouterr().err
