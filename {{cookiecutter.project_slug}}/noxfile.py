@@ -36,9 +36,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the pytest suite, including the end-to-end pipeline on DuckDB."""
+    """Run the pytest suite (with the end-to-end pipeline on DuckDB), then dbt's unit tests."""
     install(session)
     session.run("pytest", *session.posargs, env=ENV)
+    session.run("{{ cookiecutter.project_slug }}", "unit-test", "--env", "ci", env=ENV)
 
 
 @nox.session

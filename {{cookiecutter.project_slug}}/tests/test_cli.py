@@ -32,7 +32,10 @@ def test_run_wires_env_selection_and_vars_into_one_run(
     assert run.variables == {"day": "2025-01-01", "region": "eu=west"}
 
 
-@pytest.mark.parametrize(("command", "steps"), [("ingest", ["ingest"]), ("build", ["build", "report"])])
+@pytest.mark.parametrize(
+    ("command", "steps"),
+    [("ingest", ["ingest"]), ("build", ["build", "report"]), ("unit-test", ["ingest", "unit tests"])],
+)
 def test_each_command_runs_its_steps(
     project: Path, captured: list[tuple[pipeline.Run, list[str]]], command: str, steps: list[str]
 ) -> None:
@@ -58,3 +61,8 @@ def test_a_missing_setting_fails_with_the_fix_and_exit_code_one(
 def test_report_before_any_run_explains_itself(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report", "--env", "ci"]) == 0
     assert "no dbt run found yet" in capsys.readouterr().out
+
+
+def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["build", "--slim", "--select", "fct_orders"]) == 1
+    assert "drop --select, or drop --slim" in capsys.readouterr().err

@@ -56,3 +56,10 @@ def test_a_failing_data_test_fails_the_run_with_its_name(project: Path, capsys: 
     )
     assert cli.main(["run", "--env", "ci"]) == 1
     assert "assert_no_orders" in capsys.readouterr().out
+
+
+def test_dbt_unit_tests_run_without_real_data(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["unit-test", "--env", "ci"]) == 0
+    manifest = json.loads((project / "target" / "ci" / "manifest.json").read_text(encoding="utf-8"))
+    assert len(manifest["unit_tests"]) >= 2
+    assert f"{len(manifest['unit_tests'])} unit tests passed" in capsys.readouterr().out

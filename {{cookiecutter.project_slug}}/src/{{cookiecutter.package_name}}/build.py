@@ -108,3 +108,11 @@ def build(
     if not freshness.success:
         return [freshness]
     return [freshness, invoke(settings, dbt_args(["build"], settings, select, variables, extra=extra))]
+
+
+def unit_tests(settings: Settings, variables: Mapping[str, str] | None = None) -> list[BuildResult]:
+    """Run dbt's unit tests: their models' parents are built empty first, since dbt reads their columns."""
+    parents = invoke(settings, dbt_args(["run"], settings, ["+test_type:unit"], variables, extra=["--empty"]))
+    if not parents.success:
+        return [parents]
+    return [parents, invoke(settings, dbt_args(["test"], settings, ["test_type:unit"], variables))]

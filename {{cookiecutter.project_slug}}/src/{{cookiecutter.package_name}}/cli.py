@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
     commands.add_parser("build", parents=[env, dbt], help="check source freshness, then dbt build")
     commands.add_parser("run", parents=[env, dbt, raw], help="the value pipeline: ingest -> build -> report")
+    commands.add_parser("unit-test", parents=[env, raw], help="dbt unit tests (their parents built empty first)")
     rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
     rep.add_argument("--markdown", type=Path, metavar="FILE", help="also append it as markdown (e.g. a CI job summary)")
 
@@ -116,6 +117,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         "ingest": [("ingest", pipeline.ingest_step)],
         "build": [("build", pipeline.build_step), ("report", pipeline.report_step)],
         "run": pipeline.STEPS,
+        "unit-test": [("ingest", pipeline.ingest_step), ("unit tests", pipeline.unit_test_step)],
     }
     return pipeline.execute(run, steps[args.command])
 

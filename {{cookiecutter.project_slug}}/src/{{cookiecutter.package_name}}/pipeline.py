@@ -30,6 +30,14 @@ class Run:
 Step = Callable[[Run, Callable[[str], None]], None]
 
 
+def _stop_on_failure(builds: list[build.BuildResult], what: str) -> None:
+    """Raise, naming the failed nodes, if any dbt command of the step failed."""
+    failed = [node for result in builds for node in result.failures()]
+    if failed or not all(result.success for result in builds):
+        names = ", ".join(node.unique_id for node in failed[:5]) or "see the dbt log above"
+        raise PipelineError(f"{what} failed ({len(failed)} node(s): {names}).")
+
+
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
     """Load the raw files; bad rows go to quarantine, a bad file stops the run."""
     specs = ingest.load_specs(run.settings.project_dir)
@@ -47,10 +55,14 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
         run.slim_state = state.resolve(run.settings, say)
         extra = run.slim_state.args
     run.builds = build.build(run.settings, run.select, run.variables, extra)
-    failed = [node for result in run.builds for node in result.failures()]
-    if failed or not all(result.success for result in run.builds):
-        names = ", ".join(node.unique_id for node in failed[:5]) or "see the dbt log above"
-        raise PipelineError(f"dbt {run.builds[-1].command} failed ({len(failed)} node(s): {names}).")
+    _stop_on_failure(run.builds, f"dbt {run.builds[-1].command}")
+
+
+def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
+    """Run dbt's unit tests against empty parents; a failing unit test stops the run."""
+    run.builds = build.unit_tests(run.settings, run.variables)
+    _stop_on_failure(run.builds, "dbt unit tests")
+    say(f"  {sum(node.resource_type == 'unit_test' for node in run.builds[-1].nodes)} unit tests passed")
 
 
 def report_step(run: Run, say: Callable[[str], None]) -> None:
