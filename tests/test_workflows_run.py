@@ -1,0 +1,345 @@
+"""The baked workflows run, every step, on this machine: from a feature branch's pull request to production.
+
+tests/workflow_runner.py plays GitHub: it runs each job's steps with the environment a runner sets, maps
+each action to a local equivalent and fakes `gh` over its own runs and artifacts. The fast tests here
+check the runner itself; the slow one walks the branch flow of the baked README: deploy main to staging
+and production, open a pull request (its CI defers to the production manifest), lint the image, run the
+pipeline by hand, close the pull request.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from workflow_runner import (
+    Environment,
+    Event,
+    ExpressionError,
+    Runner,
+    RunResult,
+    UnsupportedWorkflow,
+    condition,
+    evaluate,
+    interpolate,
+)
+
+from conftest import TEMPLATE, bake, git
+
+PR = 17
+FEATURE = "feature/customer-notes"
+TEMPLATE_WORKFLOWS = TEMPLATE / "{{cookiecutter.project_slug}}" / ".github" / "workflows"
+
+
+# --- The runner itself (fast) ---
+
+CONTEXT: dict[str, Any] = {
+    "github": {"event": {"pull_request": {"number": PR}}, "ref": "refs/heads/main", "token": "ghs_x"},
+    "inputs": {"environment": "", "vars": "start_date=2025-01-01"},
+    "secrets": {"DBT_DUCKDB_PATH": "/data/prod.duckdb"},
+    "vars": {"RAW_DATA_DIR": "/data/raw"},
+    "matrix": {"session": "lint"},
+    "steps": {"nox": {"outcome": "failure", "outputs": {"version": "3.11"}}},
+    "runner": {"os": "Linux"},
+    "env": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("github.event.pull_request.number", PR),
+        ("${{ github.token }}", "ghs_x"),
+        ("secrets.DBT_DUCKDB_PATH", "/data/prod.duckdb"),
+        ("secrets.MISSING", None),
+        ("vars.RAW_DATA_DIR", "/data/raw"),
+        ("inputs.environment || 'prod'", "prod"),
+        ("(inputs.environment || 'prod') == 'prod' && 'production' || 'staging'", "production"),
+        ("matrix.session == 'lint'", True),
+        ("matrix.session == 'typecheck'", False),
+        ("steps.nox.outcome != 'skipped'", True),
+        ("steps.python.outputs.version", None),
+        ("steps['nox'].outputs.version", "3.11"),
+        ("github.ref == 'REFS/HEADS/MAIN'", True),  # strings compare ignoring case
+        ("'1' == 1", True),
+        ("!contains('lint typecheck', 'TESTS')", True),
+        ("startsWith(github.ref, 'refs/heads/')", True),
+        ("format('{0}-{1}', runner.os, 3)", "Linux-3"),
+        ("hashFiles('nothing-matches') == ''", True),
+    ],
+)
+def test_the_evaluator_reads_what_the_workflows_write(expression: str, expected: Any) -> None:
+    assert evaluate(expression, CONTEXT, {"hashFiles": lambda *_: ""}) == expected
+
+
+def test_templates_keep_a_whole_expressions_type_and_join_several_into_text() -> None:
+    assert interpolate("${{ github.event.pull_request.number }}", CONTEXT) == PR
+    assert interpolate("pr-${{ github.event.pull_request.number }}-${{ runner.os }}", CONTEXT) == "pr-17-Linux"
+    assert interpolate({"env": ["${{ inputs.vars }}"]}, CONTEXT) == {"env": ["start_date=2025-01-01"]}
+
+
+@pytest.mark.parametrize("expression", ["fromage('x')", "github.", "a ==", "unknown_context.x", "'open"])
+def test_the_evaluator_refuses_what_it_cannot_read(expression: str) -> None:
+    with pytest.raises(ExpressionError):
+        evaluate(expression, CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("expression", "failed", "expected"),
+    [
+        (None, False, True),
+        (None, True, False),
+        ("matrix.session == 'lint'", True, False),  # an implicit success() &&
+        ("always()", True, True),
+        ("always() && steps.nox.outcome != 'skipped'", True, True),
+        ("failure()", True, True),
+        ("${{ failure() }}", False, False),
+    ],
+)
+def test_an_if_without_a_status_function_also_needs_success(
+    expression: str | None, failed: bool, expected: bool
+) -> None:
+    functions = {"success": lambda: not failed, "failure": lambda: failed, "always": lambda: True}
+    assert condition(expression, CONTEXT, functions) is expected
+
+
+SAMPLE = """\
+name: sample
+on: [push]
+defaults:
+  run:
+    shell: bash
+env:
+  LEVEL: workflow
+jobs:
+  first:
+    strategy:
+      matrix:
+        flavour: [a, b]
+    runs-on: ubuntu-latest
+    steps:
+      - id: out
+        run: |
+          echo "word=hello" >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV=carried" >> "$GITHUB_ENV"
+          echo "# summary of ${{ matrix.flavour }}" >> "$GITHUB_STEP_SUMMARY"
+      - id: use
+        env:
+          WORD: ${{ steps.out.outputs.word }}
+        run: test "$WORD/$FROM_ENV/$LEVEL/$CI/$GITHUB_REF" = "hello/carried/workflow/true/refs/heads/main"
+      - id: only-b
+        if: matrix.flavour == 'b'
+        run: echo b
+      - id: pipefail
+        run: false | true
+      - id: after
+        run: echo never
+      - id: report
+        if: always()
+        env:
+          OUTCOME: ${{ steps.pipefail.outcome }}
+        run: test "$OUTCOME" = failure
+      - id: handled
+        if: failure()
+        run: echo handled
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+"""
+
+
+PUSH = Event("push", "refs/heads/main", "0" * 40)
+
+
+def sample_runner(tmp_path: Path, workflow: str, name: str = "sample.yml") -> tuple[Runner, Path, Event]:
+    """A runner over a workspace that is not a repository: enough for workflows without checkout."""
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+    path = repo / ".github" / "workflows" / name
+    path.write_text(workflow, encoding="utf-8")
+    return Runner(repo, tmp_path / "runner"), path, PUSH
+
+
+def test_the_runner_honours_if_outputs_env_and_matrix(tmp_path: Path) -> None:
+    runner, path, event = sample_runner(tmp_path, SAMPLE)
+    run = runner.run(path, event)
+    outcomes = {
+        job.matrix.get("flavour", job.job_id): {step.id: step.outcome for step in job.steps} for job in run.jobs
+    }
+    expected = {"out": "success", "use": "success", "pipefail": "failure", "after": "skipped"}
+    expected |= {"report": "success", "handled": "success"}
+    assert outcomes == {
+        "a": {**expected, "only-b": "skipped"},
+        "b": {**expected, "only-b": "success"},
+        "second": {},
+    }, run.report()
+    assert [job.result for job in run.jobs] == ["failure", "failure", "skipped"]
+    assert run.job("first", flavour="b").summary == "# summary of b\n"
+    assert run.conclusion == "failure"
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["uses: actions/some-action@v1", "uses: actions/cache@v4\n        with: {path: x, key: k, typo: 1}"],
+    ids=["unknown-action", "unknown-input"],
+)
+def test_the_runner_stops_at_an_action_it_cannot_stand_in_for(tmp_path: Path, step: str) -> None:
+    workflow = f"on: push\njobs:\n  one:\n    runs-on: ubuntu-latest\n    steps:\n      - {step}\n"
+    runner, path, event = sample_runner(tmp_path, workflow)
+    with pytest.raises(UnsupportedWorkflow):
+        runner.run(path, event)
+
+
+def test_the_runner_refuses_an_event_the_workflow_does_not_listen_to(tmp_path: Path) -> None:
+    runner, path, _ = sample_runner(tmp_path, SAMPLE)
+    with pytest.raises(UnsupportedWorkflow, match="does not run on pull_request"):
+        runner.run(path, Event("pull_request", f"refs/pull/{PR}/merge", "0" * 40, {"action": "opened"}))
+
+
+UPLOAD = """\
+name: deploy
+on: push
+jobs:
+  production:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p target/prod && echo '{}' > target/prod/manifest.json && touch target/prod/.hidden
+      - uses: actions/upload-artifact@v4
+        with:
+          name: prod-manifest
+          path: target/prod/manifest.json
+          if-no-files-found: error
+      - id: missing
+        uses: actions/upload-artifact@v4
+        with:
+          name: nothing
+          path: target/nowhere/
+          if-no-files-found: error
+"""
+
+
+def test_the_fake_gh_hands_the_last_deploys_manifest_to_the_ci_fetch_step(tmp_path: Path) -> None:
+    """The build job's own fetch script, against runs this runner recorded: none yet, a failed one, a good one."""
+    ci = yaml.safe_load((TEMPLATE_WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))
+    fetch = next(step for step in ci["jobs"]["build"]["steps"] if "gh run download" in step.get("run", ""))
+    check = {"if": "always()", "run": 'echo "state=${DBT_STATE_DIR:-none}" >> "$GITHUB_OUTPUT"', "id": "check"}
+    workflow = {"on": "pull_request", "jobs": {"build": {"runs-on": "ubuntu-latest", "steps": [fetch, check]}}}
+    runner, deploy_path, push = sample_runner(tmp_path, UPLOAD, "deploy.yml")
+    ci_path = deploy_path.with_name("ci.yml")
+    ci_path.write_text(yaml.safe_dump(workflow), encoding="utf-8")
+    opened = Event(
+        "pull_request", f"refs/pull/{PR}/merge", "0" * 40, {"action": "opened"}, head_ref="f", base_ref="main"
+    )
+
+    def fetched() -> str:
+        run = runner.run(ci_path, opened)
+        assert run.conclusion == "success", run.report()
+        return run.job("build").step("check").outputs["state"]
+
+    assert fetched() == "none"  # no deploy yet
+    deploy = runner.run(deploy_path, push)
+    # The upload with if-no-files-found: error failed the run, so gh does not list it as a success...
+    assert deploy.job("production").step("missing").outcome == "failure"
+    assert fetched() == "none"
+    # ...and once a deploy succeeds, its manifest (and not the hidden file) reaches state/prod.
+    deploy_path.write_text(UPLOAD.split("      - id: missing")[0], encoding="utf-8")
+    deploy = runner.run(deploy_path, push)
+    assert deploy.conclusion == "success", deploy.report()
+    assert sorted(p.name for p in runner.artifact(deploy.run_id, "prod-manifest").iterdir()) == ["manifest.json"]
+    assert fetched() == "state/prod"
+    assert (runner.workspace / "state" / "prod" / "manifest.json").is_file()
+
+
+# --- The baked workflows, from a branch to production (slow) ---
+
+
+def expect_success(run: RunResult, timings: list[tuple[str, float, str]]) -> RunResult:
+    timings += [(job.label, job.seconds, job.result) for job in run.jobs]
+    assert run.conclusion == "success", run.report()
+    return run
+
+
+def output_of(run: RunResult, job_id: str, step_id: str) -> str:
+    return run.job(job_id).step(step_id).log
+
+
+@pytest.mark.slow
+def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
+    started = time.monotonic()
+    project = bake(tmp_path / "bake")
+    workflows = project / ".github" / "workflows"
+    # Something for slim CI to find: a changed model on a feature branch; main stays the base.
+    git(project, "switch", "--quiet", "-c", FEATURE)
+    model = project / "models" / "marts" / "sales" / "dim_customers.sql"
+    model.write_text(model.read_text(encoding="utf-8") + "-- one row per customer, with lifetime order totals\n")
+    git(project, "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "--quiet", "-am", "Note a model")
+    git(project, "switch", "--quiet", "main")
+
+    warehouses = tmp_path / "warehouses"
+    warehouses.mkdir()
+    raw = {"RAW_DATA_DIR": "data/raw/sample"}
+    runner = Runner(
+        project,
+        tmp_path / "runner",
+        repository="acme/shop-analytics",
+        environments={
+            "staging": Environment({"DBT_DUCKDB_PATH": str(warehouses / "staging.duckdb")}, raw),
+            "production": Environment({"DBT_DUCKDB_PATH": str(warehouses / "prod.duckdb")}, raw),
+        },
+        extra_env={"UV_COMPILE_BYTECODE": "1"},
+    )
+    timings: list[tuple[str, float, str]] = []
+
+    # 1. A push to main deploys to staging, then production, which saves the manifest slim CI defers to.
+    deploy = expect_success(runner.run(workflows / "deploy.yml", runner.push("main")), timings)
+    assert [job.job_id for job in deploy.jobs] == ["staging", "production"]
+    assert (runner.artifact(deploy.run_id, "prod-manifest") / "manifest.json").is_file()
+    assert (warehouses / "prod.duckdb").is_file()
+    assert (warehouses / "staging.duckdb").is_file()
+    assert "Run summary" in deploy.job("production").summary
+
+    # 2. The pull request's CI: lint and typecheck, tests, a slim build deferred to production, docs.
+    opened = runner.pull_request(PR, FEATURE)
+    ci = expect_success(runner.run(workflows / "ci.yml", opened), timings)
+    assert [(job.job_id, job.matrix) for job in ci.jobs] == [
+        ("lint", {"session": "lint"}),
+        ("lint", {"session": "typecheck"}),
+        ("tests", {}),
+        ("build", {}),
+        ("docs", {}),
+    ]
+    build = ci.job("build")
+    assert (
+        f"deploy run {deploy.run_id}" in build.step("Fetch the production manifest of the last successful deploy").log
+    )
+    assert "state: production manifest" in build.step("nox").log, build.step("nox").log[-5000:]
+    assert "Run summary" in build.summary
+    assert runner.artifact_names(ci.run_id) == {"tests-dbt-artifacts", "build-dbt-artifacts", "dbt-docs"}
+    assert (runner.artifact(ci.run_id, "build-dbt-artifacts") / f"ci_pr_{PR}" / "manifest.json").is_file()
+    assert (project / "warehouse" / f"ci_pr_{PR}.duckdb").is_file()
+
+    # 3. The image: hadolint, and the build skipped for want of a Docker engine.
+    container = expect_success(runner.run(workflows / "container.yml", opened), timings)
+    assert "image build was skipped" in container.job("image").summary
+
+    # 4. The pipeline by hand, on staging, with dbt vars.
+    inputs = {"environment": "staging", "vars": "start_date=2025-01-01", "select": ""}
+    pipeline = expect_success(runner.run(workflows / "pipeline.yml", runner.workflow_dispatch("main", inputs)), timings)
+    assert "--var start_date=2025-01-01" in pipeline.job("pipeline").step("nox").log
+    assert "Run summary" in pipeline.job("pipeline").summary
+
+    # 5. Closing the pull request drops its environment.
+    closed = runner.pull_request(PR, FEATURE, action="closed")
+    expect_success(runner.run(workflows / "cleanup.yml", closed), timings)
+    assert not (project / "warehouse" / f"ci_pr_{PR}.duckdb").exists()
+
+    width = max(len(label) for label, _, _ in timings)
+    print(f"\n{'job'.ljust(width)}  seconds  result")
+    for label, seconds, result in timings:
+        print(f"{label.ljust(width)}  {seconds:7.1f}  {result}")
+    print(f"{'total (with the bake)'.ljust(width)}  {time.monotonic() - started:7.1f}")
