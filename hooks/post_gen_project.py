@@ -28,11 +28,13 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "models/marts/sales",
         "data_tests/assert_order_payments_match_net_amount.sql",
         "data/raw/sample",
+        "data/reference",
         "src/{package}/generate.py",
         "tests/test_generate.py",
         "tests/test_sample_data.py",
         "tests/test_pipeline.py",
         "tests/test_branches.py",
+        "tests/test_dbt_checks.py",
     ],
 }
 LICENSES_DIR = "licenses"

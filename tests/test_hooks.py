@@ -381,11 +381,13 @@ EXAMPLE_FILES = {
     "models/marts/sales/inner/model.sql",
     "data_tests/assert_order_payments_match_net_amount.sql",
     "data/raw/sample/inner/model.sql",
+    "data/reference/inner/model.sql",
     "src/shop_analytics/generate.py",
     "tests/test_generate.py",
     "tests/test_sample_data.py",
     "tests/test_pipeline.py",
     "tests/test_branches.py",
+    "tests/test_dbt_checks.py",
 }
 EMPTIED_KEEPS = {
     "models/intermediate/.gitkeep",

@@ -11,10 +11,22 @@ import duckdb
 from {{ cookiecutter.package_name }} import generate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "sample"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
 
 
 def test_the_committed_sample_matches_its_checksum_manifest() -> None:
     assert generate.verify_manifest(SAMPLE) == []
+
+
+def test_the_committed_reference_matches_its_checksum_manifest() -> None:
+    assert generate.verify_manifest(REFERENCE) == []
+
+
+def test_the_manifest_counts_valid_duplicate_and_malformed_rows() -> None:
+    files = json.loads((SAMPLE / generate.MANIFEST).read_text(encoding="utf-8"))["files"]
+    for name, entry in files.items():
+        assert entry["rows"] == entry["valid_rows"] + entry["duplicate_rows"] + entry["malformed_rows"], name
+    assert files["products.csv"]["duplicate_rows"] >= 1
 
 
 def test_a_changed_file_is_caught(tmp_path: Path) -> None:
@@ -40,3 +52,13 @@ def test_the_sample_is_what_the_generator_makes_at_the_sample_scale(tmp_path: Pa
             assert duckdb.execute(query, [str(fresh / name)]).fetchall() == old, name
         else:
             assert (fresh / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+def test_the_reference_is_what_the_generator_makes_from_the_sample(tmp_path: Path) -> None:
+    manifest = json.loads((REFERENCE / generate.MANIFEST).read_text(encoding="utf-8"))
+    sample = json.loads((SAMPLE / generate.MANIFEST).read_text(encoding="utf-8"))
+    assert (manifest["scale"], manifest["seed"]) == (sample["scale"], sample["seed"])
+    data = generate.generate(manifest["scale"], manifest["seed"])
+    generate.write_reference(data, tmp_path, say=lambda _: None)
+    for name in [*generate.REFERENCE_FILES.values(), generate.MANIFEST]:
+        assert (tmp_path / name).read_bytes() == (REFERENCE / name).read_bytes(), name

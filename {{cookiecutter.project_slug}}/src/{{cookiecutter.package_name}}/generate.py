@@ -4,6 +4,11 @@ Scale factor 1 is about 100,000 orders. A small share of extra rows is malformed
 purpose (bad values, missing required values, a broken CSV line and a broken JSON line)
 so that ingestion's quarantine always has something real to catch. Malformed rows use
 ids that no valid row refers to, so every valid row stays consistent.
+
+The products feed also repeats a few of its rows exactly, as real feeds do: the rows are
+valid (nothing to quarantine), so the duplicate key reaches the warehouse and staging must
+deduplicate it before a join fans out. A finance reference (net revenue per month) is
+computed here in Python, independently of the warehouse, for reconciliation checks.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import random
 import tempfile
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +30,7 @@ SEED = 20250101
 SAMPLE_SCALE = 0.01
 MANIFEST = "manifest.json"
 MALFORMED_SHARE = 0.005
+DUPLICATE_SHARE = 0.05  # of products repeated verbatim at the end of the feed (at least one)
 ACTIVE_SHARE = 0.9  # of products still sold
 DISCOUNTED_SHARE = 0.1  # of order items with a 10 % discount
 SINGLE_PAYMENT_SHARE = 0.85  # of paid orders settled in one payment (the rest in two)
@@ -92,6 +99,10 @@ FILES = {
     "order_items": "order_items.parquet",
     "payments": "payments.jsonl",
 }
+# Tables whose feed repeats some rows verbatim.
+DUPLICATED_TABLES = ("products",)
+# The finance reference the warehouse is reconciled with (data/reference/ for the sample).
+REFERENCE_FILES = {"monthly_net_revenue": "monthly_net_revenue.csv"}
 
 Row = list[str | None]
 
@@ -104,6 +115,7 @@ class Dataset:
     seed: int
     rows: dict[str, list[Row]] = field(default_factory=dict)
     valid: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
     malformed: dict[str, int] = field(default_factory=dict)
     broken_lines: dict[str, list[str]] = field(default_factory=dict)
 
@@ -198,8 +210,21 @@ def generate(scale: float = SAMPLE_SCALE, seed: int = SEED) -> Dataset:
         "payments": payments,
     }
     data.valid = {table: len(rows) for table, rows in data.rows.items()}
+    _add_duplicates(data, random.Random(f"{seed}-duplicates"))
     _add_malformed(data, rng)
     return data
+
+
+def _add_duplicates(data: Dataset, rng: random.Random) -> None:
+    """Repeat a few valid rows verbatim after the valid ones, in id order.
+
+    A random generator of its own keeps every other row the same as without duplicates.
+    """
+    for table, rows in data.rows.items():
+        count = max(1, round(len(rows) * DUPLICATE_SHARE)) if table in DUPLICATED_TABLES else 0
+        picked = sorted(rng.sample(range(len(rows)), count))
+        rows.extend(list(rows[i]) for i in picked)
+        data.duplicates[table] = count
 
 
 def _add_malformed(data: Dataset, rng: random.Random) -> None:
@@ -213,11 +238,12 @@ def _add_malformed(data: Dataset, rng: random.Random) -> None:
     }
     first_valid_order = data.rows["orders"][0][0]
     for table, rows in data.rows.items():
-        count = max(1, round(len(rows) * MALFORMED_SHARE))
-        next_id = len(rows) + 1
+        valid_rows = rows[: data.valid[table]]
+        count = max(1, round(len(valid_rows) * MALFORMED_SHARE))
+        next_id = len(valid_rows) + 1
         for i in range(count):
             column, bad_value = breakers[table][i % len(breakers[table])]
-            row = list(rng.choice(rows))
+            row = list(rng.choice(valid_rows))
             row[0] = str(next_id + i)
             if table in ("order_items", "payments"):
                 row[1] = first_valid_order
@@ -233,17 +259,25 @@ def _add_malformed(data: Dataset, rng: random.Random) -> None:
         data.malformed[table] += len(lines)
 
 
-def write(data: Dataset, out_dir: Path, say: Callable[[str], None] = print) -> dict[str, Path]:
-    """Write every table in its file format and a checksum manifest; return the paths."""
+def write(
+    data: Dataset, out_dir: Path, say: Callable[[str], None] = print, reference_dir: Path | None = None
+) -> dict[str, Path]:
+    """Write every table in its file format and a checksum manifest; return the paths.
+
+    With `reference_dir`, also write the finance reference there (see `write_reference`).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for table, file_name in FILES.items():
         path = out_dir / file_name
         writer = {".csv": _write_csv, ".parquet": _write_parquet, ".jsonl": _write_jsonl}[path.suffix]
         writer(table, data, path)
-        say(f"  wrote {path} ({len(data.rows[table]):,} rows, {data.malformed[table]:,} malformed on purpose)")
+        extra = f", {data.duplicates[table]:,} duplicated" if data.duplicates.get(table) else ""
+        say(f"  wrote {path} ({len(data.rows[table]):,} rows, {data.malformed[table]:,} malformed on purpose{extra})")
         paths[table] = path
     write_manifest(data, out_dir)
+    if reference_dir is not None:
+        paths.update(write_reference(data, reference_dir, say))
     return paths
 
 
@@ -311,6 +345,7 @@ def write_manifest(data: Dataset, out_dir: Path) -> Path:
                 "sha256": checksum(out_dir / FILES[table]),
                 "rows": len(data.rows[table]) + len(data.broken_lines.get(table, [])),
                 "valid_rows": data.valid[table],
+                "duplicate_rows": data.duplicates.get(table, 0),
                 "malformed_rows": data.malformed[table],
             }
             for table in FILES
@@ -319,6 +354,47 @@ def write_manifest(data: Dataset, out_dir: Path) -> Path:
     path = out_dir / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+def monthly_net_revenue(data: Dataset) -> list[tuple[str, str]]:
+    """Net revenue per month (YYYY-MM-01, 2 decimals) of the orders that were not cancelled.
+
+    Computed in integer cents from the valid rows only, without the warehouse: the reference a
+    reconciliation compares the marts with. Net is quantity * unit price minus the line discount.
+    """
+    items = data.rows["order_items"][: data.valid["order_items"]]
+    net_cents: defaultdict[str, int] = defaultdict(int)
+    for _, order_id, _, quantity, price, discount in items:
+        net_cents[str(order_id)] += int(str(quantity)) * _cents(price) - _cents(discount)
+    months: defaultdict[str, int] = defaultdict(int)
+    for order_id, _, ordered_at, status, _ in data.rows["orders"][: data.valid["orders"]]:
+        if status != "cancelled":
+            months[f"{str(ordered_at)[:7]}-01"] += net_cents[str(order_id)]
+    return [(month, money(cents)) for month, cents in sorted(months.items())]
+
+
+def _cents(value: str | None) -> int:
+    whole, _, fraction = str(value).partition(".")
+    return int(whole) * 100 + int(fraction.ljust(2, "0")[:2])
+
+
+def write_reference(data: Dataset, reference_dir: Path, say: Callable[[str], None] = print) -> dict[str, Path]:
+    """Write the finance reference and its own checksum manifest; return the paths."""
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    path = reference_dir / REFERENCE_FILES["monthly_net_revenue"]
+    rows = monthly_net_revenue(data)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["month", "net_revenue"])
+        writer.writerows(rows)
+    say(f"  wrote {path} ({len(rows):,} months)")
+    manifest = {
+        "seed": data.seed,
+        "scale": data.scale,
+        "files": {path.name: {"sha256": checksum(path), "rows": len(rows)}},
+    }
+    (reference_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return {"monthly_net_revenue": path}
 
 
 def verify_manifest(out_dir: Path) -> list[str]:

@@ -1,0 +1,199 @@
+"""The quality gates on real builds: severities, a join fan-out, PII masking and the finance reference.
+
+Each pipeline runs the CLI in its own process, as in tests/test_branches.py: dbt-duckdb keeps
+its database file open for the life of a process, and a finished process releases it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+SAMPLE = Path("data") / "raw" / "sample"
+# A staging model that passes the feed's repeated products through, as before the dedupe.
+PRODUCTS_WITHOUT_DEDUPE = """\
+select product_id, sku, product_name, category, unit_price, is_active
+from {% raw %}{{ source('shop', 'products') }}{% endraw %}
+"""
+
+
+def run(project: Path, *args: str, **environ: str) -> tuple[int, str]:
+    """Run the CLI on a project in a fresh process, with no setting inherited from the caller."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "GITHUB_", "RAW_DATA_DIR", "PR_"))}
+    env = {**inherited, "DBT_PROJECT_DIR": str(project), **environ}
+    process = subprocess.run(
+        [sys.executable, "-m", PACKAGE, *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    return process.returncode, process.stdout + process.stderr
+
+
+def artifacts(project: Path, instance: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The manifest of an environment instance and its run results by unique_id."""
+    target = project / "target" / instance
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    return manifest, {result["unique_id"]: result for result in results}
+
+
+def nodes_named(manifest: dict[str, Any], prefix: str) -> list[str]:
+    return [
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and node["name"].startswith(prefix)
+    ]
+
+
+def raw_pii(project: Path) -> set[str]:
+    """Every PII value of the valid raw customers, and the full names dim_customers would show."""
+    files = json.loads((project / SAMPLE / "manifest.json").read_text(encoding="utf-8"))["files"]
+    with (project / SAMPLE / "customers.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[: files["customers.csv"]["valid_rows"]]
+    values = {row[column].lower() for row in rows for column in ("first_name", "last_name", "email")}
+    return values | {f"{row['first_name']} {row['last_name']}".lower() for row in rows}
+
+
+def built_values(database: Path) -> set[str]:
+    """Every value of every column of every table and view dbt built (all schemas but `raw`)."""
+    values: set[str] = set()
+    with duckdb.connect(str(database), read_only=True) as con:
+        relations = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database() and table_schema != 'raw'"
+        ).fetchall()
+        assert relations
+        for schema, table in relations:
+            columns = [row[0] for row in con.execute(f'describe "{schema}"."{table}"').fetchall()]
+            for column in columns:
+                query = f'select distinct lower(cast("{column}" as varchar)) from "{schema}"."{table}"'
+                values |= {row[0] for row in con.execute(query).fetchall() if row[0] is not None}
+    return values
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    """One copy of the project built on the ci target from the committed sample: (project, exit code, output)."""
+    project = tmp_path_factory.mktemp("checks") / "project"
+    project.mkdir()
+    for name in DBT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            shutil.copy2(source, project / name)
+    code, out = run(project, "run", "--env", "ci")
+    return project, code, out
+
+
+def test_every_severity_is_exercised_and_the_run_passes(built: tuple[Path, int, str]) -> None:
+    """Keys hold (error), the repeated products warn, returned orders inform; nothing stops the line."""
+    project, code, out = built
+    assert code == 0, out
+    manifest, results = artifacts(project, "ci")
+    fanouts = nodes_named(manifest, "no_fanout_")
+    assert len(fanouts) == 2
+    for uid in fanouts:
+        assert manifest["nodes"][uid]["config"]["severity"].lower() == "error"
+        assert results[uid]["status"] == "pass"
+
+    files = json.loads((project / SAMPLE / "manifest.json").read_text(encoding="utf-8"))["files"]
+    (duplicated,) = nodes_named(manifest, "source_unique_shop_products_product_id")
+    assert manifest["nodes"][duplicated]["config"]["severity"].lower() == "warn"
+    assert manifest["nodes"][duplicated]["config"]["meta"]["note"]
+    assert results[duplicated]["status"] == "warn"
+    assert results[duplicated]["failures"] == files["products.csv"]["duplicate_rows"] > 0
+
+    infos = [
+        uid for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and node["config"]["meta"].get("severity") == "info"
+    ]  # fmt: skip
+    assert infos
+    for uid in infos:
+        assert manifest["nodes"][uid]["config"]["severity"].lower() == "warn"
+        assert results[uid]["status"] == "warn"
+        assert results[uid]["failures"] > 0  # the statistic really counts rows of the sample
+
+
+def test_every_model_declares_a_runtime_budget(built: tuple[Path, int, str]) -> None:
+    project, _, _ = built
+    manifest, results = artifacts(project, "ci")
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    assert models
+    for uid, node in models.items():
+        assert node["config"]["meta"]["budget_seconds"] > 0, uid
+        assert results[uid]["status"] == "success", uid
+
+
+def test_the_warehouse_reconciles_with_the_finance_reference(built: tuple[Path, int, str]) -> None:
+    project, _, _ = built
+    manifest, _ = artifacts(project, "ci")
+    relations = {
+        node["name"]: node["relation_name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"
+    }
+    reference_dir = project / "data" / "reference"
+    spec = yaml.safe_load((reference_dir / "reconciliations.yml").read_text(encoding="utf-8"))
+    assert spec["reconciliations"]
+    with duckdb.connect(str(project / "warehouse" / "ci.duckdb"), read_only=True) as con:
+        for check in spec["reconciliations"]:
+            cursor = con.execute(check["query"].format_map(relations))
+            names = [column[0] for column in cursor.description]
+            got = {tuple(str(row[names.index(key)]) for key in check["keys"]): row for row in cursor.fetchall()}
+            with (reference_dir / check["reference"]).open(encoding="utf-8", newline="") as handle:
+                expected = {tuple(row[key] for key in check["keys"]): row for row in csv.DictReader(handle)}
+            assert got.keys() == expected.keys(), check["name"]
+            for key, row in expected.items():
+                for figure in check["figures"]:
+                    gap = abs(Decimal(str(got[key][names.index(figure)])) - Decimal(row[figure]))
+                    assert gap <= Decimal(str(check["tolerance"]["absolute"])), (check["name"], key, figure)
+
+
+def test_pii_is_masked_outside_prod_and_clear_in_prod(built: tuple[Path, int, str], tmp_path: Path) -> None:
+    project, code, out = built
+    assert code == 0, out
+    pii = raw_pii(project)
+    assert len(pii) > 100
+    assert built_values(project / "warehouse" / "ci.duckdb").isdisjoint(pii)
+
+    prod = tmp_path / "prod.duckdb"
+    code, out = run(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(prod), RAW_DATA_DIR=str(SAMPLE))
+    assert code == 0, out
+    with duckdb.connect(str(prod), read_only=True) as con:
+        emails = {row[0] for row in con.execute("select email from main.dim_customers").fetchall()}
+    assert emails and emails <= pii  # the masking is real: prod shows the values ci hid
+    assert len(built_values(prod) & pii) > len(emails)
+
+
+def test_a_join_that_fans_out_on_the_repeated_products_stops_the_line(project: Path) -> None:
+    """Without the dedupe (and the staging key test), only no_fanout stands between the feed and the marts."""
+    (project / "models" / "staging" / "shop" / "stg_shop__products.sql").write_text(
+        PRODUCTS_WITHOUT_DEDUPE, encoding="utf-8"
+    )
+    models_yml = project / "models" / "staging" / "shop" / "_shop__models.yml"
+    document = yaml.safe_load(models_yml.read_text(encoding="utf-8"))
+    products = next(model for model in document["models"] if model["name"] == "stg_shop__products")
+    key = next(column for column in products["columns"] if column["name"] == "product_id")
+    key["data_tests"] = ["not_null"]
+    models_yml.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+    code, out = run(project, "run", "--env", "ci")
+    assert code == 1, out
+    assert "no_fanout_int_order_items_joined" in out
+    manifest, results = artifacts(project, "ci")
+    (fanout,) = nodes_named(manifest, "no_fanout_int_order_items_joined")
+    assert manifest["nodes"][fanout]["config"]["severity"].lower() == "error"
+    assert results[fanout]["status"] == "fail"
