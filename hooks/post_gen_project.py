@@ -33,6 +33,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_sample_data.py",
         "tests/test_pipeline.py",
         "tests/test_branches.py",
+        "tests/test_wap.py",
     ],
 }
 LICENSES_DIR = "licenses"

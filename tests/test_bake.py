@@ -33,7 +33,9 @@ BASE = {
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
     f"src/{PACKAGE}/report.py", f"src/{PACKAGE}/environments.py", f"src/{PACKAGE}/state.py",
-    "tests/test_environments.py",
+    f"src/{PACKAGE}/checks.py", f"src/{PACKAGE}/history.py", f"src/{PACKAGE}/publish.py",
+    f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py",
+    "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
     "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py",
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
@@ -53,7 +55,7 @@ EXAMPLE = {
     "models/staging/shop/stg_shop__orders.sql", "models/staging/shop/stg_shop__payments.sql",
     "models/staging/shop/stg_shop__products.sql",
     f"src/{PACKAGE}/generate.py", "tests/test_generate.py", "tests/test_pipeline.py", "tests/test_sample_data.py",
-    "tests/test_branches.py",
+    "tests/test_branches.py", "tests/test_wap.py",
 }  # fmt: skip
 SKELETON = {
     "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",

@@ -386,6 +386,7 @@ EXAMPLE_FILES = {
     "tests/test_sample_data.py",
     "tests/test_pipeline.py",
     "tests/test_branches.py",
+    "tests/test_wap.py",
 }
 EMPTIED_KEEPS = {
     "models/intermediate/.gitkeep",

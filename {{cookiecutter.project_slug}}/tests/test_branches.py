@@ -7,32 +7,17 @@ database files open for the life of a process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from conftest import PACKAGE, cli, start
+
 pytestmark = pytest.mark.integration
 
-PACKAGE = "{{ cookiecutter.package_name }}"
 CHANGED = "fct_orders"
-
-
-def start(project: Path, *args: str, **environ: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DBT_PROJECT_DIR": str(project), **environ}
-    return subprocess.Popen(
-        [sys.executable, "-m", PACKAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def cli(project: Path, *args: str, **environ: str) -> str:
-    process = start(project, *args, **environ)
-    out, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, out
-    return out
 
 
 def rows(database: Path, table: str) -> list[tuple[object, ...]]:
@@ -65,9 +50,9 @@ def change_a_model(project: Path) -> None:
 
 @pytest.fixture
 def production(project: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """A production database built from the sample, and its manifest saved as slim CI's state."""
-    database = tmp_path / "prod.duckdb"
-    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(database), RAW_DATA_DIR="data/raw/sample")
+    """Production's audit database (every model, as deferral needs) and its manifest as slim CI's state."""
+    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(tmp_path / "prod.duckdb"), RAW_DATA_DIR="data/raw/sample")
+    database = tmp_path / "prod__audit.duckdb"
     state = tmp_path / "state"
     state.mkdir()
     (state / "manifest.json").write_bytes((project / "target" / "prod" / "manifest.json").read_bytes())
@@ -103,8 +88,8 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
     cli(project, "run", "--env", "ci", PR_NUMBER="8")  # the full build to compare with
     assert models_built(project, "ci_pr_8") > expected
     for model in expected:
-        slim = rows(project / "warehouse" / "ci_pr_7.duckdb", model)
-        assert slim == rows(project / "warehouse" / "ci_pr_8.duckdb", model), model
+        slim = rows(project / "warehouse" / "ci_pr_7__audit.duckdb", model)
+        assert slim == rows(project / "warehouse" / "ci_pr_8__audit.duckdb", model), model
         assert slim
 
 

@@ -18,16 +18,18 @@ def test_the_value_pipeline_lands_every_valid_row_in_the_marts(
 ) -> None:
     assert cli.main(["run", "--env", "ci"]) == 0
     out = capsys.readouterr().out
-    assert "Run summary (ci): OK" in out
+    assert "Run summary (ci): PUBLISHED" in out
 
     files = json.loads((project / "data" / "raw" / "sample" / "manifest.json").read_text(encoding="utf-8"))["files"]
-    # Not read_only: dbt-duckdb still holds its connection to this file in this process.
-    with duckdb.connect(str(project / "warehouse" / "ci.duckdb")) as con:
+    # Not read_only: dbt-duckdb still holds its connection to the audit file in this process.
+    with duckdb.connect(str(project / "warehouse" / "ci.duckdb")) as con, duckdb.connect(
+        str(project / "warehouse" / "ci__audit.duckdb")
+    ) as audit:
         counts = {
             table: con.execute(f"select count(*) from main.{table}").fetchone()
             for table in ("fct_orders", "dim_customers")
         }
-        quarantined = con.execute("select count(*) from raw._quarantine").fetchone()
+        quarantined = audit.execute("select count(*) from raw._quarantine").fetchone()
         revenue = con.execute(
             "select sum(net_amount) = sum(paid_amount) from main.fct_orders where status <> 'cancelled'"
         )

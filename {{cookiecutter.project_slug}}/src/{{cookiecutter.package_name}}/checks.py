@@ -1,0 +1,178 @@
+"""Checks with severities, from dbt's results and the pipeline's own rules, at every stage.
+
+Three severities: **error** stops the line (the run fails and nothing is published),
+**warn** flags (the run passes; the report and CI summary show it), **info** only reports.
+dbt knows warn and error; a dbt test is info when its config has `meta: {severity: info}`
+(with `severity: warn`, so dbt never fails on it). Stages: input, business, joins, output,
+pii, performance, regression, trend; a test may name its own with `meta: {stage: ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("error", "warn", "info")
+FAILING = ("fail", "warn", "error", "runtime error")
+# Share of a raw file's rows that may be quarantined before the input check flags or stops.
+QUARANTINE_WARN_SHARE = 0.01
+QUARANTINE_ERROR_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class Check:
+    stage: str
+    name: str
+    severity: str
+    status: str  # pass | fail
+    message: str = ""
+    observed: float | None = None
+    expected: str | None = None
+
+    @property
+    def stops_the_line(self) -> bool:
+        return self.severity == "error" and self.status == "fail"
+
+    @property
+    def flagged(self) -> bool:
+        return self.severity == "warn" and self.status == "fail"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
+    config = node.get("config") or {}
+    return {**(node.get("meta") or {}), **(config.get("meta") or {})}
+
+
+def _stage(node: Mapping[str, Any], nodes: Mapping[str, Any]) -> str:
+    """Where in the value pipeline a dbt test sits, from its meta or from what it tests."""
+    parents = (node.get("depends_on") or {}).get("nodes", [])
+    folders = {part for parent in parents for part in nodes.get(parent, {}).get("fqn", [])}
+    rules = [
+        (bool(_meta(node).get("stage")), str(_meta(node).get("stage"))),
+        (node.get("resource_type") == "unit_test", "business"),
+        ((node.get("test_metadata") or {}).get("name") == "no_fanout", "joins"),
+        (any(parent.startswith("source.") for parent in parents), "input"),
+        (not node.get("test_metadata"), "business"),  # singular tests state business rules
+        ("staging" in folders, "input"),
+        ("intermediate" in folders, "joins"),
+    ]
+    return next((stage for applies, stage in rules if applies), "output")
+
+
+def _severity(node: Mapping[str, Any]) -> str:
+    declared = str(_meta(node).get("severity") or (node.get("config") or {}).get("severity") or "error").lower()
+    return declared if declared in SEVERITIES else "error"
+
+
+def from_dbt(target_dir: Path) -> list[Check]:
+    """One check per dbt test, unit test, failed model and source freshness result."""
+    manifest = _read(target_dir / "manifest.json")
+    nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+    checks = []
+    for result in _read(target_dir / "run_results.json").get("results", []):
+        unique_id, status = result["unique_id"], str(result["status"])
+        node = nodes.get(unique_id, {})
+        message = str(result.get("message") or "")
+        if unique_id.startswith(("test.", "unit_test.")):
+            # A test that could not run at all is an error whatever its declared severity.
+            severity = "error" if status == "error" else _severity(node)
+            checks.append(
+                Check(
+                    stage=_stage(node, nodes),
+                    name=str(node.get("name") or unique_id.split(".")[-1]),
+                    severity=severity,
+                    status="fail" if status in FAILING else "pass",
+                    message=message if status in FAILING else "",
+                    observed=float(result["failures"]) if result.get("failures") is not None else None,
+                )
+            )
+        elif status == "error":
+            checks.append(Check("build", unique_id.split(".")[-1], "error", "fail", message))
+    for result in _read(target_dir / "sources.json").get("results", []):
+        status = str(result.get("status"))
+        checks.append(
+            Check(
+                stage="input",
+                name=f"freshness of {result['unique_id'].removeprefix('source.').split('.', 1)[-1]}",
+                severity="error" if status in ("error", "runtime error") else "warn",
+                status="fail" if status in FAILING else "pass",
+                message=f"last loaded {result.get('max_loaded_at_time_ago_in_s', 0):.0f} s ago",
+                observed=result.get("max_loaded_at_time_ago_in_s"),
+            )
+        )
+    return checks
+
+
+def quarantine_checks(
+    loaded: Mapping[str, int],
+    quarantined: Mapping[str, int],
+    warn_share: float = QUARANTINE_WARN_SHARE,
+    error_share: float = QUARANTINE_ERROR_SHARE,
+) -> list[Check]:
+    """The share of each raw file sent to quarantine, against a warning and an error threshold."""
+    checks = []
+    for table in sorted(loaded):
+        bad = quarantined.get(table, 0)
+        total = loaded[table] + bad
+        share = bad / total if total else 0.0
+        severity = "error" if share > error_share else "warn"
+        checks.append(
+            Check(
+                stage="input",
+                name=f"quarantined share of {table}",
+                severity=severity,
+                status="fail" if share > warn_share else "pass",
+                message=f"{bad:,} of {total:,} rows ({share:.1%}) quarantined",
+                observed=round(share, 6),
+                expected=f"<= {warn_share:.0%} (error above {error_share:.0%})",
+            )
+        )
+    return checks
+
+
+def budget_checks(target_dir: Path) -> list[Check]:
+    """Each model's runtime against its `meta.budget_seconds` (severity `meta.budget_severity`, default warn)."""
+    manifest = _read(target_dir / "manifest.json")
+    nodes = manifest.get("nodes", {})
+    checks = []
+    for result in _read(target_dir / "run_results.json").get("results", []):
+        node = nodes.get(result["unique_id"], {})
+        meta = _meta(node)
+        if node.get("resource_type") != "model" or "budget_seconds" not in meta:
+            continue
+        budget, seconds = float(meta["budget_seconds"]), float(result.get("execution_time") or 0.0)
+        checks.append(
+            Check(
+                stage="performance",
+                name=f"runtime of {node['name']}",
+                severity=str(meta.get("budget_severity", "warn")),
+                status="fail" if seconds > budget else "pass",
+                message=f"{seconds:.2f} s against a budget of {budget:g} s",
+                observed=round(seconds, 3),
+                expected=f"<= {budget:g} s",
+            )
+        )
+    return checks
+
+
+def verdict(checks: Iterable[Check]) -> tuple[int, int, int]:
+    """(errors that stop the line, warnings flagged, info results) of a set of checks."""
+    checks = list(checks)
+    return (
+        sum(c.stops_the_line for c in checks),
+        sum(c.flagged for c in checks),
+        sum(c.severity == "info" and c.status == "fail" for c in checks),
+    )

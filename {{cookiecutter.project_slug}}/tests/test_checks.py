@@ -1,0 +1,113 @@
+"""Severities: error stops the line, warn flags, info only reports; each check lands in its stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import checks
+
+
+def _node(name: str, **config: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "resource_type": "test",
+        "config": config,
+        "test_metadata": {"name": "accepted_range"},
+        "depends_on": {"nodes": ["model.p.fct_orders"]},
+    }
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """dbt artifacts with one failing test of each severity, a passing one, a unit test and freshness."""
+    nodes = {
+        "model.p.fct_orders": {"resource_type": "model", "name": "fct_orders", "fqn": ["p", "marts", "fct_orders"],
+                               "config": {"meta": {"budget_seconds": 1}}},
+        "test.p.keys": _node("keys"),
+        "test.p.dupes": _node("dupes", severity="warn"),
+        "test.p.share": _node("share", severity="warn", meta={"severity": "info"}),
+        "test.p.fine": _node("fine"),
+        "test.p.fan": {**_node("fan"), "test_metadata": {"name": "no_fanout"}},
+        "test.p.src": {**_node("src"), "depends_on": {"nodes": ["source.p.shop.orders"]}},
+        "test.p.rule": {**_node("rule"), "test_metadata": None},
+    }  # fmt: skip
+    unit_tests = {"unit_test.p.fct_orders.nets": {"resource_type": "unit_test", "name": "nets", "config": {}}}
+    results = [
+        {"unique_id": "model.p.fct_orders", "status": "success", "execution_time": 2.5},
+        {"unique_id": "test.p.keys", "status": "fail", "failures": 3, "message": "Got 3 results"},
+        {"unique_id": "test.p.dupes", "status": "warn", "failures": 2, "message": "Got 2 results"},
+        {"unique_id": "test.p.share", "status": "warn", "failures": 40, "message": "Got 40 results"},
+        {"unique_id": "test.p.fine", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.fan", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.src", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.rule", "status": "pass", "failures": 0},
+        {"unique_id": "unit_test.p.fct_orders.nets", "status": "pass"},
+    ]
+    sources = [{"unique_id": "source.p.shop.orders", "status": "warn", "max_loaded_at_time_ago_in_s": 90000.0}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes, "unit_tests": unit_tests}), encoding="utf-8")
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": results}), encoding="utf-8")
+    (tmp_path / "sources.json").write_text(json.dumps({"results": sources}), encoding="utf-8")
+    return tmp_path
+
+
+def test_each_severity_behaves_as_declared(target: Path) -> None:
+    found = {check.name: check for check in checks.from_dbt(target)}
+    assert (found["keys"].severity, found["keys"].status, found["keys"].stops_the_line) == ("error", "fail", True)
+    assert (found["dupes"].severity, found["dupes"].flagged, found["dupes"].stops_the_line) == ("warn", True, False)
+    assert (found["share"].severity, found["share"].flagged, found["share"].stops_the_line) == ("info", False, False)
+    assert found["keys"].observed == 3
+    assert checks.verdict(found.values()) == (1, 2, 1)  # the stale source is a warning too
+
+
+def test_checks_land_in_their_stage(target: Path) -> None:
+    stages = {check.name: check.stage for check in checks.from_dbt(target)}
+    assert stages["fan"] == "joins"
+    assert stages["src"] == "input"
+    assert stages["rule"] == "business"  # singular tests state business rules
+    assert stages["nets"] == "business"  # unit tests too
+    assert stages["keys"] == "output"
+    assert stages["freshness of shop.orders"] == "input"
+
+
+def test_a_test_that_cannot_run_is_an_error_whatever_its_severity(target: Path) -> None:
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    results["results"][2]["status"] = "error"
+    (target / "run_results.json").write_text(json.dumps(results), encoding="utf-8")
+    dupes = next(c for c in checks.from_dbt(target) if c.name == "dupes")
+    assert dupes.stops_the_line
+
+
+def test_a_model_that_crashes_is_an_error_of_the_build_stage(target: Path) -> None:
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    results["results"][0] = {"unique_id": "model.p.fct_orders", "status": "error", "message": "Binder Error"}
+    (target / "run_results.json").write_text(json.dumps(results), encoding="utf-8")
+    crash = next(c for c in checks.from_dbt(target) if c.stage == "build")
+    assert (crash.name, crash.severity, crash.message) == ("fct_orders", "error", "Binder Error")
+
+
+@pytest.mark.parametrize(
+    ("quarantined", "status", "severity"),
+    [(0, "pass", "warn"), (5, "pass", "warn"), (30, "fail", "warn"), (80, "fail", "error")],
+)
+def test_the_quarantined_share_is_a_check_with_two_thresholds(quarantined: int, status: str, severity: str) -> None:
+    (check,) = checks.quarantine_checks({"orders": 1000 - quarantined}, {"orders": quarantined})
+    assert (check.stage, check.status, check.severity) == ("input", status, severity)
+    assert check.observed == pytest.approx(quarantined / 1000)
+
+
+def test_runtimes_are_checked_against_their_budgets(target: Path) -> None:
+    (check,) = checks.budget_checks(target)
+    assert (check.stage, check.name, check.status, check.severity) == (
+        "performance",
+        "runtime of fct_orders",
+        "fail",
+        "warn",
+    )
+    assert check.message == "2.50 s against a budget of 1 s"
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest["nodes"]["model.p.fct_orders"]["config"]["meta"]["budget_seconds"] = 5
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert checks.budget_checks(target)[0].status == "pass"
