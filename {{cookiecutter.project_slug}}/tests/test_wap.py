@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import cli, copy_project
 
+from conftest import cli, copy_project
 from {{ cookiecutter.package_name }}.publish import snapshot
 
 pytestmark = pytest.mark.integration
