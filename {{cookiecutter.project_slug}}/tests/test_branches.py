@@ -81,6 +81,10 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
         PR_NUMBER="7", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
     )  # fmt: skip
     assert f"state: production manifest from {state}" in out
+    report = json.loads(next((project / "reports" / "ci_pr_7").glob("*/report.json")).read_text(encoding="utf-8"))
+    regression = {c["name"]: c for c in report["checks"] if c["stage"] == "regression"}
+    assert regression[f"{CHANGED} rows against production"]["message"].endswith("(+0.0%)")  # same data, same rows
+    assert report["status"] == "published"
     expected = lineage(project, "ci_pr_7", CHANGED, "child_map")
     assert models_built(project, "ci_pr_7") == expected
     assert len(expected) < len(lineage(project, "ci_pr_7", CHANGED, "parent_map") | expected)

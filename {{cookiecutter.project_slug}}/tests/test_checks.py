@@ -111,3 +111,37 @@ def test_runtimes_are_checked_against_their_budgets(target: Path) -> None:
     manifest["nodes"]["model.p.fct_orders"]["config"]["meta"]["budget_seconds"] = 5
     (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert checks.budget_checks(target)[0].status == "pass"
+
+
+def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: Path) -> None:
+    import duckdb  # noqa: PLC0415
+
+    production = tmp_path / "prod__audit.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+    manifest = {
+        "nodes": {
+            "model.p.fct_sales": {
+                "resource_type": "model", "name": "fct_sales", "fqn": ["p", "marts", "fct_sales"], "schema": "main",
+                "alias": "fct_sales", "config": {"meta": {"regression": {"metrics": {"amount": "sum"}, "tolerance": 0.05}}},
+            }
+        }
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
+        audit.execute("create table fct_sales as select range as id, 10.2 as amount from range(130)")
+        results = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+    found = {c.name: c for c in results}
+    rows, amount = found["fct_sales rows against production"], found["fct_sales sum(amount) against production"]
+    assert (rows.stage, rows.severity, rows.status) == ("regression", "warn", "fail")
+    assert rows.message == "100.00 in production, 130.00 now (+30.0%)"
+    assert amount.status == "fail"  # 1,000 -> 1,326: beyond the declared 5 %
+    assert amount.observed == pytest.approx(0.326)
+
+
+def test_without_production_the_regression_stage_only_reports(tmp_path: Path) -> None:
+    import duckdb  # noqa: PLC0415
+
+    with duckdb.connect(str(tmp_path / "a.duckdb")) as audit:
+        (check,) = checks.regression_checks(audit, None, tmp_path, [])
+    assert (check.severity, check.status, check.message) == ("info", "pass", "no production database to compare with")

@@ -10,10 +10,13 @@ pii, performance, regression, trend; a test may name its own with `meta: {stage:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 SEVERITIES = ("error", "warn", "info")
 FAILING = ("fail", "warn", "error", "runtime error")
@@ -176,3 +179,71 @@ def verdict(checks: Iterable[Check]) -> tuple[int, int, int]:
         sum(c.flagged for c in checks),
         sum(c.severity == "info" and c.status == "fail" for c in checks),
     )
+
+
+# Row counts may move this much against production before a change is flagged.
+REGRESSION_ROW_TOLERANCE = 0.10
+REGRESSION_METRIC_TOLERANCE = 0.01
+
+
+def _relative_change(new: float, old: float) -> float:
+    if old == 0:
+        return 0.0 if new == 0 else float("inf")
+    return (new - old) / abs(old)
+
+
+def regression_checks(
+    audit: duckdb.DuckDBPyConnection, production: Path | None, target_dir: Path, built: Iterable[str]
+) -> list[Check]:
+    """Compare what this run built with production: row counts and declared key metrics, with tolerances.
+
+    A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`.
+    """
+    if production is None or not production.is_file():
+        return [
+            Check("regression", "compared with production", "info", "pass", "no production database to compare with")
+        ]
+    nodes = _read(target_dir / "manifest.json").get("nodes", {})
+    alias = "production_" + re.sub(r"\W", "_", production.stem)
+    attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
+    database = production.stem if production.stem in attached else alias
+    if database not in attached:
+        audit.execute(f"attach '{production}' as {database} (read_only)")
+    found = []
+    for unique_id in sorted(set(built)):
+        node = nodes.get(unique_id, {})
+        if node.get("resource_type") != "model" or "marts" not in node.get("fqn", []):
+            continue
+        relation = f'"{node["schema"]}"."{node["alias"]}"'
+        settings = _meta(node).get("regression") or {}
+        measures = {"rows": "count(*)"} | {
+            f"{how}({column})": f"{how}({column})" for column, how in (settings.get("metrics") or {}).items()
+        }
+        select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
+        try:
+            new = audit.execute(f"select {select} from {relation}").fetchone() or ()
+            old = audit.execute(f"select {select} from {database}.{relation}").fetchone() or ()
+        except duckdb.Error as error:
+            found.append(
+                Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
+            )
+            continue
+        for (label, _), new_value, old_value in zip(measures.items(), new, old, strict=True):
+            tolerance = (
+                REGRESSION_ROW_TOLERANCE
+                if label == "rows"
+                else float(settings.get("tolerance", REGRESSION_METRIC_TOLERANCE))
+            )
+            change = _relative_change(new_value or 0.0, old_value or 0.0)
+            found.append(
+                Check(
+                    stage="regression",
+                    name=f"{node['name']} {label} against production",
+                    severity=str(settings.get("severity", "warn")),
+                    status="fail" if abs(change) > tolerance else "pass",
+                    message=f"{old_value or 0:,.2f} in production, {new_value or 0:,.2f} now ({change:+.1%})",
+                    observed=round(change, 6) if change != float("inf") else None,
+                    expected=f"within ±{tolerance:.0%}",
+                )
+            )
+    return found

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import duckdb
+
 from . import build, checks, history, ingest, publish, report, state
 from .config import Settings
 from .errors import PipelineError
@@ -41,6 +43,13 @@ class Run:
     published: list[publish.Relation] = field(default_factory=list)
     crashed: str = ""
     report_dir: str = ""
+
+    @property
+    def built(self) -> list[str]:
+        """The models this run built successfully (a slim build or a backfill builds a few)."""
+        return [
+            n.unique_id for r in self.builds for n in r.nodes if n.resource_type == "model" and n.status == "success"
+        ]
 
     @property
     def failed(self) -> bool:
@@ -84,6 +93,9 @@ def check_step(run: Run, say: Callable[[str], None]) -> None:
     """Turn dbt's results into checks with severities and add the pipeline's own checks."""
     target = run.settings.target_dir
     run.checks += checks.from_dbt(target) + checks.budget_checks(target)
+    if run.settings.audit_path.is_file():
+        with duckdb.connect(str(run.settings.audit_path)) as audit:
+            run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)
     errors, warnings, infos = checks.verdict(run.checks)
     say(f"  {len(run.checks)} checks: {errors} error(s), {warnings} warning(s), {infos} info")
 
@@ -95,8 +107,7 @@ def publish_step(run: Run, say: Callable[[str], None]) -> None:
         say(f"  not published: {errors} error-level check(s) failed; consumers keep the previous tables")
         return
     # Only what this run built: a slim build or a backfill leaves the other published marts as they are.
-    built = [n.unique_id for r in run.builds for n in r.nodes if n.resource_type == "model" and n.status == "success"]
-    relations = publish.published_relations(run.settings.target_dir / "manifest.json", built)
+    relations = publish.published_relations(run.settings.target_dir / "manifest.json", run.built)
     run.published = publish.publish(run.settings, relations)
     say(f"  published {len(run.published)} relation(s) to {run.settings.duckdb_path.name}")
 
