@@ -119,11 +119,12 @@ def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: 
     production = tmp_path / "prod__audit.duckdb"
     with duckdb.connect(str(production)) as con:
         con.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+    regression = {"metrics": {"amount": "sum"}, "tolerance": 0.05}
     manifest = {
         "nodes": {
             "model.p.fct_sales": {
                 "resource_type": "model", "name": "fct_sales", "fqn": ["p", "marts", "fct_sales"], "schema": "main",
-                "alias": "fct_sales", "config": {"meta": {"regression": {"metrics": {"amount": "sum"}, "tolerance": 0.05}}},
+                "alias": "fct_sales", "config": {"meta": {"regression": regression}},
             }
         }
     }  # fmt: skip
