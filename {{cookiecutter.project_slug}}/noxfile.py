@@ -72,11 +72,10 @@ def pipeline(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def docs(session: nox.Session) -> None:
-    """Generate the dbt docs site into target/docs (serve it with `dbt docs serve --target-path target/docs`)."""
+    """Build the ci instance, then generate the dbt docs site from it into target/docs."""
     install(session)
-    session.run(
-        "dbt", "docs", "generate", "--target", "ci", "--profiles-dir", ".", "--target-path", "target/docs", env=ENV
-    )
+    session.run("{{ cookiecutter.project_slug }}", "run", "--env", "ci", env=ENV)
+    session.run("{{ cookiecutter.project_slug }}", "docs", "--env", "ci", env=ENV)
 
 
 @nox.session(default=False)

@@ -124,3 +124,20 @@ def test_with_no_state_at_all_slim_ci_says_so_and_builds_everything(project: Pat
     manifest = json.loads((project / "target" / "ci_pr_10" / "manifest.json").read_text(encoding="utf-8"))
     every_model = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
     assert models_built(project, "ci_pr_10") == every_model
+
+
+def test_parameter_sets_run_concurrently_each_in_its_own_instance(project: Path) -> None:
+    out = cli(project, "run-many", "--env", "ci", "--set", "small:", "--set", "large:--scale 0.02", PR_NUMBER="4")
+    assert "2 of 2 sets passed" in out
+    summary = {line.split()[0]: line for line in out.splitlines() if line.startswith(("small ", "large "))}
+    assert "ci_pr_4__small" in summary["small"]
+    assert "published" in summary["small"]
+    assert "fct_orders 1,000" in summary["small"]
+    assert "fct_orders 2,000" in summary["large"]
+    assert len(rows(project / "warehouse" / "ci_pr_4__large.duckdb", "fct_orders")) == 2_000
+
+
+def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path) -> None:
+    out = cli(project, "run-many", "--env", "ci", "--set", "good:", "--set", "bad:--raw-dir /nowhere", expect=1)
+    assert "1 of 2 sets passed; failed: bad" in out
+    assert "not found in /nowhere" in out

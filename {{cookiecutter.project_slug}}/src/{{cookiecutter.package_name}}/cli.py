@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from . import config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
+from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fill.add_argument("--start", type=_date, required=True, help="first day to reprocess (YYYY-MM-DD)")
     fill.add_argument("--end", type=_date, required=True, help="day after the last one (YYYY-MM-DD, exclusive)")
+    commands.add_parser("docs", parents=[env], help="generate the dbt docs site (target/docs) from this instance")
     rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
     rep.add_argument("--markdown", type=Path, metavar="FILE", help="also append it as markdown (e.g. a CI job summary)")
 
@@ -119,6 +120,14 @@ def _report(args: argparse.Namespace) -> int:
         with args.markdown.open("a", encoding="utf-8") as handle:
             handle.write((folder / "summary.md").read_text(encoding="utf-8"))
     return 1 if document["status"] == "failed" else 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    settings = config.resolve(args.env)
+    target = settings.project_dir / "target" / "docs"
+    result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
+    print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
+    return 0 if result.success else 1
 
 
 def _run_many(args: argparse.Namespace) -> int:
@@ -176,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "env": _env,
         "run-many": _run_many,
+        "docs": _docs,
     }
     try:
         return handlers.get(args.command, _pipeline)(args)
