@@ -80,9 +80,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Time slim CI against a full build in one run and print the ratio (`-- --repeat 5 --scale 0.5`)."""
+    """Print a benchmark's figures: `-- slim_ci --scale 0.5` (slim vs full CI) or `-- checks_overhead`."""
     install(session)
-    session.run("python", "benchmarks/slim_ci.py", *session.posargs, env=ENV)
+    name, *args = session.posargs or ["slim_ci"]
+    session.run("python", f"benchmarks/{name}.py", *args, env=ENV)
 
 
 @nox.session(default=False)
