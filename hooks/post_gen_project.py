@@ -35,6 +35,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_pipeline.py",
         "tests/test_branches.py",
         "tests/test_dbt_checks.py",
+        "tests/test_wap.py",
     ],
 }
 LICENSES_DIR = "licenses"

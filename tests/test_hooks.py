@@ -388,6 +388,7 @@ EXAMPLE_FILES = {
     "tests/test_pipeline.py",
     "tests/test_branches.py",
     "tests/test_dbt_checks.py",
+    "tests/test_wap.py",
 }
 EMPTIED_KEEPS = {
     "models/intermediate/.gitkeep",

@@ -3,7 +3,7 @@
 A production build makes the state; one mart model is then changed, and the ci build runs
 `--repeat` times in full and `--repeat` times slim (deferring to production). Both pay the
 same process start and ingest, so the ratio is what a pull request saves. Not a test: it
-prints figures. Run it with `nox -s benchmark -- --repeat 5 --scale 0.5`.
+prints figures. Run it with `nox -s benchmark -- slim_ci --repeat 5 --scale 0.5`.
 """
 
 from __future__ import annotations

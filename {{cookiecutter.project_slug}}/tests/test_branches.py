@@ -7,32 +7,17 @@ database files open for the life of a process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from conftest import PACKAGE, cli, start
+
 pytestmark = pytest.mark.integration
 
-PACKAGE = "{{ cookiecutter.package_name }}"
 CHANGED = "fct_orders"
-
-
-def start(project: Path, *args: str, **environ: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DBT_PROJECT_DIR": str(project), **environ}
-    return subprocess.Popen(
-        [sys.executable, "-m", PACKAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def cli(project: Path, *args: str, **environ: str) -> str:
-    process = start(project, *args, **environ)
-    out, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, out
-    return out
 
 
 def rows(database: Path, table: str) -> list[tuple[object, ...]]:
@@ -65,9 +50,9 @@ def change_a_model(project: Path) -> None:
 
 @pytest.fixture
 def production(project: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """A production database built from the sample, and its manifest saved as slim CI's state."""
-    database = tmp_path / "prod.duckdb"
-    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(database), RAW_DATA_DIR="data/raw/sample")
+    """Production's audit database (every model, as deferral needs) and its manifest as slim CI's state."""
+    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(tmp_path / "prod.duckdb"), RAW_DATA_DIR="data/raw/sample")
+    database = tmp_path / "prod__audit.duckdb"
     state = tmp_path / "state"
     state.mkdir()
     (state / "manifest.json").write_bytes((project / "target" / "prod" / "manifest.json").read_bytes())
@@ -96,6 +81,10 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
         PR_NUMBER="7", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
     )  # fmt: skip
     assert f"state: production manifest from {state}" in out
+    report = json.loads(next((project / "reports" / "ci_pr_7").glob("*/report.json")).read_text(encoding="utf-8"))
+    regression = {c["name"]: c for c in report["checks"] if c["stage"] == "regression"}
+    assert regression[f"{CHANGED} rows against production"]["message"].endswith("(+0.0%)")  # same data, same rows
+    assert report["status"] == "published"
     expected = lineage(project, "ci_pr_7", CHANGED, "child_map")
     assert models_built(project, "ci_pr_7") == expected
     assert len(expected) < len(lineage(project, "ci_pr_7", CHANGED, "parent_map") | expected)
@@ -103,8 +92,8 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
     cli(project, "run", "--env", "ci", PR_NUMBER="8")  # the full build to compare with
     assert models_built(project, "ci_pr_8") > expected
     for model in expected:
-        slim = rows(project / "warehouse" / "ci_pr_7.duckdb", model)
-        assert slim == rows(project / "warehouse" / "ci_pr_8.duckdb", model), model
+        slim = rows(project / "warehouse" / "ci_pr_7__audit.duckdb", model)
+        assert slim == rows(project / "warehouse" / "ci_pr_8__audit.duckdb", model), model
         assert slim
 
 
@@ -135,3 +124,20 @@ def test_with_no_state_at_all_slim_ci_says_so_and_builds_everything(project: Pat
     manifest = json.loads((project / "target" / "ci_pr_10" / "manifest.json").read_text(encoding="utf-8"))
     every_model = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
     assert models_built(project, "ci_pr_10") == every_model
+
+
+def test_parameter_sets_run_concurrently_each_in_its_own_instance(project: Path) -> None:
+    out = cli(project, "run-many", "--env", "ci", "--set", "small:", "--set", "large:--scale 0.02", PR_NUMBER="4")
+    assert "2 of 2 sets passed" in out
+    summary = {line.split()[0]: line for line in out.splitlines() if line.startswith(("small ", "large "))}
+    assert "ci_pr_4__small" in summary["small"]
+    assert "published" in summary["small"]
+    assert "fct_orders 1,000" in summary["small"]
+    assert "fct_orders 2,000" in summary["large"]
+    assert len(rows(project / "warehouse" / "ci_pr_4__large.duckdb", "fct_orders")) == 2_000
+
+
+def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path) -> None:
+    out = cli(project, "run-many", "--env", "ci", "--set", "good:", "--set", "bad:--raw-dir /nowhere", expect=1)
+    assert "1 of 2 sets passed; failed: bad" in out
+    assert "not found in /nowhere" in out

@@ -26,7 +26,7 @@ def test_run_wires_env_selection_and_vars_into_one_run(
     argv = ["run", "--env", "ci", "--select", "fct_orders+", "--var", "day=2025-01-01", "--var", "region=eu=west"]
     assert cli.main(argv) == 0
     run, steps = captured[0]
-    assert steps == ["ingest", "build", "report"]
+    assert steps == ["ingest", "build", "check", "publish", "report"]
     assert run.settings.env == "ci"
     assert run.select == ("fct_orders+",)
     assert run.variables == {"day": "2025-01-01", "region": "eu=west"}
@@ -34,7 +34,11 @@ def test_run_wires_env_selection_and_vars_into_one_run(
 
 @pytest.mark.parametrize(
     ("command", "steps"),
-    [("ingest", ["ingest"]), ("build", ["build", "report"]), ("unit-test", ["ingest", "unit tests"])],
+    [
+        ("ingest", ["ingest"]),
+        ("build", ["build", "check", "publish", "report"]),
+        ("unit-test", ["ingest", "unit tests"]),
+    ],
 )
 def test_each_command_runs_its_steps(
     project: Path, captured: list[tuple[pipeline.Run, list[str]]], command: str, steps: list[str]
@@ -60,7 +64,7 @@ def test_a_missing_setting_fails_with_the_fix_and_exit_code_one(
 
 def test_report_before_any_run_explains_itself(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report", "--env", "ci"]) == 0
-    assert "no dbt run found yet" in capsys.readouterr().out
+    assert "no run found yet" in capsys.readouterr().out
 
 
 def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

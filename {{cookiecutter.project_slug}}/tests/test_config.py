@@ -54,7 +54,9 @@ def test_shared_environments_need_their_raw_data_location(project: Path) -> None
 
 def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": "2"})
-    assert settings.dbt_env() == {"DBT_DUCKDB_PATH": str(settings.duckdb_path), "DBT_THREADS": "2"}
+    # dbt builds in the audit database; only `publish` writes where consumers read.
+    assert settings.dbt_env() == {"DBT_DUCKDB_PATH": str(settings.audit_path), "DBT_THREADS": "2"}
+    assert settings.audit_path == settings.duckdb_path.with_name("ci__audit.duckdb")
     profiles = (project / "profiles.yml").read_text(encoding="utf-8")
     for name in settings.dbt_env():
         assert f"env_var('{name}'" in profiles
@@ -110,3 +112,11 @@ def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
     assert settings.dbt_env()["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
     assert settings.dbt_env()["DBT_DEFER_DATABASE"] == "prod"
     assert "DBT_DEFER_DATABASE" not in config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).dbt_env()
+
+
+def test_an_instance_can_be_named_for_a_parameter_set(project: Path) -> None:
+    settings = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "dev__main__eu"})
+    assert settings.name == "dev__main__eu"
+    assert settings.duckdb_path.name == "dev__main__eu.duckdb"
+    with pytest.raises(PipelineError, match="PIPELINE_INSTANCE='Bad Name'"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "Bad Name"})

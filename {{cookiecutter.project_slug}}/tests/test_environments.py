@@ -17,12 +17,14 @@ def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
     path = environments.create(settings)
     assert path == project / "warehouse" / "ci_pr_12.duckdb"
     assert path.is_file()
+    assert settings.audit_path.is_file()
     settings.target_dir.mkdir(parents=True)
     (settings.target_dir / "manifest.json").write_text("{}", encoding="utf-8")
     listed = environments.list_instances(project)
     assert [(i.env, i.name) for i in listed] == [("ci", "ci_pr_12")]
     assert environments.drop(settings) is True
     assert not path.exists()
+    assert not settings.audit_path.exists()
     assert not settings.target_dir.exists()
     assert environments.drop(settings) is False  # dropping twice is harmless
 

@@ -18,25 +18,29 @@ def test_the_value_pipeline_lands_every_valid_row_in_the_marts(
 ) -> None:
     assert cli.main(["run", "--env", "ci"]) == 0
     out = capsys.readouterr().out
-    assert "Run summary (ci): OK" in out
+    assert "Run summary (ci): PUBLISHED" in out
 
     files = json.loads((project / "data" / "raw" / "sample" / "manifest.json").read_text(encoding="utf-8"))["files"]
-    # Not read_only: dbt-duckdb still holds its connection to this file in this process.
-    with duckdb.connect(str(project / "warehouse" / "ci.duckdb")) as con:
+    # Not read_only: dbt-duckdb still holds its connection to the audit file in this process.
+    with duckdb.connect(str(project / "warehouse" / "ci.duckdb")) as published:
         counts = {
-            table: con.execute(f"select count(*) from main.{table}").fetchone()
+            table: published.execute(f"select count(*) from main.{table}").fetchone()
             for table in ("fct_orders", "dim_customers")
         }
-        quarantined = con.execute("select count(*) from raw._quarantine").fetchone()
-        revenue = con.execute(
+        revenue = published.execute(
             "select sum(net_amount) = sum(paid_amount) from main.fct_orders where status <> 'cancelled'"
         )
         assert revenue.fetchone() == (True,)
+    with duckdb.connect(str(project / "warehouse" / "ci__audit.duckdb")) as audit:
+        quarantined = audit.execute("select count(*) from raw._quarantine").fetchone()
     assert counts == {
         "fct_orders": (files["orders.parquet"]["valid_rows"],),
         "dim_customers": (files["customers.csv"]["valid_rows"],),
     }
     assert quarantined == (sum(entry["malformed_rows"] for entry in files.values()),)
+    report = json.loads(next((project / "reports" / "ci").glob("*/report.json")).read_text(encoding="utf-8"))
+    reconciled = [c for c in report["checks"] if c["name"].startswith("reconciliation ")]
+    assert reconciled and all(c["status"] == "pass" and c["severity"] == "error" for c in reconciled)
     mart_line = next(line for line in out.splitlines() if "mart" in line and "fct_orders" in line)
     assert f"{files['orders.parquet']['valid_rows']:,} rows" in mart_line
 

@@ -104,6 +104,8 @@ def build(
     extra: Sequence[str] = (),
 ) -> list[BuildResult]:
     """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order)."""
+    for stale in ("run_results.json", "sources.json"):  # never report a previous run's results
+        (settings.target_dir / stale).unlink(missing_ok=True)
     freshness = invoke(settings, dbt_args(["source", "freshness"], settings, variables=variables))
     if not freshness.success:
         return [freshness]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
-from . import config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}pipeline, report
+from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -18,6 +20,20 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"'{text}' is not KEY=VALUE; write e.g. --var start_date=2025-01-01")
     return key.strip(), value
+
+
+def _parameter_set(text: str) -> parallel.ParameterSet:
+    try:
+        return parallel.parse_set(text)
+    except PipelineError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD, e.g. 2025-03-01") from None
 
 
 def _scale(text: str) -> float:
@@ -60,8 +76,22 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("build", parents=[env, dbt], help="check source freshness, then dbt build")
     commands.add_parser("run", parents=[env, dbt, raw], help="the value pipeline: ingest -> build -> report")
     commands.add_parser("unit-test", parents=[env, raw], help="dbt unit tests (their parents built empty first)")
+    fill = commands.add_parser(
+        "backfill", parents=[env, dbt], help="reprocess a date range of the incremental (microbatch) models"
+    )
+    fill.add_argument("--start", type=_date, required=True, help="first day to reprocess (YYYY-MM-DD)")
+    fill.add_argument("--end", type=_date, required=True, help="day after the last one (YYYY-MM-DD, exclusive)")
+    commands.add_parser("docs", parents=[env], help="generate the dbt docs site (target/docs) from this instance")
     rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
     rep.add_argument("--markdown", type=Path, metavar="FILE", help="also append it as markdown (e.g. a CI job summary)")
+
+    many = commands.add_parser(
+        "run-many", parents=[env], help="run the pipeline for several parameter sets at once, each in its own instance"
+    )
+    many.add_argument(
+        "--set", dest="sets", action="append", required=True, type=_parameter_set, metavar="LABEL:ARGS",
+        help="a label and the `run` arguments of one set, e.g. --set 'eu:--var region=eu'; repeatable",
+    )  # fmt: skip
 
     envs = commands.add_parser("env", help="list, create or drop environment instances (dev per branch, ci per PR)")
     envs.add_argument("action", choices=["list", "create", "drop"])
@@ -78,12 +108,30 @@ def _generate(args: argparse.Namespace) -> int:
 
 {% endif %}
 def _report(args: argparse.Namespace) -> int:
-    summary = report.summarize(config.resolve(args.env))
-    print(report.render(summary))
+    settings = config.resolve(args.env)
+    folder = report.latest(settings)
+    if folder is None:
+        print(f"Run summary ({settings.name}): no run found yet; run the `run` or `build` command first.")
+        return 0
+    document = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    print(report.render_document(document))
+    print(f"  report: {folder / 'report.html'}")
     if args.markdown:
         with args.markdown.open("a", encoding="utf-8") as handle:
-            handle.write(report.render_markdown(summary))
-    return 0 if summary.ok else 1
+            handle.write((folder / "summary.md").read_text(encoding="utf-8"))
+    return 1 if document["status"] == "failed" else 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    settings = config.resolve(args.env)
+    target = settings.project_dir / "target" / "docs"
+    result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
+    print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
+    return 0 if result.success else 1
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    return parallel.run_sets(config.resolve(args.env), args.sets, package=__package__ or PROG)
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -107,15 +155,20 @@ def _pipeline(args: argparse.Namespace) -> int:
     if getattr(args, "scale", None):
         settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir))
 {%- endif %}
+    backfill = (args.start, args.end) if args.command == "backfill" else None
+    if backfill and backfill[0] >= backfill[1]:
+        raise PipelineError(f"--start {backfill[0]} must be before --end {backfill[1]} (the end is exclusive).")
     run = pipeline.Run(
         settings,
         select=tuple(getattr(args, "select", ())),
         variables=dict(getattr(args, "var", ())),
         slim=getattr(args, "slim", False),
+        backfill=backfill,
     )
     steps: dict[str, list[tuple[str, pipeline.Step]]] = {
         "ingest": [("ingest", pipeline.ingest_step)],
-        "build": [("build", pipeline.build_step), ("report", pipeline.report_step)],
+        "build": pipeline.STEPS[1:],
+        "backfill": pipeline.STEPS[1:],
         "run": pipeline.STEPS,
         "unit-test": [("ingest", pipeline.ingest_step), ("unit tests", pipeline.unit_test_step)],
     }
@@ -131,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 {%- endif %}
         "report": _report,
         "env": _env,
+        "run-many": _run_many,
+        "docs": _docs,
     }
     try:
         return handlers.get(args.command, _pipeline)(args)

@@ -21,10 +21,14 @@ RAW_DATA_DIR_VAR = "RAW_DATA_DIR"
 THREADS_VAR = "DBT_THREADS"
 PROJECT_DIR_VAR = "DBT_PROJECT_DIR"
 PR_NUMBER_VAR = "PR_NUMBER"
+# Names one more isolated instance of an environment (`run-many` gives each parameter set one).
+INSTANCE_VAR = "PIPELINE_INSTANCE"
 # Slim CI: the production manifest to compare against, and the production database to defer to.
 STATE_DIR_VAR = "DBT_STATE_DIR"
 DEFER_DUCKDB_PATH_VAR = "DBT_DEFER_DUCKDB_PATH"
 DEFER_DATABASE_VAR = "DBT_DEFER_DATABASE"
+# Fault injection for the write-audit-publish tests only (e.g. kill-during-publish); never set it elsewhere.
+FAULT_VAR = "PIPELINE_FAULT"
 
 SAMPLE_DIR = Path("data") / "raw" / "sample"
 WAREHOUSE_DIR = Path("warehouse")
@@ -42,6 +46,17 @@ class Settings:
     threads: int
     state_dir: Path | None = None
     defer_path: Path | None = None
+    fault: str = ""
+
+    @property
+    def audit_path(self) -> Path:
+        """Write-audit-publish: everything is built and checked here; consumers read `duckdb_path`."""
+        return self.duckdb_path.with_name(f"{self.duckdb_path.stem}__audit.duckdb")
+
+    @property
+    def reports_dir(self) -> Path:
+        """One folder per run of this instance: JUnit XML, markdown, HTML, JSON."""
+        return self.project_dir / "reports" / self.name
 
     @property
     def target_dir(self) -> Path:
@@ -58,7 +73,7 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """The variables profiles.yml reads, as this environment resolves them."""
-        values = {DUCKDB_PATH_VAR: str(self.duckdb_path), THREADS_VAR: str(self.threads)}
+        values = {DUCKDB_PATH_VAR: str(self.audit_path), THREADS_VAR: str(self.threads)}
         if self.defer_path is not None:
             # DuckDB defers across files only when the production file is attached under its own name.
             values[DEFER_DUCKDB_PATH_VAR] = str(self.defer_path)
@@ -147,7 +162,9 @@ def resolve(
         raise PipelineError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}.")
     project_dir = find_project_dir(cwd or Path.cwd(), environ)
 
-    name = instance_name(env, project_dir, environ)
+    name = environ.get(INSTANCE_VAR, "").strip() or instance_name(env, project_dir, environ)
+    if not re.fullmatch(r"[a-z0-9_]{1,80}", name):
+        raise PipelineError(f"{INSTANCE_VAR}='{name}' must be lowercase letters, digits and underscores.")
     if env in SHARED_ENVIRONMENTS:
         duckdb_path = Path(_required(environ, DUCKDB_PATH_VAR, env, f"/data/{env}.duckdb"))
         if raw_dir is None:
@@ -172,4 +189,5 @@ def resolve(
         threads=int(threads_text),
         state_dir=(project_dir / state_dir).resolve() if state_dir else None,
         defer_path=(project_dir / defer_path).resolve() if defer_path else None,
+        fault=environ.get(FAULT_VAR, "").strip(),
     )

@@ -1,5 +1,8 @@
 """Environment instances: list, create and drop the isolated databases of branches and pull requests.
 
+An instance is a published database (what consumers read), its audit database (where the
+pipeline builds and checks), its dbt artifacts and its run reports.
+
 dev is one DuckDB file per git branch, ci one per pull request; staging and prod are
 shared, so dropping them takes an explicit flag. Each function works on the DuckDB file
 of an instance; a server warehouse would drop a schema here instead (the seam is
@@ -39,6 +42,7 @@ def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> l
     found = {
         path.resolve(): Instance(path.stem, _env_of(path.stem), path.resolve(), path.stat().st_size)
         for path in sorted((project_dir / WAREHOUSE_DIR).glob("*.duckdb"))
+        if not path.stem.endswith("__audit")  # the audit copy belongs to its instance
     }
     for settings in shared or []:
         if settings.duckdb_path.is_file():
@@ -49,10 +53,11 @@ def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> l
 
 
 def create(settings: Settings) -> Path:
-    """Create the instance's database (idempotent), with the schema ingestion loads into."""
+    """Create the instance's databases (idempotent): the published one and its audit copy."""
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with duckdb.connect(str(settings.audit_path)) as con:
         con.execute("create schema if not exists raw")
+    duckdb.connect(str(settings.duckdb_path)).close()
     return settings.duckdb_path
 
 
@@ -71,7 +76,8 @@ def drop(settings: Settings, allow_shared: bool = False) -> bool:
             "add --allow-shared if you really mean it."
         )
     dropped = _drop_database(settings.duckdb_path)
-    for folder in (settings.target_dir, settings.log_dir):
+    dropped = _drop_database(settings.audit_path) or dropped
+    for folder in (settings.target_dir, settings.log_dir, settings.reports_dir):
         shutil.rmtree(folder, ignore_errors=True)
     return dropped
 

@@ -1,15 +1,27 @@
-"""The value pipeline as an explicit list of steps over one Run object: ingest -> build -> report."""
+"""The value pipeline as an explicit list of steps over one Run object.
+
+run = ingest -> build -> check -> publish -> report. Everything is written to and checked
+in the audit database; `publish` copies the marts to where consumers read them only when
+no error-level check failed. `report` always runs, so a failed run leaves its report too.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from . import build, ingest, report, state
+import duckdb
+
+from . import build, checks, history, ingest, publish, report, state
 from .config import Settings
 from .errors import PipelineError
+
+
+def _new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass
@@ -20,70 +32,162 @@ class Run:
     select: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
     slim: bool = False
-    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    backfill: tuple[str, str] | None = None
+    run_id: str = field(default_factory=_new_run_id)
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started: float = field(default_factory=time.perf_counter)
     ingested: ingest.IngestResult | None = None
     slim_state: state.State | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
-    summary: report.Summary | None = None
+    checks: list[checks.Check] = field(default_factory=list)
+    published: list[publish.Relation] = field(default_factory=list)
+    crashed: str = ""
+    report_dir: str = ""
+
+    @property
+    def built(self) -> list[str]:
+        """The models this run built successfully (a slim build or a backfill builds a few)."""
+        return [
+            n.unique_id for r in self.builds for n in r.nodes if n.resource_type == "model" and n.status == "success"
+        ]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.crashed) or any(check.stops_the_line for check in self.checks)
 
 
 Step = Callable[[Run, Callable[[str], None]], None]
-
-
-def _stop_on_failure(builds: list[build.BuildResult], what: str) -> None:
-    """Raise, naming the failed nodes, if any dbt command of the step failed."""
-    failed = [node for result in builds for node in result.failures()]
-    if failed or not all(result.success for result in builds):
-        names = ", ".join(node.unique_id for node in failed[:5]) or "see the dbt log above"
-        raise PipelineError(f"{what} failed ({len(failed)} node(s): {names}).")
+# What `backfill` reprocesses unless told otherwise: the microbatch models and their tests.
+BACKFILL_SELECTOR = "config.incremental_strategy:microbatch"
 
 
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
-    """Load the raw files; bad rows go to quarantine, a bad file stops the run."""
+    """Load the raw files into the audit database; bad rows go to quarantine, a bad file stops the run."""
     specs = ingest.load_specs(run.settings.project_dir)
     if not specs:
         say("  no source table declares a meta.raw_file: nothing to ingest")
         return
-    run.ingested = ingest.ingest(run.settings.duckdb_path, specs, run.settings.raw_dir, run.run_id, say)
+    run.ingested = ingest.ingest(run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say)
     say(f"  {run.ingested.loaded_rows:,} rows loaded, {run.ingested.quarantined_rows:,} quarantined")
+    run.checks += checks.quarantine_checks(
+        {t.table: t.loaded_rows for t in run.ingested.tables},
+        {t.table: t.quarantined_rows for t in run.ingested.tables},
+    )
 
 
 def build_step(run: Run, say: Callable[[str], None]) -> None:
-    """Check freshness and build with dbt (slim: only what changed against production); errors stop the run."""
+    """Check freshness and build with dbt in the audit database (slim: only what changed)."""
     extra: tuple[str, ...] = ()
     if run.slim:
         run.slim_state = state.resolve(run.settings, say)
         extra = run.slim_state.args
-    run.builds = build.build(run.settings, run.select, run.variables, extra)
-    _stop_on_failure(run.builds, f"dbt {run.builds[-1].command}")
+    select = run.select
+    if run.backfill:
+        start, end = run.backfill
+        extra = (*extra, "--event-time-start", start, "--event-time-end", end)
+        select = select or (BACKFILL_SELECTOR,)
+    run.builds = build.build(run.settings, select, run.variables, extra)
+
+
+def check_step(run: Run, say: Callable[[str], None]) -> None:
+    """Turn dbt's results into checks with severities and add the pipeline's own checks."""
+    target = run.settings.target_dir
+    run.checks += checks.from_dbt(target) + checks.budget_checks(target)
+    if run.settings.audit_path.is_file():
+        with duckdb.connect(str(run.settings.audit_path)) as audit:
+            run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)
+            run.checks += checks.reconciliation_checks(audit, run.settings.project_dir, run.settings.raw_dir, target)
+    errors, warnings, infos = checks.verdict(run.checks)
+    say(f"  {len(run.checks)} checks: {errors} error(s), {warnings} warning(s), {infos} info")
+
+
+def publish_step(run: Run, say: Callable[[str], None]) -> None:
+    """Publish the audited marts atomically, unless an error-level check failed."""
+    errors, _, _ = checks.verdict(run.checks)
+    if errors:
+        say(f"  not published: {errors} error-level check(s) failed; consumers keep the previous tables")
+        return
+    # Only what this run built: a slim build or a backfill leaves the other published marts as they are.
+    relations = publish.published_relations(run.settings.target_dir / "manifest.json", run.built)
+    run.published = publish.publish(run.settings, relations)
+    say(f"  published {len(run.published)} relation(s) to {run.settings.duckdb_path.name}")
 
 
 def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
     """Run dbt's unit tests against empty parents; a failing unit test stops the run."""
     run.builds = build.unit_tests(run.settings, run.variables)
-    _stop_on_failure(run.builds, "dbt unit tests")
-    say(f"  {sum(node.resource_type == 'unit_test' for node in run.builds[-1].nodes)} unit tests passed")
+    run.checks += checks.from_dbt(run.settings.target_dir)
+    units = [c for c in run.checks if c.stage == "business"]
+    say(f"  {sum(c.status == 'pass' for c in units)} of {len(units)} unit tests passed")
 
 
 def report_step(run: Run, say: Callable[[str], None]) -> None:
-    """Summarize the run from dbt's artifacts and the warehouse."""
-    run.summary = report.summarize(run.settings)
-    say(report.render(run.summary))
+    """Write the run's report folder and history, and print the summary."""
+    past = history.load(run.settings.audit_path)
+    seconds = time.perf_counter() - run.started
+    metrics = {**report.metrics(run.settings), "seconds": round(seconds, 3)}
+    limits = history.control(past, metrics)
+    run.checks += history.trend_checks(limits)
+    status = "failed" if run.failed else ("published" if run.published else "passed")
+    history.append(
+        run.settings.audit_path,
+        run_id=run.run_id,
+        started_at=run.started_at,
+        status=status,
+        seconds=seconds,
+        metrics=metrics,
+    )
+    document = report.document(
+        settings=run.settings,
+        run_id=run.run_id,
+        started_at=run.started_at,
+        seconds=seconds,
+        status=status,
+        parameters={"select": list(run.select), "vars": run.variables, "slim": run.slim, "backfill": run.backfill},
+        checks=run.checks,
+        ingested=run.ingested,
+        history=[*past, {"run_id": run.run_id, "started_at": run.started_at, "status": status,
+                         "seconds": seconds, "metrics": metrics}],
+        control=limits,
+    )  # fmt: skip
+    folder = report.write(run.settings, document)
+    run.report_dir = str(folder)
+    say(report.render_document(document))
+    say(f"  report: {folder / 'report.html'}")
 
 
-STEPS: list[tuple[str, Step]] = [("ingest", ingest_step), ("build", build_step), ("report", report_step)]
+STEPS: list[tuple[str, Step]] = [
+    ("ingest", ingest_step),
+    ("build", build_step),
+    ("check", check_step),
+    ("publish", publish_step),
+    ("report", report_step),
+]
+ALWAYS = ("report",)  # runs even after a failure, so every run leaves its report
 
 
-def execute(run: Run, steps: list[tuple[str, Step]] = STEPS, say: Callable[[str], None] = print) -> int:
-    """Run the steps in order; the first failure stops the line with its reason and exit code 1."""
-    say(f"==> run {run.run_id} on {run.settings.env} ({run.settings.duckdb_path.name})")
+def execute(
+    run: Run,
+    steps: list[tuple[str, Step]] = STEPS,
+    say: Callable[[str], None] = print,
+    always: tuple[str, ...] = ALWAYS,
+) -> int:
+    """Run the steps in order; a crash skips the rest but the report; exit 1 if anything stopped the line."""
+    say(f"==> run {run.run_id} on {run.settings.env} ({run.settings.name})")
     for name, step in steps:
+        if run.crashed and name not in always:
+            continue
         started = time.perf_counter()
         say(f"==> {name}")
         try:
             step(run, say)
         except PipelineError as error:
             say(f"error: step '{name}' failed: {error}")
-            return 1
+            run.crashed = f"{name}: {error}"
+            run.checks.append(checks.Check(name, f"{name} step", "error", "fail", str(error)))
+            continue
         say(f"    {name} done in {time.perf_counter() - started:.1f} s")
-    return 0
+    if run.failed and not run.crashed:
+        failed = [c.name for c in run.checks if c.stops_the_line]
+        say(f"error: {len(failed)} error-level check(s) failed: {', '.join(failed[:5])}")
+    return 1 if run.failed else 0

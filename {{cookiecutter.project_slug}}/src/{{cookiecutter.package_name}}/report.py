@@ -1,52 +1,33 @@
-"""A short run summary from dbt's artifacts and the warehouse: what ran, what passed, what landed."""
+"""The run report: one folder per run with JSON, markdown, JUnit XML and HTML, and the terminal summary."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections import Counter
-from dataclasses import dataclass, field
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from .checks import SEVERITIES, Check
 from .config import Settings
-from .ingest import QUARANTINE
+from .history import Control
+from .ingest import IngestResult
 
-# dbt's unique_id prefixes, as a person says them.
-KIND_NAMES = {
-    "model": "models",
-    "test": "data tests",
-    "unit_test": "unit tests",
-    "seed": "seeds",
-    "snapshot": "snapshots",
-}
+SEVERITY_ORDER = list(SEVERITIES)
 
 
-@dataclass(frozen=True)
-class Summary:
-    env: str
-    ran: bool = False
-    statuses: dict[str, int] = field(default_factory=dict)
-    kinds: dict[str, int] = field(default_factory=dict)
-    elapsed: float = 0.0
-    mart_rows: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-def _read_json(path: Path) -> dict[str, object]:
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
 
 
-def _mart_relations(manifest: dict[str, object]) -> dict[str, str]:
+def _mart_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
     """Name -> relation of every model in a `marts` folder that exists in the warehouse."""
     nodes = manifest.get("nodes", {})
     relations = {}
@@ -57,85 +38,199 @@ def _mart_relations(manifest: dict[str, object]) -> dict[str, str]:
     return dict(sorted(relations.items()))
 
 
-def _counts(settings: Settings, relations: dict[str, str]) -> tuple[dict[str, int], dict[str, int]]:
-    if not settings.duckdb_path.is_file():
-        return {}, {}
-    mart_rows: dict[str, int] = {}
-    quarantined: dict[str, int] = {}
-    # Not read_only: dbt-duckdb keeps its connection open in this process, and DuckDB
-    # refuses a second connection to the same file with a different configuration.
-    with duckdb.connect(str(settings.duckdb_path)) as con:
-        for name, relation in relations.items():
-            try:
-                row = con.execute(f"select count(*) from {relation}").fetchone()
-            except duckdb.CatalogException:
-                continue
-            mart_rows[name] = int(row[0]) if row else 0
-        with contextlib.suppress(duckdb.CatalogException):  # no ingest has run yet
-            quarantined = dict(
-                con.execute(f"select source_table, count(*) from raw.{QUARANTINE} group by 1 order by 1").fetchall()
-            )
-    return mart_rows, quarantined
+# ---- the run report: one folder per run with report.json, summary.md, junit.xml, report.html ----
 
 
-def summarize(settings: Settings) -> Summary:
-    """Read the last dbt run of this environment and count what it produced."""
-    run_results = _read_json(settings.target_dir / "run_results.json")
-    results = run_results.get("results", [])
-    results = results if isinstance(results, list) else []
-    statuses = Counter(str(r["status"]) for r in results)
-    kinds = Counter(str(r["unique_id"]).split(".")[0] for r in results)
-    failures = [
-        f"{r['unique_id']}: {r.get('message') or r['status']}"
-        for r in results
-        if r["status"] in ("error", "fail", "runtime error")
-    ]
-    elapsed = run_results.get("elapsed_time", 0.0)
-    mart_rows, quarantined = _counts(settings, _mart_relations(_read_json(settings.target_dir / "manifest.json")))
-    return Summary(
-        env=settings.env,
-        ran=bool(run_results),
-        statuses=dict(statuses),
-        kinds=dict(kinds),
-        elapsed=float(elapsed) if isinstance(elapsed, int | float) else 0.0,
-        mart_rows=mart_rows,
-        quarantined=quarantined,
-        failures=failures,
+def metrics(settings: Settings) -> dict[str, float]:
+    """What statistical process control watches: rows per mart (as built) and seconds per model.
+
+    Keys are `<kind>:<name>` (`rows:fct_orders`, `model_seconds:fct_orders`); the run's own
+    duration is the plain key `seconds`, added by the pipeline.
+    """
+    values: dict[str, float] = {}
+    relations = _mart_relations(_read_json(settings.target_dir / "manifest.json"))
+    if settings.audit_path.is_file():
+        with duckdb.connect(str(settings.audit_path)) as con:
+            for name, relation in relations.items():
+                with contextlib.suppress(duckdb.Error):
+                    row = con.execute(f"select count(*) from {relation}").fetchone()
+                    values[f"rows:{name}"] = float(row[0]) if row else 0.0
+    results = _read_json(settings.target_dir / "run_results.json").get("results", [])
+    for result in results if isinstance(results, list) else []:
+        if str(result.get("unique_id", "")).startswith("model.") and result.get("status") == "success":
+            values[f"model_seconds:{result['unique_id'].split('.')[-1]}"] = round(float(result["execution_time"]), 3)
+    return values
+
+
+def _models(settings: Settings, run_metrics: Mapping[str, float]) -> list[dict[str, object]]:
+    manifest = _read_json(settings.target_dir / "manifest.json")
+    nodes = manifest.get("nodes", {})
+    models = []
+    for node in nodes.values() if isinstance(nodes, dict) else []:
+        name = node.get("name")
+        if node.get("resource_type") != "model" or f"model_seconds:{name}" not in run_metrics:
+            continue
+        meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+        models.append(
+            {
+                "name": name,
+                "seconds": run_metrics[f"model_seconds:{name}"],
+                "budget_seconds": meta.get("budget_seconds"),
+                "rows": run_metrics.get(f"rows:{name}"),
+            }
+        )
+    return sorted(models, key=lambda model: str(model["name"]))
+
+
+def document(
+    *,
+    settings: Settings,
+    run_id: str,
+    started_at: str,
+    seconds: float,
+    status: str,
+    parameters: Mapping[str, object],
+    checks: Sequence[Check],
+    ingested: IngestResult | None,
+    history: Sequence[Mapping[str, Any]],
+    control: Sequence[Control],
+) -> dict[str, Any]:
+    """Everything about one run, as the JSON every other format is rendered from."""
+    run_metrics = history[-1]["metrics"] if history else {}
+    return {
+        "run_id": run_id,
+        "env": settings.env,
+        "instance": settings.name,
+        "started_at": started_at,
+        "finished_at": (datetime.fromisoformat(started_at) + timedelta(seconds=seconds)).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+        "status": status,
+        "published": status == "published",
+        "parameters": dict(parameters),
+        "checks": [check.as_dict() for check in checks],
+        "models": _models(settings, run_metrics),
+        "loaded": {t.table: t.loaded_rows for t in ingested.tables} if ingested else {},
+        "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
+        "history": [
+            {
+                "run_id": run["run_id"],
+                "started_at": run["started_at"],
+                "status": run["status"],
+                "seconds": run["seconds"],
+                "rows": {k.split(":", 1)[1]: v for k, v in run["metrics"].items() if k.startswith("rows:")},
+                "model_seconds": {
+                    k.split(":", 1)[1]: v
+                    for k, v in run["metrics"].items()
+                    if k.startswith("seconds:") and k != "seconds:run"
+                },
+            }
+            for run in history
+        ],
+        "control": [limit.as_dict() for limit in control],
+    }
+
+
+def _tally(document: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    found = document["checks"]
+    return (
+        len(found),
+        sum(c["severity"] == "error" and c["status"] == "fail" for c in found),
+        sum(c["severity"] == "warn" and c["status"] == "fail" for c in found),
+        sum(c["severity"] == "info" and c["status"] == "fail" for c in found),
     )
 
 
-def render(summary: Summary) -> str:
-    """The summary as a few lines of text for a terminal or a CI log."""
-    if not summary.ran:
-        return f"Run summary ({summary.env}): no dbt run found yet; run the `build` or `run` command first."
-    if not summary.statuses:
-        return f"Run summary ({summary.env}): the last dbt run had nothing to build; add models under models/."
-    kinds = ", ".join(f"{count} {KIND_NAMES.get(kind, kind)}" for kind, count in sorted(summary.kinds.items()))
-    statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary.statuses.items()))
+def render_document(document: Mapping[str, Any]) -> str:
+    """The run in a few lines for a terminal or a CI log."""
+    total, errors, warnings, infos = _tally(document)
     lines = [
-        f"Run summary ({summary.env}): {'OK' if summary.ok else 'FAILED'}",
-        f"  dbt         {kinds}: {statuses} in {summary.elapsed:.1f} s",
-        f"  quarantine  {sum(summary.quarantined.values()):,} rows"
-        + (" (" + ", ".join(f"{t} {n}" for t, n in summary.quarantined.items()) + "); see raw._quarantine"
-           if summary.quarantined else ""),
-    ]  # fmt: skip
-    for name, rows in summary.mart_rows.items():
-        lines.append(f"  mart        {name:<28} {rows:>10,} rows")
-    lines += [f"  failed      {failure}" for failure in summary.failures]
+        f"Run summary ({document['instance']}): {document['status'].upper()} in {document['seconds']:.1f} s",
+        f"  checks      {total} run: {errors} error(s), {warnings} warning(s), {infos} info",
+    ]
+    quarantined = document["quarantine"]
+    if quarantined:
+        lines.append(
+            f"  quarantine  {sum(quarantined.values()):,} rows ("
+            + ", ".join(f"{table} {rows:,}" for table, rows in quarantined.items())
+            + "); see raw._quarantine"
+        )
+    for model in document["models"]:
+        if model["rows"] is not None:
+            lines.append(f"  mart        {model['name']:<28} {int(model['rows']):>10,} rows")
+    for check in document["checks"]:
+        if check["status"] == "fail":
+            lines.append(f"  {check['severity']:<10}  [{check['stage']}] {check['name']}: {check['message']}".rstrip())
     return "\n".join(lines)
 
 
-def render_markdown(summary: Summary) -> str:
-    """The summary as markdown, for a CI job summary or a pull request comment."""
-    icon = "✅" if summary.ok else "❌"
-    lines = [f"### {icon} Run summary: `{summary.env}`", ""]
-    if not summary.ran:
-        return "\n".join([*lines, "No dbt run found.", ""])
-    lines += ["| what | count |", "|---|---:|"]
-    lines += [f"| {KIND_NAMES.get(kind, kind)} | {count} |" for kind, count in sorted(summary.kinds.items())]
-    lines += [f"| result: {status} | {count} |" for status, count in sorted(summary.statuses.items())]
-    lines += [f"| quarantined rows: {table} | {rows:,} |" for table, rows in summary.quarantined.items()]
-    lines += [f"| rows in mart `{name}` | {rows:,} |" for name, rows in summary.mart_rows.items()]
-    if summary.failures:
-        lines += ["", "**Failures**", ""] + [f"- `{failure}`" for failure in summary.failures]
-    return "\n".join([*lines, ""])
+def markdown(document: Mapping[str, Any]) -> str:
+    """The run as markdown: the CI job summary and pull request comments reuse it."""
+    total, errors, warnings, infos = _tally(document)
+    icon = "❌" if document["status"] == "failed" else "✅"
+    lines = [
+        f"### {icon} `{document['instance']}` run {document['run_id']}: {document['status']}",
+        "",
+        f"{total} checks: **{errors} error(s)** (stop the line), **{warnings} warning(s)**, {infos} info.",
+        "",
+    ]
+    failed = [c for c in document["checks"] if c["status"] == "fail"]
+    if failed:
+        lines += ["| severity | stage | check | result |", "|---|---|---|---|"]
+        lines += [
+            f"| {c['severity']} | {c['stage']} | `{c['name']}` | {str(c['message']).replace('|', '/')[:200]} |"
+            for c in sorted(failed, key=lambda c: SEVERITY_ORDER.index(c["severity"]))
+        ]
+        lines.append("")
+    models = [m for m in document["models"] if m["rows"] is not None]
+    if models:
+        lines += ["| mart | rows | seconds |", "|---|---:|---:|"]
+        lines += [f"| `{m['name']}` | {int(m['rows']):,} | {m['seconds']:.2f} |" for m in models]
+        lines.append("")
+    if document["quarantine"]:
+        lines.append("Quarantined: " + ", ".join(f"{t} {n:,}" for t, n in document["quarantine"].items()) + ".")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def junit(document: Mapping[str, Any]) -> str:
+    """JUnit XML for CI test tabs: one suite per stage; error failures fail, warnings and info pass with a note."""
+    suites = ET.Element("testsuites", name=f"{document['instance']} {document['run_id']}")
+    by_stage: dict[str, list[Mapping[str, Any]]] = {}
+    for check in document["checks"]:
+        by_stage.setdefault(check["stage"], []).append(check)
+    for stage, stage_checks in sorted(by_stage.items()):
+        failures = sum(c["severity"] == "error" and c["status"] == "fail" for c in stage_checks)
+        suite = ET.SubElement(
+            suites, "testsuite", name=stage, tests=str(len(stage_checks)), failures=str(failures), errors="0"
+        )
+        for check in stage_checks:
+            case = ET.SubElement(suite, "testcase", classname=f"{stage}.{check['severity']}", name=check["name"])
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="severity", value=check["severity"])
+            if check["status"] != "fail":
+                continue
+            if check["severity"] == "error":
+                ET.SubElement(case, "failure", message=str(check["message"])[:500], type="error")
+            else:
+                ET.SubElement(case, "system-out").text = f"{check['severity'].upper()}: {check['message']}"
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write(settings: Settings, document: Mapping[str, Any]) -> Path:
+    """Write the run's folder under reports/<instance>/<run_id>/ and return it."""
+    folder = settings.reports_dir / str(document["run_id"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    (folder / "summary.md").write_text(markdown(document), encoding="utf-8")
+    (folder / "junit.xml").write_text(junit(document), encoding="utf-8")
+    from . import report_html  # noqa: PLC0415 - the HTML renderer is the largest part; load it last
+
+    (folder / "report.html").write_text(report_html.render_html(document), encoding="utf-8")
+    return folder
+
+
+def latest(settings: Settings) -> Path | None:
+    """The most recent run folder of this instance, if any."""
+    runs = sorted(path for path in settings.reports_dir.glob("*/report.json")) if settings.reports_dir.is_dir() else []
+    return runs[-1].parent if runs else None

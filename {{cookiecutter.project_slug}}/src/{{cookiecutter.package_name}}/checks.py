@@ -1,0 +1,341 @@
+"""Checks with severities, from dbt's results and the pipeline's own rules, at every stage.
+
+Three severities: **error** stops the line (the run fails and nothing is published),
+**warn** flags (the run passes; the report and CI summary show it), **info** only reports.
+dbt knows warn and error; a dbt test is info when its config has `meta: {severity: info}`
+(with `severity: warn`, so dbt never fails on it). Stages: input, business, joins, output,
+pii, performance, regression, trend; a test may name its own with `meta: {stage: ...}`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+SEVERITIES = ("error", "warn", "info")
+FAILING = ("fail", "warn", "error", "runtime error")
+# Share of a raw file's rows that may be quarantined before the input check flags or stops.
+QUARANTINE_WARN_SHARE = 0.01
+QUARANTINE_ERROR_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class Check:
+    stage: str
+    name: str
+    severity: str
+    status: str  # pass | fail
+    message: str = ""
+    observed: float | None = None
+    expected: str | None = None
+
+    @property
+    def stops_the_line(self) -> bool:
+        return self.severity == "error" and self.status == "fail"
+
+    @property
+    def flagged(self) -> bool:
+        return self.severity == "warn" and self.status == "fail"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
+    config = node.get("config") or {}
+    return {**(node.get("meta") or {}), **(config.get("meta") or {})}
+
+
+def _stage(node: Mapping[str, Any], nodes: Mapping[str, Any]) -> str:
+    """Where in the value pipeline a dbt test sits, from its meta or from what it tests."""
+    parents = (node.get("depends_on") or {}).get("nodes", [])
+    folders = {part for parent in parents for part in nodes.get(parent, {}).get("fqn", [])}
+    rules = [
+        (bool(_meta(node).get("stage")), str(_meta(node).get("stage"))),
+        (node.get("resource_type") == "unit_test", "business"),
+        ((node.get("test_metadata") or {}).get("name") == "no_fanout", "joins"),
+        (any(parent.startswith("source.") for parent in parents), "input"),
+        (not node.get("test_metadata"), "business"),  # singular tests state business rules
+        ("staging" in folders, "input"),
+        ("intermediate" in folders, "joins"),
+    ]
+    return next((stage for applies, stage in rules if applies), "output")
+
+
+def _severity(node: Mapping[str, Any]) -> str:
+    declared = str(_meta(node).get("severity") or (node.get("config") or {}).get("severity") or "error").lower()
+    return declared if declared in SEVERITIES else "error"
+
+
+def from_dbt(target_dir: Path) -> list[Check]:
+    """One check per dbt test, unit test, failed model and source freshness result."""
+    manifest = _read(target_dir / "manifest.json")
+    nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+    checks = []
+    for result in _read(target_dir / "run_results.json").get("results", []):
+        unique_id, status = result["unique_id"], str(result["status"])
+        node = nodes.get(unique_id, {})
+        message = str(result.get("message") or "")
+        if unique_id.startswith(("test.", "unit_test.")):
+            # A test that could not run at all is an error whatever its declared severity.
+            severity = "error" if status == "error" else _severity(node)
+            checks.append(
+                Check(
+                    stage=_stage(node, nodes),
+                    name=str(node.get("name") or unique_id.split(".")[-1]),
+                    severity=severity,
+                    status="fail" if status in FAILING else "pass",
+                    message=message if status in FAILING else "",
+                    observed=float(result["failures"]) if result.get("failures") is not None else None,
+                )
+            )
+        elif status == "error":
+            checks.append(Check("build", unique_id.split(".")[-1], "error", "fail", message))
+    for result in _read(target_dir / "sources.json").get("results", []):
+        status = str(result.get("status"))
+        checks.append(
+            Check(
+                stage="input",
+                name=f"freshness of {result['unique_id'].removeprefix('source.').split('.', 1)[-1]}",
+                severity="error" if status in ("error", "runtime error") else "warn",
+                status="fail" if status in FAILING else "pass",
+                message=f"last loaded {result.get('max_loaded_at_time_ago_in_s', 0):.0f} s ago",
+                observed=result.get("max_loaded_at_time_ago_in_s"),
+            )
+        )
+    return checks
+
+
+def quarantine_checks(
+    loaded: Mapping[str, int],
+    quarantined: Mapping[str, int],
+    warn_share: float = QUARANTINE_WARN_SHARE,
+    error_share: float = QUARANTINE_ERROR_SHARE,
+) -> list[Check]:
+    """The share of each raw file sent to quarantine, against a warning and an error threshold."""
+    checks = []
+    for table in sorted(loaded):
+        bad = quarantined.get(table, 0)
+        total = loaded[table] + bad
+        share = bad / total if total else 0.0
+        severity = "error" if share > error_share else "warn"
+        checks.append(
+            Check(
+                stage="input",
+                name=f"quarantined share of {table}",
+                severity=severity,
+                status="fail" if share > warn_share else "pass",
+                message=f"{bad:,} of {total:,} rows ({share:.1%}) quarantined",
+                observed=round(share, 6),
+                expected=f"<= {warn_share:.0%} (error above {error_share:.0%})",
+            )
+        )
+    return checks
+
+
+def budget_checks(target_dir: Path) -> list[Check]:
+    """Each model's runtime against its `meta.budget_seconds` (severity `meta.budget_severity`, default warn)."""
+    manifest = _read(target_dir / "manifest.json")
+    nodes = manifest.get("nodes", {})
+    checks = []
+    for result in _read(target_dir / "run_results.json").get("results", []):
+        node = nodes.get(result["unique_id"], {})
+        meta = _meta(node)
+        if node.get("resource_type") != "model" or "budget_seconds" not in meta:
+            continue
+        budget, seconds = float(meta["budget_seconds"]), float(result.get("execution_time") or 0.0)
+        checks.append(
+            Check(
+                stage="performance",
+                name=f"runtime of {node['name']}",
+                severity=str(meta.get("budget_severity", "warn")),
+                status="fail" if seconds > budget else "pass",
+                message=f"{seconds:.2f} s against a budget of {budget:g} s",
+                observed=round(seconds, 3),
+                expected=f"<= {budget:g} s",
+            )
+        )
+    return checks
+
+
+def verdict(checks: Iterable[Check]) -> tuple[int, int, int]:
+    """(errors that stop the line, warnings flagged, info results) of a set of checks."""
+    checks = list(checks)
+    return (
+        sum(c.stops_the_line for c in checks),
+        sum(c.flagged for c in checks),
+        sum(c.severity == "info" and c.status == "fail" for c in checks),
+    )
+
+
+# Row counts may move this much against production before a change is flagged.
+REGRESSION_ROW_TOLERANCE = 0.10
+REGRESSION_METRIC_TOLERANCE = 0.01
+
+
+def _relative_change(new: float, old: float) -> float:
+    if old == 0:
+        return 0.0 if new == 0 else float("inf")
+    return (new - old) / abs(old)
+
+
+def regression_checks(
+    audit: duckdb.DuckDBPyConnection, production: Path | None, target_dir: Path, built: Iterable[str]
+) -> list[Check]:
+    """Compare what this run built with production: row counts and declared key metrics, with tolerances.
+
+    A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`.
+    """
+    if production is None or not production.is_file():
+        return [
+            Check("regression", "compared with production", "info", "pass", "no production database to compare with")
+        ]
+    nodes = _read(target_dir / "manifest.json").get("nodes", {})
+    alias = "production_" + re.sub(r"\W", "_", production.stem)
+    attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
+    database = production.stem if production.stem in attached else alias
+    if database not in attached:
+        audit.execute(f"attach '{production}' as {database} (read_only)")
+    found = []
+    for unique_id in sorted(set(built)):
+        node = nodes.get(unique_id, {})
+        if node.get("resource_type") != "model" or "marts" not in node.get("fqn", []):
+            continue
+        relation = f'"{node["schema"]}"."{node["alias"]}"'
+        settings = _meta(node).get("regression") or {}
+        measures = {"rows": "count(*)"} | {
+            f"{how}({column})": f"{how}({column})" for column, how in (settings.get("metrics") or {}).items()
+        }
+        select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
+        try:
+            new = audit.execute(f"select {select} from {relation}").fetchone() or ()
+            old = audit.execute(f"select {select} from {database}.{relation}").fetchone() or ()
+        except duckdb.Error as error:
+            found.append(
+                Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
+            )
+            continue
+        for (label, _), new_value, old_value in zip(measures.items(), new, old, strict=True):
+            tolerance = (
+                REGRESSION_ROW_TOLERANCE
+                if label == "rows"
+                else float(settings.get("tolerance", REGRESSION_METRIC_TOLERANCE))
+            )
+            change = _relative_change(new_value or 0.0, old_value or 0.0)
+            found.append(
+                Check(
+                    stage="regression",
+                    name=f"{node['name']} {label} against production",
+                    severity=str(settings.get("severity", "warn")),
+                    status="fail" if abs(change) > tolerance else "pass",
+                    message=f"{old_value or 0:,.2f} in production, {new_value or 0:,.2f} now ({change:+.1%})",
+                    observed=round(change, 6) if change != float("inf") else None,
+                    expected=f"within ±{tolerance:.0%}",
+                )
+            )
+    return found
+
+
+RECONCILIATIONS = Path("data") / "reference" / "reconciliations.yml"
+
+
+def _reference_rows(path: Path, keys: list[str], figures: list[str]) -> dict[tuple[str, ...], list[float]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {
+            tuple(row[key] for key in keys): [float(row[figure]) for figure in figures]
+            for row in csv.DictReader(handle)
+        }
+
+
+def _same_source(reference_dir: Path, raw_dir: Path) -> str:
+    """Why the reference does not describe this run's raw data, or '' when it does (or cannot tell)."""
+    reference, raw = _read(reference_dir / "manifest.json"), _read(raw_dir / "manifest.json")
+    if not reference or not raw:
+        return ""
+    made = (reference.get("seed"), reference.get("scale"))
+    here = (raw.get("seed"), raw.get("scale"))
+    if made == here:
+        return ""
+    return (
+        f"the reference describes raw data of seed {made[0]} at scale {made[1]}; "
+        f"this run's is seed {here[0]} at scale {here[1]}"
+    )
+
+
+def reconciliation_checks(
+    audit: duckdb.DuckDBPyConnection, project_dir: Path, raw_dir: Path, target_dir: Path
+) -> list[Check]:
+    """Figures of the warehouse against reference reports, as `data/reference/reconciliations.yml` declares."""
+    declared = project_dir / RECONCILIATIONS
+    if not declared.is_file():
+        return []
+    entries = (yaml.safe_load(declared.read_text(encoding="utf-8")) or {}).get("reconciliations") or []
+    nodes = _read(target_dir / "manifest.json").get("nodes", {}).values()
+    relations = {
+        n["name"]: n["relation_name"] for n in nodes if n.get("resource_type") == "model" and n.get("relation_name")
+    }
+    elsewhere = _same_source(declared.parent, raw_dir)
+    found = []
+    for entry in entries:
+        name, severity = f"reconciliation {entry['name']}", str(entry.get("severity", "error"))
+        if elsewhere:
+            found.append(Check("business", name, "info", "pass", f"not compared: {elsewhere}"))
+            continue
+        keys, figures = list(entry["keys"]), list(entry["figures"])
+        tolerance = float((entry.get("tolerance") or {}).get("absolute", 0.0))
+        try:
+            result = audit.execute(entry["query"].format_map(relations))
+        except KeyError as missing:
+            found.append(Check("business", name, "error", "fail", f"query names an unknown model {missing}"))
+            continue
+        except duckdb.CatalogException as error:  # a slim build defers the model: nothing here to compare
+            found.append(Check("business", name, "info", "pass", f"not compared in this run: {error}"))
+            continue
+        columns = [column[0] for column in result.description or []]
+        warehouse = {
+            tuple(str(row[columns.index(key)]) for key in keys): [float(row[columns.index(f)] or 0) for f in figures]
+            for row in result.fetchall()
+        }
+        reference = _reference_rows(declared.parent / entry["reference"], keys, figures)
+        differences = []
+        for key in sorted(set(warehouse) | set(reference)):
+            if key not in warehouse or key not in reference:
+                differences.append(
+                    (float("inf"), f"{'/'.join(key)} only in the {'reference' if key in reference else 'warehouse'}")
+                )
+                continue
+            for figure, ours, theirs in zip(figures, warehouse[key], reference[key], strict=True):
+                if abs(ours - theirs) > tolerance:
+                    differences.append(
+                        (
+                            abs(ours - theirs),
+                            f"{'/'.join(key)} {figure}: {ours:,.2f} here, {theirs:,.2f} in the reference",
+                        )
+                    )
+        worst = max((gap for gap, _ in differences), default=0.0)
+        message = (
+            f"{len(differences)} of {len(reference)} rows differ beyond ±{tolerance:g}: "
+            + "; ".join(m for _, m in differences[:3])
+            if differences
+            else f"{len(reference)} rows agree within ±{tolerance:g}"
+        )
+        found.append(
+            Check("business", name, severity, "fail" if differences else "pass", message,
+                  observed=None if worst == float("inf") else round(worst, 6), expected=f"within ±{tolerance:g}")
+        )  # fmt: skip
+    return found

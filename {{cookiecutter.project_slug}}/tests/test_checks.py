@@ -1,0 +1,210 @@
+"""Severities: error stops the line, warn flags, info only reports; each check lands in its stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import checks
+
+
+def _node(name: str, **config: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "resource_type": "test",
+        "config": config,
+        "test_metadata": {"name": "accepted_range"},
+        "depends_on": {"nodes": ["model.p.fct_orders"]},
+    }
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """dbt artifacts with one failing test of each severity, a passing one, a unit test and freshness."""
+    nodes = {
+        "model.p.fct_orders": {"resource_type": "model", "name": "fct_orders", "fqn": ["p", "marts", "fct_orders"],
+                               "config": {"meta": {"budget_seconds": 1}}},
+        "test.p.keys": _node("keys"),
+        "test.p.dupes": _node("dupes", severity="warn"),
+        "test.p.share": _node("share", severity="warn", meta={"severity": "info"}),
+        "test.p.fine": _node("fine"),
+        "test.p.fan": {**_node("fan"), "test_metadata": {"name": "no_fanout"}},
+        "test.p.src": {**_node("src"), "depends_on": {"nodes": ["source.p.shop.orders"]}},
+        "test.p.rule": {**_node("rule"), "test_metadata": None},
+    }  # fmt: skip
+    unit_tests = {"unit_test.p.fct_orders.nets": {"resource_type": "unit_test", "name": "nets", "config": {}}}
+    results = [
+        {"unique_id": "model.p.fct_orders", "status": "success", "execution_time": 2.5},
+        {"unique_id": "test.p.keys", "status": "fail", "failures": 3, "message": "Got 3 results"},
+        {"unique_id": "test.p.dupes", "status": "warn", "failures": 2, "message": "Got 2 results"},
+        {"unique_id": "test.p.share", "status": "warn", "failures": 40, "message": "Got 40 results"},
+        {"unique_id": "test.p.fine", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.fan", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.src", "status": "pass", "failures": 0},
+        {"unique_id": "test.p.rule", "status": "pass", "failures": 0},
+        {"unique_id": "unit_test.p.fct_orders.nets", "status": "pass"},
+    ]
+    sources = [{"unique_id": "source.p.shop.orders", "status": "warn", "max_loaded_at_time_ago_in_s": 90000.0}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes, "unit_tests": unit_tests}), encoding="utf-8")
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": results}), encoding="utf-8")
+    (tmp_path / "sources.json").write_text(json.dumps({"results": sources}), encoding="utf-8")
+    return tmp_path
+
+
+def test_each_severity_behaves_as_declared(target: Path) -> None:
+    found = {check.name: check for check in checks.from_dbt(target)}
+    assert (found["keys"].severity, found["keys"].status, found["keys"].stops_the_line) == ("error", "fail", True)
+    assert (found["dupes"].severity, found["dupes"].flagged, found["dupes"].stops_the_line) == ("warn", True, False)
+    assert (found["share"].severity, found["share"].flagged, found["share"].stops_the_line) == ("info", False, False)
+    assert found["keys"].observed == 3
+    assert checks.verdict(found.values()) == (1, 2, 1)  # the stale source is a warning too
+
+
+def test_checks_land_in_their_stage(target: Path) -> None:
+    stages = {check.name: check.stage for check in checks.from_dbt(target)}
+    assert stages["fan"] == "joins"
+    assert stages["src"] == "input"
+    assert stages["rule"] == "business"  # singular tests state business rules
+    assert stages["nets"] == "business"  # unit tests too
+    assert stages["keys"] == "output"
+    assert stages["freshness of shop.orders"] == "input"
+
+
+def test_a_test_that_cannot_run_is_an_error_whatever_its_severity(target: Path) -> None:
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    results["results"][2]["status"] = "error"
+    (target / "run_results.json").write_text(json.dumps(results), encoding="utf-8")
+    dupes = next(c for c in checks.from_dbt(target) if c.name == "dupes")
+    assert dupes.stops_the_line
+
+
+def test_a_model_that_crashes_is_an_error_of_the_build_stage(target: Path) -> None:
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    results["results"][0] = {"unique_id": "model.p.fct_orders", "status": "error", "message": "Binder Error"}
+    (target / "run_results.json").write_text(json.dumps(results), encoding="utf-8")
+    crash = next(c for c in checks.from_dbt(target) if c.stage == "build")
+    assert (crash.name, crash.severity, crash.message) == ("fct_orders", "error", "Binder Error")
+
+
+@pytest.mark.parametrize(
+    ("quarantined", "status", "severity"),
+    [(0, "pass", "warn"), (5, "pass", "warn"), (30, "fail", "warn"), (80, "fail", "error")],
+)
+def test_the_quarantined_share_is_a_check_with_two_thresholds(quarantined: int, status: str, severity: str) -> None:
+    (check,) = checks.quarantine_checks({"orders": 1000 - quarantined}, {"orders": quarantined})
+    assert (check.stage, check.status, check.severity) == ("input", status, severity)
+    assert check.observed == pytest.approx(quarantined / 1000)
+
+
+def test_runtimes_are_checked_against_their_budgets(target: Path) -> None:
+    (check,) = checks.budget_checks(target)
+    assert (check.stage, check.name, check.status, check.severity) == (
+        "performance",
+        "runtime of fct_orders",
+        "fail",
+        "warn",
+    )
+    assert check.message == "2.50 s against a budget of 1 s"
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest["nodes"]["model.p.fct_orders"]["config"]["meta"]["budget_seconds"] = 5
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert checks.budget_checks(target)[0].status == "pass"
+
+
+def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: Path) -> None:
+    import duckdb  # noqa: PLC0415
+
+    production = tmp_path / "prod__audit.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+    regression = {"metrics": {"amount": "sum"}, "tolerance": 0.05}
+    manifest = {
+        "nodes": {
+            "model.p.fct_sales": {
+                "resource_type": "model", "name": "fct_sales", "fqn": ["p", "marts", "fct_sales"], "schema": "main",
+                "alias": "fct_sales", "config": {"meta": {"regression": regression}},
+            }
+        }
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
+        audit.execute("create table fct_sales as select range as id, 10.2 as amount from range(130)")
+        results = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+    found = {c.name: c for c in results}
+    rows, amount = found["fct_sales rows against production"], found["fct_sales sum(amount) against production"]
+    assert (rows.stage, rows.severity, rows.status) == ("regression", "warn", "fail")
+    assert rows.message == "100.00 in production, 130.00 now (+30.0%)"
+    assert amount.status == "fail"  # 1,000 -> 1,326: beyond the declared 5 %
+    assert amount.observed == pytest.approx(0.326)
+
+
+def test_without_production_the_regression_stage_only_reports(tmp_path: Path) -> None:
+    import duckdb  # noqa: PLC0415
+
+    with duckdb.connect(str(tmp_path / "a.duckdb")) as audit:
+        (check,) = checks.regression_checks(audit, None, tmp_path, [])
+    assert (check.severity, check.status, check.message) == ("info", "pass", "no production database to compare with")
+
+
+RECONCILIATIONS = """
+reconciliations:
+  - name: monthly_revenue
+    reference: monthly.csv
+    keys: [month]
+    figures: [revenue]
+    query: select month, sum(amount) as revenue from {fct_sales} group by 1
+    tolerance: {absolute: 0.01}
+    severity: error
+"""
+
+
+@pytest.fixture
+def finance(tmp_path: Path) -> tuple[Path, Path]:
+    """A project with a reconciliation declared against a reference file, and the target dir of a build."""
+    reference = tmp_path / "data" / "reference"
+    reference.mkdir(parents=True)
+    (reference / "reconciliations.yml").write_text(RECONCILIATIONS, encoding="utf-8")
+    (reference / "monthly.csv").write_text("month,revenue\n2025-01,30.00\n2025-02,12.50\n", encoding="utf-8")
+    target = tmp_path / "target"
+    target.mkdir()
+    node = {"resource_type": "model", "name": "fct_sales", "relation_name": '"main"."fct_sales"'}
+    (target / "manifest.json").write_text(json.dumps({"nodes": {"model.p.fct_sales": node}}), encoding="utf-8")
+    return tmp_path, target
+
+
+@pytest.mark.parametrize(
+    ("february", "status", "message"),
+    [
+        ("12.5", "pass", "2 rows agree within ±0.01"),
+        ("12.0", "fail", "1 of 2 rows differ beyond ±0.01: 2025-02 revenue: 12.00 here, 12.50 in the reference"),
+    ],
+)
+def test_a_figure_reconciles_with_its_reference_within_tolerance(
+    finance: tuple[Path, Path], february: str, status: str, message: str
+) -> None:
+    import duckdb  # noqa: PLC0415
+
+    project, target = finance
+    with duckdb.connect() as audit:
+        audit.execute(
+            "create table fct_sales as select * from (values ('2025-01', 10.0), ('2025-01', 20.0), "
+            f"('2025-02', {february})) as t(month, amount)"
+        )
+        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target)
+    assert (check.stage, check.severity, check.status, check.message) == ("business", "error", status, message)
+
+
+def test_a_reference_of_other_raw_data_is_not_compared(finance: tuple[Path, Path]) -> None:
+    import duckdb  # noqa: PLC0415
+
+    project, target = finance
+    (project / "data" / "reference" / "manifest.json").write_text('{"seed": 1, "scale": 0.01}', encoding="utf-8")
+    raw = project / "raw"
+    raw.mkdir()
+    (raw / "manifest.json").write_text('{"seed": 1, "scale": 0.5}', encoding="utf-8")
+    with duckdb.connect() as audit:
+        (check,) = checks.reconciliation_checks(audit, project, raw, target)
+    assert (check.severity, check.status) == ("info", "pass")
+    assert "this run's is seed 1 at scale 0.5" in check.message

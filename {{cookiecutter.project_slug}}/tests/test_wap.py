@@ -1,0 +1,103 @@
+"""Write-audit-publish under injected faults: consumers' tables never change unless a run passes.
+
+Production is built once from the sample. Each fault then runs the pipeline on *different*
+data (a larger generated sample), so a leak into the published tables would show; the
+published tables must be unchanged, row for row. A good run afterwards must succeed and
+give the same tables, and again on a second run (idempotent).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, copy_project
+from {{ cookiecutter.package_name }}.publish import snapshot
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Production:
+    project: Path
+    database: Path
+    good: dict[str, str]  # the environment of a good production run
+    other_data: Path  # valid raw files that differ from the sample
+    published: dict[str, list[tuple[object, ...]]]
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+    root = tmp_path_factory.mktemp("wap")
+    project = copy_project(root / "project")
+    database = root / "prod.duckdb"
+    good = {"DBT_DUCKDB_PATH": str(database), "RAW_DATA_DIR": str(project / "data" / "raw" / "sample")}
+    out = cli(project, "run", "--env", "prod", env=good)
+    assert "published" in out
+    other = root / "other"
+    cli(project, "generate", "--scale", "0.02", "--out", str(other))
+    published = snapshot(database)
+    assert published and all(published.values())
+    yield Production(project, database, good, other, published)
+
+
+def _faulty(production: Production, *args: str, expect: int = 1, **environ: str) -> str:
+    env = {**production.good, "RAW_DATA_DIR": str(production.other_data), **environ}
+    return cli(production.project, "run", "--env", "prod", *args, expect=expect, env=env)
+
+
+def _recovers(production: Production) -> None:
+    assert snapshot(production.database) == production.published  # nothing leaked
+    cli(production.project, "run", "--env", "prod", env=production.good)
+    assert snapshot(production.database) == production.published
+
+
+def test_a_failing_error_level_test_publishes_nothing(production: Production) -> None:
+    fault = production.project / "data_tests" / "assert_injected_fault.sql"
+    fault.write_text("select * from {% raw %}{{ ref('fct_orders') }}{% endraw %}\n", encoding="utf-8")
+    try:
+        out = _faulty(production)
+    finally:
+        fault.unlink()
+    assert "not published: 1 error-level check(s) failed" in out
+    assert "assert_injected_fault" in out
+    _recovers(production)
+
+
+def test_a_model_that_crashes_mid_build_publishes_nothing(production: Production) -> None:
+    fault = production.project / "models" / "marts" / "fct_injected_crash.sql"
+    fault.write_text("select cast('not a number' as integer) as crash\n", encoding="utf-8")
+    try:
+        out = _faulty(production)
+    finally:
+        fault.unlink()
+    assert "[build] fct_injected_crash" in out
+    _recovers(production)
+
+
+def test_a_process_killed_during_publish_leaves_the_old_tables(production: Production) -> None:
+    out = _faulty(production, expect=-9, PIPELINE_FAULT="kill-during-publish")
+    assert "==> publish" in out
+    _recovers(production)
+
+
+def test_a_malformed_raw_file_publishes_nothing(production: Production) -> None:
+    broken = production.other_data.parent / "broken"
+    shutil.copytree(production.other_data, broken, dirs_exist_ok=True)
+    (broken / "products.csv").write_text("product_id,sku\n1,SKU-1\n", encoding="utf-8")
+    out = _faulty(production, RAW_DATA_DIR=str(broken))
+    assert "error: step 'ingest' failed: products.csv lacks the declared column(s)" in out
+    _recovers(production)
+
+
+def test_a_missing_required_setting_publishes_nothing_and_reruns_are_idempotent(production: Production) -> None:
+    env = {"DBT_DUCKDB_PATH": production.good["DBT_DUCKDB_PATH"]}
+    out = cli(production.project, "run", "--env", "prod", expect=1, env=env)
+    assert "environment 'prod' needs RAW_DATA_DIR" in out
+    _recovers(production)
+    cli(production.project, "run", "--env", "prod", env=production.good)  # once more: same tables
+    assert snapshot(production.database) == production.published
