@@ -36,6 +36,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_branches.py",
         "tests/test_dbt_checks.py",
         "tests/test_wap.py",
+        "tests/test_backfill.py",
     ],
 }
 LICENSES_DIR = "licenses"

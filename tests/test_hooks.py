@@ -389,6 +389,7 @@ EXAMPLE_FILES = {
     "tests/test_branches.py",
     "tests/test_dbt_checks.py",
     "tests/test_wap.py",
+    "tests/test_backfill.py",
 }
 EMPTIED_KEEPS = {
     "models/intermediate/.gitkeep",
