@@ -33,6 +33,7 @@ BASE = {
     "macros/generic_tests/unique_combination.sql", "macros/generic_tests/unique_combination.yml",
     "macros/privacy/mask_pii.sql", "macros/privacy/mask_pii.yml",
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/checks_overhead.py",
+    "benchmarks/_project.py",
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -18,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PACKAGE = "{{ cookiecutter.package_name }}"
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+from _project import PACKAGE, copy_project
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -37,14 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     bare, full = [], []
     with tempfile.TemporaryDirectory(prefix="checks-overhead-") as scratch:
-        project = Path(scratch) / "project"
-        project.mkdir()
-        for name in DBT_FILES:
-            source = PROJECT_DIR / name
-            if source.is_dir():
-                shutil.copytree(source, project / name)
-            elif source.is_file():
-                shutil.copy2(source, project / name)
+        project = copy_project(Path(scratch) / "project")
         base = {**os.environ, "DBT_PROJECT_DIR": str(project)}
         for i in range(args.repeat):
             # The bare build needs raw data in its database too: ingest it first, untimed.

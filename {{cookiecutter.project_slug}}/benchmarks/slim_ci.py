@@ -19,9 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PACKAGE = "{{ cookiecutter.package_name }}"
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
+from _project import PACKAGE, copy_project
 
 
 def pipeline(project: Path, *args: str, **environ: str) -> tuple[float, float, int]:
@@ -59,14 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="slim-ci-") as scratch:
-        project = Path(scratch) / "project"
-        project.mkdir()
-        for name in DBT_FILES:
-            source = PROJECT_DIR / name
-            if source.is_dir():
-                shutil.copytree(source, project / name)
-            elif source.is_file():
-                shutil.copy2(source, project / name)
+        project = copy_project(Path(scratch) / "project")
         scale = ["--scale", str(args.scale)] if args.scale else []
         prod_db = Path(scratch) / "prod.duckdb"
         raw = {"RAW_DATA_DIR": "data/raw/sample"}
@@ -78,7 +69,9 @@ def main() -> None:
         if changed is None:
             sys.exit("no mart model to change: add models under models/marts first")
 
-        slim_env = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
+        # Deferral reads production's audit database: it holds every model, the published one only marts.
+        production = prod_db.with_name("prod__audit.duckdb")
+        slim_env = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(production)}
         full, slim = [], []
         for i in range(args.repeat):  # interleaved, so machine noise hits both kinds alike
             full.append(pipeline(project, "run", "--env", "ci", *scale, PR_NUMBER=str(2 * i + 1)))

@@ -49,7 +49,8 @@ class Check:
         return asdict(self)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON artifact (dbt's manifest, run results; a data manifest) as a dict; {} when absent."""
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -84,10 +85,10 @@ def _severity(node: Mapping[str, Any]) -> str:
 
 def from_dbt(target_dir: Path) -> list[Check]:
     """One check per dbt test, unit test, failed model and source freshness result."""
-    manifest = _read(target_dir / "manifest.json")
+    manifest = read_json(target_dir / "manifest.json")
     nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
     checks = []
-    for result in _read(target_dir / "run_results.json").get("results", []):
+    for result in read_json(target_dir / "run_results.json").get("results", []):
         unique_id, status = result["unique_id"], str(result["status"])
         node = nodes.get(unique_id, {})
         message = str(result.get("message") or "")
@@ -106,7 +107,7 @@ def from_dbt(target_dir: Path) -> list[Check]:
             )
         elif status == "error":
             checks.append(Check("build", unique_id.split(".")[-1], "error", "fail", message))
-    for result in _read(target_dir / "sources.json").get("results", []):
+    for result in read_json(target_dir / "sources.json").get("results", []):
         status = str(result.get("status"))
         checks.append(
             Check(
@@ -150,10 +151,10 @@ def quarantine_checks(
 
 def budget_checks(target_dir: Path) -> list[Check]:
     """Each model's runtime against its `meta.budget_seconds` (severity `meta.budget_severity`, default warn)."""
-    manifest = _read(target_dir / "manifest.json")
+    manifest = read_json(target_dir / "manifest.json")
     nodes = manifest.get("nodes", {})
     checks = []
-    for result in _read(target_dir / "run_results.json").get("results", []):
+    for result in read_json(target_dir / "run_results.json").get("results", []):
         node = nodes.get(result["unique_id"], {})
         meta = _meta(node)
         if node.get("resource_type") != "model" or "budget_seconds" not in meta:
@@ -205,7 +206,7 @@ def regression_checks(
         return [
             Check("regression", "compared with production", "info", "pass", "no production database to compare with")
         ]
-    nodes = _read(target_dir / "manifest.json").get("nodes", {})
+    nodes = read_json(target_dir / "manifest.json").get("nodes", {})
     alias = "production_" + re.sub(r"\W", "_", production.stem)
     attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
     database = production.stem if production.stem in attached else alias
@@ -264,7 +265,7 @@ def _reference_rows(path: Path, keys: list[str], figures: list[str]) -> dict[tup
 
 def _same_source(reference_dir: Path, raw_dir: Path) -> str:
     """Why the reference does not describe this run's raw data, or '' when it does (or cannot tell)."""
-    reference, raw = _read(reference_dir / "manifest.json"), _read(raw_dir / "manifest.json")
+    reference, raw = read_json(reference_dir / "manifest.json"), read_json(raw_dir / "manifest.json")
     if not reference or not raw:
         return ""
     made = (reference.get("seed"), reference.get("scale"))
@@ -285,7 +286,7 @@ def reconciliation_checks(
     if not declared.is_file():
         return []
     entries = (yaml.safe_load(declared.read_text(encoding="utf-8")) or {}).get("reconciliations") or []
-    nodes = _read(target_dir / "manifest.json").get("nodes", {}).values()
+    nodes = read_json(target_dir / "manifest.json").get("nodes", {}).values()
     relations = {
         n["name"]: n["relation_name"] for n in nodes if n.get("resource_type") == "model" and n.get("relation_name")
     }

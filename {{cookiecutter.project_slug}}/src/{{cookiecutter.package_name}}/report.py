@@ -12,19 +12,12 @@ from typing import Any
 
 import duckdb
 
-from .checks import SEVERITIES, Check
+from .checks import SEVERITIES, Check, read_json
 from .config import Settings
 from .history import Control
 from .ingest import IngestResult
 
 SEVERITY_ORDER = list(SEVERITIES)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
 
 
 def _mart_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
@@ -48,14 +41,14 @@ def metrics(settings: Settings) -> dict[str, float]:
     duration is the plain key `seconds`, added by the pipeline.
     """
     values: dict[str, float] = {}
-    relations = _mart_relations(_read_json(settings.target_dir / "manifest.json"))
+    relations = _mart_relations(read_json(settings.target_dir / "manifest.json"))
     if settings.audit_path.is_file():
         with duckdb.connect(str(settings.audit_path)) as con:
             for name, relation in relations.items():
                 with contextlib.suppress(duckdb.Error):
                     row = con.execute(f"select count(*) from {relation}").fetchone()
                     values[f"rows:{name}"] = float(row[0]) if row else 0.0
-    results = _read_json(settings.target_dir / "run_results.json").get("results", [])
+    results = read_json(settings.target_dir / "run_results.json").get("results", [])
     for result in results if isinstance(results, list) else []:
         if str(result.get("unique_id", "")).startswith("model.") and result.get("status") == "success":
             values[f"model_seconds:{result['unique_id'].split('.')[-1]}"] = round(float(result["execution_time"]), 3)
@@ -63,7 +56,7 @@ def metrics(settings: Settings) -> dict[str, float]:
 
 
 def _models(settings: Settings, run_metrics: Mapping[str, float]) -> list[dict[str, object]]:
-    manifest = _read_json(settings.target_dir / "manifest.json")
+    manifest = read_json(settings.target_dir / "manifest.json")
     nodes = manifest.get("nodes", {})
     models = []
     for node in nodes.values() if isinstance(nodes, dict) else []:
