@@ -84,7 +84,10 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
     report = json.loads(next((project / "reports" / "ci_pr_7").glob("*/report.json")).read_text(encoding="utf-8"))
     regression = {c["name"]: c for c in report["checks"] if c["stage"] == "regression"}
     assert regression[f"{CHANGED} rows against production"]["message"].endswith("(+0.0%)")  # same data, same rows
+    assert regression[f"{CHANGED} sum(net_amount) against production"]["status"] == "pass"  # a declared key metric
     assert report["status"] == "published"
+    summary = next((project / "reports" / "ci_pr_7").glob("*/summary.md")).read_text(encoding="utf-8")
+    assert f"| `{CHANGED} sum(net_amount) against production` |" in summary  # the PR summary shows the comparison
     expected = lineage(project, "ci_pr_7", CHANGED, "child_map")
     assert models_built(project, "ci_pr_7") == expected
     assert len(expected) < len(lineage(project, "ci_pr_7", CHANGED, "parent_map") | expected)

@@ -200,3 +200,41 @@ def test_a_join_that_fans_out_on_the_repeated_products_stops_the_line(project: P
     (fanout,) = nodes_named(manifest, "no_fanout_int_order_items_joined")
     assert manifest["nodes"][fanout]["config"]["severity"].lower() == "error"
     assert results[fanout]["status"] == "fail"
+
+
+def _latest_failures(project: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    report = json.loads(max((project / "reports" / "ci").glob("*/report.json")).read_text(encoding="utf-8"))
+    return report, {c["name"]: c for c in report["checks"] if c["status"] == "fail"}
+
+
+def test_output_checks_fail_at_error_level_and_nothing_is_published(project: Path) -> None:
+    """An accepted range, a relationship and an enforced contract, each broken: each stops the line."""
+    properties = project / "models" / "marts" / "sales" / "_sales__models.yml"
+    original = properties.read_text(encoding="utf-8")
+    document = yaml.safe_load(original)
+    columns = {c["name"]: c for c in next(m for m in document["models"] if m["name"] == "fct_orders")["columns"]}
+    columns["net_amount"].setdefault("data_tests", []).append({"accepted_range": {"arguments": {"max_value": 0}}})
+    columns["customer_id"]["data_tests"].append(
+        {"relationships": {"arguments": {"to": "ref('stg_shop__products')", "field": "product_id"}}}
+    )
+    properties.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    code, out = run(project, "run", "--env", "ci")
+    assert code == 1, out
+    report, failed = _latest_failures(project)
+    range_check = next(c for name, c in failed.items() if name.startswith("accepted_range_fct_orders_net_amount"))
+    relationship = next(c for name, c in failed.items() if name.startswith("relationships_fct_orders_customer_id"))
+    assert (range_check["stage"], range_check["severity"]) == ("output", "error")
+    assert (relationship["stage"], relationship["severity"]) == ("output", "error")
+    assert report["status"] == "failed"
+
+    # The contract: dim_customers returns a column its contract does not declare.
+    properties.write_text(original, encoding="utf-8")
+    model = project / "models" / "marts" / "sales" / "dim_customers.sql"
+    text = model.read_text(encoding="utf-8")
+    model.write_text(text.replace("select * from final", "select *, 1 as undeclared_column from final"), encoding="utf-8")
+    code, out = run(project, "build", "--env", "ci")
+    assert code == 1, out
+    report, failed = _latest_failures(project)
+    assert (failed["dim_customers"]["stage"], failed["dim_customers"]["severity"]) == ("build", "error")
+    assert "contract" in failed["dim_customers"]["message"].lower()
+    assert not (project / "warehouse" / "ci.duckdb").exists()  # nothing was ever published here

@@ -65,7 +65,9 @@ def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
 def _stage(node: Mapping[str, Any], nodes: Mapping[str, Any]) -> str:
     """Where in the value pipeline a dbt test sits, from its meta or from what it tests."""
     parents = (node.get("depends_on") or {}).get("nodes", [])
-    folders = {part for parent in parents for part in nodes.get(parent, {}).get("fqn", [])}
+    # A generic test belongs to the model it is attached to (a relationship also reads its target).
+    tested = [node["attached_node"]] if node.get("attached_node") else parents
+    folders = {part for parent in tested for part in nodes.get(parent, {}).get("fqn", [])}
     rules = [
         (bool(_meta(node).get("stage")), str(_meta(node).get("stage"))),
         (node.get("resource_type") == "unit_test", "business"),

@@ -174,6 +174,11 @@ def markdown(document: Mapping[str, Any]) -> str:
             for c in sorted(failed, key=lambda c: SEVERITY_ORDER.index(c["severity"]))
         ]
         lines.append("")
+    compared = [c for c in document["checks"] if c["stage"] == "regression" and c["severity"] != "info"]
+    if compared:  # every difference with production, not only those beyond tolerance
+        lines += ["**Against production**", "", "| check | result | tolerance |", "|---|---|---|"]
+        lines += [f"| `{c['name']}` | {c['message']} | {c['expected'] or ''} |" for c in compared]
+        lines.append("")
     models = [m for m in document["models"] if m["rows"] is not None]
     if models:
         lines += ["| mart | rows | seconds |", "|---|---:|---:|"]
