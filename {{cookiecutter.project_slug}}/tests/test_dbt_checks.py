@@ -231,7 +231,8 @@ def test_output_checks_fail_at_error_level_and_nothing_is_published(project: Pat
     properties.write_text(original, encoding="utf-8")
     model = project / "models" / "marts" / "sales" / "dim_customers.sql"
     text = model.read_text(encoding="utf-8")
-    model.write_text(text.replace("select * from final", "select *, 1 as undeclared_column from final"), encoding="utf-8")
+    broken = text.replace("select * from final", "select *, 1 as undeclared_column from final")
+    model.write_text(broken, encoding="utf-8")
     code, out = run(project, "build", "--env", "ci")
     assert code == 1, out
     report, failed = _latest_failures(project)
