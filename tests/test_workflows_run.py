@@ -301,7 +301,7 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     assert (runner.artifact(deploy.run_id, "prod-manifest") / "manifest.json").is_file()
     assert (warehouses / "prod.duckdb").is_file()
     assert (warehouses / "staging.duckdb").is_file()
-    assert "Run summary" in deploy.job("production").summary
+    assert "### ✅ `prod` run " in deploy.job("production").summary  # the run report's markdown
 
     # 2. The pull request's CI: lint and typecheck, tests, a slim build deferred to production, docs.
     opened = runner.pull_request(PR, FEATURE)
@@ -318,7 +318,7 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
         f"deploy run {deploy.run_id}" in build.step("Fetch the production manifest of the last successful deploy").log
     )
     assert "state: production manifest" in build.step("nox").log, build.step("nox").log[-5000:]
-    assert "Run summary" in build.summary
+    assert f"### ✅ `ci_pr_{PR}` run " in build.summary
     assert runner.artifact_names(ci.run_id) == {"tests-dbt-artifacts", "build-dbt-artifacts", "dbt-docs"}
     assert (runner.artifact(ci.run_id, "build-dbt-artifacts") / f"ci_pr_{PR}" / "manifest.json").is_file()
     assert (project / "warehouse" / f"ci_pr_{PR}.duckdb").is_file()
@@ -331,7 +331,7 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     inputs = {"environment": "staging", "vars": "start_date=2025-01-01", "select": ""}
     pipeline = expect_success(runner.run(workflows / "pipeline.yml", runner.workflow_dispatch("main", inputs)), timings)
     assert "--var start_date=2025-01-01" in pipeline.job("pipeline").step("nox").log
-    assert "Run summary" in pipeline.job("pipeline").summary
+    assert "### ✅ `staging` run " in pipeline.job("pipeline").summary
 
     # 5. Closing the pull request drops its environment.
     closed = runner.pull_request(PR, FEATURE, action="closed")
