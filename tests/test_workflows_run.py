@@ -319,7 +319,11 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     )
     assert "state: production manifest" in build.step("nox").log, build.step("nox").log[-5000:]
     assert f"### ✅ `ci_pr_{PR}` run " in build.summary
-    assert runner.artifact_names(ci.run_id) == {"tests-dbt-artifacts", "build-dbt-artifacts", "dbt-docs"}
+    assert runner.artifact_names(ci.run_id) == {
+        "tests-dbt-artifacts", "build-dbt-artifacts", "build-run-report", "dbt-docs",
+    }  # fmt: skip
+    report = runner.artifact(ci.run_id, "build-run-report") / f"ci_pr_{PR}"
+    assert {path.name for path in report.glob("*/*")} >= {"junit.xml", "report.html", "summary.md", "report.json"}
     assert (runner.artifact(ci.run_id, "build-dbt-artifacts") / f"ci_pr_{PR}" / "manifest.json").is_file()
     assert (project / "warehouse" / f"ci_pr_{PR}.duckdb").is_file()
 
