@@ -1,8 +1,12 @@
 """Finish the baked project: prune what the options turned off, pick the license, make the first commit.
 
-Cookiecutter renders this file with Jinja and runs it inside the new project. `ANSWERS` is the only
-rendered line; before rendering the file is still importable Python, so the tests import it and call
-each function on a temporary tree.
+Cookiecutter renders this file with Jinja and runs it inside the new project. `ANSWERS` and `TEMPLATE`
+are the only rendered lines; before rendering the file is still importable Python, so the tests import
+it and call each function on a temporary tree.
+
+Re-baking with `--overwrite-if-exists` writes over a project that may hold the user's own files, so
+nothing here removes a file the template does not ship: pruning and the license clean-up delete only
+paths listed by `written_files`, and a pruned folder that still holds other files is kept and named.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
+# A one-item list: JSON ending in `]` stays valid Python inside the raw string whatever the path holds.
+TEMPLATE = r"""{{ [template_dir | default(cookiecutter._repo_dir)] | jsonify }}"""
+# The template's folder names as they are on disk, kept from rendering: {% raw %}
+PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
+PACKAGE_FOLDER = "{{cookiecutter.package_name}}"
+# {% endraw %}
 
 # (option, value) -> paths, relative to the project root, removed when that answer is given.
 # `{package}` stands for package_name. A listed path that does not exist is skipped.
@@ -54,29 +64,81 @@ def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def prune(root: Path, relative_paths: Iterable[str]) -> list[Path]:
-    """Remove each path under root, then keep every emptied folder in git with a `.gitkeep`."""
+def written_files(template_dir: Path, package: str) -> frozenset[str]:
+    """Return the project-relative paths (POSIX) of every file the template writes, the package folder named.
+
+    Reads the template's project folder; raises OSError when it is not there.
+    """
+    source = template_dir / PROJECT_FOLDER
+    if not source.is_dir():
+        raise FileNotFoundError(f"no {PROJECT_FOLDER} folder in {template_dir}")
+    return frozenset(
+        path.relative_to(source).as_posix().replace(PACKAGE_FOLDER, package)
+        for path in source.rglob("*")
+        if path.is_file() or path.is_symlink()
+    )
+
+
+def remove_written(root: Path, relative: str, written: Collection[str]) -> tuple[bool, list[str]]:
+    """Remove the files the template wrote at or under `relative`, then the folders that emptied.
+
+    Returns whether `relative` itself is gone, and the files left under it that the template did not write.
+    """
+    path = root / relative
+    if path.is_symlink() or path.is_file():
+        if relative not in written:
+            return False, [relative]
+        path.unlink()
+        return True, []
+    if not path.is_dir():
+        return False, []
+    kept = []
+    for child in sorted(path.rglob("*"), key=lambda item: len(item.parts), reverse=True):
+        name = child.relative_to(root).as_posix()
+        if child.is_symlink() or child.is_file():
+            if name in written:
+                child.unlink()
+            else:
+                kept.append(name)
+        elif child.is_dir() and not any(child.iterdir()):
+            child.rmdir()
+    if any(path.iterdir()):
+        return False, sorted(kept)
+    path.rmdir()
+    return True, []
+
+
+def prune(root: Path, relative_paths: Iterable[str], written: Collection[str]) -> list[Path]:
+    """Remove each path under root that the template wrote, then keep every emptied folder with a `.gitkeep`.
+
+    A file the template did not write is never removed: its folder stays, and one line names what was kept.
+    """
     removed = []
+    kept: list[str] = []
     for relative in relative_paths:
-        path = root / relative
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        else:
-            continue
-        removed.append(path)
+        gone, left = remove_written(root, relative, written)
+        kept += left
+        if gone:
+            removed.append(root / relative)
     for parent in {path.parent for path in removed}:
         if parent != root and parent.is_dir() and not any(parent.iterdir()):
             (parent / ".gitkeep").touch()
+    report_kept(kept)
     return removed
 
 
-def promote_license(root: Path, license_name: str) -> Path:
-    """Move the chosen license text to LICENSE and drop the variants."""
+def report_kept(kept: list[str]) -> None:
+    """Say in one line which files of the user's were left in folders the answers turned off."""
+    if kept:
+        print(f"kept your own files in folders this bake leaves out: {', '.join(kept)}; delete them if unwanted.")
+
+
+def promote_license(root: Path, license_name: str, written: Collection[str]) -> Path:
+    """Move the chosen license text to LICENSE and drop the variants the template wrote."""
     target = root / "LICENSE"
     (root / LICENSES_DIR / license_name).replace(target)
-    shutil.rmtree(root / LICENSES_DIR)
+    _, kept = remove_written(root, LICENSES_DIR, written)
+    report_kept(kept)
     return target
 
 
@@ -150,9 +212,15 @@ def next_step(slug: str) -> str:
 def main() -> None:
     """Shape the project cookiecutter just wrote into the current directory."""
     answers = json.loads(ANSWERS)
+    [template_dir] = json.loads(TEMPLATE)
     root = Path.cwd()
-    prune(root, paths_to_remove(answers))
-    promote_license(root, answers["license"])
+    try:
+        written = written_files(Path(template_dir), str(answers["package_name"]))
+    except OSError as error:
+        print(f"cannot list the template's files ({error}); bake from a complete copy of the template.", file=sys.stderr)
+        sys.exit(1)
+    prune(root, paths_to_remove(answers), written)
+    promote_license(root, answers["license"], written)
     initial_commit(root, answers)
     print(next_step(answers["project_slug"]))
 

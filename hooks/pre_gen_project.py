@@ -1,9 +1,11 @@
 """Refuse answers that would bake a broken project, before a single file is written.
 
-Cookiecutter renders this file with Jinja, then runs it. The two constants below are the only
-rendered lines; before rendering the file is still importable Python, so the tests import it and
-call `validate()` directly. Choices are never listed here: they come from the original
-`cookiecutter.json`, which cookiecutter hands to hooks as `_cookiecutter`.
+Cookiecutter renders this file with Jinja, then runs it. `ANSWERS` and `TEMPLATE` are the only
+rendered lines; before rendering the file is still importable Python, so the tests import it and call `validate()`
+directly, and `local_extensions.py` imports it to derive the default slug and package name with the
+same rules that check them (so no default is ever refused). Choices are never listed here: they are
+read from the template's own `cookiecutter.json` (its folder comes from `local_extensions.TemplateDir`),
+not from the `_cookiecutter` context, which holds the answers instead of the choice lists under `--replay`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import keyword
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-ANSWERS = r"""{{ cookiecutter | jsonify }}"""
-ORIGINAL = r"""{{ _cookiecutter | default({}) | jsonify }}"""
+from slugify import slugify  # python-slugify: a cookiecutter dependency, so always beside the hook
 
-# The warehouses this version of the template can bake; the other choices are announced as planned.
-SUPPORTED_WAREHOUSES = ("duckdb",)
+ANSWERS = r"""{{ cookiecutter | jsonify }}"""
+# A one-item list: JSON ending in `]` stays valid Python inside the raw string whatever the path holds.
+TEMPLATE = r"""{{ [template_dir | default(cookiecutter._repo_dir)] | jsonify }}"""
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -42,23 +45,45 @@ DBT_RESERVED_NAMES = frozenset(
 )  # fmt: skip
 
 
-def choices_of(original: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Return the choice lists of the original cookiecutter.json (empty when cookiecutter gave none)."""
-    return {key: [str(item) for item in value] for key, value in original.items() if isinstance(value, list)}
+def choices_of(template: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return the choice lists of a cookiecutter.json; private keys (`_copy_without_render`) are not choices."""
+    return {
+        key: [str(item) for item in value]
+        for key, value in template.items()
+        if isinstance(value, list) and not key.startswith("_")
+    }
+
+
+def template_choices(template_dir: str) -> dict[str, list[str]]:
+    """Return the choice lists of the cookiecutter.json in the template folder cookiecutter bakes from.
+
+    Raises OSError or ValueError when that file cannot be read; `main` turns either into one sentence.
+    """
+    path = Path(template_dir) / "cookiecutter.json"
+    return choices_of(json.loads(path.read_text(encoding="utf-8")))
 
 
 def suggest_slug(value: str) -> str:
-    """Return the nearest valid slug to a bad one."""
-    slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-    slug = re.sub(r"^[^a-z]+", "", slug)
+    """Return the nearest valid slug to any text, transliterated to ASCII ('Café Données' -> 'cafe-donnees')."""
+    slug = re.sub(r"^[^a-z]+", "", slugify(value))
     return slug or "my-project"
 
 
 def suggest_package(value: str) -> str:
-    """Return the nearest valid, non-shadowing package name to a bad one."""
-    name = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
-    name = re.sub(r"^[^a-z]+", "", name) or "my_project"
+    """Return the nearest valid, non-shadowing package name to any text."""
+    name = re.sub(r"^[^a-z]+", "", slugify(value, separator="_")) or "my_project"
     return name if package_reason(name) is None else f"{name}_project"
+
+
+def default_slug(project_name: str) -> str:
+    """Return the project_slug offered for a project name: always one `slug_problem` accepts."""
+    return suggest_slug(project_name)
+
+
+def default_package(project_slug: str) -> str:
+    """Return the package_name offered for a slug: the slug with underscores, or the nearest valid name."""
+    name = project_slug.replace("-", "_")
+    return name if package_reason(name) is None else suggest_package(name)
 
 
 def text_problem(field: str, value: str, example: str) -> str | None:
@@ -121,17 +146,6 @@ def choice_problem(field: str, value: str, options: Sequence[str]) -> str | None
     return f"{field} {value!r} is not one of the choices; type one of {', '.join(options)}."
 
 
-def warehouse_problem(value: str) -> str | None:
-    """Refuse a warehouse the template lists but cannot bake yet."""
-    if value in SUPPORTED_WAREHOUSES:
-        return None
-    supported = " or ".join(SUPPORTED_WAREHOUSES)
-    return (
-        f"warehouse {value!r} is not available yet in this version of the template; "
-        f"choose {supported} (the others are planned)."
-    )
-
-
 def validate(answers: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -> list[str]:
     """Return one sentence per bad answer; an empty list means the answers can be baked."""
 
@@ -147,14 +161,23 @@ def validate(answers: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -
         email_problem(text("author_email")),
         *(choice_problem(field, text(field), options) for field, options in choices.items()),
     ]
-    if "warehouse" not in choices or text("warehouse") in choices["warehouse"]:
-        problems.append(warehouse_problem(text("warehouse")))
     return [problem for problem in problems if problem]
 
 
 def main() -> None:
     """Print every problem with the rendered answers and stop the bake if there is one."""
-    problems = validate(json.loads(ANSWERS), choices_of(json.loads(ORIGINAL)))
+    answers = json.loads(ANSWERS)
+    [template_dir] = json.loads(TEMPLATE)
+    try:
+        choices = template_choices(template_dir)
+    except (OSError, ValueError) as error:
+        print(
+            f"cannot read the template's cookiecutter.json in {template_dir!r} ({error}); "
+            "bake from a complete copy of the template.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    problems = validate(answers, choices)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
