@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
-# A one-item list: JSON ending in `]` stays valid Python inside the raw string whatever the path holds.
-TEMPLATE = r"""{{ [template_dir | default(cookiecutter._repo_dir)] | jsonify }}"""
+# Where the template is: cookiecutter's `_repo_dir`, relative to where cookiecutter started when given
+# as such, and the folder of local_extensions.py. A JSON list ends in `]`: valid inside the raw string.
+TEMPLATE = r"""{{ [cookiecutter._repo_dir, template_dir | default('')] | jsonify }}"""
 # The template's folder names as they are on disk, kept from rendering: {% raw %}
 PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
 PACKAGE_FOLDER = "{{cookiecutter.package_name}}"
@@ -51,6 +52,12 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"
+
+
+def template_folder(template: str) -> Path:
+    """Return the template folder from the TEMPLATE line: `_repo_dir` if absolute, else local_extensions' folder."""
+    repo_dir, extension_dir = json.loads(template)
+    return Path(repo_dir) if Path(repo_dir).is_absolute() or not extension_dir else Path(extension_dir)
 
 
 def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
@@ -212,12 +219,14 @@ def next_step(slug: str) -> str:
 def main() -> None:
     """Shape the project cookiecutter just wrote into the current directory."""
     answers = json.loads(ANSWERS)
-    [template_dir] = json.loads(TEMPLATE)
+    template_dir = template_folder(TEMPLATE)
     root = Path.cwd()
     try:
-        written = written_files(Path(template_dir), str(answers["package_name"]))
+        written = written_files(template_dir, str(answers["package_name"]))
     except OSError as error:
-        print(f"cannot list the template's files ({error}); bake from a complete copy of the template.", file=sys.stderr)
+        print(
+            f"cannot list the template's files ({error}); bake from a complete copy of the template.", file=sys.stderr
+        )
         sys.exit(1)
     prune(root, paths_to_remove(answers), written)
     promote_license(root, answers["license"], written)

@@ -21,8 +21,9 @@ from typing import Any
 from slugify import slugify  # python-slugify: a cookiecutter dependency, so always beside the hook
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
-# A one-item list: JSON ending in `]` stays valid Python inside the raw string whatever the path holds.
-TEMPLATE = r"""{{ [template_dir | default(cookiecutter._repo_dir)] | jsonify }}"""
+# Where the template is: cookiecutter's `_repo_dir`, relative to where cookiecutter started when given
+# as such, and the folder of local_extensions.py. A JSON list ends in `]`: valid inside the raw string.
+TEMPLATE = r"""{{ [cookiecutter._repo_dir, template_dir | default('')] | jsonify }}"""
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,13 +55,19 @@ def choices_of(template: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def template_choices(template_dir: str) -> dict[str, list[str]]:
+def template_choices(template_dir: Path) -> dict[str, list[str]]:
     """Return the choice lists of the cookiecutter.json in the template folder cookiecutter bakes from.
 
     Raises OSError or ValueError when that file cannot be read; `main` turns either into one sentence.
     """
-    path = Path(template_dir) / "cookiecutter.json"
+    path = template_dir / "cookiecutter.json"
     return choices_of(json.loads(path.read_text(encoding="utf-8")))
+
+
+def template_folder(template: str) -> Path:
+    """Return the template folder from the TEMPLATE line: `_repo_dir` if absolute, else local_extensions' folder."""
+    repo_dir, extension_dir = json.loads(template)
+    return Path(repo_dir) if Path(repo_dir).is_absolute() or not extension_dir else Path(extension_dir)
 
 
 def suggest_slug(value: str) -> str:
@@ -167,12 +174,12 @@ def validate(answers: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -
 def main() -> None:
     """Print every problem with the rendered answers and stop the bake if there is one."""
     answers = json.loads(ANSWERS)
-    [template_dir] = json.loads(TEMPLATE)
+    template_dir = template_folder(TEMPLATE)
     try:
         choices = template_choices(template_dir)
     except (OSError, ValueError) as error:
         print(
-            f"cannot read the template's cookiecutter.json in {template_dir!r} ({error}); "
+            f"cannot read the template's cookiecutter.json in {str(template_dir)!r} ({error}); "
             "bake from a complete copy of the template.",
             file=sys.stderr,
         )

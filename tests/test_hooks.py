@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +17,7 @@ from typing import Any
 
 import cookiecutter.hooks
 import pytest
+import tomllib
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter as bake
@@ -23,8 +27,10 @@ TEMPLATE = Path(__file__).parents[1]
 HOOKS = TEMPLATE / "hooks"
 LICENSES = TEMPLATE / "{{cookiecutter.project_slug}}" / "licenses"
 COOKIECUTTER_JSON = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
-# What cookiecutter passes to hooks as `_cookiecutter`: the JSON as written, without private keys.
+# The JSON as written, without private keys: what cookiecutter passes as `_cookiecutter` outside replay.
 ORIGINAL = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
+# What the rendered hooks get as their TEMPLATE line.
+TEMPLATE_LINE = json.dumps([str(TEMPLATE), ""])
 
 
 def load_hook(name: str) -> ModuleType:
@@ -39,8 +45,10 @@ def load_hook(name: str) -> ModuleType:
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
-CHOICES = pre.choices_of(ORIGINAL)
+CHOICES = pre.choices_of(COOKIECUTTER_JSON)
+sys.path.append(str(TEMPLATE))  # cookiecutter does the same to import local_extensions
 DEFAULTS = dict(prompt_for_config(generate_context(str(TEMPLATE / "cookiecutter.json")), no_input=True))
+WRITTEN = post.written_files(TEMPLATE, DEFAULTS["package_name"])
 
 
 def answers(**changes: str) -> dict[str, Any]:
@@ -90,12 +98,14 @@ BAD_ANSWERS = [
     pytest.param("description", "one\ntwo", id="description-two-lines"),
     pytest.param("description", 'the "best" shop', id="description-double-quote"),
     pytest.param("author_name", " ", id="author-name-blank"),
+    pytest.param("author_name", 'Ann "Q" Lee', id="author-name-double-quote"),
+    pytest.param("author_name", "Ann\nLee", id="author-name-two-lines"),
+    pytest.param("author_name", "Ann \\ Lee", id="author-name-backslash"),
     pytest.param("author_email", "data-team.example.com", id="email-without-at"),
     pytest.param("author_email", "data-team@example", id="email-without-domain-dot"),
     pytest.param("author_email", "data team@example.com", id="email-with-space"),
     pytest.param("python_version", "3.9", id="python-version-unsupported"),
     pytest.param("warehouse", "oracle", id="warehouse-unknown"),
-    pytest.param("warehouse", "postgres", id="warehouse-not-yet-available"),
     pytest.param("license", "GPL", id="license-unknown"),
     pytest.param("include_example", "maybe", id="include-example-unknown"),
     pytest.param("container", "sometimes", id="container-unknown"),
@@ -148,25 +158,47 @@ def test_unknown_choice_lists_the_choices_of_cookiecutter_json(field: str) -> No
     assert problem == f"{field} 'nonsense' is not one of the choices; type one of {', '.join(ORIGINAL[field])}."
 
 
-@pytest.mark.parametrize("warehouse", ORIGINAL["warehouse"], ids=str)
-def test_only_supported_warehouses_pass(warehouse: str) -> None:
-    """It bakes only the warehouses in SUPPORTED_WAREHOUSES and calls the others planned."""
-    problems = pre.validate(answers(warehouse=warehouse), CHOICES)
-
-    if warehouse in pre.SUPPORTED_WAREHOUSES:
-        assert problems == []
-    else:
-        assert problems == [
-            (
-                f"warehouse {warehouse!r} is not available yet in this version of the template; "
-                "choose duckdb (the others are planned)."
-            )
-        ]
+@pytest.mark.parametrize(
+    ("field", "choice"),
+    [(field, choice) for field, options in CHOICES.items() for choice in options],
+    ids="=".join,
+)
+def test_every_choice_offered_is_accepted(field: str, choice: str) -> None:
+    """It never refuses at the end what a prompt offered as a choice (no "not yet available" warehouse)."""
+    assert pre.validate(answers(**{field: choice}), CHOICES) == []
 
 
-def test_supported_warehouses_are_choices() -> None:
-    """It only claims support for warehouses cookiecutter.json offers."""
-    assert set(pre.SUPPORTED_WAREHOUSES) <= set(ORIGINAL["warehouse"])
+NAMES = [
+    "Shop Analytics", "Café Données", "Crème Brûlée Stats", "Ærø Øl", "Straße Daten", "数据仓库", "Данные магазина",
+    "مخزن البيانات", "🚀 Rocket", "🚀", "2048 Shop", "Test", "Class", "JSON", "Ref", "dbt", "Match", "x",
+    "Shop_Analytics", "  spaced  out  ", "a" * 120, "C'est la vie", "R&D: #1 <data>",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_slug_and_package_pass_their_own_checks(name: str) -> None:
+    """Nothing offered as a default is refused later: every name yields a valid slug and package."""
+    slug = pre.default_slug(name)
+    package = pre.default_package(slug)
+
+    assert pre.slug_problem(slug) is None, slug
+    assert pre.package_problem(package) is None, package
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "package"),
+    [
+        ("Shop Analytics", "shop-analytics", "shop_analytics"),
+        ("Café Données", "cafe-donnees", "cafe_donnees"),
+        ("Straße Daten", "strasse-daten", "strasse_daten"),
+        ("Данные", "dannye", "dannye"),
+        ("2048 Shop", "shop", "shop"),
+        ("JSON", "json", "json_project"),
+    ],
+)
+def test_defaults_transliterate_the_name(name: str, slug: str, package: str) -> None:
+    """It transliterates with python-slugify: 'Café Données' becomes cafe-donnees, not caf-donn-es."""
+    assert (pre.default_slug(name), pre.default_package(pre.default_slug(name))) == (slug, package)
 
 
 def test_empty_description_is_allowed() -> None:
@@ -174,24 +206,12 @@ def test_empty_description_is_allowed() -> None:
     assert pre.validate(answers(description=""), CHOICES) == []
 
 
-def test_without_original_context_only_choices_go_unchecked() -> None:
-    """It still checks every text answer, and the warehouse, when cookiecutter gives no choices."""
-    assert pre.validate(answers(license="GPL"), {}) == []
-    assert pre.validate(answers(warehouse="postgres", project_slug="A B"), {}) == [
-        "project_slug 'A B' must be lowercase letters, digits and dashes, starting with a letter; try 'a-b'.",
-        (
-            "warehouse 'postgres' is not available yet in this version of the template; "
-            "choose duckdb (the others are planned)."
-        ),
-    ]
-
-
 def test_main_prints_every_problem_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """It prints each problem on its own stderr line and stops with status 1."""
     monkeypatch.setattr(pre, "ANSWERS", json.dumps(answers(project_slug="My Shop", license="GPL")))
-    monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
+    monkeypatch.setattr(pre, "TEMPLATE", TEMPLATE_LINE)
 
     with pytest.raises(SystemExit) as exit_info:
         pre.main()
@@ -204,39 +224,57 @@ def test_main_prints_every_problem_and_exits_1(
 def test_main_is_silent_on_good_answers(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """It says nothing and lets the bake go on when the answers are good."""
     monkeypatch.setattr(pre, "ANSWERS", json.dumps(DEFAULTS))
-    monkeypatch.setattr(pre, "ORIGINAL", json.dumps(ORIGINAL))
+    monkeypatch.setattr(pre, "TEMPLATE", TEMPLATE_LINE)
 
     pre.main()
 
     assert capsys.readouterr() == ("", "")
 
 
+def test_main_refuses_a_template_without_its_cookiecutter_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It stops with one sentence, not a traceback, when it cannot read the choices."""
+    monkeypatch.setattr(pre, "ANSWERS", json.dumps(DEFAULTS))
+    monkeypatch.setattr(pre, "TEMPLATE", json.dumps([str(tmp_path), ""]))
+
+    with pytest.raises(SystemExit) as exit_info:
+        pre.main()
+
+    assert exit_info.value.code == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"cannot read the template's cookiecutter.json in {str(tmp_path)!r} (")
+    assert line.endswith("; bake from a complete copy of the template.")
+
+
 @pytest.mark.parametrize(
-    ("original", "fails"),
+    ("repo_dir", "extension_dir", "expected"),
     [
-        pytest.param(ORIGINAL, True, id="with-_cookiecutter"),
-        pytest.param(None, False, id="without-_cookiecutter"),
+        pytest.param("/abs/template", "/elsewhere", "/abs/template", id="absolute-repo-dir"),
+        pytest.param(".", "/abs/template", "/abs/template", id="relative-repo-dir"),
+        pytest.param("rel", "", "rel", id="no-extension"),
     ],
 )
-def test_rendered_hook_reads_choices_from_cookiecutter_context(
-    tmp_path: Path, original: dict[str, Any] | None, fails: bool
-) -> None:
-    """It checks choices when cookiecutter passes `_cookiecutter`, and still runs when it does not."""
-    context: dict[str, Any] = {"cookiecutter": answers(license="GPL")}
-    if original is not None:
-        context["_cookiecutter"] = original
+def test_template_folder_prefers_an_absolute_repo_dir(repo_dir: str, extension_dir: str, expected: str) -> None:
+    """It finds the template from anywhere cookiecutter was started: `cookiecutter .` gives a relative _repo_dir."""
+    line = json.dumps([repo_dir, extension_dir])
 
-    if fails:
-        with pytest.raises(FailedHookException):
-            cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
-    else:
+    assert pre.template_folder(line) == post.template_folder(line) == Path(expected)
+
+
+def test_rendered_hook_reads_choices_from_the_template_not_from_cookiecutter_context(tmp_path: Path) -> None:
+    """It checks choices against cookiecutter.json even when `_cookiecutter` holds answers, as under --replay."""
+    chosen = answers(license="GPL")
+    context: dict[str, Any] = {"cookiecutter": {**chosen, "_repo_dir": str(TEMPLATE)}, "_cookiecutter": chosen}
+
+    with pytest.raises(FailedHookException):
         cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
 
 
 def test_rendered_hook_survives_quotes_and_backslashes(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """It turns any answer into valid Python: the hook reports the bad name instead of crashing."""
     name = "Shop \"\"\"''' \\ Ünïcode"
-    context = {"cookiecutter": answers(project_name=name), "_cookiecutter": ORIGINAL}
+    context = {"cookiecutter": {**answers(project_name=name), "_repo_dir": str(TEMPLATE)}}
 
     with pytest.raises(FailedHookException):
         cookiecutter.hooks.run_script_with_context(HOOKS / "pre_gen_project.py", tmp_path, context)
@@ -271,7 +309,7 @@ BAD_BAKES = [
         id="project-name-whitespace-only",
     ),
     pytest.param({"author_email": "nobody"}, "author_email", id="email-without-at"),
-    pytest.param({"warehouse": "postgres"}, "warehouse", id="warehouse-not-yet-available"),
+    pytest.param({"author_name": 'Ann "Q" Lee'}, "author_name", id="author-name-double-quote"),
 ]
 
 
@@ -298,32 +336,100 @@ def test_bad_bake_writes_nothing(
     assert any(line.startswith(f"{field} {extra_context[field]!r} ") for line in err.splitlines()), err
 
 
-def test_cookiecutter_passes_choice_lists_to_hooks(
-    tmp_path: Path, config_file: str, monkeypatch: pytest.MonkeyPatch
+REPLAYED_BAD_ANSWERS = [
+    pytest.param("license", "GPL-3.0", id="license"),
+    pytest.param("python_version", "3.8", id="python-version"),
+    pytest.param("container", "No", id="container"),
+    pytest.param("include_example", "maybe", id="include-example"),
+    pytest.param("warehouse", "postgres", id="warehouse"),
+]
+
+
+def replay_file(folder: Path, **changes: str) -> Path:
+    """Write a replay file as cookiecutter saves one (answers plus private keys), with some answers changed."""
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"))
+    saved = {**prompt_for_config(context, no_input=True), **changes}
+    path = folder / "replayed.json"
+    path.write_text(json.dumps({"cookiecutter": saved, "_cookiecutter": saved}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("field", "value"), REPLAYED_BAD_ANSWERS)
+def test_replayed_answer_outside_the_choices_gets_the_typed_refusal(
+    tmp_path: Path, config_file: str, capfd: pytest.CaptureFixture[str], field: str, value: str
 ) -> None:
-    """It relies on cookiecutter giving hooks `_cookiecutter` with the lists of cookiecutter.json."""
-    seen: list[dict[str, Any]] = []
-    original_run = cookiecutter.hooks.run_script_with_context
+    """It refuses a --replay-file answer that is not a choice with the sentence a typed one gets; nothing baked."""
+    replay = replay_file(tmp_path, **{field: value})
+    output = tmp_path / "out"
 
-    def spy(script_path: Path | str, cwd: Path | str, context: dict[str, Any]) -> None:
-        seen.append(context)
-        original_run(script_path, cwd, context)
-
-    monkeypatch.setattr(cookiecutter.hooks, "run_script_with_context", spy)
     with pytest.raises(FailedHookException):
+        bake(str(TEMPLATE), replay=str(replay), output_dir=str(output), config_file=config_file)
+
+    assert not output.exists() or list(output.iterdir()) == []
+    [expected] = pre.validate(answers(**{field: value}), CHOICES)
+    assert expected in capfd.readouterr().err.splitlines()
+
+
+def test_a_clean_replay_file_bakes(tmp_path: Path, config_file: str) -> None:
+    """It lets replayed good answers through: the refusal above is about the answer, not about replay."""
+    project = Path(
+        bake(
+            str(TEMPLATE), replay=str(replay_file(tmp_path)), output_dir=str(tmp_path / "out"), config_file=config_file
+        )
+    )
+
+    assert (project / "pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize("pattern", COOKIECUTTER_JSON["_copy_without_render"])
+def test_copy_without_render_matches_files_never_folders(pattern: str) -> None:
+    """A matched folder is deleted and copied anew by cookiecutter on --overwrite-if-exists, with the user's files.
+
+    So every pattern names files: each matches some file of the template and no folder.
+    """
+    source = TEMPLATE / "{{cookiecutter.project_slug}}"
+    paths = {path.relative_to(source).as_posix(): path.is_dir() for path in source.rglob("*")}
+
+    assert [path for path, is_dir in paths.items() if is_dir and fnmatch.fnmatch(path, pattern)] == []
+    assert any(not is_dir and fnmatch.fnmatch(path, pattern) for path, is_dir in paths.items())
+
+
+def test_the_name_default_bakes_a_transliterated_project(tmp_path: Path, config_file: str) -> None:
+    """It bakes 'Café Données' as cafe-donnees with the package cafe_donnees, and keeps the name as typed."""
+    project = Path(
         bake(
             str(TEMPLATE),
             no_input=True,
-            extra_context={"warehouse": "postgres"},
+            extra_context={"project_name": "Café Données"},
             output_dir=str(tmp_path),
             config_file=config_file,
         )
+    )
 
-    [context] = seen
-    assert pre.choices_of(context["_cookiecutter"]).keys() == CHOICES.keys()
-    assert {field: set(options) for field, options in pre.choices_of(context["_cookiecutter"]).items()} == {
-        field: set(options) for field, options in CHOICES.items()
+    assert project.name == "cafe-donnees"
+    assert (project / "src" / "cafe_donnees" / "cli.py").is_file()
+    assert (project / "README.md").read_text(encoding="utf-8").startswith("# Café Données\n")
+
+
+def test_free_text_with_punctuation_bakes_files_that_parse(tmp_path: Path, config_file: str) -> None:
+    """Every character the hook lets through reaches TOML, Python and LICENSE intact (quotes are refused above)."""
+    text = {
+        "project_name": "R&D: #1 <data> ünï {x}",
+        "author_name": "Ann O'Brien: #1 & {co}",
+        "description": "It's 50% [beta]: a 'test' # of it",
     }
+    project = Path(
+        bake(str(TEMPLATE), no_input=True, extra_context=text, output_dir=str(tmp_path), config_file=config_file)
+    )
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["authors"] == [{"name": text["author_name"], "email": "data-team@example.com"}]
+    assert pyproject["project"]["description"] == text["description"]
+    package = project / "src" / pyproject["project"]["scripts"][project.name].split(".")[0]
+    assert ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) == (
+        f"{text['project_name']}: {text['description']}"
+    )
+    assert text["author_name"] in (project / "LICENSE").read_text(encoding="utf-8")
 
 
 def test_existing_project_folder_is_left_untouched(tmp_path: Path, config_file: str) -> None:
@@ -361,17 +467,21 @@ KEEPERS = [
 ]
 
 
-def make_tree(root: Path, answers_: dict[str, Any]) -> None:
-    """Create every prunable path (a file, or a folder holding a file) plus files that must stay."""
+def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
+    """Create every prunable path (a file, or a folder holding a file) plus files that must stay.
+
+    Returns the files created: the ones "the template wrote".
+    """
     every = post.paths_to_remove({**answers_, "container": "no", "include_example": "no"})
+    created = set()
     for relative in every + KEEPERS:
         path = root / relative
-        if "." in path.name or path.name == "Dockerfile":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("x\n", encoding="utf-8")
-        else:
-            (path / "inner").mkdir(parents=True)
-            (path / "inner" / "model.sql").write_text("select 1\n", encoding="utf-8")
+        if "." not in path.name and path.name != "Dockerfile":
+            path = path / "inner" / "model.sql"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n", encoding="utf-8")
+        created.add(path.relative_to(root).as_posix())
+    return created
 
 
 CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
@@ -417,9 +527,9 @@ def test_prune_removes_exactly_what_the_options_turn_off(
 ) -> None:
     """It removes the listed files and folders, keeps the rest, and keeps emptied layer folders."""
     chosen = answers(container=container, include_example=include_example, package_name=PACKAGE)
-    make_tree(tmp_path, chosen)
+    written = make_tree(tmp_path, chosen)
 
-    post.prune(tmp_path, post.paths_to_remove(chosen))
+    post.prune(tmp_path, post.paths_to_remove(chosen), written)
 
     assert set(files_under(tmp_path)) == expected
 
@@ -428,7 +538,7 @@ def test_prune_tolerates_missing_paths(tmp_path: Path) -> None:
     """It skips listed paths that the template does not have, and creates nothing."""
     (tmp_path / "README.md").write_text("x\n", encoding="utf-8")
 
-    removed = post.prune(tmp_path, post.paths_to_remove(answers(container="no", include_example="no")))
+    removed = post.prune(tmp_path, post.paths_to_remove(answers(container="no", include_example="no")), WRITTEN)
 
     assert removed == []
     assert set(files_under(tmp_path)) == {"README.md"}
@@ -438,9 +548,40 @@ def test_prune_never_puts_gitkeep_in_project_root(tmp_path: Path) -> None:
     """It leaves an emptied project root as it is."""
     (tmp_path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
 
-    post.prune(tmp_path, ["Dockerfile"])
+    post.prune(tmp_path, ["Dockerfile"], {"Dockerfile"})
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prune_keeps_files_the_template_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It removes only what the bake wrote: the user's files in a pruned folder stay, and are named."""
+    chosen = answers(container="no", include_example="no", package_name=PACKAGE)
+    written = make_tree(tmp_path, chosen)
+    mine = {
+        "models/marts/sales/my_model.sql",
+        "models/marts/sales/inner/notes.md",
+        "data/raw/sample/mine.csv",
+        "tests/test_wap.py",
+    }
+    for relative in mine:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("mine\n", encoding="utf-8")
+
+    post.prune(tmp_path, post.paths_to_remove(chosen), written - {"tests/test_wap.py"})
+
+    assert set(files_under(tmp_path)) == set(KEEPERS) | mine | {"models/intermediate/.gitkeep", "data_tests/.gitkeep"}
+    assert capsys.readouterr().out == (
+        "kept your own files in folders this bake leaves out: models/marts/sales/inner/notes.md, "
+        "models/marts/sales/my_model.sql, data/raw/sample/mine.csv, tests/test_wap.py; delete them if unwanted.\n"
+    )
+
+
+def test_written_files_are_the_template_files_with_the_package_named() -> None:
+    """It lists what a bake writes: the template's project files, the package folder renamed."""
+    written = post.written_files(TEMPLATE, "acme")
+
+    assert {"README.md", "licenses/MIT", "src/acme/cli.py", "models/marts/sales/fct_orders.sql"} <= written
+    assert not any("cookiecutter" in path for path in written)
 
 
 def test_paths_to_remove_fills_in_the_package_name() -> None:
@@ -473,9 +614,21 @@ def test_promote_license_moves_the_chosen_text_to_license(tmp_path: Path, licens
     for name in ORIGINAL["license"]:
         (tmp_path / "licenses" / name).write_text(f"text of {name}\n", encoding="utf-8")
 
-    post.promote_license(tmp_path, license_name)
+    post.promote_license(tmp_path, license_name, {f"licenses/{name}" for name in ORIGINAL["license"]})
 
     assert files_under(tmp_path) == {"LICENSE": f"text of {license_name}\n".encode()}
+
+
+def test_promote_license_keeps_other_files_in_licenses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It drops only the license variants the template wrote."""
+    (tmp_path / "licenses").mkdir()
+    for name in [*ORIGINAL["license"], "NOTICE"]:
+        (tmp_path / "licenses" / name).write_text(f"text of {name}\n", encoding="utf-8")
+
+    post.promote_license(tmp_path, "MIT", {f"licenses/{name}" for name in ORIGINAL["license"]})
+
+    assert set(files_under(tmp_path)) == {"LICENSE", "licenses/NOTICE"}
+    assert "licenses/NOTICE" in capsys.readouterr().out
 
 
 # --- post_gen_project: git ----------------------------------------------------------------------
@@ -605,6 +758,7 @@ def test_main_shapes_the_project_without_git(
     make_tree(tmp_path, chosen)
     shutil.copytree(LICENSES, tmp_path / "licenses")
     monkeypatch.setattr(post, "ANSWERS", json.dumps(chosen))
+    monkeypatch.setattr(post, "TEMPLATE", TEMPLATE_LINE)
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     monkeypatch.chdir(tmp_path)
 
@@ -617,6 +771,65 @@ def test_main_shapes_the_project_without_git(
     assert capsys.readouterr().out == "Created shop-analytics: cd shop-analytics && uvx nox\n"
 
 
+def test_main_stops_when_it_cannot_list_the_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It prunes nothing, and says so in one sentence, when it cannot tell which files the bake wrote."""
+    monkeypatch.setattr(post, "ANSWERS", json.dumps(answers(include_example="no")))
+    monkeypatch.setattr(post, "TEMPLATE", json.dumps([str(tmp_path / "gone"), ""]))
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(SystemExit) as exit_info:
+        post.main()
+
+    assert exit_info.value.code == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("cannot list the template's files (")
+
+
+def test_rebake_over_a_project_keeps_the_users_own_files(
+    tmp_path: Path, config_file: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Re-baking with --overwrite-if-exists rewrites the template's files and never removes one it did not write.
+
+    Cookiecutter deletes a `_copy_without_render` folder before copying it anew, and the post hook prunes
+    folders: both used to take the user's files in models/, data/, .github/ and the pruned example folders.
+    """
+    options = {"include_example": "no", "container": "no"}
+    project = Path(
+        bake(str(TEMPLATE), no_input=True, extra_context=options, output_dir=str(tmp_path), config_file=config_file)
+    )
+    mine = [
+        "models/staging/my_source/stg_my_source__things.sql",
+        "models/marts/sales/my_mart.sql",
+        "macros/my_macro.sql",
+        "data/raw/my_data.csv",
+        "data/raw/sample/extra.csv",
+        ".github/workflows/mine.yml",
+        "src/shop_analytics/extra.py",
+    ]
+    for relative in mine:
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text(f"mine: {relative}\n", encoding="utf-8")
+    tracked = files_under(project)
+    capfd.readouterr()
+
+    bake(
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=options,
+        output_dir=str(tmp_path),
+        config_file=config_file,
+        overwrite_if_exists=True,
+    )
+
+    after = files_under(project)
+    assert {relative: after.get(relative) for relative in mine} == {relative: tracked[relative] for relative in mine}
+    assert after == tracked
+    out = capfd.readouterr().out
+    assert "models/marts/sales/my_mart.sql, data/raw/sample/extra.csv; delete them if unwanted." in out
+
+
 @pytest.fixture
 def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a copy of the template's JSON, hooks and licenses around a few stub files.
@@ -625,6 +838,7 @@ def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     template = tmp_path_factory.mktemp("template")
     shutil.copy(TEMPLATE / "cookiecutter.json", template)
+    shutil.copy(TEMPLATE / "local_extensions.py", template)
     shutil.copytree(HOOKS, template / "hooks", ignore=shutil.ignore_patterns("__pycache__"))
     project_dir = template / "{{cookiecutter.project_slug}}"
     shutil.copytree(LICENSES, project_dir / "licenses")
