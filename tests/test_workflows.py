@@ -53,10 +53,12 @@ class Workflow:
 
 @dataclass(frozen=True)
 class Context:
-    """What the rules compare the workflows with: the noxfile's sessions, names that must not appear."""
+    """What the rules compare a workflow with: the noxfile's sessions, names that must not appear, the
+    repository's workflows (the rule on shared concurrency groups looks across them)."""
 
     sessions: frozenset[str]
     names: tuple[str, ...] = ()
+    workflows: tuple[Workflow, ...] = ()
 
 
 def load_workflows(folder: Path) -> list[Workflow]:
@@ -122,6 +124,37 @@ def resolve(value: str, step: dict[str, Any], job: dict[str, Any]) -> list[str]:
     bound = str((step.get("env") or {}).get(variable[1], value))
     matrix = re.fullmatch(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", bound)
     return [str(item) for item in job["strategy"]["matrix"][matrix[1]]] if matrix else [bound]
+
+
+def concurrency_groups(workflow: Workflow, concurrency: Any) -> set[str]:
+    """Every group name a `concurrency:` value can take, its `${{ inputs.X || 'default' }}` parts expanded.
+
+    An input expands to its choices (or default) plus the fallback literal; any other expression stays as
+    written, so two workflows with the same expression, such as `${{ github.ref }}`, count as sharing it.
+    """
+    group = concurrency.get("group") if isinstance(concurrency, dict) else concurrency
+    if not isinstance(group, str):
+        return set()
+    dispatch = workflow.on.get("workflow_dispatch") if isinstance(workflow.on, dict) else None
+    inputs = (dispatch or {}).get("inputs") or {}
+    names = {""}
+    for literal, expression in re.findall(r"([^$]*)(\$\{\{.*?\}\}|$)", group):
+        values = {expression}
+        found = re.fullmatch(r"\$\{\{\s*inputs\.(\w+)\s*(?:\|\|\s*'([^']*)'\s*)?\}\}", expression)
+        if found:
+            spec = inputs.get(found[1]) or {}
+            values = {str(option) for option in spec.get("options") or [spec.get("default", "")]}
+            values |= {found[2]} if found[2] is not None else set()
+        names = {name + literal + value for name in names for value in values}
+    return names
+
+
+def groups_of(workflow: Workflow) -> set[str]:
+    """Every concurrency group a run or a job of the workflow can join."""
+    groups = concurrency_groups(workflow, workflow.data.get("concurrency"))
+    for job in workflow.jobs.values():
+        groups |= concurrency_groups(workflow, job.get("concurrency"))
+    return groups
 
 
 # --- Hygiene rules: each returns its findings as sentences; none is a pass. ---
@@ -202,6 +235,28 @@ def runs_are_serialized_and_deploys_never_cancelled(workflow: Workflow, context:
         for where, group in (("the workflow", top), (f"job {name}", job.get("concurrency"))):
             if isinstance(group, dict) and group.get("cancel-in-progress", False) is not False:
                 findings.append(f"job {name} deploys, but {where} cancels in progress")
+    return findings
+
+
+@rule
+def deploys_share_no_concurrency_group_with_another_workflow(workflow: Workflow, context: Context) -> list[str]:
+    """No other workflow joins a deploying job's concurrency group (its own or its workflow's).
+
+    GitHub keeps one pending run or job per group and a newcomer cancels it: a scheduled pipeline sharing the
+    group of an approved deploy that waits its turn would cancel that deploy.
+    """
+    findings = []
+    others = [other for other in context.workflows if other.path.name != workflow.path.name]
+    for name, job in workflow.jobs.items():
+        if "environment" not in job:
+            continue
+        mine = concurrency_groups(workflow, workflow.data.get("concurrency"))
+        mine |= concurrency_groups(workflow, job.get("concurrency"))
+        for other in others:
+            shared = sorted(mine & groups_of(other))
+            findings += [
+                f"job {name} deploys in group {group!r}, which {other.path.name} also joins" for group in shared
+            ]
     return findings
 
 
@@ -351,8 +406,9 @@ def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     slug = pyproject["name"]
     package = pyproject["scripts"][slug].split(".")[0]
     title = (project / "README.md").read_text(encoding="utf-8").splitlines()[0].removeprefix("# ")
-    context = Context(nox_sessions(project / "noxfile.py"), (title, slug, package))
-    return Baked(project, answers, load_workflows(project / ".github" / "workflows"), context)
+    workflows = load_workflows(project / ".github" / "workflows")
+    context = Context(nox_sessions(project / "noxfile.py"), (title, slug, package), tuple(workflows))
+    return Baked(project, answers, workflows, context)
 
 
 @pytest.fixture(scope="module")
@@ -434,12 +490,30 @@ def test_production_waits_for_staging_and_its_environment(baked: Baked) -> None:
     assert staging["environment"] == "staging"
     assert staging["if"] == "github.ref == 'refs/heads/main'"
     assert (production["needs"], production["environment"]) == ("staging", "production")
-    pipeline = baked.workflow("pipeline.yml").jobs["pipeline"]
-    assert pipeline["concurrency"]["group"] == "warehouse-${{ inputs.environment || 'prod' }}"
     assert {staging["concurrency"]["group"], production["concurrency"]["group"]} == {
         "warehouse-staging",
         "warehouse-prod",
     }
+    assert staging["concurrency"]["cancel-in-progress"] is production["concurrency"]["cancel-in-progress"] is False
+
+
+def test_no_pipeline_run_can_cancel_an_approved_deploy(baked: Baked) -> None:
+    """The pipeline's runs, scheduled or by hand, never join a group a deploy job waits in (either direction).
+
+    GitHub cancels the pending member of a group when another arrives, so a shared group let a scheduled
+    pipeline cancel an approved production deploy that was waiting for the running one.
+    """
+    deploy, pipeline = baked.workflow("deploy.yml"), baked.workflow("pipeline.yml")
+    deploy_groups = concurrency_groups(deploy, deploy.data["concurrency"])
+    for job in deploy.jobs.values():
+        deploy_groups |= concurrency_groups(deploy, job["concurrency"])
+    pipeline_groups = groups_of(pipeline)
+
+    assert pipeline_groups == {"pipeline-staging", "pipeline-prod"}
+    assert {"warehouse-staging", "warehouse-prod"} <= deploy_groups
+    assert deploy_groups & pipeline_groups == set()
+    # The reverse is stated where a reader of the workflow looks for it.
+    assert "never cancels" in pipeline.text
 
 
 def run_step(
@@ -552,7 +626,7 @@ TEMPLATE_CI = load_workflows(TEMPLATE / ".github" / "workflows")
 
 @pytest.mark.parametrize("name", RULES)
 def test_the_template_ci_keeps_the_hygiene_rule(name: str) -> None:
-    context = Context(nox_sessions(TEMPLATE / "noxfile.py"))
+    context = Context(nox_sessions(TEMPLATE / "noxfile.py"), workflows=tuple(TEMPLATE_CI))
     findings = [f"{w.path.name}: {finding}" for w in TEMPLATE_CI for finding in RULES[name](w, context)]
     assert findings == [], RULES[name].__doc__
 
@@ -602,11 +676,152 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("name", RULES)
-def test_every_rule_catches_the_bad_workflow(tmp_path: Path, name: str) -> None:
-    workflow = Workflow(tmp_path / "bad.yml", BAD_WORKFLOW, yaml.safe_load(BAD_WORKFLOW))
-    context = Context(frozenset({"lint", "tests"}), ("Shop Analytics", "shop-analytics", "shop_analytics"))
-    assert RULES[name](workflow, context) != []
+# A workflow that keeps every rule; each bad case below changes one thing in it and must trip one rule alone,
+# so a rule missing any of its branches (e.g. accepting `contents: write`) fails its own case.
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+GOOD_WORKFLOW = f"""\
+name: good
+on:
+  push:
+    branches: [main]
+permissions: {{}}
+concurrency:
+  group: good-${{{{ github.ref }}}}
+  cancel-in-progress: false
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    permissions:
+      contents: read
+      actions: read
+    steps:
+      - uses: {CHECKOUT} # v4.2.2
+        with:
+          persist-credentials: false
+      - run: uvx nox -s lint tests
+  deploy:
+    needs: check
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    environment: production
+    concurrency:
+      group: warehouse-prod
+      cancel-in-progress: false
+    permissions:
+      contents: read
+    steps:
+      - id: nox
+        env:
+          TOKEN: ${{{{ secrets.TOKEN }}}}
+        run: uvx nox -s tests
+"""
+# Another workflow of the repository, for the rule on shared concurrency groups.
+OTHER_WORKFLOW = """\
+name: other
+on:
+  schedule:
+    - cron: "17 5 * * *"
+  workflow_dispatch:
+    inputs:
+      environment:
+        type: choice
+        options: [staging, qa]
+        default: qa
+permissions: {}
+concurrency:
+  group: other-${{ github.ref }}
+  cancel-in-progress: false
+jobs:
+  run:
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    concurrency:
+      group: runner-${{ inputs.environment || 'prod' }}
+    permissions:
+      contents: read
+    steps:
+      - run: uvx nox -s tests
+"""
+ON_PUSH = "on:\n  push:\n    branches: [main]\n"
+CHECK_PERMISSIONS = "    permissions:\n      contents: read\n      actions: read\n"
+DEPLOY_PERMISSIONS = "      contents: read\n    steps:\n      - id: nox\n"
+TOP_CONCURRENCY = "concurrency:\n  group: good-${{ github.ref }}\n  cancel-in-progress: false\n"
+DEPLOY_CONCURRENCY = "      group: warehouse-prod\n      cancel-in-progress: false\n"
+NOX_STEP = "      - run: uvx nox -s lint tests\n"
+CHECKOUT_WITH = "        with:\n          persist-credentials: false\n"
+
+BAD_CASES = [
+    ("top_level_permissions_are_empty", "missing", "permissions: {}\n", ""),
+    ("top_level_permissions_are_empty", "read-all", "permissions: {}\n", "permissions: read-all\n"),
+    ("top_level_permissions_are_empty", "a-scope", "permissions: {}\n", "permissions:\n  contents: read\n"),
+    ("every_job_declares_read_only_permissions", "none-listed", CHECK_PERMISSIONS, ""),
+    ("every_job_declares_read_only_permissions", "read-all", CHECK_PERMISSIONS, "    permissions: read-all\n"),
+    ("every_job_declares_read_only_permissions", "contents-write", DEPLOY_PERMISSIONS,
+     DEPLOY_PERMISSIONS.replace("read", "write")),
+    ("every_job_declares_read_only_permissions", "actions-write", "actions: read", "actions: write"),
+    ("every_job_has_a_timeout", "missing", "    timeout-minutes: 10\n    environment", "    environment"),
+    ("every_action_is_pinned_by_commit_sha", "tag", f"{CHECKOUT} # v4.2.2", "actions/checkout@v4"),
+    ("every_action_is_pinned_by_commit_sha", "sha-without-version", f"{CHECKOUT} # v4.2.2", CHECKOUT),
+    ("every_action_is_pinned_by_commit_sha", "short-sha", f"{CHECKOUT} # v4.2.2", f"{CHECKOUT[:-8]} # v4.2.2"),
+    ("every_action_is_pinned_by_commit_sha", "flow-style", f"      - uses: {CHECKOUT} # v4.2.2\n{CHECKOUT_WITH}",
+     f"      - {{uses: {CHECKOUT}, with: {{persist-credentials: false}}}} # v4.2.2\n"),
+    ("every_checkout_drops_its_credentials", "no-with", CHECKOUT_WITH, ""),
+    ("every_checkout_drops_its_credentials", "true", "persist-credentials: false", "persist-credentials: true"),
+    ("every_checkout_drops_its_credentials", "other-input", "persist-credentials: false", "fetch-depth: 0"),
+    ("runs_are_serialized_and_deploys_never_cancelled", "no-concurrency", TOP_CONCURRENCY, ""),
+    ("runs_are_serialized_and_deploys_never_cancelled", "pull-request-not-cancelled", ON_PUSH,
+     "on:\n  pull_request:\n"),
+    ("runs_are_serialized_and_deploys_never_cancelled", "deploy-job-cancels", DEPLOY_CONCURRENCY,
+     DEPLOY_CONCURRENCY.replace("false", "true")),
+    ("runs_are_serialized_and_deploys_never_cancelled", "deploy-job-cancels-by-expression", DEPLOY_CONCURRENCY,
+     DEPLOY_CONCURRENCY.replace("false", "${{ github.ref != 'refs/heads/main' }}")),
+    ("runs_are_serialized_and_deploys_never_cancelled", "workflow-cancels-its-deploy", TOP_CONCURRENCY,
+     TOP_CONCURRENCY.replace("false", "true")),
+    ("deploys_share_no_concurrency_group_with_another_workflow", "job-group-of-an-input-choice",
+     "group: warehouse-prod", "group: runner-staging"),
+    ("deploys_share_no_concurrency_group_with_another_workflow", "job-group-of-an-input-fallback",
+     "group: warehouse-prod", "group: runner-prod"),
+    ("deploys_share_no_concurrency_group_with_another_workflow", "workflow-group", "good-${{", "other-${{"),
+    ("no_privileged_trigger", "pull_request_target", ON_PUSH, ON_PUSH + "  pull_request_target:\n"),
+    ("no_privileged_trigger", "workflow_run", ON_PUSH, ON_PUSH + "  workflow_run:\n    workflows: [ci]\n"),
+    ("secrets_only_reach_deploy_jobs_through_env", "job-without-environment", NOX_STEP,
+     NOX_STEP + "        env:\n          TOKEN: ${{ secrets.TOKEN }}\n"),
+    ("secrets_only_reach_deploy_jobs_through_env", "outside-env", "      - id: nox\n",
+     "      - id: nox\n        if: secrets.TOKEN != ''\n"),
+    ("secrets_only_reach_deploy_jobs_through_env", "workflow-env", "permissions: {}\n",
+     "permissions: {}\nenv:\n  TOKEN: ${{ secrets.TOKEN }}\n"),
+    ("run_scripts_hold_no_expressions", "expression", NOX_STEP,
+     NOX_STEP + '      - run: echo "${{ github.event.head_commit.message }}"\n'),
+    ("every_nox_call_names_a_session_of_the_noxfile", "no-session", "uvx nox -s lint tests", "uvx nox"),
+    ("every_nox_call_names_a_session_of_the_noxfile", "unknown-session", "-s lint tests", "-s lint release"),
+    ("no_project_name_in_a_verbatim_file", "cli-by-name", NOX_STEP, NOX_STEP + "      - run: shop-analytics run\n"),
+]  # fmt: skip
+
+
+def rule_verdicts(text: str, tmp_path: Path) -> dict[str, list[str]]:
+    """Every rule's findings on one workflow text, beside OTHER_WORKFLOW."""
+    workflow = Workflow(tmp_path / "good.yml", text, yaml.safe_load(text))
+    other = Workflow(tmp_path / "other.yml", OTHER_WORKFLOW, yaml.safe_load(OTHER_WORKFLOW))
+    context = Context(
+        frozenset({"lint", "tests"}), ("Shop Analytics", "shop-analytics", "shop_analytics"), (workflow, other)
+    )
+    return {name: findings for name, rule_ in RULES.items() if (findings := rule_(workflow, context))}
+
+
+def test_the_good_workflow_keeps_every_rule(tmp_path: Path) -> None:
+    assert rule_verdicts(GOOD_WORKFLOW, tmp_path) == {}
+
+
+def test_every_rule_has_bad_cases() -> None:
+    assert {name for name, *_ in BAD_CASES} == set(RULES)
+
+
+@pytest.mark.parametrize(("name", "old", "new"), [pytest.param(n, o, w, id=f"{n}-{i}") for n, i, o, w in BAD_CASES])
+def test_each_bad_case_trips_its_rule_alone(tmp_path: Path, name: str, old: str, new: str) -> None:
+    assert GOOD_WORKFLOW.count(old) == 1, old
+    verdicts = rule_verdicts(GOOD_WORKFLOW.replace(old, new), tmp_path)
+    assert list(verdicts) == [name], verdicts
 
 
 @pytest.mark.parametrize(
