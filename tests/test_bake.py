@@ -40,7 +40,7 @@ BASE = {
     f"src/{PACKAGE}/checks.py", f"src/{PACKAGE}/history.py", f"src/{PACKAGE}/publish.py",
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
-    "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py",
+    "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py", "tests/test_sql.py",
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
@@ -181,18 +181,22 @@ def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) ->
     assert "lab@example.org" in git(project, "log", "--format=%ae")
 
 
-def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, str]]) -> None:
-    """The baked project's own README test, run here for every combination (it needs only pytest)."""
+def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The baked project's own README test, run here for every combination (it needs only pytest).
+
+    The nested pytest gets its own --basetemp: pytest prunes old folders under the shared default root.
+    """
     project, _ = baked
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_readme.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest"),
+         "tests/test_readme.py"],
         cwd=project,
         capture_output=True,
         text=True,
         check=False,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) -> None:

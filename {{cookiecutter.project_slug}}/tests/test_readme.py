@@ -1,4 +1,8 @@
-"""The README's layout tree is the project's real layout: nothing listed is missing, nothing top-level is left out."""
+"""The README's layout tree is the project's real layout, for every option combination.
+
+Nothing listed is missing; every top-level entry, every file of the package and every folder of models/,
+data/ and macros/ that holds files is listed. A new module without its line in the tree fails here, by name.
+"""
 
 from __future__ import annotations
 
@@ -45,13 +49,37 @@ def test_every_path_in_the_tree_exists() -> None:
     listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
     assert listed, "the README has no layout tree"
     missing = sorted(path for path in listed if not (PROJECT_DIR / path).exists())
-    assert missing == []
+    assert not missing, f"the README's layout tree lists what this project lacks: {', '.join(missing)}"
 
 
 def test_every_top_level_entry_is_in_the_tree() -> None:
     listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
     top_level = {path.split("/")[0] for path in tracked_files()}
-    assert sorted(top_level - {path.split("/")[0] for path in listed}) == []
+    missing = sorted(top_level - {path.split("/")[0] for path in listed})
+    assert not missing, f"add to the README's layout tree: {', '.join(missing)}"
+
+
+def test_every_file_of_the_package_is_in_the_tree() -> None:
+    listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
+    package = {path for path in tracked_files() if path.startswith("src/")}
+    assert package, "no package files found under src/"
+    missing = sorted(package - listed)
+    assert not missing, f"add to the README's layout tree: {', '.join(missing)}"
+
+
+# Folders whose inner layout the tree describes (the others are listed as one line).
+DESCRIBED = ("models", "data", "macros")
+
+
+def test_every_folder_holding_files_in_models_data_and_macros_is_in_the_tree() -> None:
+    listed = tree_paths((PROJECT_DIR / "README.md").read_text(encoding="utf-8"))
+    inner = [path for path in listed if "/" in path]
+    unlisted = sorted(
+        path
+        for path in tracked_files()
+        if path.split("/")[0] in DESCRIBED and not any(path.startswith(f"{folder}/") for folder in inner)
+    )
+    assert not unlisted, f"list their folders in the README's layout tree: {', '.join(unlisted)}"
 
 
 def test_the_tree_parser_reads_nesting() -> None:
