@@ -199,6 +199,15 @@ def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, s
     assert "5 passed" in result.stdout
 
 
+def test_nested_runs_in_baked_projects_get_their_own_temp_root(tmp_path: Path) -> None:
+    """The slow tests' nested nox and pytest runs see their own TMPDIR, so they never prune this run's folders."""
+    from test_baked_checks import run
+
+    result = run([sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"], tmp_path, tmp_path / "own")
+
+    assert result.stdout.strip() == str(tmp_path / "own")
+
+
 def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) -> None:
     """A quick ruff pass with the baked config; the slow tests run the project's pinned pre-commit hooks."""
     project, _ = baked

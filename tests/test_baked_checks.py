@@ -22,8 +22,14 @@ pytestmark = pytest.mark.slow
 NON_DEFAULT = {"include_example": "no", "container": "yes", "license": "Apache-2.0", "python_version": "3.10"}
 
 
-def run(command: list[str] | str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {**git_env(), "UV_COMPILE_BYTECODE": "1", "CI": "true"}
+def run(command: list[str] | str, cwd: Path, temp: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run a command in a baked project with its own TMPDIR (`temp`).
+
+    pytest keeps three folders under `<TMPDIR>/pytest-of-<user>` and deletes older ones: a nested run sharing
+    that root with this suite, or with a concurrent one, could delete their temp folders mid-run.
+    """
+    temp.mkdir(parents=True, exist_ok=True)
+    env = {**git_env(), "UV_COMPILE_BYTECODE": "1", "CI": "true", "TMPDIR": str(temp)}
     env.pop("VIRTUAL_ENV", None)  # the baked project makes its own environments
     result = subprocess.run(
         command,
@@ -43,7 +49,7 @@ def run(command: list[str] | str, cwd: Path, timeout: int = 900) -> subprocess.C
 @pytest.mark.parametrize("answers", [{}, NON_DEFAULT], ids=["default", "no-example-apache-py310"])
 def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path, answers: dict[str, str]) -> None:
     project = bake(tmp_path, **answers)
-    result = run([sys.executable, "-m", "nox"], cwd=project)
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
     assert result.returncode == 0
     for session in ("lint", "typecheck", "tests", "dbt"):
         assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
@@ -68,7 +74,7 @@ def test_the_readme_quickstart_bakes_and_runs_the_value_pipeline(tmp_path: Path)
     command = readme_command(0)
     assert command.startswith("pip install uv && ")
     # uv is already here (it runs this suite); the rest of the line runs exactly as written.
-    result = run(command.removeprefix("pip install uv && "), cwd=clone)
+    result = run(command.removeprefix("pip install uv && "), cwd=clone, temp=tmp_path / "tmp")
     assert result.returncode == 0
     assert re.search(r"Run summary \(dev__\w+\): PUBLISHED", result.stdout), result.stdout[-3000:]
     marts = dict(re.findall(r"mart\s+(\w+)\s+([\d,]+) rows", result.stdout))

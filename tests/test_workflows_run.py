@@ -183,6 +183,30 @@ def test_the_runner_honours_if_outputs_env_and_matrix(tmp_path: Path) -> None:
     assert run.conclusion == "failure"
 
 
+TEMP_PROBE = """\
+name: probe
+on: push
+jobs:
+  probe:
+    runs-on: ubuntu-latest
+    steps:
+      - id: temp
+        run: python3 -c 'import tempfile; print("dir=" + tempfile.gettempdir())' >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_a_jobs_temp_folder_is_the_runners_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's pytest never shares `<TMPDIR>/pytest-of-<user>` with the test run driving the runner, which it
+    would prune: the job's TMPDIR is its runner's temp folder, as on a hosted runner."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "outer"))
+    runner, path, event = sample_runner(tmp_path, TEMP_PROBE)
+
+    run = runner.run(path, event)
+
+    assert run.conclusion == "success", run.report()
+    assert run.job("probe").step("temp").outputs["dir"] == str(runner.home / "temp")
+
+
 @pytest.mark.parametrize(
     "step",
     ["uses: actions/some-action@v1", "uses: actions/cache@v4\n        with: {path: x, key: k, typo: 1}"],

@@ -792,6 +792,9 @@ class Runner:
             "RUNNER_ENVIRONMENT": "github-hosted",
             "RUNNER_TEMP": str(self.home / "temp"),
             "RUNNER_TOOL_CACHE": str(self.home / "toolcache"),
+            # A hosted runner's /tmp is its own: the jobs' pytest runs must not share (and prune) the
+            # `pytest-of-<user>` folders of the test run that drives this runner.
+            "TMPDIR": str(self.home / "temp"),
         }
         event_path = self.home / "temp" / f"event-{run.run_id}.json"
         event_path.write_text(json.dumps(run.event.payload), encoding="utf-8")
