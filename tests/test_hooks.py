@@ -168,6 +168,15 @@ def test_every_choice_offered_is_accepted(field: str, choice: str) -> None:
     assert pre.validate(answers(**{field: choice}), CHOICES) == []
 
 
+@pytest.mark.parametrize("field", sorted(CHOICES), ids=str)
+def test_prompts_describe_exactly_the_choices(field: str) -> None:
+    """A prompt's list names each choice once and nothing else: no planned option shown as if offered."""
+    prompt = COOKIECUTTER_JSON["__prompts__"][field]
+    if isinstance(prompt, dict):
+        assert set(prompt) - {"__prompt__"} == set(CHOICES[field])
+        assert not any("not yet" in text.lower() for text in prompt.values()), prompt
+
+
 NAMES = [
     "Shop Analytics", "Café Données", "Crème Brûlée Stats", "Ærø Øl", "Straße Daten", "数据仓库", "Данные магазина",
     "مخزن البيانات", "🚀 Rocket", "🚀", "2048 Shop", "Test", "Class", "JSON", "Ref", "dbt", "Match", "x",

@@ -2,8 +2,9 @@
 actionlint and GitHub's JSON schemas, on every option combination; the template's own CI meets the same rules.
 
 Each hygiene rule is a small function over the parsed YAML that returns what it found wrong, one sentence per
-finding; a deliberately bad workflow proves that every rule and every linter can fail. The linters run once per
-combination, over all of its files at once.
+finding. Each rule has bad cases, each one change to a good workflow that must trip that rule and no other, so a
+rule with a branch removed fails its own case; a deliberately bad workflow proves that every linter can fail. The
+linters run once per combination, over all of its files at once.
 """
 
 from __future__ import annotations
