@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import build, cli, parallel, pipeline, report
-
+from {{ cookiecutter.package_name }} import build, cli, config, parallel, pipeline, report
 
 Calls = list[tuple[pipeline.Run, list[tuple[str, pipeline.Step]]]]
 
@@ -64,7 +63,7 @@ def test_each_command_runs_its_step_functions(project: Path, captured: Calls, co
 
 def test_pipeline_steps_are_the_documented_order() -> None:
     # The CLI slices pipeline.STEPS; this pins what the slices hold.
-    assert pipeline.STEPS == EXPECTED_STEPS["run"]
+    assert EXPECTED_STEPS["run"] == pipeline.STEPS
     assert pipeline.ALWAYS == ("report",)
 
 
@@ -95,11 +94,14 @@ def test_docs_generates_the_site_from_this_instance(
 
 def test_run_many_hands_every_set_to_the_parallel_runner(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, list[parallel.ParameterSet]]] = []
-    monkeypatch.setattr(parallel, "run_sets", lambda settings, sets, package: calls.append((settings.name, sets)) or 3)
+
+    def run_sets(settings: config.Settings, sets: list[parallel.ParameterSet], package: str) -> int:
+        calls.append((settings.name, sets))
+        return 3
+
+    monkeypatch.setattr(parallel, "run_sets", run_sets)
     assert cli.main(["run-many", "--env", "ci", "--set", "eu:--var region=eu", "--set", "us:"]) == 3
-    assert calls == [
-        ("ci", [parallel.ParameterSet("eu", ("--var", "region=eu")), parallel.ParameterSet("us", ())])
-    ]
+    assert calls == [("ci", [parallel.ParameterSet("eu", ("--var", "region=eu")), parallel.ParameterSet("us", ())])]
 
 
 def test_a_var_without_equals_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

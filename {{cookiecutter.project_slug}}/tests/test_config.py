@@ -147,7 +147,7 @@ def test_a_blank_path_setting_counts_as_unset(project: Path) -> None:
 
 @pytest.mark.parametrize("value", ["x" * 10_000, "/nowhere", "a\x00b"])
 def test_a_project_dir_without_a_dbt_project_is_named(value: str) -> None:
-    with pytest.raises(PipelineError, match="DBT_PROJECT_DIR='.+' (has no dbt_project.yml|is not a usable path)"):
+    with pytest.raises(PipelineError, match=r"DBT_PROJECT_DIR='.+' (has no dbt_project.yml|is not a usable path)"):
         config.resolve("dev", environ={"DBT_PROJECT_DIR": value})
 
 

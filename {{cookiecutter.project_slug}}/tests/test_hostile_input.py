@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import build, cli, config, parallel, pipeline
+from {{ cookiecutter.package_name }} import build, cli, config, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline
 
 HOSTILE = [
     "",
@@ -22,7 +22,7 @@ HOSTILE = [
     "٣",
     "x" * 10_000,
     "'\"",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "a\nb",
     "\x01\x07\x1b[31m\x7f\t",
     "\udcff",  # an undecodable byte in argv or the environment
@@ -75,9 +75,9 @@ def stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Stopped:
     def write(data: object, out: Path) -> None:
         calls.append("generate")
 
-    monkeypatch.setattr(cli.generate, "ensure", ensure)
-    monkeypatch.setattr(cli.generate, "write", write)
-    monkeypatch.setattr(cli.generate, "generate", lambda scale, seed: cli.generate.Dataset(scale=scale, seed=seed))
+    monkeypatch.setattr(generate, "ensure", ensure)
+    monkeypatch.setattr(generate, "write", write)
+    monkeypatch.setattr(generate, "generate", lambda scale, seed: generate.Dataset(scale=scale, seed=seed))
 {%- endif %}
     monkeypatch.setenv("GITHUB_HEAD_REF", "main")  # no git call per case
     monkeypatch.chdir(tmp_path)  # relative paths land in the test's folder
@@ -134,10 +134,10 @@ def test_every_environment_variable_fed_hostile_values(
 
 def _options() -> Iterator[tuple[str, str | None]]:
     """(command, option) for every option that takes a value, and (command, None) for positionals."""
-    parser = cli._parser()  # noqa: SLF001 - the sweep must see every argument the parser has
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    parser = cli._parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command, subparser in commands.choices.items():
-        for action in subparser._actions:  # noqa: SLF001
+        for action in subparser._actions:
             if not action.option_strings:
                 yield command, None
             elif action.nargs != 0 and "--help" not in action.option_strings:

@@ -186,7 +186,7 @@ _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _MAX_DIGITS = 30  # int() of thousands of digits is slow, and Python refuses over 4,300
 
 
-def integer(text: str, name: str, example: int, minimum: int, maximum: int, what: str = "a whole number") -> int:
+def integer(text: str, name: str, example: int, minimum: int, maximum: int, *, what: str = "a whole number") -> int:
     """`text` as a whole number in [minimum, maximum], written in ASCII digits; else a PipelineError naming `name`.
 
     `str.isdigit()` and `int()` accept `²` and `٣`; a setting is plain digits 0-9 or refused.
@@ -194,20 +194,19 @@ def integer(text: str, name: str, example: int, minimum: int, maximum: int, what
     stripped = text.strip()
     if not _DIGITS.fullmatch(stripped) or len(stripped) > _MAX_DIGITS or not minimum <= int(stripped) <= maximum:
         raise PipelineError(
-            f"{name}={shown(text)} must be {what} from {minimum:,} to {maximum:,} "
-            f"in digits 0-9, e.g. {name}={example}."
+            f"{name}={shown(text)} must be {what} from {minimum:,} to {maximum:,} in digits 0-9, e.g. {name}={example}."
         )
     return int(stripped)
 
 
 def _integer(
-    environ: Mapping[str, str], var: str, example: int, minimum: int, maximum: int, what: str = "a whole number"
+    environ: Mapping[str, str], var: str, example: int, *, minimum: int, maximum: int, what: str = "a whole number"
 ) -> int | None:
     """The whole-number variable `var`, None when unset or blank."""
     text = environ.get(var)
     if text is None or not text.strip():
         return None
-    return integer(text, var, example, minimum, maximum, what)
+    return integer(text, var, example, minimum, maximum, what=what)
 
 
 # Linux refuses a path longer than 4096 bytes or holding a name longer than 255 bytes (ENAMETOOLONG). A
@@ -257,7 +256,7 @@ def pr_number(environ: Mapping[str, str]) -> int | None:
 
     Normalised (`007` is PR 7); anything but a number from 1 is a PipelineError naming the variable.
     """
-    number = _integer(environ, PR_NUMBER_VAR, 42, 1, _MAX_PR, what="a pull request number")
+    number = _integer(environ, PR_NUMBER_VAR, 42, minimum=1, maximum=_MAX_PR, what="a pull request number")
     if number is None:
         match = re.fullmatch(r"refs/pull/([0-9]{1,9})/merge", environ.get("GITHUB_REF", ""), re.ASCII)
         number = int(match[1]) if match and int(match[1]) >= 1 else None
@@ -369,7 +368,7 @@ def resolve(
             raise _missing(env, missing)
     state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
     defer_path = _path(environ, DEFER_DUCKDB_PATH_VAR, "/data/prod.duckdb")
-    threads = _integer(environ, THREADS_VAR, 4, 1, MAX_THREADS)
+    threads = _integer(environ, THREADS_VAR, 4, minimum=1, maximum=MAX_THREADS)
     fault = environ.get(FAULT_VAR, "").strip()
     if fault and fault not in FAULTS:
         raise PipelineError(f"{FAULT_VAR}={shown(fault)} is not a known fault; use one of {', '.join(FAULTS)}.")
