@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import re
@@ -95,6 +96,7 @@ def _path(name: str) -> Callable[[str], Path]:
     return _argument(path)
 
 
+@functools.cache  # built once per process: argparse's gettext lookups make each build cost tens of ms
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Run the value pipeline of this data product.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
