@@ -150,6 +150,17 @@ def test_bad_arguments_are_usage_errors_in_one_sentence(
     assert len(error) < 400
 
 
+def test_a_database_folder_that_cannot_be_written_is_one_sentence(
+    project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "a_file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "a_file" / "dev.duckdb"))
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write in {project / 'a_file'} (") and err.count("\n") == 1
+    assert not captured  # stopped before the run started
+
+
 def test_an_unwritable_markdown_file_is_one_sentence(
     project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,14 +43,20 @@ def record(settings: Settings) -> None:
     """Write who this instance belongs to beside its database (`{"instance", "env", "owner"}` as JSON).
 
     Called by every command that writes the instance (`run`, `ingest`, `env create`, ...); written to a
-    temporary file and renamed, so a reader never sees half of it.
+    temporary file and renamed, so a reader never sees half of it. Raises PipelineError when the
+    database's folder cannot be written (the run could not write its database there either).
     """
     target = owner_path(settings.duckdb_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     document = {"instance": settings.name, "env": settings.env, "owner": settings.owner}
-    partial.write_text(json.dumps(document, ensure_ascii=True) + "\n", encoding="utf-8")
-    partial.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(document, ensure_ascii=True) + "\n", encoding="utf-8")
+        partial.replace(target)
+    except OSError as error:
+        raise PipelineError(
+            f"cannot write in {target.parent} ({error.strerror}); the database's folder must be a writable folder."
+        ) from None
 
 
 def _owner(database: Path) -> str:
