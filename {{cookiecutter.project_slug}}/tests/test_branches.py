@@ -60,8 +60,8 @@ def production(project: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_two_branches_build_at_the_same_time_without_touching_each_other(project: Path) -> None:
-    a = start(project, "run", "--env", "dev", GITHUB_HEAD_REF="feature/a")
-    b = start(project, "run", "--env", "dev", "--scale", "0.02", GITHUB_HEAD_REF="feature/b")
+    a = start(project, "run", "--env", "dev", GITHUB_HEAD_REF="feature_a")
+    b = start(project, "run", "--env", "dev", "--scale", "0.02", GITHUB_HEAD_REF="feature_b")
     for process in (a, b):
         out, _ = process.communicate(timeout=600)
         assert process.returncode == 0, out

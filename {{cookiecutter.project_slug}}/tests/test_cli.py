@@ -4,48 +4,104 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import cli, pipeline
+from {{ cookiecutter.package_name }} import build, cli, config, parallel, pipeline, report
+
+Calls = list[tuple[pipeline.Run, list[tuple[str, pipeline.Step]]]]
 
 
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[pipeline.Run, list[str]]]:
-    """Record what the CLI would run instead of running it."""
-    calls: list[tuple[pipeline.Run, list[str]]] = []
+def captured(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Record the run and the exact (name, function) steps the CLI hands to `execute`, instead of running them."""
+    calls: Calls = []
 
     def fake_execute(run: pipeline.Run, steps: list[tuple[str, pipeline.Step]]) -> int:
-        calls.append((run, [name for name, _ in steps]))
+        calls.append((run, list(steps)))
         return 0
 
     monkeypatch.setattr(pipeline, "execute", fake_execute)
     return calls
 
 
-def test_run_wires_env_selection_and_vars_into_one_run(
-    project: Path, captured: list[tuple[pipeline.Run, list[str]]]
-) -> None:
+def test_run_wires_env_selection_and_vars_into_one_run(project: Path, captured: Calls) -> None:
     argv = ["run", "--env", "ci", "--select", "fct_orders+", "--var", "day=2025-01-01", "--var", "region=eu=west"]
     assert cli.main(argv) == 0
     run, steps = captured[0]
-    assert steps == ["ingest", "build", "check", "publish", "report"]
+    assert steps == pipeline.STEPS
     assert run.settings.env == "ci"
     assert run.select == ("fct_orders+",)
     assert run.variables == {"day": "2025-01-01", "region": "eu=west"}
 
 
-@pytest.mark.parametrize(
-    ("command", "steps"),
-    [
-        ("ingest", ["ingest"]),
-        ("build", ["build", "check", "publish", "report"]),
-        ("unit-test", ["ingest", "unit tests"]),
+# The functions, not just the names: a command wired to the wrong step function must fail here.
+EXPECTED_STEPS = {
+    "run": [
+        ("ingest", pipeline.ingest_step),
+        ("build", pipeline.build_step),
+        ("check", pipeline.check_step),
+        ("publish", pipeline.publish_step),
+        ("report", pipeline.report_step),
     ],
-)
-def test_each_command_runs_its_steps(
-    project: Path, captured: list[tuple[pipeline.Run, list[str]]], command: str, steps: list[str]
-) -> None:
+    "ingest": [("ingest", pipeline.ingest_step)],
+    "build": [
+        ("build", pipeline.build_step),
+        ("check", pipeline.check_step),
+        ("publish", pipeline.publish_step),
+        ("report", pipeline.report_step),
+    ],
+    "unit-test": [("ingest", pipeline.ingest_step), ("unit tests", pipeline.unit_test_step)],
+}
+
+
+@pytest.mark.parametrize("command", sorted(EXPECTED_STEPS))
+def test_each_command_runs_its_step_functions(project: Path, captured: Calls, command: str) -> None:
     assert cli.main([command]) == 0
-    assert captured[0][1] == steps
-    assert captured[0][0].settings.env == "dev"
+    run, steps = captured[0]
+    assert steps == EXPECTED_STEPS[command]
+    assert run.settings.env == "dev"
+    assert run.backfill is None
+
+
+def test_pipeline_steps_are_the_documented_order() -> None:
+    # The CLI slices pipeline.STEPS; this pins what the slices hold.
+    assert EXPECTED_STEPS["run"] == pipeline.STEPS
+    assert pipeline.ALWAYS == ("report",)
+
+
+def test_backfill_rebuilds_the_range_without_ingesting(project: Path, captured: Calls) -> None:
+    assert cli.main(["backfill", "--start", "2025-01-01", "--end", "2025-02-01", "--select", "fct_daily_revenue"]) == 0
+    run, steps = captured[0]
+    assert steps == EXPECTED_STEPS["build"]
+    assert run.backfill == ("2025-01-01", "2025-02-01")
+    assert run.select == ("fct_daily_revenue",)
+
+
+def test_docs_generates_the_site_from_this_instance(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_invoke(settings: object, args: list[str]) -> build.BuildResult:
+        calls.append(args)
+        return build.BuildResult(command=args[0], success=True, nodes=())
+
+    monkeypatch.setattr(build, "invoke", fake_invoke)
+    assert cli.main(["docs", "--env", "ci"]) == 0
+    assert calls[0][:2] == ["docs", "generate"]
+    assert calls[0][calls[0].index("--target") + 1] == "ci"
+    assert calls[0][calls[0].index("--target-path") + 1] == str(project / "target" / "docs")
+    assert "docs site:" in capsys.readouterr().out
+
+
+def test_run_many_hands_every_set_to_the_parallel_runner(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[parallel.ParameterSet]]] = []
+
+    def run_sets(settings: config.Settings, sets: list[parallel.ParameterSet], package: str) -> int:
+        calls.append((settings.name, sets))
+        return 3
+
+    monkeypatch.setattr(parallel, "run_sets", run_sets)
+    assert cli.main(["run-many", "--env", "ci", "--set", "eu:--var region=eu", "--set", "us:"]) == 3
+    assert calls == [("ci", [parallel.ParameterSet("eu", ("--var", "region=eu")), parallel.ParameterSet("us", ())])]
 
 
 def test_a_var_without_equals_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,3 +126,49 @@ def test_report_before_any_run_explains_itself(project: Path, capsys: pytest.Cap
 def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--slim", "--select", "fct_orders"]) == 1
     assert "drop --select, or drop --slim" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run-many", "--set", "eu:--var 'region=eu"], "do not parse (No closing quotation)"),
+        (["run-many", "--set", "audit:"], "(not `audit`)"),
+        (["backfill", "--start", "2025-01-01", "--end", "²"], "'²' is not a date"),
+        (["backfill", "--start", "2025-02-30", "--end", "2025-03-01"], "'2025-02-30' is not a date"),
+        (["run", "--select", " "], "--select ' ' is blank"),
+        (["run", "--raw-dir", "x" * 10_000], "--raw-dir='xxxx"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_in_one_sentence(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in error
+    assert len(error) < 400
+
+
+def test_a_database_folder_that_cannot_be_written_is_one_sentence(
+    project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "a_file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "a_file" / "dev.duckdb"))
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write in {project / 'a_file'} (") and err.count("\n") == 1
+    assert not captured  # stopped before the run started
+
+
+def test_an_unwritable_markdown_file_is_one_sentence(
+    project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = project / "reports" / "ci" / "20260101T000000Z-abc123"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text('{"status": "passed"}', encoding="utf-8")
+    (folder / "summary.md").write_text("### summary\n", encoding="utf-8")
+    monkeypatch.setattr(report, "render_document", lambda document: "Run summary (ci): PASSED")
+    assert cli.main(["report", "--env", "ci", "--markdown", str(project / "missing" / "summary.md")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot append to --markdown '") and err.count("\n") == 1

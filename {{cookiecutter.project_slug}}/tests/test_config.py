@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,60 @@ def test_sanitize_makes_branch_names_safe_file_names(branch: str, expected: str)
     assert config.sanitize(branch) == expected
 
 
+def _dev(project: Path, branch: str) -> config.Settings:
+    return config.resolve("dev", environ={"GITHUB_HEAD_REF": branch, "DBT_PROJECT_DIR": str(project)})
+
+
 def test_dev_gets_one_database_file_per_branch(project: Path) -> None:
-    a = config.resolve("dev", environ={"GITHUB_HEAD_REF": "feature/a", "DBT_PROJECT_DIR": str(project)})
-    b = config.resolve("dev", environ={"GITHUB_HEAD_REF": "feature/b", "DBT_PROJECT_DIR": str(project)})
-    assert a.duckdb_path == project / "warehouse" / "dev__feature_a.duckdb"
-    assert b.duckdb_path != a.duckdb_path
+    a = _dev(project, "feature_a")
+    b = _dev(project, "feature/b")
+    assert a.duckdb_path == project / "warehouse" / "dev__feature_a.duckdb"  # already a name: kept as it is
+    assert b.duckdb_path.name == f"dev__feature_b_{config.digest('feature/b')}.duckdb"  # changed: hash added
+
+
+# Pairs of branch names that the old sanitizing merged into one instance.
+COLLIDING = [
+    ("feat/a", "feat-a"),
+    ("feat/a", "feat_a"),
+    ("Feat_A", "feat_a"),
+    ("日本語", "中文"),  # non-Latin names all became dev__detached
+    ("ветка", "Ветка"),
+    ("x" * 40 + "_one", "x" * 40 + "_two"),  # equal in their first 40 sanitized characters
+    ("a" * 200, "a" * 201),
+    ("fix_3f2a9c1d", "fix/3f2a9c1d"),  # a branch posing as a hashed name
+]
+
+
+@pytest.mark.parametrize(("first", "second"), COLLIDING)
+def test_two_different_branch_names_never_share_an_instance(project: Path, first: str, second: str) -> None:
+    names = {_dev(project, first).name, _dev(project, second).name}
+    assert len(names) == 2, names
+
+
+def test_no_branch_and_a_branch_named_like_its_instance_stay_apart(project: Path) -> None:
+    outside_git = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project)})  # the copy is no git repository
+    assert outside_git.name == "dev__local"
+    assert config.instance_name("dev", project, {"GITHUB_HEAD_REF": config.DETACHED}) == "dev__detached"
+    assert _dev(project, "local").name != "dev__local"
+    assert _dev(project, "detached").name != "dev__detached"
+
+
+@pytest.mark.parametrize(
+    ("branch", "readable"),
+    [("ветка/Новая", "dev__vetka_novaia_"), ("Café-Données", "dev__cafe_donnees_"), ("日本語", "dev__ri_ben_yu_")],
+)
+def test_non_latin_branch_names_are_transliterated(project: Path, branch: str, readable: str) -> None:
+    assert _dev(project, branch).name == readable + config.digest(branch)
+
+
+@pytest.mark.parametrize(
+    "branch", ["main", "feat/a", "x" * 300, "日本語" * 50, "???", "a\nb", "\udcff", "release_20240101", "_" * 70]
+)
+def test_instance_names_fit_a_duckdb_file_and_a_postgres_schema(project: Path, branch: str) -> None:
+    name = _dev(project, branch).name
+    audit = name + config.AUDIT_SUFFIX
+    assert re.fullmatch(r"[a-z0-9_]+", audit), audit
+    assert len(audit.encode()) <= 63, audit  # Postgres cuts identifiers at 63 bytes
 
 
 def test_dev_and_ci_default_to_the_committed_sample(project: Path) -> None:
@@ -41,6 +91,15 @@ def test_shared_environments_refuse_to_guess_where_to_write(project: Path, env: 
     with pytest.raises(PipelineError, match=f"environment '{env}' needs DBT_DUCKDB_PATH") as error:
         config.resolve(env, environ={"DBT_PROJECT_DIR": str(project)})
     assert "export DBT_DUCKDB_PATH=" in str(error.value)
+
+
+def test_every_missing_shared_setting_is_named_in_one_sentence(project: Path) -> None:
+    with pytest.raises(PipelineError) as error:
+        config.resolve("prod", environ={"DBT_PROJECT_DIR": str(project), "RAW_DATA_DIR": "  "})
+    message = str(error.value)
+    assert "needs DBT_DUCKDB_PATH and RAW_DATA_DIR, which are not set" in message
+    assert "export DBT_DUCKDB_PATH=/data/prod.duckdb RAW_DATA_DIR=/data/raw" in message
+    assert message.count(".") == message.count(".duckdb") + 1  # one sentence
 
 
 def test_shared_environments_need_their_raw_data_location(project: Path) -> None:
@@ -62,10 +121,39 @@ def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Pa
         assert f"env_var('{name}'" in profiles
 
 
-@pytest.mark.parametrize("threads", ["0", "four", "-1"])
+@pytest.mark.parametrize("threads", ["0", "four", "-1", "²", "٣", "1" * 10_000, "4.0", "100000"])
 def test_bad_thread_counts_are_named(project: Path, threads: str) -> None:
-    with pytest.raises(PipelineError, match=f"DBT_THREADS='{threads}'"):
+    # `'²'.isdigit()` is True and `int('²')` raises: a traceback before one helper parsed every number.
+    with pytest.raises(PipelineError, match=r"DBT_THREADS='.{1,100}' must be a whole number .* e\.g\. DBT_THREADS=4\."):
         config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": threads})
+
+
+@pytest.mark.parametrize("text", ["4", " 4 ", "256"])
+def test_thread_counts_in_digits_are_read(project: Path, text: str) -> None:
+    assert config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": text}).threads == int(text)
+
+
+@pytest.mark.parametrize("var", ["DBT_DUCKDB_PATH", "RAW_DATA_DIR", "DBT_STATE_DIR", "DBT_DEFER_DUCKDB_PATH"])
+@pytest.mark.parametrize("value", ["a\x00b", "x" * 10_000, "d/" + "x" * 300, "\ud800"])
+def test_paths_no_filesystem_accepts_are_named(project: Path, var: str, value: str) -> None:
+    with pytest.raises(PipelineError, match=f"{var}='.+' is not a usable path"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), var: value})
+
+
+def test_a_blank_path_setting_counts_as_unset(project: Path) -> None:
+    settings = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "DBT_DUCKDB_PATH": "  "})
+    assert settings.duckdb_path == project / "warehouse" / "dev__local.duckdb"
+
+
+@pytest.mark.parametrize("value", ["x" * 10_000, "/nowhere", "a\x00b"])
+def test_a_project_dir_without_a_dbt_project_is_named(value: str) -> None:
+    with pytest.raises(PipelineError, match=r"DBT_PROJECT_DIR='.+' (has no dbt_project.yml|is not a usable path)"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": value})
+
+
+def test_an_unknown_fault_is_refused(project: Path) -> None:
+    with pytest.raises(PipelineError, match="PIPELINE_FAULT='kill-everything' is not a known fault"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_FAULT": "kill-everything"})
 
 
 def test_unknown_environment_lists_the_valid_ones(project: Path) -> None:
@@ -100,9 +188,19 @@ def test_ci_is_one_instance_per_pull_request(project: Path, environ: dict[str, s
     assert settings.target_dir == project / "target" / expected  # artifacts never shared either
 
 
-def test_a_pr_number_that_is_not_a_number_is_refused(project: Path) -> None:
-    with pytest.raises(PipelineError, match="PR_NUMBER='abc' must be a pull request number"):
-        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PR_NUMBER": "abc"})
+@pytest.mark.parametrize("number", ["abc", "٣", "²", "0", "-1", "1" * 5000, "4 2"])
+def test_a_pr_number_that_is_not_a_number_is_refused(project: Path, number: str) -> None:
+    with pytest.raises(PipelineError, match=r"PR_NUMBER='.+' must be a pull request number .* e\.g\. PR_NUMBER=42"):
+        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PR_NUMBER": number})
+
+
+def test_a_pr_number_with_leading_zeros_is_the_same_pull_request(project: Path) -> None:
+    names = {
+        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PR_NUMBER": text}).name
+        for text in ("7", "007", " 7 ")
+    }
+    ref = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "GITHUB_REF": "refs/pull/007/merge"})
+    assert names == {ref.name} == {"ci_pr_7"}
 
 
 def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
@@ -120,3 +218,19 @@ def test_an_instance_can_be_named_for_a_parameter_set(project: Path) -> None:
     assert settings.duckdb_path.name == "dev__main__eu.duckdb"
     with pytest.raises(PipelineError, match="PIPELINE_INSTANCE='Bad Name'"):
         config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "Bad Name"})
+
+
+def test_an_instance_named_like_an_audit_copy_is_refused(project: Path) -> None:
+    # `dev__main__audit` is where dev__main builds and checks; a second instance there would share it.
+    with pytest.raises(PipelineError, match="ends in __audit"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "dev__main__audit"})
+
+
+def test_long_instance_names_are_cut_with_a_hash_and_stay_apart(project: Path) -> None:
+    long = "ci_pr_123456789__" + "a" * 60
+    names = [
+        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": long + tail}).name
+        for tail in ("_eu", "_us")
+    ]
+    assert names[0] != names[1]
+    assert all(len(name) + len(config.AUDIT_SUFFIX) <= 63 and name.startswith("ci_pr_123456789__a") for name in names)

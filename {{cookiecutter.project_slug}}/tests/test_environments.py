@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import cli, config, environments
+from {{ cookiecutter.package_name }} import cli, config, environments, pipeline
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -33,7 +33,43 @@ def test_branch_instances_are_listed_side_by_side(project: Path) -> None:
     for branch in ("main", "feature/new-mart"):
         environments.create(_settings(project, "dev", GITHUB_HEAD_REF=branch))
     names = [instance.name for instance in environments.list_instances(project)]
-    assert names == ["dev__feature_new_mart", "dev__main"]
+    assert names == [f"dev__feature_new_mart_{config.digest('feature/new-mart')}", "dev__main"]
+
+
+def test_branches_that_sanitize_alike_get_their_own_databases(project: Path) -> None:
+    # `feat/a` and `feat-a` both became dev__feat_a: a run on one replaced the other's published tables.
+    paths = {environments.create(_settings(project, "dev", GITHUB_HEAD_REF=b)) for b in ("feat/a", "feat-a", "feat_a")}
+    assert len(paths) == 3
+    assert len(environments.list_instances(project)) == 3
+
+
+def test_env_list_shows_which_branch_or_pull_request_each_instance_belongs_to(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "execute", lambda run, steps: 0)  # what `run` records, without running dbt
+    monkeypatch.setenv("GITHUB_HEAD_REF", "feat/a")
+    assert cli.main(["env", "create"]) == 0
+    monkeypatch.setenv("GITHUB_HEAD_REF", "feat-a")
+    assert cli.main(["run"]) == 0
+    environments.create(_settings(project, "dev", GITHUB_HEAD_REF="feat-a"))
+    monkeypatch.setenv("PR_NUMBER", "007")
+    assert cli.main(["env", "create", "--env", "ci"]) == 0
+    capsys.readouterr()
+    assert cli.main(["env", "list"]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "branch 'feat/a'" in rows[_settings(project, "dev", GITHUB_HEAD_REF="feat/a").name]
+    assert "branch 'feat-a'" in rows[_settings(project, "dev", GITHUB_HEAD_REF="feat-a").name]
+    assert "pull request 7" in rows["ci_pr_7"]
+
+
+def test_an_instance_made_before_owners_were_recorded_lists_as_unknown(project: Path) -> None:
+    settings = _settings(project, "ci", PR_NUMBER="3")
+    environments.create(settings)  # `create` alone: the CLI records the owner after it
+    assert [i.owner for i in environments.list_instances(project)] == ["?"]
+    environments.record(settings)
+    assert [i.owner for i in environments.list_instances(project)] == ["pull request 3"]
+    assert environments.drop(settings) is True
+    assert not environments.owner_path(settings.duckdb_path).exists()  # dropped with its database
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])

@@ -3,49 +3,100 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import io
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
+T = TypeVar("T")
 
 
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser that raises PipelineError: argparse then prints usage and one sentence."""
+
+    def checked(text: str) -> T:
+        try:
+            return parse(text)
+        except PipelineError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = parse.__name__  # argparse names the type in its own messages
+    return checked
+
+
+@_argument
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=VALUE; write e.g. --var start_date=2025-01-01")
+        raise PipelineError(f"{config.shown(text)} is not KEY=VALUE; write e.g. --var start_date=2025-01-01")
     return key.strip(), value
 
 
-def _parameter_set(text: str) -> parallel.ParameterSet:
-    try:
-        return parallel.parse_set(text)
-    except PipelineError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+@_argument
+def _selection(text: str) -> str:
+    if not text.strip() or not text.isprintable():
+        raise PipelineError(
+            f"--select {config.shown(text)} is blank or holds control characters; "
+            "write a dbt selection, e.g. fct_orders+"
+        )
+    return text
 
 
+_parameter_set = _argument(parallel.parse_set)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+@_argument
 def _date(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD, e.g. 2025-03-01") from None
+    if _ISO_DATE.fullmatch(text.strip()):
+        try:
+            return date.fromisoformat(text.strip()).isoformat()
+        except ValueError:
+            pass  # e.g. 2025-02-30: shaped like a date, but not one
+    raise PipelineError(f"{config.shown(text)} is not a date; write YYYY-MM-DD, e.g. 2025-03-01")
 
 
+_DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,9})?|\.[0-9]{1,9}", re.ASCII)
+# Scale 1 is ~100k orders; 100 (10M orders) is already more than a laptop should generate by accident.
+MAX_SCALE = 100.0
+
+
+@_argument
 def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a scale factor; use a number above 0, e.g. 0.1")
+    value = float(text) if _DECIMAL.fullmatch(text.strip()) else 0.0
+    if not 0 < value <= MAX_SCALE:
+        raise PipelineError(
+            f"{config.shown(text)} is not a scale factor; use a number above 0 and at most {MAX_SCALE:g}, e.g. 0.1"
+        )
     return value
 
 
+@_argument
+def _seed(text: str) -> int:
+    return config.integer(text, "--seed", 42, 0, 2**32 - 1)
+
+
+def _path(name: str) -> Callable[[str], Path]:
+    """An argparse type for a path option: refuses what no filesystem accepts (NUL, too long, blank)."""
+
+    def path(text: str) -> Path:
+        return config.path(text, name, "data/raw")
+
+    return _argument(path)
+
+
+@functools.cache  # built once per process: argparse's gettext lookups make each build cost tens of ms
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Run the value pipeline of this data product.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -53,14 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     env = argparse.ArgumentParser(add_help=False)
     env.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment (dbt target); default dev")
     dbt = argparse.ArgumentParser(add_help=False)
-    dbt.add_argument("--select", action="append", default=[], help="dbt node selection; repeatable")
+    dbt.add_argument("--select", action="append", default=[], type=_selection, help="dbt node selection; repeatable")
     dbt.add_argument(
         "--var", action="append", default=[], type=_key_value, metavar="KEY=VALUE", help="dbt var; repeatable"
     )
     dbt.add_argument("--slim", action="store_true", help="build only what changed against production (slim CI)")
     raw = argparse.ArgumentParser(add_help=False)
     raw.add_argument(
-        "--raw-dir", type=Path, help="folder of raw files (default: $RAW_DATA_DIR or the committed sample)"
+        "--raw-dir",
+        type=_path("--raw-dir"),
+        help="folder of raw files (default: $RAW_DATA_DIR or the committed sample)",
     )
 {%- if cookiecutter.include_example == "yes" %}
     raw.add_argument(
@@ -69,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="write deterministic raw files (CSV, Parquet, JSON lines)")
     gen.add_argument("--scale", type=_scale, default=generate.SAMPLE_SCALE, help="scale factor (1 = ~100k orders)")
-    gen.add_argument("--seed", type=int, default=generate.SEED, help="random seed")
-    gen.add_argument("--out", type=Path, required=True, help="folder to write the files and manifest to")
+    gen.add_argument("--seed", type=_seed, default=generate.SEED, help="random seed (0 to 4294967295)")
+    gen.add_argument("--out", type=_path("--out"), required=True, help="folder to write the files and manifest to")
 {%- endif %}
     commands.add_parser("ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
     commands.add_parser("build", parents=[env, dbt], help="check source freshness, then dbt build")
@@ -83,7 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--end", type=_date, required=True, help="day after the last one (YYYY-MM-DD, exclusive)")
     commands.add_parser("docs", parents=[env], help="generate the dbt docs site (target/docs) from this instance")
     rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
-    rep.add_argument("--markdown", type=Path, metavar="FILE", help="also append it as markdown (e.g. a CI job summary)")
+    rep.add_argument(
+        "--markdown",
+        type=_path("--markdown"),
+        metavar="FILE",
+        help="also append it as markdown (e.g. a CI job summary)",
+    )
 
     many = commands.add_parser(
         "run-many", parents=[env], help="run the pipeline for several parameter sets at once, each in its own instance"
@@ -102,7 +160,10 @@ def _parser() -> argparse.ArgumentParser:
 {% if cookiecutter.include_example == "yes" %}
 def _generate(args: argparse.Namespace) -> int:
     data = generate.generate(args.scale, args.seed)
-    generate.write(data, args.out)
+    try:
+        generate.write(data, args.out)
+    except OSError as error:
+        raise PipelineError(f"cannot write to --out {config.shown(str(args.out))}: {error.strerror}.") from None
     print(f"wrote {sum(len(rows) for rows in data.rows.values()):,} rows to {args.out}")
     return 0
 
@@ -117,8 +178,13 @@ def _report(args: argparse.Namespace) -> int:
     print(report.render_document(document))
     print(f"  report: {folder / 'report.html'}")
     if args.markdown:
-        with args.markdown.open("a", encoding="utf-8") as handle:
-            handle.write((folder / "summary.md").read_text(encoding="utf-8"))
+        try:
+            with args.markdown.open("a", encoding="utf-8") as handle:
+                handle.write((folder / "summary.md").read_text(encoding="utf-8"))
+        except OSError as error:
+            raise PipelineError(
+                f"cannot append to --markdown {config.shown(str(args.markdown))}: {error.strerror}."
+            ) from None
     return 1 if document["status"] == "failed" else 0
 
 
@@ -137,7 +203,9 @@ def _run_many(args: argparse.Namespace) -> int:
 def _env(args: argparse.Namespace) -> int:
     settings = config.resolve(args.env)
     if args.action == "create":
-        print(f"created {settings.name}: {environments.create(settings)}")
+        path = environments.create(settings)
+        environments.record(settings)
+        print(f"created {settings.name} ({settings.owner}): {path}")
     elif args.action == "drop":
         dropped = environments.drop(settings, allow_shared=args.allow_shared)
         print(f"dropped {settings.name}" if dropped else f"{settings.name} had no database; nothing to drop")
@@ -172,11 +240,16 @@ def _pipeline(args: argparse.Namespace) -> int:
         "run": pipeline.STEPS,
         "unit-test": [("ingest", pipeline.ingest_step), ("unit tests", pipeline.unit_test_step)],
     }
+    environments.record(settings)  # `env list` shows whose instance this is
     return pipeline.execute(run, steps[args.command])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run one command, return its exit code (0 ok, 1 failed, 2 usage)."""
+    for stream in (sys.stdout, sys.stderr):
+        # A file name from undecodable bytes (`\udcff`) must print as an escape, not fail the command.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     handlers = {
 {%- if cookiecutter.include_example == "yes" %}

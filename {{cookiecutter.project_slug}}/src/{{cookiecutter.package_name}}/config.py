@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from slugify import slugify
 
 from .errors import PipelineError
 
@@ -29,6 +32,15 @@ DEFER_DUCKDB_PATH_VAR = "DBT_DEFER_DUCKDB_PATH"
 DEFER_DATABASE_VAR = "DBT_DEFER_DATABASE"
 # Fault injection for the write-audit-publish tests only (e.g. kill-during-publish); never set it elsewhere.
 FAULT_VAR = "PIPELINE_FAULT"
+FAULTS = ("kill-during-publish",)
+# Every variable this package reads; the hostile-values test feeds each of them.
+VARIABLES = (
+    DUCKDB_PATH_VAR, RAW_DATA_DIR_VAR, THREADS_VAR, PROJECT_DIR_VAR, PR_NUMBER_VAR, INSTANCE_VAR,
+    STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR,
+    "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
+)  # fmt: skip
+# More dbt threads than this is a typo, not a plan: DuckDB has one writer.
+MAX_THREADS = 256
 
 SAMPLE_DIR = Path("data") / "raw" / "sample"
 WAREHOUSE_DIR = Path("warehouse")
@@ -47,6 +59,7 @@ class Settings:
     state_dir: Path | None = None
     defer_path: Path | None = None
     fault: str = ""
+    owner: str = ""  # who the instance belongs to, in words (`branch 'feat/a'`), for `env list`
 
     @property
     def audit_path(self) -> Path:
@@ -81,14 +94,77 @@ class Settings:
         return values
 
 
-def sanitize(name: str, max_length: int = 40) -> str:
-    """Turn a branch name into a safe file or schema name: `feat/New-Thing` -> `feat_new_thing`."""
-    cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:max_length].strip("_")
-    return cleaned or "detached"
+# Instance names become DuckDB file stems and, on a server warehouse, schema names: Postgres allows
+# 63 bytes, and the audit copy adds `__audit`, so a name keeps to 56 lowercase ASCII characters.
+NAME_BYTES = 63
+AUDIT_SUFFIX = "__audit"
+MAX_NAME = NAME_BYTES - len(AUDIT_SUFFIX)
+HASH_LENGTH = 8
+READABLE_LENGTH = 40
+# What `current_branch` returns without a branch: texts no git branch can be (git refuses spaces), each
+# with its fixed instance; a branch named like one of those instances is hashed to stay apart.
+DETACHED, NO_GIT = "(detached HEAD)", "(no git repository)"
+_WITHOUT_BRANCH = {DETACHED: "detached", NO_GIT: "local"}
+# How much of a user's value a message repeats: a 10,000-character value must not become the message.
+_SHOWN_LENGTH = 60
+
+
+def shown(value: str) -> str:
+    """`value` quoted for a message: control characters escaped as Python does, clipped to ~60 characters."""
+    text = value.encode("unicode_escape", "backslashreplace").decode("ascii") if not value.isprintable() else value
+    if len(text) > _SHOWN_LENGTH:
+        text = f"{text[:_SHOWN_LENGTH]}... ({len(value):,} characters)"
+    return f"'{text}'"
+
+
+def digest(text: str) -> str:
+    """A short, stable hash of the exact text (8 hex digits of SHA-256) that tells apart names a slug merges."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+
+
+def readable(text: str, max_length: int = READABLE_LENGTH) -> str:
+    """The readable part of a name: transliterated, lowercase ASCII words joined by `_` (`Café/B` -> `cafe_b`).
+
+    May be empty (`???`); different texts may share it, which is why `distinct` adds a hash.
+    """
+    return slugify(text, separator="_", max_length=max_length, lowercase=True)
+
+
+def sanitize(name: str, max_length: int = READABLE_LENGTH) -> str:
+    """Turn a name into a safe file or schema word: `feat/New-Thing` -> `feat_new_thing`, `???` -> `detached`."""
+    return readable(name, max_length) or "detached"
+
+
+def _looks_hashed(name: str) -> bool:
+    """A name ending like `_3f2a9c1d` is hashed too, so no branch can pose as another branch's hashed name."""
+    tail = name.rsplit("_", 1)[-1]
+    return len(tail) == HASH_LENGTH and all(char in "0123456789abcdef" for char in tail)
+
+
+def distinct(text: str, max_length: int = MAX_NAME) -> str:
+    """A valid name for `text` that no other text gets (at most `max_length` characters).
+
+    The text itself when it already is one (`feat_a`), else its readable form plus `_<hash of the exact
+    text>` (`feat/a` -> `feat_a_3f2a9c1d`), so names a slug would merge or cut stay apart.
+    """
+    slug = readable(text, min(READABLE_LENGTH, max_length - HASH_LENGTH - 1))
+    if slug == text and len(text) <= max_length and not _looks_hashed(text) and text not in _WITHOUT_BRANCH.values():
+        return text
+    return f"{slug}_{digest(text)}" if slug else digest(text)
+
+
+def fit(name: str) -> str:
+    """`name`, or when it is longer than MAX_NAME its first characters plus a hash of the whole name."""
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[: MAX_NAME - HASH_LENGTH - 1].rstrip('_')}_{digest(name)}"
 
 
 def current_branch(project_dir: Path, environ: Mapping[str, str]) -> str:
-    """The git branch being worked on; CI's checkout is detached, so its variables win."""
+    """The git branch being worked on; CI's checkout is detached, so its variables win.
+
+    Returns DETACHED for a detached HEAD and NO_GIT outside a git repository.
+    """
     for var in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME"):
         if environ.get(var):
             return environ[var]
@@ -101,36 +177,131 @@ def current_branch(project_dir: Path, environ: Mapping[str, str]) -> str:
             check=True,
         )
     except (OSError, subprocess.CalledProcessError):
-        return "local"
+        return NO_GIT
     branch = result.stdout.strip()
-    return "detached" if branch == "HEAD" else branch
+    return DETACHED if branch == "HEAD" else branch
 
 
-def pr_number(environ: Mapping[str, str]) -> str | None:
-    """The pull request being built: $PR_NUMBER, or GitHub's `refs/pull/<n>/merge` ref."""
-    number = environ.get(PR_NUMBER_VAR, "").strip()
-    if not number:
-        match = re.fullmatch(r"refs/pull/(\d+)/merge", environ.get("GITHUB_REF", ""))
-        number = match[1] if match else ""
-    if number and not number.isdigit():
-        raise PipelineError(f"{PR_NUMBER_VAR}='{number}' must be a pull request number, e.g. 42.")
-    return number or None
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_MAX_DIGITS = 30  # int() of thousands of digits is slow, and Python refuses over 4,300
+
+
+def integer(text: str, name: str, example: int, minimum: int, maximum: int, *, what: str = "a whole number") -> int:
+    """`text` as a whole number in [minimum, maximum], written in ASCII digits; else a PipelineError naming `name`.
+
+    `str.isdigit()` and `int()` accept `²` and `٣`; a setting is plain digits 0-9 or refused.
+    """
+    stripped = text.strip()
+    if not _DIGITS.fullmatch(stripped) or len(stripped) > _MAX_DIGITS or not minimum <= int(stripped) <= maximum:
+        raise PipelineError(
+            f"{name}={shown(text)} must be {what} from {minimum:,} to {maximum:,} in digits 0-9, e.g. {name}={example}."
+        )
+    return int(stripped)
+
+
+def _integer(
+    environ: Mapping[str, str], var: str, example: int, *, minimum: int, maximum: int, what: str = "a whole number"
+) -> int | None:
+    """The whole-number variable `var`, None when unset or blank."""
+    text = environ.get(var)
+    if text is None or not text.strip():
+        return None
+    return integer(text, var, example, minimum, maximum, what=what)
+
+
+# Linux refuses a path longer than 4096 bytes or holding a name longer than 255 bytes (ENAMETOOLONG). A
+# relative path gets the project folder in front and the pipeline adds suffixes to names
+# (`__audit.duckdb.wal`, `.owner.json`), so a given path keeps to 3000 bytes and 200 per name.
+_PATH_BYTES, _COMPONENT_BYTES = 3000, 200
+
+
+def path(text: str, name: str, example: str) -> Path:
+    """`text` as a path, or a PipelineError naming `name` when no filesystem accepts it.
+
+    Refused: blank, a NUL character, text the file system cannot encode, or too long (see _PATH_BYTES).
+    Leading and trailing spaces are dropped, as a copied value often has them.
+    """
+    value = text.strip()
+    try:
+        encoded = os.fsencode(value)
+    except UnicodeEncodeError:
+        encoded = b"\x00"  # a lone surrogate: no file name can hold it
+    if (
+        not encoded
+        or b"\x00" in encoded
+        or len(encoded) > _PATH_BYTES
+        or any(len(part) > _COMPONENT_BYTES for part in encoded.split(b"/"))
+    ):
+        raise PipelineError(
+            f"{name}={shown(text)} is not a usable path (blank, a NUL or undecodable character, or longer "
+            f"than {_PATH_BYTES} bytes or {_COMPONENT_BYTES} per name); use e.g. {name}={example}."
+        )
+    return Path(value)
+
+
+def _path(environ: Mapping[str, str], var: str, example: str) -> Path | None:
+    """The path variable `var`, None when unset or blank."""
+    text = environ.get(var)
+    if text is None or not text.strip():
+        return None
+    return path(text, var, example)
+
+
+# A pull request number as GitHub gives it; 9 digits leave room for every repository there is.
+_MAX_PR = 999_999_999
+
+
+def pr_number(environ: Mapping[str, str]) -> int | None:
+    """The pull request being built: $PR_NUMBER, or GitHub's `refs/pull/<n>/merge` ref.
+
+    Normalised (`007` is PR 7); anything but a number from 1 is a PipelineError naming the variable.
+    """
+    number = _integer(environ, PR_NUMBER_VAR, 42, minimum=1, maximum=_MAX_PR, what="a pull request number")
+    if number is None:
+        match = re.fullmatch(r"refs/pull/([0-9]{1,9})/merge", environ.get("GITHUB_REF", ""), re.ASCII)
+        number = int(match[1]) if match and int(match[1]) >= 1 else None
+    return number
 
 
 def instance_name(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
-    """The isolated instance of an environment: dev per branch, ci per pull request."""
+    """The isolated instance of an environment: dev per branch, ci per pull request.
+
+    Two different branch names never share an instance: `feat_a` -> `dev__feat_a`, `feat/a` and
+    `feat-a` -> `dev__feat_a_<hash of the exact name>`.
+    """
     if env == "dev":
-        return f"dev__{sanitize(current_branch(project_dir, environ))}"
+        branch = current_branch(project_dir, environ)
+        return f"dev__{_WITHOUT_BRANCH.get(branch) or distinct(branch, MAX_NAME - len('dev__'))}"
     if env == "ci":
         number = pr_number(environ)
         return f"ci_pr_{number}" if number else "ci"
     return env
 
 
+def owner(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
+    """Who an instance belongs to, in words for `env list`: `branch 'feat/a'`, `pull request 7`, ..."""
+    given = environ.get(INSTANCE_VAR, "").strip()
+    if env == "dev":
+        branch = current_branch(project_dir, environ)
+        source = branch if branch in _WITHOUT_BRANCH else f"branch {shown(branch)}"
+    elif env == "ci":
+        number = pr_number(environ)
+        source = f"pull request {number}" if number else "ci without a pull request"
+    else:
+        source = env
+    return f"{source}, {INSTANCE_VAR}={shown(given)}" if given else source
+
+
 def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
     """The dbt project root: $DBT_PROJECT_DIR, or the nearest folder up with dbt_project.yml."""
-    if environ.get(PROJECT_DIR_VAR):
-        return Path(environ[PROJECT_DIR_VAR]).resolve()
+    given = _path(environ, PROJECT_DIR_VAR, "/path/to/project")
+    if given is not None:
+        folder = given.resolve()
+        if not (folder / "dbt_project.yml").is_file():
+            raise PipelineError(
+                f"{PROJECT_DIR_VAR}={shown(str(given))} has no dbt_project.yml; point it at the dbt project's folder."
+            )
+        return folder
     for folder in (start.resolve(), *start.resolve().parents):
         if (folder / "dbt_project.yml").is_file():
             return folder
@@ -140,14 +311,33 @@ def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
     )
 
 
-def _required(environ: Mapping[str, str], var: str, env: str, example: str) -> str:
-    value = environ.get(var, "").strip()
-    if not value:
+def _missing(env: str, needed: dict[str, str]) -> PipelineError:
+    """One sentence naming every setting a shared environment lacks, with an example of each."""
+    names = list(needed)
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    verb = "is" if len(names) == 1 else "are"
+    exports = " ".join(f"{var}={example}" for var, example in needed.items())
+    return PipelineError(
+        f"environment '{env}' needs {listed}, which {verb} not set; "
+        f"export {exports} (dev and ci have defaults, {env} does not)."
+    )
+
+
+def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
+    """The instance name: $PIPELINE_INSTANCE as given (run-many's sets), else derived from branch or PR."""
+    given = environ.get(INSTANCE_VAR, "").strip()
+    if not given:
+        return instance_name(env, project_dir, environ)
+    if not re.fullmatch(r"[a-z0-9_]+", given, re.ASCII):
         raise PipelineError(
-            f"environment '{env}' needs {var}, which is not set; "
-            f"export {var}={example} (dev and ci have defaults, {env} does not)."
+            f"{INSTANCE_VAR}={shown(given)} must be lowercase letters, digits and underscores, e.g. dev__main__eu."
         )
-    return value
+    if given.endswith(AUDIT_SUFFIX):
+        raise PipelineError(
+            f"{INSTANCE_VAR}={shown(given)} ends in {AUDIT_SUFFIX}, which names an instance's audit copy; "
+            "choose another name."
+        )
+    return fit(given)
 
 
 def resolve(
@@ -156,38 +346,42 @@ def resolve(
     cwd: Path | None = None,
     raw_dir: Path | None = None,
 ) -> Settings:
-    """Settings for `env`, read from the environment with defaults for dev and ci only."""
+    """Settings for `env`, read from the environment with defaults for dev and ci only.
+
+    Every variable is checked here, so bad values fail as one PipelineError naming the variable and an
+    example, before anything runs: whole numbers are ASCII digits in range, paths are ones a filesystem
+    accepts, and a staging or prod run names every missing setting at once.
+    """
     environ = os.environ if environ is None else environ
     if env not in ENVIRONMENTS:
-        raise PipelineError(f"unknown environment '{env}'; use one of {', '.join(ENVIRONMENTS)}.")
+        raise PipelineError(f"unknown environment {shown(env)}; use one of {', '.join(ENVIRONMENTS)}.")
     project_dir = find_project_dir(cwd or Path.cwd(), environ)
+    name = _instance(env, project_dir, environ)
 
-    name = environ.get(INSTANCE_VAR, "").strip() or instance_name(env, project_dir, environ)
-    if not re.fullmatch(r"[a-z0-9_]{1,80}", name):
-        raise PipelineError(f"{INSTANCE_VAR}='{name}' must be lowercase letters, digits and underscores.")
+    duckdb_path = _path(environ, DUCKDB_PATH_VAR, f"/data/{env}.duckdb")
+    raw_dir = raw_dir if raw_dir is not None else _path(environ, RAW_DATA_DIR_VAR, "/data/raw")
     if env in SHARED_ENVIRONMENTS:
-        duckdb_path = Path(_required(environ, DUCKDB_PATH_VAR, env, f"/data/{env}.duckdb"))
-        if raw_dir is None:
-            raw_dir = Path(_required(environ, RAW_DATA_DIR_VAR, env, "/data/raw"))
-    else:
-        duckdb_path = Path(environ.get(DUCKDB_PATH_VAR) or WAREHOUSE_DIR / f"{name}.duckdb")
-        if raw_dir is None:
-            raw_dir = Path(environ.get(RAW_DATA_DIR_VAR) or SAMPLE_DIR)
-    state_dir = environ.get(STATE_DIR_VAR, "").strip()
-    defer_path = environ.get(DEFER_DUCKDB_PATH_VAR, "").strip()
-
-    threads_text = environ.get(THREADS_VAR, "4")
-    if not threads_text.isdigit() or int(threads_text) < 1:
-        raise PipelineError(f"{THREADS_VAR}='{threads_text}' must be a whole number >= 1, e.g. 4.")
+        needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", RAW_DATA_DIR_VAR: "/data/raw"}
+        given = {DUCKDB_PATH_VAR: duckdb_path, RAW_DATA_DIR_VAR: raw_dir}
+        missing = {var: example for var, example in needed.items() if given[var] is None}
+        if missing:
+            raise _missing(env, missing)
+    state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
+    defer_path = _path(environ, DEFER_DUCKDB_PATH_VAR, "/data/prod.duckdb")
+    threads = _integer(environ, THREADS_VAR, 4, minimum=1, maximum=MAX_THREADS)
+    fault = environ.get(FAULT_VAR, "").strip()
+    if fault and fault not in FAULTS:
+        raise PipelineError(f"{FAULT_VAR}={shown(fault)} is not a known fault; use one of {', '.join(FAULTS)}.")
 
     return Settings(
         env=env,
         name=name,
         project_dir=project_dir,
-        duckdb_path=(project_dir / duckdb_path).resolve(),
-        raw_dir=(project_dir / raw_dir).resolve(),
-        threads=int(threads_text),
+        duckdb_path=(project_dir / (duckdb_path or WAREHOUSE_DIR / f"{name}.duckdb")).resolve(),
+        raw_dir=(project_dir / (raw_dir or SAMPLE_DIR)).resolve(),
+        threads=4 if threads is None else threads,
         state_dir=(project_dir / state_dir).resolve() if state_dir else None,
         defer_path=(project_dir / defer_path).resolve() if defer_path else None,
-        fault=environ.get(FAULT_VAR, "").strip(),
+        fault=fault,
+        owner=owner(env, project_dir, environ),
     )

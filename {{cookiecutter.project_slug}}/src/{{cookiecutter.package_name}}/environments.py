@@ -11,22 +11,60 @@ of an instance; a server warehouse would drop a schema here instead (the seam is
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from .config import WAREHOUSE_DIR, Settings
+from .config import AUDIT_SUFFIX, MAX_NAME, WAREHOUSE_DIR, Settings
 from .errors import PipelineError
 
 
 @dataclass(frozen=True)
 class Instance:
+    """One instance as `env list` shows it; `owner` is who it belongs to (`branch 'feat/a'`), or `?`."""
+
     name: str
     env: str
     path: Path
     size_bytes: int
+    owner: str = "?"
+
+
+def owner_path(database: Path) -> Path:
+    """The JSON file beside an instance's database that records whose instance it is."""
+    return database.with_name(f"{database.stem}.owner.json")
+
+
+def record(settings: Settings) -> None:
+    """Write who this instance belongs to beside its database (`{"instance", "env", "owner"}` as JSON).
+
+    Called by every command that writes the instance (`run`, `ingest`, `env create`, ...); written to a
+    temporary file and renamed, so a reader never sees half of it. Raises PipelineError when the
+    database's folder cannot be written (the run could not write its database there either).
+    """
+    target = owner_path(settings.duckdb_path)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    document = {"instance": settings.name, "env": settings.env, "owner": settings.owner}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(document, ensure_ascii=True) + "\n", encoding="utf-8")
+        partial.replace(target)
+    except OSError as error:
+        raise PipelineError(
+            f"cannot write in {target.parent} ({error.strerror}); the database's folder must be a writable folder."
+        ) from None
+
+
+def _owner(database: Path) -> str:
+    try:
+        document = json.loads(owner_path(database).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "?"  # made before owners were recorded, or by hand
+    return str(document.get("owner") or "?") if isinstance(document, dict) else "?"
 
 
 def _env_of(name: str) -> str:
@@ -40,14 +78,18 @@ def _env_of(name: str) -> str:
 def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> list[Instance]:
     """Every environment instance with a database: local files, plus shared ones given."""
     found = {
-        path.resolve(): Instance(path.stem, _env_of(path.stem), path.resolve(), path.stat().st_size)
+        path.resolve(): Instance(path.stem, _env_of(path.stem), path.resolve(), path.stat().st_size, _owner(path))
         for path in sorted((project_dir / WAREHOUSE_DIR).glob("*.duckdb"))
-        if not path.stem.endswith("__audit")  # the audit copy belongs to its instance
+        if not path.stem.endswith(AUDIT_SUFFIX)  # the audit copy belongs to its instance
     }
     for settings in shared or []:
         if settings.duckdb_path.is_file():
             found[settings.duckdb_path] = Instance(
-                settings.name, settings.env, settings.duckdb_path, settings.duckdb_path.stat().st_size
+                settings.name,
+                settings.env,
+                settings.duckdb_path,
+                settings.duckdb_path.stat().st_size,
+                _owner(settings.duckdb_path),
             )
     return sorted(found.values(), key=lambda instance: (instance.env, instance.name))
 
@@ -63,7 +105,7 @@ def create(settings: Settings) -> Path:
 
 def _drop_database(path: Path) -> bool:
     existed = path.exists()
-    for leftover in (path, path.with_name(path.name + ".wal")):
+    for leftover in (path, path.with_name(path.name + ".wal"), owner_path(path)):
         leftover.unlink(missing_ok=True)
     return existed
 
@@ -83,8 +125,13 @@ def drop(settings: Settings, allow_shared: bool = False) -> bool:
 
 
 def format_instances(instances: list[Instance]) -> str:
+    """One line per instance: env, name, whose it is (branch or pull request), size in MB, path."""
     if not instances:
         return "no environment has a database yet; `run` or `env create` makes one."
-    lines = [f"{'env':<8} {'instance':<40} {'size':>10}  path"]
-    lines += [f"{i.env:<8} {i.name:<40} {i.size_bytes / 1e6:>8.1f} MB  {i.path}" for i in instances]
+    owners = max(len("belongs to"), *(len(i.owner) for i in instances))
+    lines = [f"{'env':<8} {'instance':<{MAX_NAME}} {'belongs to':<{owners}} {'size':>10}  path"]
+    lines += [
+        f"{i.env:<8} {i.name:<{MAX_NAME}} {i.owner:<{owners}} {i.size_bytes / 1e6:>8.1f} MB  {i.path}"
+        for i in instances
+    ]
     return "\n".join(lines)

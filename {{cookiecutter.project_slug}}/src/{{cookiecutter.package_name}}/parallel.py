@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .config import DUCKDB_PATH_VAR, INSTANCE_VAR, PROJECT_DIR_VAR, Settings, sanitize
+from .config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, INSTANCE_VAR, PROJECT_DIR_VAR, Settings, sanitize, shown
 from .errors import PipelineError
 
 
@@ -38,11 +38,16 @@ class Outcome:
 def parse_set(text: str) -> ParameterSet:
     """`label:args...` -> a parameter set; the label names the instance, the args go to `run`."""
     label, sep, args = text.partition(":")
-    if not sep or not label or sanitize(label) != label:
+    # `audit` would name the set's instance like the main instance's audit copy (`<instance>__audit`).
+    if not sep or not label or sanitize(label) != label or label == AUDIT_SUFFIX.strip("_"):
         raise PipelineError(
-            f"--set '{text}' must be LABEL:ARGS with a label of lowercase letters and digits, e.g. eu:--var region=eu"
+            f"--set {shown(text)} must be LABEL:ARGS with a label of lowercase letters and digits "
+            "(not `audit`), e.g. eu:--var region=eu"
         )
-    return ParameterSet(label, tuple(shlex.split(args)))
+    try:
+        return ParameterSet(label, tuple(shlex.split(args)))
+    except ValueError as error:  # an unclosed quote or a trailing backslash
+        raise PipelineError(f"--set {shown(text)}: the arguments after ':' do not parse ({error}).") from None
 
 
 def _run_one(settings: Settings, parameters: ParameterSet, package: str) -> Outcome:
