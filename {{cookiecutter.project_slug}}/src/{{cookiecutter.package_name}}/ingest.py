@@ -247,30 +247,35 @@ class _Lines:
 def _csv_records(handle: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str, str]]:
     """(first line, fields or None, reason, original text) of every non-blank record of a CSV file.
 
-    A record whose quote does not close on its own line and that does not parse into a good
-    record is taken as one broken line, and reading resumes on the next line: a stray quote
-    costs one line, not the rest of the file.
+    The first record is the header; a later record with another number of fields is broken.
+    A broken record that spans lines (a quote that does not close on its own line) is taken
+    as one broken line, and reading resumes on the next line: a stray quote costs one line,
+    not the rest of the file.
     """
     lines = _Lines(handle)
-    consumed = 0
+    consumed, width = 0, -1
     reader = csv.reader(lines, strict=True)
     while True:
         lines.taken = []
+        fields: list[str] | None
         try:
-            fields = next(reader)
+            fields, reason = next(reader), ""
         except StopIteration:
             if not lines.taken:
                 return
             fields, reason = None, "unbalanced quote"
         except csv.Error as error:
             fields, reason = None, str(error)
-        else:
-            reason = ""
         taken = lines.taken
-        if fields is None and len(taken) > 1:
-            lines.pending.extendleft(reversed(taken[1:]))
-            taken = taken[:1]
+        if fields is not None and not (len(taken) == 1 and not taken[0].strip()):
+            if width < 0:
+                width = len(fields)
+            elif len(fields) != width:
+                fields, reason = None, f"expected {width} fields, found {len(fields)}"
         if fields is None:
+            if len(taken) > 1:
+                lines.pending.extendleft(reversed(taken[1:]))
+                taken = taken[:1]
             reader = csv.reader(lines, strict=True)
         consumed += len(taken)
         raw = "".join(taken)
@@ -295,8 +300,6 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, stagi
                 reason: str | None = broken
             elif _has_surrogates(fields):
                 reason = "not UTF-8 text"
-            elif len(fields) != len(names):
-                reason = f"expected {len(names)} fields, found {len(fields)}"
             else:
                 reason = stage.add(line, [fields[i] for i in positions])
             if reason is not None:
@@ -327,6 +330,15 @@ def _json_text(value: object) -> str | None:
     return json.dumps(value)
 
 
+def _json_kind(value: object, text: str) -> str:
+    """What a JSON line holds instead of an object (numbers were parsed as their text)."""
+    if isinstance(value, list):
+        return "an array"
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
+    return "a string" if text.lstrip().startswith('"') else "a number"
+
+
 def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
@@ -345,9 +357,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
                 unreadable.append((line, "malformed JSON", _text(text)))
                 continue
             if not isinstance(record, dict):
-                kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(
-                    type(record), "a number"
-                )
+                kind = _json_kind(record, text)
                 unreadable.append((line, f"JSON line is {kind}, not an object", _text(text)))
                 continue
             problem = stage.add(line, [_json_text(record.get(c.name)) for c in spec.columns])
