@@ -190,13 +190,12 @@ class _Staging:
 
     def add(self, line: int, values: list[str | None]) -> str | None:
         """Stage one record; a reason instead when a value cannot be stored as text."""
-        for value in values:
-            if value is None:
-                continue
-            if "\x00" in value:
-                return "holds a NUL character"
+        joined = "".join([v for v in values if v is not None])
+        if "\x00" in joined:
+            return "holds a NUL character"
+        if not joined.isascii():
             try:
-                value.encode("utf-8")
+                joined.encode("utf-8")
             except UnicodeEncodeError:
                 return "is not valid UTF-8 text"
         self.handle.write(",".join([str(line), *(_csv_field(v) for v in values)]) + "\n")
@@ -271,7 +270,8 @@ def _csv_records(handle: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str
             if width < 0:
                 width = len(fields)
             elif len(fields) != width:
-                fields, reason = None, f"expected {width} fields, found {len(fields)}"
+                reason = f"expected {width} fields, found {len(fields)}"
+                fields = None
         if fields is None:
             if len(taken) > 1:
                 lines.pending.extendleft(reversed(taken[1:]))
@@ -327,6 +327,8 @@ def _json_text(value: object) -> str | None:
         return value
     if value is True or value is False:
         return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return json.dumps(value)
 
 
@@ -343,6 +345,10 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+# Numbers keep their exact spelling (a float would round 0.1000000000000000001); NaN is not JSON.
+_JSON = json.JSONDecoder(parse_float=str, parse_constant=_no_constants)
+
+
 def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
     """Read line by line so that one broken line is quarantined, not fatal."""
     unreadable: Unreadable = []
@@ -352,7 +358,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
                 continue
             text = data.decode("utf-8", "surrogateescape")
             try:
-                record = json.loads(text, parse_int=str, parse_float=str, parse_constant=_no_constants)
+                record = _JSON.decode(text)
             except ValueError:
                 unreadable.append((line, "malformed JSON", _text(text)))
                 continue
@@ -435,10 +441,14 @@ _WHOLE_EXACT = r"[+-]?[0-9]+([.]0*)?"
 _DECIMAL = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)"
 _STARTS_WITH_DIGIT = "^[0-9]"
 _SUB_MICROSECOND = "[.][0-9]{6}[0-9]*[1-9]"
+# The common spelling of a naive timestamp: it needs neither the offset nor the nanosecond rules.
+_PLAIN_TIMESTAMP = "[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?)?"
 
 
 def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]], str]:
     """(condition, reason) pairs that make a present value unloadable, first match wins; and its load expression.
+
+    A rule with an empty reason is a fast path: a value meeting its condition is good (no other rule runs).
 
     `text` is the trimmed text of the value. Each rule is an exact test, not a cast that might round:
     DuckDB's casts round `2.4` to 2 and `1.005` to 1.01, cut a date's time of day and a timestamp's
@@ -453,6 +463,7 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
         rules, value = [], sql.identifier(column.name)
     elif kind in _INTEGERS:
         rules = [
+            (f"regexp_full_match({text}, {p(_WHOLE_EXACT)}) and try_cast({text} as {declared}) is not null", ""),
             (f"not regexp_full_match({text}, {p(_WHOLE)})", invalid),
             (f"not regexp_full_match({text}, {p(_WHOLE_EXACT)})", f"has a fraction; {declared} would round it"),
             (f"try_cast({text} as {declared}) is null", f"is out of range for {declared}"),
@@ -470,7 +481,9 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
         ]
     elif kind in _TIMESTAMPS | _TIMESTAMPTZ:
         utc = f"try_cast({text} as timestamptz)"
+        plain = f"regexp_full_match({text}, {p(_PLAIN_TIMESTAMP)})"
         rules = [
+            (f"{plain} and try_cast({text} as timestamp) is not null", ""),
             (f"not regexp_matches({text}, {p(_STARTS_WITH_DIGIT)}) or {utc} is null", invalid),
             (
                 f"regexp_matches({text}, {p(_SUB_MICROSECOND)})",
@@ -481,7 +494,7 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
         if kind in _TIMESTAMPS:
             # A naive timestamp is UTC: an offset is applied, then dropped (the session time zone is UTC).
             rules.append((f"try_cast({utc} as timestamp) is null", f"is out of range for {declared} in UTC"))
-            value = f"cast({value} as timestamp)"
+            value = f"case when {plain} then cast({text} as timestamp) else cast({value} as timestamp) end"
     elif kind == "date":
         day = f"try_cast({text} as date)"
         rules = [
@@ -512,7 +525,8 @@ def _column_sql(column: Column, nulls: str, p: _Params) -> tuple[str, str]:
     quote = "'"
     whens = [f"when {missing} then {p(column.name + ' is missing') if column.required else 'null'}"]
     whens += [
-        f"when {condition} then {p(column.name + ' ' + quote)} || {ref} || {p(quote + ' ' + reason)}"
+        f"when {condition} then "
+        + (f"{p(column.name + ' ' + quote)} || {ref} || {p(quote + ' ' + reason)}" if reason else "null")
         for condition, reason in rules
     ]
     return f"case {' '.join(whens)} end", f"case when {missing} then null else {value} end"
