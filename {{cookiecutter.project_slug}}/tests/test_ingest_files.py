@@ -88,6 +88,12 @@ def test_row_numbers_are_the_line_in_the_file_for_every_kind_of_fault(shop: Path
         ]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(shop: Path) -> None:
+    (shop / "raw" / "customers.csv").write_bytes(b"\xef\xbb\xbf" + HEADER + GOOD_CSV)
+    (shop / "raw" / "payments.jsonl").write_bytes(b"\xef\xbb\xbf" + GOOD_JSONL)
+    assert _ingest(shop) == []
+
+
 def test_a_json_line_that_is_not_an_object_keeps_its_text(shop: Path) -> None:
     (shop / "raw" / "payments.jsonl").write_bytes(GOOD_JSONL + b'[1, "a"]\n"text"\n42\n')
     assert [(line, reason, record) for table, line, reason, record in _ingest(shop) if table == "payments"] == [

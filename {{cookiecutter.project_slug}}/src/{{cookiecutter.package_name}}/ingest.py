@@ -227,6 +227,7 @@ class _Lines:
         self.handle = handle
         self.pending: deque[str] = deque()
         self.taken: list[str] = []
+        self.first = True
 
     def __iter__(self) -> _Lines:
         return self
@@ -239,6 +240,9 @@ class _Lines:
             if not data:
                 raise StopIteration
             line = data.decode("utf-8", "surrogateescape")
+            if self.first:
+                # Spreadsheet exports start with a byte order mark: it is not part of the header.
+                line, self.first = line.removeprefix("\ufeff"), False
         self.taken.append(line)
         return line
 
@@ -357,6 +361,8 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
             if not data.strip():
                 continue
             text = data.decode("utf-8", "surrogateescape")
+            if line == 1:
+                text = text.removeprefix("\ufeff")
             try:
                 record = _JSON.decode(text)
             except ValueError:
