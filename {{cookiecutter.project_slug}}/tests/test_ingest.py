@@ -106,19 +106,35 @@ def test_a_missing_file_is_named_and_nothing_is_written(crm: Path) -> None:
 
 
 def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
+    """The bad file is the LAST table loaded: every table before it was already replaced when it failed."""
     db = crm / "w.duckdb"
     ingest(db, load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
-    (crm / "raw" / "accounts.csv").write_text(
-        "account_id,opened_at,balance\n9,2025-02-01 00:00:00,1\n", encoding="utf-8"
-    )
-    (crm / "raw" / "events.jsonl").write_text('{"wrong_column": 1}\n', encoding="utf-8")
-    # events.jsonl parses but lacks a required value on every row: quarantined, not fatal.
-    ingest(db, load_specs(crm), crm / "raw", "run-2", progress=lambda _: None)
-    (crm / "raw" / "accounts.csv").write_text("account_id,balance\n10,1\n", encoding="utf-8")
-    with pytest.raises(PipelineError, match="lacks the declared column"):
-        ingest(db, load_specs(crm), crm / "raw", "run-3", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select account_id from raw.accounts").fetchall() == [(9,)]
+        before = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
+    (crm / "raw" / "accounts.csv").write_text(
+        "account_id,opened_at,balance\n9,2025-02-01 00:00:00,1\nbad,2025-02-01 00:00:00,1\n", encoding="utf-8"
+    )
+    (crm / "raw" / "events.jsonl").write_text("\n", encoding="utf-8")  # no data rows: stops the ingest
+    assert [spec.raw_file for spec in load_specs(crm)][-1] == "events.jsonl"
+    with pytest.raises(PipelineError, match=r"events\.jsonl has no data rows"):
+        ingest(db, load_specs(crm), crm / "raw", "run-2", progress=lambda _: None)
+    with duckdb.connect(str(db), read_only=True) as con:
+        after = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
+    assert after == before
+
+
+def test_a_file_lacking_a_declared_column_is_named(crm: Path) -> None:
+    (crm / "raw" / "accounts.csv").write_text("account_id,balance\n10,1\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"accounts\.csv lacks the declared column\(s\) opened_at"):
+        ingest(crm / "w.duckdb", load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+
+
+def test_a_data_type_that_is_not_a_plain_type_is_refused(crm: Path) -> None:
+    """The declared type is spliced into SQL as a type: nothing else may pass."""
+    path = crm / "models" / "_crm__sources.yml"
+    path.write_text(SOURCES.replace('"numeric(12,2)"', '"integer); drop table x; --"'), encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"is not a plain SQL type"):
+        load_specs(crm)
 
 
 def test_a_source_column_without_a_type_is_a_clear_error(crm: Path) -> None:

@@ -2,26 +2,57 @@
 
 The dbt sources YAML is the one declaration of the raw data: a table's file comes from
 `meta.raw_file`, a column's type from `data_type`, and a column is required when it has
-a `not_null` test. Rows that break a rule go to `raw._quarantine` with the reason; no
-row is dropped silently. All tables load in one transaction, so a failure leaves the
-warehouse as it was.
+a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
+table's own `meta.null_values`) is missing. Rows that break a rule go to `raw._quarantine`
+with the reason; no row is dropped silently and no value is changed silently: a value that
+the declared type cannot hold exactly (a fraction in an integer column, a third decimal in
+`numeric(12,2)`, a time of day in a date column, nanoseconds in a timestamp) is quarantined,
+never rounded. Timestamps with an offset are converted to UTC. All tables load in one
+transaction, so a failure leaves the warehouse as it was.
+
+Row numbers (`raw._quarantine.row_number`) follow one scheme: the 1-based line in the file as
+an editor shows it, header included (CSV data row 1 is line 2; JSON line N is line N). Parquet
+has no lines: its row number is the row's index in the file + 1. For every file, loaded rows +
+quarantined rows = data rows in the file, where a data row is a CSV record (a quoted field may
+span lines) or a JSON line, blank lines excepted, or a Parquet row.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import re
+import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import yaml
 
+from . import sql
 from .errors import PipelineError
 
 QUARANTINE = "_quarantine"
 FORMATS = (".csv", ".parquet", ".jsonl")
+# Spellings of a missing value in raw files (besides an empty field, which is always missing).
+# A source table replaces this list with its own `meta.null_values` (like pandas' `na_values`),
+# e.g. to load "NA" as Namibia's country code.
+NULL_VALUES = ("NULL", "null", "NA", "N/A", "None")
+# A declared type is a plain SQL type name with an optional (precision[, scale]): it is spliced
+# into SQL as a type, so nothing else may pass.
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?")
+_INTEGERS = {"tinyint", "smallint", "integer", "int", "bigint", "hugeint", "int1", "int2", "int4", "int8", "long"}
+_INTEGERS |= {"u" + name for name in ("tinyint", "smallint", "integer", "bigint", "hugeint")}
+_TIMESTAMPS = {"timestamp", "datetime", "timestamp without time zone"}
+_TIMESTAMPTZ = {"timestamptz", "timestamp with time zone"}
+_TEXT = {"varchar", "text", "string", "char", "bpchar"}
+_FLOATS = {"double", "float", "real", "float4", "float8", "double precision"}
+
+Unreadable = list[tuple[int, str, str]]  # (line, reason, original text) of records no column can be read from
 
 
 @dataclass(frozen=True)
@@ -40,6 +71,7 @@ class TableSpec:
     name: str
     raw_file: str
     columns: tuple[Column, ...]
+    null_values: tuple[str, ...] = NULL_VALUES
 
 
 @dataclass(frozen=True)
@@ -74,19 +106,24 @@ def _test_names(column: dict[str, Any]) -> set[str]:
 
 
 def load_specs(project_dir: Path) -> list[TableSpec]:
-    """Every source table with a `meta.raw_file`, from the YAML under models/."""
+    """Every source table with a `meta.raw_file`, from the YAML under models/.
+
+    Raises PipelineError for a column without a `data_type` (or one that is not a plain SQL type),
+    a raw file of an unknown format, or a `meta.null_values` that is not a list of strings.
+    """
     specs = []
     for path in sorted((project_dir / "models").rglob("*.yml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for source in document.get("sources") or []:
             for table in source.get("tables") or []:
-                raw_file = _meta(table).get("raw_file")
+                meta = _meta(table)
+                raw_file = meta.get("raw_file")
                 if not raw_file:
                     continue
                 columns = tuple(
                     Column(
                         name=column["name"],
-                        data_type=str(column.get("data_type") or ""),
+                        data_type=str(column.get("data_type") or "").strip(),
                         required="not_null" in _test_names(column),
                     )
                     for column in table.get("columns") or []
@@ -97,9 +134,21 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                         f"{path}: source table {table['name']} needs a data_type on every column "
                         f"(missing on: {', '.join(untyped) or 'all, no columns declared'})."
                     )
+                for c in columns:
+                    if not _TYPE.fullmatch(c.data_type):
+                        raise PipelineError(
+                            f"{path}: data_type '{c.data_type}' of {table['name']}.{c.name} is not a plain SQL type; "
+                            "write a type name such as integer, varchar or numeric(12,2)."
+                        )
                 if Path(raw_file).suffix not in FORMATS:
                     raise PipelineError(
                         f"{path}: raw_file '{raw_file}' of {table['name']} must end in one of {', '.join(FORMATS)}."
+                    )
+                null_values = meta.get("null_values", NULL_VALUES)
+                if not isinstance(null_values, list | tuple) or not all(isinstance(v, str) for v in null_values):
+                    raise PipelineError(
+                        f"{path}: meta.null_values of {table['name']} must be a list of strings, "
+                        "e.g. [NULL, 'N/A'] (quote values YAML would read otherwise, like null or no)."
                     )
                 specs.append(
                     TableSpec(
@@ -108,91 +157,261 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                         name=table["name"],
                         raw_file=raw_file,
                         columns=columns,
+                        null_values=tuple(null_values),
                     )
                 )
     return specs
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _csv_field(value: str | None) -> str:
+    """One field of the staging CSV: quoted text, or nothing at all for a missing value."""
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> list[tuple[int, str, str]]:
-    """Stage a CSV as text; lines the parser cannot split come back as (line, reason, text)."""
-    # DuckDB appends to the rejects tables across reads: start each file clean.
-    con.execute("drop table if exists _rejects; drop table if exists _rejects_scan")
-    con.execute(
-        "create or replace temp table _incoming as "
-        "select row_number() over () as _row_number, * "
-        "from read_csv(?, all_varchar = true, header = true, store_rejects = true, "
-        "rejects_table = '_rejects', rejects_scan = '_rejects_scan')",
-        [str(path)],
+class _Staging:
+    """A clean CSV of the records a reader accepted: `_line`, then one text field per declared column.
+
+    Python splits the raw file (so every record keeps its line and bad bytes stay on their own
+    record); DuckDB then reads this file back strictly, with no type guessing.
+    """
+
+    def __init__(self, path: Path, spec: TableSpec) -> None:
+        self.path = path
+        self.width = len(spec.columns)
+        self.handle: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self.handle.write(",".join(["_line", *(f"c{i}" for i in range(self.width))]) + "\n")
+        self.rows = 0
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.handle.close()
+
+    def add(self, line: int, values: list[str | None]) -> str | None:
+        """Stage one record; a reason instead when a value cannot be stored as text."""
+        joined = "".join([v for v in values if v is not None])
+        if "\x00" in joined:
+            return "holds a NUL character"
+        if not joined.isascii():
+            try:
+                joined.encode("utf-8")
+            except UnicodeEncodeError:
+                return "is not valid UTF-8 text"
+        self.handle.write(",".join([str(line), *(_csv_field(v) for v in values)]) + "\n")
+        self.rows += 1
+        return None
+
+    def load(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+        self.handle.close()
+        # A struct literal of the generated column names (c0, c1, ...), never of a declared name.
+        types = "{" + ", ".join(["'_line': 'BIGINT'", *(f"'c{i}': 'VARCHAR'" for i in range(self.width))]) + "}"
+        renames = ", ".join(f"c{i} as {sql.identifier(c.name)}" for i, c in enumerate(spec.columns))
+        con.execute(
+            f"create or replace temp table _incoming as select _line, {renames} "
+            f"from read_csv(?, header = true, columns = {types}, delim = ',', quote = '\"', escape = '\"', "
+            "allow_quoted_nulls = false, auto_detect = false, strict_mode = true)",
+            [str(self.path)],
+        )
+
+
+def _text(raw: str) -> str:
+    r"""A raw record as storable text: undecodable bytes shown as \xNN, line ends dropped."""
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").rstrip("\r\n")
+
+
+class _Lines:
+    """The lines of a file as text, undecodable bytes kept as surrogates; lines can be pushed back."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.pending: deque[str] = deque()
+        self.taken: list[str] = []
+        self.first = True
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            line = self.pending.popleft()
+        else:
+            data = self.handle.readline()
+            if not data:
+                raise StopIteration
+            line = data.decode("utf-8", "surrogateescape")
+            if self.first:
+                # Spreadsheet exports start with a byte order mark: it is not part of the header.
+                line, self.first = line.removeprefix("\ufeff"), False
+        self.taken.append(line)
+        return line
+
+
+def _csv_records(handle: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str, str]]:
+    """(first line, fields or None, reason, original text) of every non-blank record of a CSV file.
+
+    The first record is the header; a later record with another number of fields is broken.
+    A broken record that spans lines (a quote that does not close on its own line) is taken
+    as one broken line, and reading resumes on the next line: a stray quote costs one line,
+    not the rest of the file.
+    """
+    lines = _Lines(handle)
+    consumed, width = 0, -1
+    reader = csv.reader(lines, strict=True)
+    while True:
+        lines.taken = []
+        fields: list[str] | None
+        try:
+            fields, reason = next(reader), ""
+        except StopIteration:
+            if not lines.taken:
+                return
+            fields, reason = None, "unbalanced quote"
+        except csv.Error as error:
+            fields, reason = None, str(error)
+        taken = lines.taken
+        if fields is not None and not (len(taken) == 1 and not taken[0].strip()):
+            if width < 0:
+                width = len(fields)
+            elif len(fields) != width:
+                reason = f"expected {width} fields, found {len(fields)}"
+                fields = None
+        if fields is None:
+            if len(taken) > 1:
+                lines.pending.extendleft(reversed(taken[1:]))
+                taken = taken[:1]
+            reader = csv.reader(lines, strict=True)
+        consumed += len(taken)
+        raw = "".join(taken)
+        if fields is not None and len(taken) == 1 and not raw.strip():
+            continue
+        yield consumed - len(taken) + 1, fields, reason, raw
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
+    """Split a CSV with Python's csv module; records it cannot use come back as (line, reason, text)."""
+    unreadable: Unreadable = []
+    with path.open("rb") as handle, _Staging(staging, spec) as stage:
+        records = _csv_records(handle)
+        header = next(records, None)
+        if header is None or header[1] is None:
+            raise _no_data_rows(path, spec)
+        names = header[1]
+        _check_columns(spec, names)
+        positions = [names.index(c.name) for c in spec.columns]
+        for line, fields, broken, raw in records:
+            if fields is None:
+                reason: str | None = broken
+            elif _has_surrogates(fields):
+                reason = "not UTF-8 text"
+            else:
+                reason = stage.add(line, [fields[i] for i in positions])
+            if reason is not None:
+                unreadable.append((line, f"unreadable CSV line ({reason})", _text(raw)))
+    if not stage.rows and not unreadable:
+        raise _no_data_rows(path, spec)
+    stage.load(con, spec)
+    return unreadable
+
+
+def _no_data_rows(path: Path, spec: TableSpec) -> PipelineError:
+    """An empty raw file stops the run: loading it would replace the table with nothing and publish that."""
+    return PipelineError(
+        f"{path.name} has no data rows; export it again, or remove the meta.raw_file of {spec.source}.{spec.name}."
     )
-    rejects = con.execute(
-        "select line, error_type || ': ' || error_message, csv_line from _rejects order by line"
-    ).fetchall()
-    return [(int(line), f"unreadable CSV line ({reason})", text) for line, reason, text in rejects]
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> list[tuple[int, str, str]]:
-    con.execute(
-        "create or replace temp table _incoming as select row_number() over () as _row_number, * from read_parquet(?)",
-        [str(path)],
-    )
+def _has_surrogates(fields: list[str]) -> bool:
+    return any("\udc80" <= char <= "\udcff" for field in fields for char in field)
+
+
+def _json_text(value: object) -> str | None:
+    """A JSON value as the text a CSV would hold; numbers keep their exact spelling."""
+    if value is None or isinstance(value, str):
+        return value
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)
+
+
+def _json_kind(value: object, text: str) -> str:
+    """What a JSON line holds instead of an object (numbers were parsed as their text)."""
+    if isinstance(value, list):
+        return "an array"
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
+    return "a string" if text.lstrip().startswith('"') else "a number"
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Numbers keep their exact spelling (a float would round 0.1000000000000000001); NaN is not JSON.
+_JSON = json.JSONDecoder(parse_float=str, parse_constant=_no_constants)
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
+    """Read line by line so that one broken line is quarantined, not fatal."""
+    unreadable: Unreadable = []
+    with path.open("rb") as handle, _Staging(staging, spec) as stage:
+        for line, data in enumerate(handle, start=1):
+            if not data.strip():
+                continue
+            text = data.decode("utf-8", "surrogateescape")
+            if line == 1:
+                text = text.removeprefix("\ufeff")
+            try:
+                record = _JSON.decode(text)
+            except ValueError:
+                unreadable.append((line, "malformed JSON", _text(text)))
+                continue
+            if not isinstance(record, dict):
+                kind = _json_kind(record, text)
+                unreadable.append((line, f"JSON line is {kind}, not an object", _text(text)))
+                continue
+            problem = stage.add(line, [_json_text(record.get(c.name)) for c in spec.columns])
+            if problem is not None:
+                unreadable.append((line, f"unreadable JSON line ({problem})", _text(text)))
+    if not stage.rows and not unreadable:
+        raise _no_data_rows(path, spec)
+    stage.load(con, spec)
+    return unreadable
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
+    """Parquet columns are typed: they are checked as their text, so `1.5` in a double column is seen."""
+    try:
+        present = [row[0] for row in con.execute("select name from parquet_schema(?)", [str(path)]).fetchall()]
+        _check_columns(spec, present)
+        texts = ", ".join(
+            f"cast({sql.identifier(c.name)} as varchar) as {sql.identifier(c.name)}" for c in spec.columns
+        )
+        con.execute(
+            f"create or replace temp table _incoming as select file_row_number + 1 as _line, {texts} "
+            "from read_parquet(?, file_row_number = true)",
+            [str(path)],
+        )
+    except duckdb.Error as error:
+        raise PipelineError(
+            f"{path.name} cannot be read as Parquet ({str(error).splitlines()[0]}); replace it with a valid file."
+        ) from error
+    rows = con.execute("select count(*) from _incoming").fetchone()
+    if not rows or not rows[0]:
+        raise _no_data_rows(path, spec)
     return []
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> list[tuple[int, str, str]]:
-    """Read line by line so that one broken line is quarantined, not fatal."""
-    con.execute(
-        "create or replace temp table _lines as "
-        "select row_number() over () as _row_number, line "
-        "from read_csv(?, columns = {'line': 'varchar'}, header = false, delim = '\x1f', "
-        "quote = '', escape = '', auto_detect = false) where trim(line) <> ''",
-        [str(path)],
-    )
-    fields = ", ".join(
-        f"json_extract_string(line, {_sql_literal('$.' + c.name)}) as {_quote(c.name)}" for c in spec.columns
-    )
-    con.execute(
-        f"create or replace temp table _incoming as select _row_number, {fields} from _lines where json_valid(line)"
-    )
-    broken = con.execute("select _row_number, line from _lines where not json_valid(line) order by 1").fetchall()
-    return [(int(row), "malformed JSON", text) for row, text in broken]
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-READERS: dict[str, Callable[[duckdb.DuckDBPyConnection, TableSpec, Path], list[tuple[int, str, str]]]] = {
+READERS: dict[str, Callable[[duckdb.DuckDBPyConnection, TableSpec, Path, Path], Unreadable]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
     ".jsonl": _read_jsonl,
 }
 
 
-def _reason_sql(spec: TableSpec) -> str:
-    """One SQL expression naming every rule a row breaks, or null when it breaks none."""
-    checks = []
-    for column in spec.columns:
-        ref = f"cast({_quote(column.name)} as varchar)"
-        if column.required:
-            checks.append(
-                f"case when {ref} is null or trim({ref}) = '' then {_sql_literal(column.name + ' is missing')} end"
-            )
-        prefix = _sql_literal(f"{column.name} '")
-        suffix = _sql_literal(f"' is not a valid {column.data_type}")
-        checks.append(
-            f"case when {ref} is not null and trim({ref}) <> '' "
-            f"and try_cast({ref} as {column.data_type}) is null "
-            f"then {prefix} || {ref} || {suffix} end"
-        )
-    return f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
-
-
-def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    present = {row[0] for row in con.execute("select column_name from (describe _incoming)").fetchall()}
+def _check_columns(spec: TableSpec, present: list[str]) -> None:
     missing = [c.name for c in spec.columns if c.name not in present]
     if missing:
         raise PipelineError(
@@ -201,45 +420,176 @@ def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
         )
 
 
+class _Params:
+    """Named parameters for one statement: every value in the SQL goes through here."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def __call__(self, value: object) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return "$" + name
+
+    def execute(self, con: duckdb.DuckDBPyConnection, statement: str) -> None:
+        """Run `statement` with the parameters it names (DuckDB refuses unused ones)."""
+        con.execute(statement, {k: v for k, v in self.values.items() if re.search(rf"\${k}\b", statement)})
+
+
+def _type_parts(data_type: str) -> tuple[str, list[int]]:
+    base, _, args = data_type.lower().partition("(")
+    return " ".join(base.split()), [int(a) for a in args.rstrip(")").split(",") if a.strip()]
+
+
+# Exact shapes of text a type holds without rounding (bound as parameters, never spliced).
+_WHOLE = r"[+-]?[0-9]+([.][0-9]*)?"
+_WHOLE_EXACT = r"[+-]?[0-9]+([.]0*)?"
+_DECIMAL = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)"
+_STARTS_WITH_DIGIT = "^[0-9]"
+_SUB_MICROSECOND = "[.][0-9]{6}[0-9]*[1-9]"
+# The common spelling of a naive timestamp: it needs neither the offset nor the nanosecond rules.
+_PLAIN_TIMESTAMP = "[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?)?"
+
+
+def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]], str]:
+    """(condition, reason) pairs that make a present value unloadable, first match wins; and its load expression.
+
+    A rule with an empty reason is a fast path: a value meeting its condition is good (no other rule runs).
+
+    `text` is the trimmed text of the value. Each rule is an exact test, not a cast that might round:
+    DuckDB's casts round `2.4` to 2 and `1.005` to 1.01, cut a date's time of day and a timestamp's
+    nanoseconds, and drop a timestamp's offset.
+    """
+    kind, args = _type_parts(column.data_type)
+    declared = column.data_type
+    invalid = f"is not a valid {declared}"
+    value = f"cast({text} as {declared})"
+    rules: list[tuple[str, str]]
+    if kind in _TEXT:
+        rules, value = [], sql.identifier(column.name)
+    elif kind in _INTEGERS:
+        rules = [
+            (f"regexp_full_match({text}, {p(_WHOLE_EXACT)}) and try_cast({text} as {declared}) is not null", ""),
+            (f"not regexp_full_match({text}, {p(_WHOLE)})", invalid),
+            (f"not regexp_full_match({text}, {p(_WHOLE_EXACT)})", f"has a fraction; {declared} would round it"),
+            (f"try_cast({text} as {declared}) is null", f"is out of range for {declared}"),
+        ]
+    elif kind in {"decimal", "numeric"}:
+        scale = args[1] if len(args) > 1 else (0 if args else 3)
+        exact = "[+-]?[0-9]*([.][0-9]{0," + str(scale) + "}0*)?"
+        rules = [
+            (f"not regexp_full_match({text}, {p(_DECIMAL)})", invalid),
+            (
+                f"not regexp_full_match({text}, {p(exact)})",
+                f"has more than {scale} decimals; {declared} would round it",
+            ),
+            (f"try_cast({text} as {declared}) is null", f"is out of range for {declared}"),
+        ]
+    elif kind in _TIMESTAMPS | _TIMESTAMPTZ:
+        utc = f"try_cast({text} as timestamptz)"
+        plain = f"regexp_full_match({text}, {p(_PLAIN_TIMESTAMP)})"
+        rules = [
+            (f"{plain} and try_cast({text} as timestamp) is not null", ""),
+            (f"not regexp_matches({text}, {p(_STARTS_WITH_DIGIT)}) or {utc} is null", invalid),
+            (
+                f"regexp_matches({text}, {p(_SUB_MICROSECOND)})",
+                f"has more than 6 fractional second digits; {declared} would cut them",
+            ),
+        ]
+        value = f"cast({text} as timestamptz)"
+        if kind in _TIMESTAMPS:
+            # A naive timestamp is UTC: an offset is applied, then dropped (the session time zone is UTC).
+            rules.append((f"try_cast({utc} as timestamp) is null", f"is out of range for {declared} in UTC"))
+            value = f"case when {plain} then cast({text} as timestamp) else cast({value} as timestamp) end"
+    elif kind == "date":
+        day = f"try_cast({text} as date)"
+        rules = [
+            (f"not regexp_matches({text}, {p(_STARTS_WITH_DIGIT)}) or {day} is null", invalid),
+            (f"try_cast({text} as timestamptz) is null", f"is out of range for {declared}"),
+            (
+                f"try_cast({text} as timestamptz) != cast({day} as timestamptz)",
+                f"has a time of day; {declared} would drop it",
+            ),
+        ]
+    elif kind in _FLOATS or kind == "boolean":
+        rules = [(f"try_cast({text} as {declared}) is null", invalid)]
+    else:
+        # Any other type: the value must survive the cast and come back as the same text.
+        rules = [
+            (f"try_cast({text} as {declared}) is null", invalid),
+            (f"cast(try_cast({text} as {declared}) as varchar) != {text}", f"would change when cast to {declared}"),
+        ]
+    return rules, value
+
+
+def _column_sql(column: Column, nulls: str, p: _Params) -> tuple[str, str]:
+    """(reason expression or null, load expression) of one column of `_incoming` (all text)."""
+    ref = sql.identifier(column.name)
+    text = f"trim({ref})"
+    missing = f"{ref} is null or {text} = '' or list_contains({nulls}, {text})"
+    rules, value = _rules(column, text, p)
+    quote = "'"
+    whens = [f"when {missing} then {p(column.name + ' is missing') if column.required else 'null'}"]
+    whens += [
+        f"when {condition} then "
+        + (f"{p(column.name + ' ' + quote)} || {ref} || {p(quote + ' ' + reason)}" if reason else "null")
+        for condition, reason in rules
+    ]
+    return f"case {' '.join(whens)} end", f"case when {missing} then null else {value} end"
+
+
 def _load_table(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str, *, scratch: Path
 ) -> TableResult:
-    unreadable = READERS[path.suffix](con, spec, path)
-    _check_columns(con, spec)
-    names = [_quote(c.name) for c in spec.columns]
-    con.execute(
-        f"create or replace temp table _checked as select _row_number, {', '.join(names)}, "
-        f"{_reason_sql(spec)} as _reason from _incoming"
+    unreadable = READERS[path.suffix](con, spec, path, scratch / f"{spec.name}.csv")
+    p = _Params()
+    nulls = p(list(spec.null_values))
+    columns = [_column_sql(c, nulls, p) for c in spec.columns]
+    names = [sql.identifier(c.name) for c in spec.columns]
+    reasons = ", ".join(reason for reason, _ in columns)
+    p.execute(
+        con,
+        f"create or replace temp table _checked as select _line, {', '.join(names)}, "
+        f"nullif(concat_ws('; ', {reasons}), '') as _reason from _incoming",
     )
-    casts = ", ".join(
-        f"cast(nullif(trim(cast({_quote(c.name)} as varchar)), '') as {c.data_type}) as {_quote(c.name)}"
-        for c in spec.columns
+    casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
+    target = sql.relation(spec.schema, spec.name)
+    con.execute(f"create schema if not exists {sql.identifier(spec.schema)}")
+    p.execute(
+        con,
+        f"create or replace table {target} as select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
+        "from _checked where _reason is null order by _line",
     )
-    target = f"{_quote(spec.schema)}.{_quote(spec.name)}"
-    con.execute(f"create schema if not exists {_quote(spec.schema)}")
-    con.execute(
-        f"create or replace table {target} as select {casts}, cast(? as timestamp) as _loaded_at "
-        "from _checked where _reason is null order by _row_number",
-        [loaded_at],
-    )
-    quarantine = f"{_quote(spec.schema)}.{QUARANTINE}"
+    quarantine = sql.relation(spec.schema, QUARANTINE)
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
     record = "to_json(struct_pack(" + ", ".join(f"{n} := {n}" for n in names) + "))"
     con.execute(
-        f"insert into {quarantine} select ?, ?, ?, _row_number, _reason, cast({record} as varchar), ? "
+        f"insert into {quarantine} select ?, ?, ?, _line, _reason, cast({record} as varchar), ? "
         "from _checked where _reason is not null",
         [run_id, spec.name, spec.raw_file, loaded_at],
     )
-    for row_number, reason, text in unreadable:
-        con.execute(
+    if unreadable:
+        con.executemany(
             f"insert into {quarantine} values (?, ?, ?, ?, ?, ?, ?)",
-            [run_id, spec.name, spec.raw_file, row_number, reason, text, loaded_at],
+            [[run_id, spec.name, spec.raw_file, line, reason, text, loaded_at] for line, reason, text in unreadable],
         )
     loaded = con.execute(f"select count(*) from {target}").fetchone()
     quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
     return TableResult(
         spec.name, spec.raw_file, int(loaded[0]) if loaded else 0, int(quarantined[0]) if quarantined else 0
     )
+
+
+def _raw_path(raw_dir: Path, spec: TableSpec) -> Path:
+    """The raw file of a table; refused when it (or a symlink on its way) leads outside the raw folder."""
+    path = raw_dir / spec.raw_file
+    real, folder = path.resolve(), raw_dir.resolve()
+    if not real.is_relative_to(folder):
+        raise PipelineError(
+            f"raw file {spec.raw_file} resolves to {real}, outside the raw folder {folder}; "
+            "copy the file into the raw folder instead of linking to it."
+        )
+    return path
 
 
 def ingest(
@@ -249,8 +599,16 @@ def ingest(
     run_id: str,
     progress: Callable[[str], None] = print,
 ) -> IngestResult:
-    """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing."""
-    missing = [spec.raw_file for spec in specs if not (raw_dir / spec.raw_file).is_file()]
+    """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing.
+
+    Writes `<schema>.<table>` (the declared columns, typed, plus `_loaded_at`, UTC) and
+    `<schema>._quarantine` (run_id, source_table, raw_file, row_number: the line as described in the
+    module docstring, reason, record: the row as JSON of its text fields or the original line,
+    quarantined_at, UTC). Raises PipelineError, with nothing written, for a missing file, a file
+    outside `raw_dir`, a file without data rows, a file that lacks a declared column or cannot be read.
+    """
+    paths = [_raw_path(raw_dir, spec) for spec in specs]
+    missing = [spec.raw_file for spec, path in zip(specs, paths, strict=True) if not path.is_file()]
     if missing:
         raise PipelineError(
             f"raw file(s) {', '.join(missing)} not found in {raw_dir}; "
@@ -259,18 +617,21 @@ def ingest(
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     results = []
-    with duckdb.connect(str(duckdb_path)) as con:
+    with tempfile.TemporaryDirectory(prefix="ingest-") as scratch, duckdb.connect(str(duckdb_path)) as con:
+        # Offsets are converted to UTC, the unit of every timestamp the marts document.
+        con.execute("set TimeZone = 'UTC'")
         con.execute("begin transaction")
+        spec = None
         try:
             for schema in sorted({spec.schema for spec in specs}):
-                con.execute(f"create schema if not exists {_quote(schema)}")
+                con.execute(f"create schema if not exists {sql.identifier(schema)}")
                 con.execute(
-                    f"create table if not exists {_quote(schema)}.{QUARANTINE} ("
+                    f"create table if not exists {sql.relation(schema, QUARANTINE)} ("
                     "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
                     "reason varchar, record varchar, quarantined_at timestamp)"
                 )
-            for spec in specs:
-                result = _load_table(con, spec, raw_dir / spec.raw_file, loaded_at, run_id)
+            for spec, path in zip(specs, paths, strict=True):
+                result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch))
                 progress(
                     f"  {spec.raw_file:<24} -> {spec.schema}.{spec.name:<14} "
                     f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
@@ -279,7 +640,8 @@ def ingest(
             con.execute("commit")
         except duckdb.Error as error:
             con.execute("rollback")
-            raise PipelineError(f"ingest failed, nothing was loaded: {error}") from error
+            where = f" loading {spec.raw_file}" if spec else ""
+            raise PipelineError(f"ingest failed{where}, nothing was loaded: {error}") from error
         except BaseException:
             con.execute("rollback")
             raise
@@ -290,6 +652,6 @@ def quarantined(duckdb_path: Path, schema: str = "raw") -> Iterator[tuple[str, s
     """(table, reason, rows) of what the last ingest quarantined, largest first."""
     with duckdb.connect(str(duckdb_path)) as con:
         yield from con.execute(
-            f"select source_table, reason, count(*) from {_quote(schema)}.{QUARANTINE} "
+            f"select source_table, reason, count(*) from {sql.relation(schema, QUARANTINE)} "
             "group by all order by 3 desc, 1, 2"
         ).fetchall()
