@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import pii
 from .errors import PipelineError
 
 ENVIRONMENTS = ("dev", "ci", "staging", "prod")
@@ -27,6 +28,9 @@ INSTANCE_VAR = "PIPELINE_INSTANCE"
 STATE_DIR_VAR = "DBT_STATE_DIR"
 DEFER_DUCKDB_PATH_VAR = "DBT_DEFER_DUCKDB_PATH"
 DEFER_DATABASE_VAR = "DBT_DEFER_DATABASE"
+# The key of the PII mask (HMAC-SHA-256, pii.py): dev and ci default to a public key, staging needs its
+# own, prod stores clear values. dbt's connection reads it too (pii_plugin.py, through `pii_key`).
+PII_KEY_VAR = "PII_HASH_KEY"
 # Fault injection for the write-audit-publish tests only (e.g. kill-during-publish); never set it elsewhere.
 FAULT_VAR = "PIPELINE_FAULT"
 
@@ -47,6 +51,8 @@ class Settings:
     state_dir: Path | None = None
     defer_path: Path | None = None
     fault: str = ""
+    # None in prod only: the key of the mask ingest applies to `pii` columns (see pii.py).
+    pii_key: bytes | None = pii.DEV_KEY.encode()
 
     @property
     def audit_path(self) -> Path:
@@ -140,6 +146,12 @@ def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
     )
 
 
+def pii_key(env: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The PII mask key of `env` from $PII_HASH_KEY (None in prod); PipelineError if staging has none."""
+    environ = os.environ if environ is None else environ
+    return pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)
+
+
 def _required(environ: Mapping[str, str], var: str, env: str, example: str) -> str:
     value = environ.get(var, "").strip()
     if not value:
@@ -190,4 +202,5 @@ def resolve(
         state_dir=(project_dir / state_dir).resolve() if state_dir else None,
         defer_path=(project_dir / defer_path).resolve() if defer_path else None,
         fault=environ.get(FAULT_VAR, "").strip(),
+        pii_key=pii_key(env, environ),
     )

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from . import pii
 from .errors import PipelineError
 
 QUARANTINE = "_quarantine"
@@ -29,6 +30,8 @@ class Column:
     name: str
     data_type: str
     required: bool
+    # `meta: {pii: true}`: personal data, masked outside prod (pii.py).
+    pii: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                         name=column["name"],
                         data_type=str(column.get("data_type") or ""),
                         required="not_null" in _test_names(column),
+                        pii=bool(_meta(column).get("pii")),
                     )
                     for column in table.get("columns") or []
                 )
@@ -96,6 +100,12 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                     raise PipelineError(
                         f"{path}: source table {table['name']} needs a data_type on every column "
                         f"(missing on: {', '.join(untyped) or 'all, no columns declared'})."
+                    )
+                typed_pii = [c.name for c in columns if c.pii and c.data_type.lower() not in ("varchar", "text")]
+                if typed_pii:
+                    raise PipelineError(
+                        f"{path}: pii column(s) {', '.join(typed_pii)} of {table['name']} must be declared "
+                        "data_type: varchar, because outside prod they hold a masked digest, not the value."
                     )
                 if Path(raw_file).suffix not in FORMATS:
                     raise PipelineError(
@@ -202,9 +212,17 @@ def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def _load_table(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    path: Path,
+    loaded_at: datetime,
+    run_id: str,
+    masker: pii.Masker,
 ) -> TableResult:
     unreadable = READERS[path.suffix](con, spec, path)
+    # Outside prod, pii columns are masked in the very queries that write (never updated afterwards:
+    # a clear value once written could stay in the file's free blocks).
+    pii_columns = [c.name for c in spec.columns if c.pii]
     _check_columns(con, spec)
     names = [_quote(c.name) for c in spec.columns]
     con.execute(
@@ -217,23 +235,22 @@ def _load_table(
     )
     target = f"{_quote(spec.schema)}.{_quote(spec.name)}"
     con.execute(f"create schema if not exists {_quote(spec.schema)}")
-    con.execute(
-        f"create or replace table {target} as select {casts}, cast(? as timestamp) as _loaded_at "
-        "from _checked where _reason is null order by _row_number",
-        [loaded_at],
+    valid = (
+        f"(select {casts}, cast(? as timestamp) as _loaded_at from _checked where _reason is null order by _row_number)"
     )
+    con.execute(f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}", [loaded_at])
     quarantine = f"{_quote(spec.schema)}.{QUARANTINE}"
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
     record = "to_json(struct_pack(" + ", ".join(f"{n} := {n}" for n in names) + "))"
     con.execute(
         f"insert into {quarantine} select ?, ?, ?, _row_number, _reason, cast({record} as varchar), ? "
-        "from _checked where _reason is not null",
+        f"from {masker.select('_checked', pii_columns, scrub=['_reason'])} where _reason is not null",
         [run_id, spec.name, spec.raw_file, loaded_at],
     )
     for row_number, reason, text in unreadable:
         con.execute(
             f"insert into {quarantine} values (?, ?, ?, ?, ?, ?, ?)",
-            [run_id, spec.name, spec.raw_file, row_number, reason, text, loaded_at],
+            [run_id, spec.name, spec.raw_file, row_number, reason, masker.line(text, bool(pii_columns)), loaded_at],
         )
     loaded = con.execute(f"select count(*) from {target}").fetchone()
     quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
@@ -248,8 +265,14 @@ def ingest(
     raw_dir: Path,
     run_id: str,
     progress: Callable[[str], None] = print,
+    *,
+    pii_key: bytes | None = pii.DEV_KEY.encode(),
 ) -> IngestResult:
-    """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing."""
+    """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing.
+
+    `pii_key` masks the `pii` columns (raw tables and quarantine, see pii.py); None stores them clear (prod).
+    """
+    masker = pii.Masker(pii_key)
     missing = [spec.raw_file for spec in specs if not (raw_dir / spec.raw_file).is_file()]
     if missing:
         raise PipelineError(
@@ -260,6 +283,7 @@ def ingest(
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     results = []
     with duckdb.connect(str(duckdb_path)) as con:
+        masker.register(con)
         con.execute("begin transaction")
         try:
             for schema in sorted({spec.schema for spec in specs}):
@@ -270,7 +294,7 @@ def ingest(
                     "reason varchar, record varchar, quarantined_at timestamp)"
                 )
             for spec in specs:
-                result = _load_table(con, spec, raw_dir / spec.raw_file, loaded_at, run_id)
+                result = _load_table(con, spec, raw_dir / spec.raw_file, loaded_at, run_id, masker)
                 progress(
                     f"  {spec.raw_file:<24} -> {spec.schema}.{spec.name:<14} "
                     f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
