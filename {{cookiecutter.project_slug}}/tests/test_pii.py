@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -78,7 +77,8 @@ def test_staging_refuses_to_run_without_its_own_key(project: Path, environ: dict
 
 
 def test_staging_without_a_key_is_one_sentence_from_the_cli(project: Path) -> None:
-    out = cli(project, "ingest", "--env", "staging", expect=1, DBT_DUCKDB_PATH=str(project / "s.duckdb"))
+    shared = {"DBT_DUCKDB_PATH": str(project / "s.duckdb"), "RAW_DATA_DIR": str(project / config.SAMPLE_DIR)}
+    out = cli(project, "ingest", "--env", "staging", expect=1, env=shared)
     assert "error: environment 'staging' needs its own PII_HASH_KEY" in out
     assert "Traceback" not in out and not (project / "s__audit.duckdb").exists()
 
@@ -152,9 +152,9 @@ def _cells(database: Path) -> Iterator[str]:
     """Every non-null value of every varchar column of every table in a DuckDB file."""
     with duckdb.connect(str(database), read_only=True) as con:
         columns = con.execute(
-            "select table_schema, table_name, column_name from duckdb_columns() "
-            "where database_name = current_database() and data_type = 'VARCHAR' "
-            "and (table_schema, table_name) in (select schema_name, table_name from duckdb_tables())"
+            "select c.table_schema, c.table_name, c.column_name from information_schema.columns as c "
+            "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
+            "where c.table_catalog = current_database() and t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR'"
         ).fetchall()
         for schema, table, column in columns:
             query = f'select "{column}" from "{schema}"."{table}" where "{column}" is not null'
@@ -178,10 +178,10 @@ def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> No
         (6, pii.mask("Dee Fox", DEV_KEY), None, "Kiev"),
     ]
     masked_email = pii.mask("bo@example.com", DEV_KEY) or ""
-    # Other fields stay readable, so the reason can be acted on.
-    assert {"person_id": "x2", "full_name": pii.mask("Bo Chen", DEV_KEY), "email": masked_email, "city": "Rome"} in [
-        json.loads(record) for _, record in records if record.startswith("{")
-    ]
+    bad = [json.loads(record) for _, record in records if record.startswith("{")]
+    # Other fields stay readable, so the reason can be acted on; a pii value shifted into one is masked.
+    assert {"person_id": "x2", "full_name": pii.mask("Bo Chen", DEV_KEY), "email": masked_email, "city": "Rome"} in bad
+    assert {"person_id": masked_email, "full_name": pii.mask("Bo Chen", DEV_KEY), "email": masked_email, "city": "Rome"} in bad
     assert any(masked_email in reason for reason, _ in records)  # the reason quotes the mask, not the value
     assert any(reason == "full_name is missing" for reason, _ in records)
     # Decided: outside prod, a line of a pii table that cannot be split into fields is stored as its mask.
@@ -257,13 +257,15 @@ def _clear_values(project: Path) -> set[str]:
             continue
         path = project / config.SAMPLE_DIR / spec.raw_file
         assert path.suffix == ".csv", "extend the scan to this format"
-        text = path.read_text(encoding="utf-8")
-        header = next(csv.reader(io.StringIO(text)))
-        for line, fields in zip(text.splitlines()[1:], csv.reader(io.StringIO(text)), strict=False):
-            if len(fields) != len(header):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header = next(csv.reader(lines[:1]))
+        for line in lines[1:]:
+            fields = next(csv.reader([line]))
+            if len(fields) != len(header):  # its fields cannot be told apart: the line is the value
                 values.add(line.lower())
-        for row in csv.DictReader(io.StringIO(text)):
-            values |= {row[c].lower() for c in columns if row.get(c)}
+                continue
+            row = dict(zip(header, fields, strict=True))
+            values |= {row[c].lower() for c in columns if row[c]}
             if row.get("first_name") and row.get("last_name"):
                 values.add(f"{row['first_name']} {row['last_name']}".lower())  # dim_customers.full_name
     return values
@@ -294,7 +296,7 @@ def _leaks(project: Path, values: set[str]) -> list[tuple[str, str]]:
 def test_a_ci_run_leaves_no_clear_pii_in_any_file_and_prod_keeps_them(project: Path, tmp_path: Path) -> None:
     """Warehouse, audit, raw, quarantine, dbt artifacts, logs and reports of a whole ci run hold no clear value."""
     values = _clear_values(project)
-    assert len(values) > 400 and any(len(v) < SUBSTRING_LENGTH for v in values)
+    assert len(values) > 200 and any(len(v) < SUBSTRING_LENGTH for v in values)
     cli(project, "run", "--env", "ci")
     assert (project / "warehouse" / "ci__audit.duckdb").is_file() and (project / "target" / "ci").is_dir()
     assert _leaks(project, values) == []

@@ -241,10 +241,13 @@ def _load_table(
     con.execute(f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}", [loaded_at])
     quarantine = f"{_quote(spec.schema)}.{QUARANTINE}"
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
+    # A bad row's other text fields and its reason may hold a pii value too (shifted fields): scrub them.
+    texts = con.execute("select column_name from (describe _checked) where column_type = 'VARCHAR'").fetchall()
+    scrub = [name for (name,) in texts if name not in pii_columns]
     record = "to_json(struct_pack(" + ", ".join(f"{n} := {n}" for n in names) + "))"
     con.execute(
         f"insert into {quarantine} select ?, ?, ?, _row_number, _reason, cast({record} as varchar), ? "
-        f"from {masker.select('_checked', pii_columns, scrub=['_reason'])} where _reason is not null",
+        f"from {masker.select('_checked', pii_columns, scrub)} where _reason is not null",
         [run_id, spec.name, spec.raw_file, loaded_at],
     )
     for row_number, reason, text in unreadable:

@@ -60,8 +60,7 @@ def resolve_key(env: str, value: str, variable: str) -> bytes | None:
         problem = "is the public dev key" if value == DEV_KEY else ("is too short" if value else "is not set")
         raise PipelineError(
             f"environment 'staging' needs its own {variable} to mask personal data, and it {problem}; "
-            f"export {variable}=<a secret of at least {MIN_KEY_LENGTH} random characters> "
-            '(e.g. from `python -c "import secrets; print(secrets.token_hex(32))"`).'
+            f"export {variable}=<at least {MIN_KEY_LENGTH} random characters, made by `openssl rand -hex 32`>."
         )
     return (value or DEV_KEY).encode("utf-8")
 
@@ -105,8 +104,9 @@ class Masker:
     def select(self, relation: str, columns: Sequence[str], scrub: Sequence[str] = ()) -> str:
         """SQL of `relation` (a name or a parenthesised query) with `columns` masked by pii_mask.
 
-        Each column of `scrub` is text that may quote the clear values (a quarantine reason): every
-        occurrence in it of this row's clear value of a masked column is replaced by its mask.
+        Each column of `scrub` is text that may hold the clear values (a quarantine reason, or a field
+        of a row whose fields shifted): every occurrence in it of this row's clear value of a masked
+        column is replaced by its mask.
         Without a key, or without columns, `relation` itself is returned.
         """
         if self.key is None or not columns:
