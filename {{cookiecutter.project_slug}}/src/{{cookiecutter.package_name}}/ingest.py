@@ -217,6 +217,7 @@ def _load_table(
     path: Path,
     loaded_at: datetime,
     run_id: str,
+    *,
     masker: pii.Masker,
 ) -> TableResult:
     unreadable = READERS[path.suffix](con, spec, path)
@@ -297,7 +298,7 @@ def ingest(
                     "reason varchar, record varchar, quarantined_at timestamp)"
                 )
             for spec in specs:
-                result = _load_table(con, spec, raw_dir / spec.raw_file, loaded_at, run_id, masker)
+                result = _load_table(con, spec, raw_dir / spec.raw_file, loaded_at, run_id, masker=masker)
                 progress(
                     f"  {spec.raw_file:<24} -> {spec.schema}.{spec.name:<14} "
                     f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"

@@ -15,7 +15,7 @@ from duckdb import DuckDBPyConnection
 from . import config, pii
 
 
-class Plugin(BasePlugin):  # type: ignore[misc]  # dbt-duckdb ships no type hints
+class Plugin(BasePlugin):
     """Registers pii_mask(varchar) -> varchar, the SQL macro `mask_pii` calls outside prod, on every connection."""
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
