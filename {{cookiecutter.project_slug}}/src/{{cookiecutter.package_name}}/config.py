@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pii
@@ -51,8 +51,8 @@ class Settings:
     state_dir: Path | None = None
     defer_path: Path | None = None
     fault: str = ""
-    # None in prod only: the key of the mask ingest applies to `pii` columns (see pii.py).
-    pii_key: bytes | None = pii.DEV_KEY.encode()
+    # $PII_HASH_KEY as given; `pii_key` checks it when a step needs it, so `env`/`report` run without it.
+    pii_key_text: str = field(default="", repr=False)
 
     @property
     def audit_path(self) -> Path:
@@ -72,6 +72,11 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.project_dir / "logs" / self.name
+
+    @property
+    def pii_key(self) -> bytes | None:
+        """The key ingest masks `pii` columns with (None in prod: clear); PipelineError if staging has none."""
+        return pii.resolve_key(self.env, self.pii_key_text, PII_KEY_VAR)
 
     @property
     def is_shared(self) -> bool:
@@ -202,5 +207,5 @@ def resolve(
         state_dir=(project_dir / state_dir).resolve() if state_dir else None,
         defer_path=(project_dir / defer_path).resolve() if defer_path else None,
         fault=environ.get(FAULT_VAR, "").strip(),
-        pii_key=pii_key(env, environ),
+        pii_key_text=environ.get(PII_KEY_VAR, ""),
     )
