@@ -68,9 +68,7 @@ def ingest_step(run: Run, say: Callable[[str], None]) -> None:
     if not specs:
         say("  no source table declares a meta.raw_file: nothing to ingest")
         return
-    run.ingested = ingest.ingest(
-        run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key
-    )
+    run.ingested = ingest.ingest(run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key)
     say(f"  {run.ingested.loaded_rows:,} rows loaded, {run.ingested.quarantined_rows:,} quarantined")
     run.checks += checks.quarantine_checks(
         {t.table: t.loaded_rows for t in run.ingested.tables},
