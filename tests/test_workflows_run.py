@@ -312,7 +312,9 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
         tmp_path / "runner",
         repository="acme/shop-analytics",
         environments={
-            "staging": Environment({"DBT_DUCKDB_PATH": str(warehouses / "staging.duckdb")}, raw),
+            "staging": Environment(
+                {"DBT_DUCKDB_PATH": str(warehouses / "staging.duckdb"), "PII_HASH_KEY": "staging-" + "k" * 32}, raw
+            ),
             "production": Environment({"DBT_DUCKDB_PATH": str(warehouses / "prod.duckdb")}, raw),
         },
         extra_env={"UV_COMPILE_BYTECODE": "1"},

@@ -71,8 +71,3 @@ def type_timestamp() -> str:
 def current_timestamp() -> str:
     """Render `dbt.current_timestamp()`."""
     return "current_timestamp"
-
-
-def hash(field: str) -> str:
-    """Render `dbt.hash(field)`."""
-    return f"md5(cast({field} as varchar))"

@@ -17,7 +17,7 @@ DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests"
 # What the CLI reads from the environment; a CI runner sets some of them, tests start clean.
 ENVIRONMENT_VARIABLES = (
     "DBT_DUCKDB_PATH", "RAW_DATA_DIR", "DBT_THREADS", "PR_NUMBER", "DBT_STATE_DIR", "DBT_DEFER_DUCKDB_PATH",
-    "GITHUB_REF", "GITHUB_HEAD_REF", "GITHUB_REF_NAME",
+    "GITHUB_REF", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "PII_HASH_KEY",
 )  # fmt: skip
 
 

@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from slugify import slugify
 
+from . import pii
 from .errors import PipelineError
 
 ENVIRONMENTS = ("dev", "ci", "staging", "prod")
@@ -30,13 +31,16 @@ INSTANCE_VAR = "PIPELINE_INSTANCE"
 STATE_DIR_VAR = "DBT_STATE_DIR"
 DEFER_DUCKDB_PATH_VAR = "DBT_DEFER_DUCKDB_PATH"
 DEFER_DATABASE_VAR = "DBT_DEFER_DATABASE"
+# The key of the PII mask (HMAC-SHA-256, pii.py): dev and ci default to a public key, staging needs its
+# own, prod stores clear values. dbt's connection reads it too (pii_plugin.py, through `pii_key`).
+PII_KEY_VAR = "PII_HASH_KEY"
 # Fault injection for the write-audit-publish tests only (e.g. kill-during-publish); never set it elsewhere.
 FAULT_VAR = "PIPELINE_FAULT"
 FAULTS = ("kill-during-publish",)
 # Every variable this package reads; the hostile-values test feeds each of them.
 VARIABLES = (
     DUCKDB_PATH_VAR, RAW_DATA_DIR_VAR, THREADS_VAR, PROJECT_DIR_VAR, PR_NUMBER_VAR, INSTANCE_VAR,
-    STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR,
+    STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
 )  # fmt: skip
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
@@ -60,6 +64,8 @@ class Settings:
     defer_path: Path | None = None
     fault: str = ""
     owner: str = ""  # who the instance belongs to, in words (`branch 'feat/a'`), for `env list`
+    # $PII_HASH_KEY as given; `pii_key` checks it when a step needs it, so `env`/`report` run without it.
+    pii_key_text: str = field(default="", repr=False)
 
     @property
     def audit_path(self) -> Path:
@@ -79,6 +85,11 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.project_dir / "logs" / self.name
+
+    @property
+    def pii_key(self) -> bytes | None:
+        """The key ingest masks `pii` columns with (None in prod: clear); PipelineError if staging has none."""
+        return pii.resolve_key(self.env, self.pii_key_text, PII_KEY_VAR)
 
     @property
     def is_shared(self) -> bool:
@@ -311,6 +322,12 @@ def find_project_dir(start: Path, environ: Mapping[str, str]) -> Path:
     )
 
 
+def pii_key(env: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The PII mask key of `env` from $PII_HASH_KEY (None in prod); PipelineError if staging has none."""
+    environ = os.environ if environ is None else environ
+    return pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)
+
+
 def _missing(env: str, needed: dict[str, str]) -> PipelineError:
     """One sentence naming every setting a shared environment lacks, with an example of each."""
     names = list(needed)
@@ -384,4 +401,5 @@ def resolve(
         defer_path=(project_dir / defer_path).resolve() if defer_path else None,
         fault=fault,
         owner=owner(env, project_dir, environ),
+        pii_key_text=environ.get(PII_KEY_VAR, ""),
     )

@@ -33,7 +33,7 @@ from typing import IO, Any
 import duckdb
 import yaml
 
-from . import sql
+from . import pii, sql
 from .errors import PipelineError
 
 QUARANTINE = "_quarantine"
@@ -60,6 +60,8 @@ class Column:
     name: str
     data_type: str
     required: bool
+    # `meta: {pii: true}`: personal data, masked outside prod (pii.py).
+    pii: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                         name=column["name"],
                         data_type=str(column.get("data_type") or "").strip(),
                         required="not_null" in _test_names(column),
+                        pii=bool(_meta(column).get("pii")),
                     )
                     for column in table.get("columns") or []
                 )
@@ -140,6 +143,12 @@ def load_specs(project_dir: Path) -> list[TableSpec]:
                             f"{path}: data_type '{c.data_type}' of {table['name']}.{c.name} is not a plain SQL type; "
                             "write a type name such as integer, varchar or numeric(12,2)."
                         )
+                typed_pii = [c.name for c in columns if c.pii and c.data_type.lower() not in ("varchar", "text")]
+                if typed_pii:
+                    raise PipelineError(
+                        f"{path}: pii column(s) {', '.join(typed_pii)} of {table['name']} must be declared "
+                        "data_type: varchar, because outside prod they hold a masked digest, not the value."
+                    )
                 if Path(raw_file).suffix not in FORMATS:
                     raise PipelineError(
                         f"{path}: raw_file '{raw_file}' of {table['name']} must end in one of {', '.join(FORMATS)}."
@@ -539,8 +548,12 @@ def _column_sql(column: Column, nulls: str, p: _Params) -> tuple[str, str]:
 
 
 def _load_table(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str, *, scratch: Path
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str, *, scratch: Path,
+    masker: pii.Masker,
 ) -> TableResult:
+    # Outside prod, pii columns are masked in the very queries that write (never updated afterwards:
+    # a clear value once written could stay in the file's free blocks).
+    pii_columns = [c.name for c in spec.columns if c.pii]
     unreadable = READERS[path.suffix](con, spec, path, scratch / f"{spec.name}.csv")
     p = _Params()
     nulls = p(list(spec.null_values))
@@ -555,23 +568,29 @@ def _load_table(
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
     target = sql.relation(spec.schema, spec.name)
     con.execute(f"create schema if not exists {sql.identifier(spec.schema)}")
-    p.execute(
-        con,
-        f"create or replace table {target} as select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
-        "from _checked where _reason is null order by _line",
+    valid = (
+        f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
+        "from _checked where _reason is null order by _line)"
     )
+    p.execute(con, f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}")
     quarantine = sql.relation(spec.schema, QUARANTINE)
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
+    # A bad row's other text fields and its reason may hold a pii value too (shifted fields): scrub them.
+    texts = con.execute("select column_name from (describe _checked) where column_type = 'VARCHAR'").fetchall()
+    scrub = [name for (name,) in texts if name not in pii_columns]
     record = "to_json(struct_pack(" + ", ".join(f"{n} := {n}" for n in names) + "))"
     con.execute(
         f"insert into {quarantine} select ?, ?, ?, _line, _reason, cast({record} as varchar), ? "
-        "from _checked where _reason is not null",
+        f"from {masker.select('_checked', pii_columns, scrub)} where _reason is not null",
         [run_id, spec.name, spec.raw_file, loaded_at],
     )
     if unreadable:
         con.executemany(
             f"insert into {quarantine} values (?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, spec.name, spec.raw_file, line, reason, text, loaded_at] for line, reason, text in unreadable],
+            [
+                [run_id, spec.name, spec.raw_file, line, reason, masker.line(text, bool(pii_columns)), loaded_at]
+                for line, reason, text in unreadable
+            ],
         )
     loaded = con.execute(f"select count(*) from {target}").fetchone()
     quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
@@ -598,6 +617,8 @@ def ingest(
     raw_dir: Path,
     run_id: str,
     progress: Callable[[str], None] = print,
+    *,
+    pii_key: bytes | None = pii.DEV_KEY.encode(),
 ) -> IngestResult:
     """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing.
 
@@ -606,7 +627,9 @@ def ingest(
     module docstring, reason, record: the row as JSON of its text fields or the original line,
     quarantined_at, UTC). Raises PipelineError, with nothing written, for a missing file, a file
     outside `raw_dir`, a file without data rows, a file that lacks a declared column or cannot be read.
+    `pii_key` masks the `pii` columns (raw tables and quarantine, see pii.py); None stores them clear (prod).
     """
+    masker = pii.Masker(pii_key)
     paths = [_raw_path(raw_dir, spec) for spec in specs]
     missing = [spec.raw_file for spec, path in zip(specs, paths, strict=True) if not path.is_file()]
     if missing:
@@ -620,6 +643,7 @@ def ingest(
     with tempfile.TemporaryDirectory(prefix="ingest-") as scratch, duckdb.connect(str(duckdb_path)) as con:
         # Offsets are converted to UTC, the unit of every timestamp the marts document.
         con.execute("set TimeZone = 'UTC'")
+        masker.register(con)
         con.execute("begin transaction")
         spec = None
         try:
@@ -631,7 +655,7 @@ def ingest(
                     "reason varchar, record varchar, quarantined_at timestamp)"
                 )
             for spec, path in zip(specs, paths, strict=True):
-                result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch))
+                result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch), masker=masker)
                 progress(
                     f"  {spec.raw_file:<24} -> {spec.schema}.{spec.name:<14} "
                     f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"

@@ -63,11 +63,12 @@ BACKFILL_SELECTOR = "config.incremental_strategy:microbatch"
 
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
     """Load the raw files into the audit database; bad rows go to quarantine, a bad file stops the run."""
+    pii_key = run.settings.pii_key  # first: staging without its own key stops here, before anything is written
     specs = ingest.load_specs(run.settings.project_dir)
     if not specs:
         say("  no source table declares a meta.raw_file: nothing to ingest")
         return
-    run.ingested = ingest.ingest(run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say)
+    run.ingested = ingest.ingest(run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key)
     say(f"  {run.ingested.loaded_rows:,} rows loaded, {run.ingested.quarantined_rows:,} quarantined")
     run.checks += checks.quarantine_checks(
         {t.table: t.loaded_rows for t in run.ingested.tables},

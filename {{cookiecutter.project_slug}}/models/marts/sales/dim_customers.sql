@@ -18,7 +18,7 @@ customer_orders as (
 final as (
     select
         customers.customer_id,
-        -- Masked again (a no-op on masked staging): slim CI may defer staging to prod's clear rows.
+        -- Masked again (a no-op on ingest-masked rows): slim CI may defer to prod's clear rows.
         {{ dbt.concat([mask_pii('customers.first_name'), "' '", mask_pii('customers.last_name')]) }}
             as full_name,
         {{ mask_pii('customers.email', keep_email_shape=true) }} as email,
