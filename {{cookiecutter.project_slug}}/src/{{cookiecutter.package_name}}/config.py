@@ -175,6 +175,12 @@ def resolve(
             raw_dir = Path(environ.get(RAW_DATA_DIR_VAR) or SAMPLE_DIR)
     state_dir = environ.get(STATE_DIR_VAR, "").strip()
     defer_path = environ.get(DEFER_DUCKDB_PATH_VAR, "").strip()
+    # dbt-duckdb writes the attach alias (the file's stem) into its ATTACH statement unquoted.
+    if defer_path and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", Path(defer_path).stem):
+        raise PipelineError(
+            f"{DEFER_DUCKDB_PATH_VAR}='{defer_path}' must name a file whose name before .duckdb is letters, "
+            "digits and underscores (it becomes the database name), e.g. /data/prod.duckdb."
+        )
 
     threads_text = environ.get(THREADS_VAR, "4")
     if not threads_text.isdigit() or int(threads_text) < 1:
