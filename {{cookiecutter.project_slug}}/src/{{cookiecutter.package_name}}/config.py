@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -50,8 +51,17 @@ class Settings:
 
     @property
     def audit_path(self) -> Path:
-        """Write-audit-publish: everything is built and checked here; consumers read `duckdb_path`."""
-        return self.duckdb_path.with_name(f"{self.duckdb_path.stem}__audit.duckdb")
+        """Write-audit-publish: everything is built and checked here; consumers read `duckdb_path`.
+
+        `<stem>__audit.duckdb` beside the published file. dbt-duckdb names the database after the
+        file's stem and writes that name into SQL text unquoted, so a stem that is not a plain
+        identifier (`o'brien`, a crafted $DBT_DUCKDB_PATH) becomes a readable, safe one plus a short
+        hash of the exact stem: the path stays a path, and two different stems never share a file.
+        """
+        stem = self.duckdb_path.stem
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem):
+            stem = f"{sanitize(stem)}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+        return self.duckdb_path.with_name(f"{stem}__audit.duckdb")
 
     @property
     def reports_dir(self) -> Path:
