@@ -1,8 +1,8 @@
 """One writer per environment instance, and databases held open by other processes.
 
-Most cases hold the instance's run lock (or a DuckDB file) in this process or a tiny helper
-process and call the CLI in-process: a refused command stops before dbt starts, so they are fast.
-One integration test races two real pipeline processes on one branch.
+Each case holds the instance's run lock (or a DuckDB file) in this process or a tiny helper
+process and calls the CLI in-process: a refused command stops before dbt starts, so they are fast.
+test_branches.py races two real pipeline processes on one branch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +19,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PACKAGE, cli, start
+from conftest import PACKAGE
 from {{ cookiecutter.package_name }} import cli as main_cli
-from {{ cookiecutter.package_name }} import config, locking, parallel, publish, sql
+from {{ cookiecutter.package_name }} import config, locking, parallel, publish
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.publish import snapshot
 
@@ -93,12 +92,12 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
 ) -> None:
     monkeypatch.setenv("PR_NUMBER", "7")
     with _held_elsewhere(_holding_the_instance(project)) as holder:
-        assert main_cli.main(["ingest", "--env", "ci"]) == 1
+        assert main_cli.main(["env", "create", "--env", "ci"]) == 1
         assert f"in use by run RUN-A (pid {holder.pid}, command `run`" in capsys.readouterr().err
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
-        assert main_cli.main(["ingest", "--env", "ci"]) == 0  # the stale lock file does not block it
-    assert "rows loaded" in capsys.readouterr().out
+        assert main_cli.main(["env", "create", "--env", "ci"]) == 0  # the stale lock file does not block it
+    assert "created ci_pr_7" in capsys.readouterr().out
 
 
 def test_run_many_refuses_a_set_whose_instance_is_held(project: Path) -> None:
@@ -179,47 +178,11 @@ def test_a_held_audit_database_fails_the_run_with_one_sentence_and_a_failed_repo
 def test_duckdbs_lock_error_becomes_a_sentence_naming_the_file(tmp_path: Path) -> None:
     database = tmp_path / 'o\'brien "data" é.duckdb'
     duckdb.connect(str(database)).close()
-    with _held_elsewhere(f"import duckdb\ncon = duckdb.connect({str(database)!r})") as holder:
-        with pytest.raises(PipelineError) as refused:
-            locking.ensure_writable(database)
+    code = f"import duckdb\ncon = duckdb.connect({str(database)!r})"
+    with _held_elsewhere(code) as holder, pytest.raises(PipelineError) as refused:
+        locking.ensure_writable(database)
     assert str(refused.value) == (
         f"{database} is open in another process (pid {holder.pid}, e.g. a BI tool or notebook); "
         "close the other connection or wait, then run again."
     )
     assert locking.database_in_use(ValueError("Could not set lock on file")) is None
-
-
-@pytest.mark.integration
-def test_a_second_run_on_a_branch_is_refused_and_the_first_publishes_what_it_checked(
-    project: Path, tmp_path: Path
-) -> None:
-    branch = {"GITHUB_HEAD_REF": "main"}
-    settings = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), **branch})
-    failing = tmp_path / "failing"  # other raw files, which fail an error-level check at ingest
-    failing.mkdir()
-    (failing / "products.csv").write_text("product_id,sku\n1,SKU-1\n", encoding="utf-8")
-    first = start(project, "run", **branch)
-    try:
-        holder_file = locking.holder_path(settings)
-        while not holder_file.is_file() and first.poll() is None:  # until run A holds the instance
-            time.sleep(0.05)
-        holder = json.loads(holder_file.read_text(encoding="utf-8"))
-        assert holder["pid"] == first.pid
-        refused = cli(project, "run", expect=1, RAW_DATA_DIR=str(failing), **branch)
-    finally:
-        out, _ = first.communicate(timeout=600)
-    assert first.returncode == 0, out
-    assert refused.strip() == (
-        f"error: instance {settings.name} is in use by run {holder['run_id']} (pid {first.pid}, command `run`, "
-        f"since {holder['started_at']}); wait for it to finish (or stop that process), then run again."
-    )
-    report = json.loads(next(settings.reports_dir.glob("*/report.json")).read_text(encoding="utf-8"))
-    assert (report["run_id"], report["status"]) == (holder["run_id"], "published")
-    # What is published is what run A built and checked in the audit database, from the rows it loaded.
-    published = snapshot(settings.duckdb_path)
-    with duckdb.connect(str(settings.audit_path), read_only=True) as audit:
-        for name, rows in published.items():
-            relation = sql.relation(*name.split("."))
-            assert audit.execute(f"select * from {relation} order by all").fetchall() == rows
-        for table, loaded in report["loaded"].items():  # and A's report describes what A loaded
-            assert audit.execute(f"select count(*) from {sql.relation('raw', table)}").fetchone() == (loaded,)

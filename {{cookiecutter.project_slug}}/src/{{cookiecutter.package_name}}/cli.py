@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from . import build, config, environments, locking, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
+from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"

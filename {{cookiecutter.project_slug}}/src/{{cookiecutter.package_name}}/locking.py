@@ -46,7 +46,8 @@ def holder_path(settings: Settings) -> Path:
 def _holder(settings: Settings) -> str:
     try:
         holder = json.loads(holder_path(settings).read_text(encoding="utf-8"))
-        return f"run {holder['run_id']} (pid {holder['pid']}, command `{holder['command']}`, since {holder['started_at']})"
+        run_id, pid, command, since = holder["run_id"], holder["pid"], holder["command"], holder["started_at"]
+        return f"run {run_id} (pid {pid}, command `{command}`, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process that has not recorded its run id yet"
 

@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 import signal
-from contextlib import suppress
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +103,7 @@ def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
         raise database_in_use(error) or PipelineError(
             f"publish failed, consumers still see the previous tables: {error}"
         ) from error
-    os.replace(staged, target)  # atomic on one filesystem: readers see the old file or the new one
+    staged.replace(target)  # atomic on one filesystem: readers see the old file or the new one
     # The old file's log was replayed into the copy; left beside the new file it would be replayed again.
     target.with_name(target.name + ".wal").unlink(missing_ok=True)
 
