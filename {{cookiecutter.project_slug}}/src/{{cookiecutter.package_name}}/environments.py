@@ -11,6 +11,7 @@ of an instance; a server warehouse would drop a schema here instead (the seam is
 
 from __future__ import annotations
 
+import glob
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ def create(settings: Settings) -> Path:
 def _drop_database(path: Path) -> bool:
     existed = path.exists()
     # The file, its write-ahead log, and a copy a killed publish left behind (see publish.py).
-    for leftover in (path, path.with_name(path.name + ".wal"), *path.parent.glob(f".{path.name}.*.publishing*")):
+    for leftover in (path, path.with_name(path.name + ".wal"), *path.parent.glob(f".{glob.escape(path.name)}.*.publishing*")):
         leftover.unlink(missing_ok=True)
     return existed
 

@@ -12,6 +12,7 @@ removes its leftover copy). Each warehouse gets its own `_publish_<type>` functi
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -59,7 +60,7 @@ def published_relations(manifest_path: Path, built: Iterable[str]) -> list[Relat
 
 def _staging_copy(target: Path) -> Path:
     """A copy of the consumers' file (and its write-ahead log, if any) beside it, on the same filesystem."""
-    for leftover in target.parent.glob(f".{target.name}.*.publishing*"):  # from a killed run; the run lock is ours
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.publishing*"):  # from a killed run; the run lock is ours
         leftover.unlink(missing_ok=True)
     staged = target.with_name(f".{target.name}.{os.getpid()}.publishing")
     if target.is_file():
