@@ -75,7 +75,8 @@ def create(settings: Settings) -> Path:
 def _drop_database(path: Path) -> bool:
     existed = path.exists()
     # The file, its write-ahead log, and a copy a killed publish left behind (see publish.py).
-    for leftover in (path, path.with_name(path.name + ".wal"), *path.parent.glob(f".{glob.escape(path.name)}.*.publishing*")):
+    copies = path.parent.glob(f".{glob.escape(path.name)}.*.publishing*")
+    for leftover in (path, path.with_name(path.name + ".wal"), *copies):
         leftover.unlink(missing_ok=True)
     return existed
 

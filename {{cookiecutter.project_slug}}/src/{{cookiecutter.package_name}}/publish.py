@@ -60,7 +60,8 @@ def published_relations(manifest_path: Path, built: Iterable[str]) -> list[Relat
 
 def _staging_copy(target: Path) -> Path:
     """A copy of the consumers' file (and its write-ahead log, if any) beside it, on the same filesystem."""
-    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.publishing*"):  # from a killed run; the run lock is ours
+    # A killed run's copy: safe to remove, since this process holds the instance's run lock.
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.publishing*"):
         leftover.unlink(missing_ok=True)
     staged = target.with_name(f".{target.name}.{os.getpid()}.publishing")
     if target.is_file():
