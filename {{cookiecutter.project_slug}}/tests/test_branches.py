@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from conftest import PACKAGE, cli, start
+from {{ cookiecutter.package_name }} import config, locking, sql
+from {{ cookiecutter.package_name }}.publish import snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +147,37 @@ def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path) 
     out = cli(project, "run-many", "--env", "ci", "--set", "good:", "--set", "bad:--raw-dir /nowhere", expect=1)
     assert "1 of 2 sets passed; failed: bad" in out
     assert "not found in /nowhere" in out
+
+
+def test_a_second_run_on_a_branch_is_refused_and_the_first_publishes_what_it_checked(
+    project: Path, tmp_path: Path
+) -> None:
+    settings = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "GITHUB_HEAD_REF": "main"})
+    failing = tmp_path / "failing"  # other raw files, which fail an error-level check at ingest
+    failing.mkdir()
+    (failing / "products.csv").write_text("product_id,sku\n1,SKU-1\n", encoding="utf-8")
+    first = start(project, "run", GITHUB_HEAD_REF="main")
+    try:
+        holder_file = locking.holder_path(settings)
+        while not holder_file.is_file() and first.poll() is None:  # until run A holds the instance
+            time.sleep(0.05)
+        holder = json.loads(holder_file.read_text(encoding="utf-8"))
+        assert holder["pid"] == first.pid
+        refused = cli(project, "run", expect=1, RAW_DATA_DIR=str(failing), GITHUB_HEAD_REF="main")
+    finally:
+        out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out
+    assert refused.strip() == (
+        f"error: instance {settings.name} is in use by run {holder['run_id']} (pid {first.pid}, command `run`, "
+        f"since {holder['started_at']}); wait for it to finish (or stop that process), then run again."
+    )
+    report = json.loads(next(settings.reports_dir.glob("*/report.json")).read_text(encoding="utf-8"))
+    assert (report["run_id"], report["status"]) == (holder["run_id"], "published")
+    # What is published is what run A built and checked in the audit database, from the rows it loaded.
+    published = snapshot(settings.duckdb_path)
+    with duckdb.connect(str(settings.audit_path), read_only=True) as audit:
+        for name, rows in published.items():
+            relation = sql.relation(*name.split("."))
+            assert audit.execute(f"select * from {relation} order by all").fetchall() == rows
+        for table, loaded in report["loaded"].items():  # and A's report describes what A loaded
+            assert audit.execute(f"select count(*) from {sql.relation('raw', table)}").fetchone() == (loaded,)

@@ -3,7 +3,9 @@
 Production is built once from the sample. Each fault then runs the pipeline on *different*
 data (a larger generated sample), so a leak into the published tables would show; the
 published tables must be unchanged, row for row. A good run afterwards must succeed and
-give the same tables, and again on a second run (idempotent).
+give the same tables, and again on a second run (idempotent). Publishing swaps in a new file,
+so a run killed mid-publish leaves the old file untouched and its half-written copy is cleared
+by the next publish. The last test runs the pipeline in a folder whose name holds quotes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import cli, copy_project
@@ -83,6 +86,7 @@ def test_a_process_killed_during_publish_leaves_the_old_tables(production: Produ
     out = _faulty(production, expect=-9, PIPELINE_FAULT="kill-during-publish")
     assert "==> publish" in out
     _recovers(production)
+    assert not list(production.database.parent.glob("*.publishing*"))  # the killed run's copy is gone
 
 
 def test_a_malformed_raw_file_publishes_nothing(production: Production) -> None:
@@ -101,3 +105,32 @@ def test_a_missing_required_setting_publishes_nothing_and_reruns_are_idempotent(
     _recovers(production)
     cli(production.project, "run", "--env", "prod", env=production.good)  # once more: same tables
     assert snapshot(production.database) == production.published
+
+
+# Paths are values, never SQL: the pipeline runs in any folder, and a crafted path stays a path.
+def _tables(database: Path) -> set[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
+
+
+def test_the_pipeline_runs_in_a_quoted_non_ascii_path_and_a_crafted_database_path_stays_a_path(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / 'o\'brien "data" é'
+    project = copy_project(root / "project")
+    # What once closed the quote of `attach '<path>' as published` and ran its own statement.
+    crafted = root / "shared" / "prod' as published; create table injected as select 42 as i; attach 'x.duckdb"
+    crafted.parent.mkdir()
+    raw = project / "data" / "raw" / "sample"
+    # --scale: the generator writes its Parquet files under the quoted folder too.
+    env = {"DBT_DUCKDB_PATH": str(crafted), "RAW_DATA_DIR": str(raw)}
+    out = cli(project, "run", "--env", "staging", "--scale", "0.02", env=env)
+    assert f"relation(s) to {crafted.name}" in out
+    assert crafted.is_file()  # the path is the file's name, quotes and all
+    published = snapshot(crafted)
+    assert published["main.fct_orders"]
+    audit = next(crafted.parent.glob("*__audit.duckdb"))  # dbt's database: a safe name beside the crafted one
+    assert "injected" not in _tables(crafted) | _tables(audit)
+    assert sorted(p.name for p in crafted.parent.iterdir() if p.suffix == ".duckdb") == sorted(
+        [crafted.name, audit.name]
+    )

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}parallel, pipeline, report
+from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -191,7 +191,8 @@ def _report(args: argparse.Namespace) -> int:
 def _docs(args: argparse.Namespace) -> int:
     settings = config.resolve(args.env)
     target = settings.project_dir / "target" / "docs"
-    result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
+    with locking.instance_lock(settings, "docs", run_id="docs"):  # dbt opens the audit database to read its catalog
+        result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
     print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
     return 0 if result.success else 1
 
@@ -228,6 +229,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         raise PipelineError(f"--start {backfill[0]} must be before --end {backfill[1]} (the end is exclusive).")
     run = pipeline.Run(
         settings,
+        command=args.command,
         select=tuple(getattr(args, "select", ())),
         variables=dict(getattr(args, "var", ())),
         slim=getattr(args, "slim", False),

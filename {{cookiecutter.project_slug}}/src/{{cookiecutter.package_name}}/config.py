@@ -69,8 +69,17 @@ class Settings:
 
     @property
     def audit_path(self) -> Path:
-        """Write-audit-publish: everything is built and checked here; consumers read `duckdb_path`."""
-        return self.duckdb_path.with_name(f"{self.duckdb_path.stem}__audit.duckdb")
+        """Write-audit-publish: everything is built and checked here; consumers read `duckdb_path`.
+
+        `<stem>__audit.duckdb` beside the published file. dbt-duckdb names the database after the
+        file's stem and writes that name into SQL text unquoted, so a stem that is not a plain
+        identifier (`o'brien`, a crafted $DBT_DUCKDB_PATH) becomes a readable, safe one plus a short
+        hash of the exact stem: the path stays a path, and two different stems never share a file.
+        """
+        stem = self.duckdb_path.stem
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem):
+            stem = f"{sanitize(stem)}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+        return self.duckdb_path.with_name(f"{stem}__audit.duckdb")
 
     @property
     def reports_dir(self) -> Path:
@@ -385,6 +394,12 @@ def resolve(
             raise _missing(env, missing)
     state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
     defer_path = _path(environ, DEFER_DUCKDB_PATH_VAR, "/data/prod.duckdb")
+    # dbt-duckdb writes the attach alias (the file's stem) into its ATTACH statement unquoted.
+    if defer_path is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", defer_path.stem):
+        raise PipelineError(
+            f"{DEFER_DUCKDB_PATH_VAR}={shown(str(defer_path))} must name a file whose name before .duckdb is "
+            "letters, digits and underscores (it becomes the database name), e.g. /data/prod.duckdb."
+        )
     threads = _integer(environ, THREADS_VAR, 4, minimum=1, maximum=MAX_THREADS)
     fault = environ.get(FAULT_VAR, "").strip()
     if fault and fault not in FAULTS:

@@ -11,6 +11,7 @@ of an instance; a server warehouse would drop a schema here instead (the seam is
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import duckdb
 
 from .config import AUDIT_SUFFIX, MAX_NAME, WAREHOUSE_DIR, Settings
 from .errors import PipelineError
+from .locking import database_in_use, instance_lock
 
 
 @dataclass(frozen=True)
@@ -95,32 +97,47 @@ def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> l
 
 
 def create(settings: Settings) -> Path:
-    """Create the instance's databases (idempotent): the published one and its audit copy."""
+    """Create the instance's databases (idempotent): the published one and its audit copy.
+
+    Holds the instance's run lock. Raises PipelineError when a run holds the instance or another
+    process holds one of its files.
+    """
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.audit_path)) as con:
-        con.execute("create schema if not exists raw")
-    duckdb.connect(str(settings.duckdb_path)).close()
+    with instance_lock(settings, "env create", run_id="env-create"):
+        try:
+            with duckdb.connect(str(settings.audit_path)) as con:
+                con.execute("create schema if not exists raw")
+            if not settings.duckdb_path.is_file():  # an existing one may be open in a reader: leave it be
+                duckdb.connect(str(settings.duckdb_path)).close()
+        except duckdb.Error as error:
+            raise database_in_use(error) or PipelineError(f"could not create {settings.name}: {error}") from error
     return settings.duckdb_path
 
 
 def _drop_database(path: Path) -> bool:
     existed = path.exists()
-    for leftover in (path, path.with_name(path.name + ".wal"), owner_path(path)):
+    # The file, its write-ahead log, and a copy a killed publish left behind (see publish.py).
+    copies = path.parent.glob(f".{glob.escape(path.name)}.*.publishing*")
+    for leftover in (path, path.with_name(path.name + ".wal"), owner_path(path), *copies):
         leftover.unlink(missing_ok=True)
     return existed
 
 
 def drop(settings: Settings, allow_shared: bool = False) -> bool:
-    """Drop the instance's database and artifacts; refuse staging and prod unless told otherwise."""
+    """Drop the instance's database and artifacts; refuse staging and prod unless told otherwise.
+
+    Holds the instance's run lock: raises PipelineError while a run holds the instance.
+    """
     if settings.is_shared and not allow_shared:
         raise PipelineError(
             f"refusing to drop the shared '{settings.env}' environment ({settings.duckdb_path}); "
             "add --allow-shared if you really mean it."
         )
-    dropped = _drop_database(settings.duckdb_path)
-    dropped = _drop_database(settings.audit_path) or dropped
-    for folder in (settings.target_dir, settings.log_dir, settings.reports_dir):
-        shutil.rmtree(folder, ignore_errors=True)
+    with instance_lock(settings, "env drop", run_id="env-drop"):  # never from under a running pipeline
+        dropped = _drop_database(settings.duckdb_path)
+        dropped = _drop_database(settings.audit_path) or dropped
+        for folder in (settings.target_dir, settings.log_dir, settings.reports_dir):
+            shutil.rmtree(folder, ignore_errors=True)
     return dropped
 
 

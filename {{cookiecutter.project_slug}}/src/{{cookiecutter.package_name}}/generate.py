@@ -320,11 +320,9 @@ def _write_parquet(table: str, data: Dataset, path: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         staged = Path(scratch) / f"{table}.csv"
         _write_csv(table, data, staged)
-        types = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
-        duckdb.sql(
-            f"copy (select * from read_csv('{staged}', header = true, columns = {types})) "
-            f"to '{path}' (format parquet, compression zstd)"
-        )
+        # Through DuckDB's Python API: paths and column types are values here, never SQL text.
+        with duckdb.connect() as con:
+            con.read_csv(str(staged), header=True, dtype=dict(columns)).write_parquet(str(path), compression="zstd")
 
 
 def checksum(path: Path) -> str:

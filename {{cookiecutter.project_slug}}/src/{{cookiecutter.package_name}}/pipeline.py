@@ -3,6 +3,11 @@
 run = ingest -> build -> check -> publish -> report. Everything is written to and checked
 in the audit database; `publish` copies the marts to where consumers read them only when
 no error-level check failed. `report` always runs, so a failed run leaves its report too.
+
+One run at a time per environment instance: `execute` holds the instance's run lock
+(`locking.instance_lock`) from the first step to the report, and refuses to start while another
+process holds it, so what is published is exactly what the run reporting PUBLISHED ingested,
+built and checked.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from . import build, checks, history, ingest, publish, report, state
+from . import build, checks, history, ingest, locking, publish, report, state
 from .config import Settings
 from .errors import PipelineError
 
@@ -29,6 +34,7 @@ class Run:
     """One pipeline run: its parameters going in, each step's result coming out."""
 
     settings: Settings
+    command: str = "run"  # the CLI command, recorded as the holder of the instance's run lock
     select: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
     slim: bool = False
@@ -123,21 +129,34 @@ def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
 
 
 def report_step(run: Run, say: Callable[[str], None]) -> None:
-    """Write the run's report folder and history, and print the summary."""
-    past = history.load(run.settings.audit_path)
+    """Write the run's report folder and history, and print the summary.
+
+    The folder is written even when the audit database (which holds the history) is open in
+    another process: the run's history and row counts are then left out, and the summary says so.
+    """
+    try:
+        past = history.load(run.settings.audit_path)
+        audit_metrics = report.metrics(run.settings)
+    except duckdb.Error as error:
+        refusal = locking.database_in_use(error)
+        if refusal is None:
+            raise
+        say(f"  history unavailable: {refusal}")
+        past, audit_metrics = None, {}
     seconds = time.perf_counter() - run.started
-    metrics = {**report.metrics(run.settings), "seconds": round(seconds, 3)}
-    limits = history.control(past, metrics)
+    metrics = {**audit_metrics, "seconds": round(seconds, 3)}
+    limits = history.control(past or [], metrics)
     run.checks += history.trend_checks(limits)
     status = "failed" if run.failed else ("published" if run.published else "passed")
-    history.append(
-        run.settings.audit_path,
-        run_id=run.run_id,
-        started_at=run.started_at,
-        status=status,
-        seconds=seconds,
-        metrics=metrics,
-    )
+    if past is not None:
+        history.append(
+            run.settings.audit_path,
+            run_id=run.run_id,
+            started_at=run.started_at,
+            status=status,
+            seconds=seconds,
+            metrics=metrics,
+        )
     document = report.document(
         settings=run.settings,
         run_id=run.run_id,
@@ -147,7 +166,7 @@ def report_step(run: Run, say: Callable[[str], None]) -> None:
         parameters={"select": list(run.select), "vars": run.variables, "slim": run.slim, "backfill": run.backfill},
         checks=run.checks,
         ingested=run.ingested,
-        history=[*past, {"run_id": run.run_id, "started_at": run.started_at, "status": status,
+        history=[*(past or []), {"run_id": run.run_id, "started_at": run.started_at, "status": status,
                          "seconds": seconds, "metrics": metrics}],
         control=limits,
     )  # fmt: skip
@@ -167,27 +186,48 @@ STEPS: list[tuple[str, Step]] = [
 ALWAYS = ("report",)  # runs even after a failure, so every run leaves its report
 
 
+def _crash(run: Run, name: str, error: PipelineError, say: Callable[[str], None]) -> None:
+    say(f"error: step '{name}' failed: {error}")
+    run.crashed = f"{name}: {error}"
+    run.checks.append(checks.Check(name, f"{name} step", "error", "fail", str(error)))
+
+
 def execute(
     run: Run,
     steps: list[tuple[str, Step]] = STEPS,
     say: Callable[[str], None] = print,
     always: tuple[str, ...] = ALWAYS,
 ) -> int:
-    """Run the steps in order; a crash skips the rest but the report; exit 1 if anything stopped the line."""
-    say(f"==> run {run.run_id} on {run.settings.env} ({run.settings.name})")
-    for name, step in steps:
-        if run.crashed and name not in always:
-            continue
-        started = time.perf_counter()
-        say(f"==> {name}")
+    """Run the steps in order; a crash skips the rest but the report; exit 1 if anything stopped the line.
+
+    Holds the instance's run lock throughout. Raises PipelineError, before any step and without
+    writing anything, when another process holds it. The audit database held open by another
+    process (a notebook, a BI tool) fails the run with a sentence naming the file, and the report
+    step still writes the run's folder.
+    """
+    with locking.instance_lock(run.settings, run.command, run.run_id):
+        say(f"==> run {run.run_id} on {run.settings.env} ({run.settings.name})")
         try:
-            step(run, say)
+            locking.ensure_writable(run.settings.audit_path)
         except PipelineError as error:
-            say(f"error: step '{name}' failed: {error}")
-            run.crashed = f"{name}: {error}"
-            run.checks.append(checks.Check(name, f"{name} step", "error", "fail", str(error)))
-            continue
-        say(f"    {name} done in {time.perf_counter() - started:.1f} s")
+            _crash(run, "open", error, say)
+        for name, step in steps:
+            if run.crashed and name not in always:
+                continue
+            started = time.perf_counter()
+            say(f"==> {name}")
+            try:
+                step(run, say)
+            except PipelineError as error:  # a module may wrap DuckDB's lock error: name the file all the same
+                _crash(run, name, locking.database_in_use(error.__cause__) or error, say)
+                continue
+            except duckdb.Error as error:
+                refusal = locking.database_in_use(error)
+                if refusal is None:
+                    raise
+                _crash(run, name, refusal, say)
+                continue
+            say(f"    {name} done in {time.perf_counter() - started:.1f} s")
     if run.failed and not run.crashed:
         failed = [c.name for c in run.checks if c.stops_the_line]
         say(f"error: {len(failed)} error-level check(s) failed: {', '.join(failed[:5])}")

@@ -1,37 +1,43 @@
 """Write-audit-publish: copy the audited marts to where consumers read them, all or nothing.
 
 The pipeline builds and checks everything in the audit database; only when no error-level
-check failed does `publish` copy the published relations (the marts) into the consumers'
-database, inside one transaction: a reader sees all old or all new tables, never a mix, and
-a process killed halfway leaves the old tables (DuckDB rolls the open transaction back).
-Each warehouse gets its own `_publish_<type>` function; DuckDB's is below.
+check failed does `publish` copy the published relations (the marts) to the consumers'
+database. It never writes that file in place, because a reader (a BI tool, a notebook) would
+block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, replaces
+the relations in the copy inside one transaction, and `os.replace`s the copy over the old file.
+Readers that had the old file open keep reading it until they reconnect; a new connection sees
+all new tables. A process killed at any point leaves the old file untouched (the next publish
+removes its leftover copy). Each warehouse gets its own `_publish_<type>` function; DuckDB's is below.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from . import sql
 from .config import Settings
 from .errors import PipelineError
+from .locking import database_in_use
 
 KILL_DURING_PUBLISH = "kill-during-publish"
 
 
 @dataclass(frozen=True)
 class Relation:
+    """A published relation: its schema and table name as dbt built them (manifest `schema`, `alias`)."""
+
     schema: str
     name: str
-
-    @property
-    def sql(self) -> str:
-        return f'"{self.schema}"."{self.name}"'
 
 
 def published_relations(manifest_path: Path, built: Iterable[str]) -> list[Relation]:
@@ -52,29 +58,65 @@ def published_relations(manifest_path: Path, built: Iterable[str]) -> list[Relat
     )
 
 
+def _staging_copy(target: Path) -> Path:
+    """A copy of the consumers' file (and its write-ahead log, if any) beside it, on the same filesystem."""
+    # A killed run's copy: safe to remove, since this process holds the instance's run lock.
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.publishing*"):
+        leftover.unlink(missing_ok=True)
+    staged = target.with_name(f".{target.name}.{os.getpid()}.publishing")
+    if target.is_file():
+        shutil.copy2(target, staged)
+        wal = target.with_name(target.name + ".wal")
+        if wal.is_file():
+            shutil.copy2(wal, staged.with_name(staged.name + ".wal"))
+    return staged
+
+
 def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    target = settings.duckdb_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = _staging_copy(target)
     # From the audit side: dbt-duckdb may hold the audit file open in this process, and DuckDB
-    # lets one process open a file once; the consumers' file is attached and written to.
-    with duckdb.connect(str(settings.audit_path)) as con:
-        con.execute(f"attach '{settings.duckdb_path}' as published")
-        try:
-            con.execute("begin transaction")
-            for i, relation in enumerate(relations):
-                con.execute(f'create schema if not exists published."{relation.schema}"')
-                con.execute(f"create or replace table published.{relation.sql} as select * from {relation.sql}")
-                if settings.fault == KILL_DURING_PUBLISH and i == 0:
-                    os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
-            con.execute("commit")
-        except duckdb.Error as error:
-            con.execute("rollback")
-            raise PipelineError(f"publish failed, consumers still see the previous tables: {error}") from error
-        finally:
-            con.execute("detach published")
+    # lets one process open a file once; the copy of the consumers' file is attached and written to.
+    try:
+        with duckdb.connect(str(settings.audit_path)) as con:
+            con.execute("attach ? as published", [str(staged)])
+            try:
+                con.execute("begin transaction")
+                for i, relation in enumerate(relations):
+                    con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
+                    con.execute(
+                        f"create or replace table {sql.relation('published', relation.schema, relation.name)} "
+                        f"as select * from {sql.relation(relation.schema, relation.name)}"
+                    )
+                    if settings.fault == KILL_DURING_PUBLISH and i == 0:
+                        os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
+                con.execute("commit")
+                con.execute("checkpoint published")  # everything into the file itself: no log to carry over
+            except duckdb.Error:
+                with suppress(duckdb.Error):  # a failed commit has rolled back already
+                    con.execute("rollback")
+                raise
+            finally:
+                con.execute("detach published")
+    except duckdb.Error as error:
+        staged.unlink(missing_ok=True)
+        staged.with_name(staged.name + ".wal").unlink(missing_ok=True)
+        raise database_in_use(error) or PipelineError(
+            f"publish failed, consumers still see the previous tables: {error}"
+        ) from error
+    staged.replace(target)  # atomic on one filesystem: readers see the old file or the new one
+    # The old file's log was replayed into the copy; left beside the new file it would be replayed again.
+    target.with_name(target.name + ".wal").unlink(missing_ok=True)
 
 
 def publish(settings: Settings, relations: list[Relation]) -> list[Relation]:
-    """Copy the audited relations into the consumers' database in one transaction."""
+    """Copy the audited relations (from the audit database) into the consumers' database, all or none.
+
+    Returns the relations published. Raises PipelineError when the audit database is held by
+    another process or the copy fails; the consumers' file is then unchanged. A reader holding
+    the consumers' file does not block this: it keeps the old file until it reconnects.
+    """
     if not relations:
         return []
     _publish_duckdb(settings, relations)
@@ -85,12 +127,12 @@ def snapshot(database: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table in a database with its rows, sorted: what a consumer would read."""
     if not database.is_file():
         return {}
-    with duckdb.connect(str(database)) as con:
+    with duckdb.connect(str(database), read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_type = 'BASE TABLE' order by 1, 2"
         ).fetchall()
         return {
-            f"{schema}.{name}": con.execute(f'select * from "{schema}"."{name}" order by all').fetchall()
+            f"{schema}.{name}": con.execute(f"select * from {sql.relation(schema, name)} order by all").fetchall()
             for schema, name in tables
         }
