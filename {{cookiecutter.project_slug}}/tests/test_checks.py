@@ -194,7 +194,7 @@ def test_regression_binds_a_production_path_holding_quotes(tmp_path: Path) -> No
     """The production path is a bound parameter: a quote or SQL in it is only a file name."""
     import duckdb  # noqa: PLC0415
 
-    folder = tmp_path / "o'brien \"data\" é; create table injected (x int)"
+    folder = tmp_path / 'o\'brien "data" é; create table injected (x int)'
     folder.mkdir()
     production = folder / "prod.duckdb"
     with duckdb.connect(str(production)) as con:
@@ -291,7 +291,7 @@ def test_a_figure_reconciles_with_its_reference_within_tolerance(
             "create table fct_sales as select * from (values ('2025-01', 10.0), ('2025-01', 20.0), "
             f"('2025-02', {february})) as t(month, amount)"
         )
-        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, ["model.p.fct_sales"])
+        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
     assert (check.stage, check.severity, check.status, check.message) == ("business", "error", status, message)
 
 
@@ -314,14 +314,18 @@ def test_a_reconciliation_reads_the_relation_a_slim_build_deferred_to(finance: t
     project, target = finance
     production = project / "prod.duckdb"
     with duckdb.connect(str(production)) as con:
-        con.execute("create table fct_sales as select * from (values ('2025-01', 30.0), ('2025-02', 12.0)) t(month, amount)")
+        con.execute(
+            "create table fct_sales as select * from (values ('2025-01', 30.0), ('2025-02', 12.0)) t(month, amount)"
+        )
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     deferred = {"database": "prod", "schema": "main", "alias": "fct_sales"}
     manifest["nodes"]["model.p.fct_sales"]["defer_relation"] = deferred
     (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales (month varchar, amount double)")  # empty here: not what is judged
-        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, [], production)
+        (check,) = checks.reconciliation_checks(
+            audit, project, project / "raw", target, built=[], production=production
+        )
     assert (check.severity, check.status) == ("error", "fail")
     assert "2025-02 revenue: 12.00 here, 12.50 in the reference" in check.message
 

@@ -122,7 +122,9 @@ def from_dbt(target_dir: Path) -> list[Check]:
                 name=f"freshness of {source}",
                 severity="error" if status in ("error", "runtime error") else "warn",
                 status="fail" if status in FAILING or empty else "pass",
-                message=f"{source} has no rows: nothing was loaded into it" if empty else f"last loaded {age or 0:.0f} s ago",
+                message=f"{source} has no rows: nothing was loaded into it"
+                if empty
+                else f"last loaded {age or 0:.0f} s ago",
                 observed=None if empty else age,
             )
         )
@@ -354,6 +356,7 @@ def reconciliation_checks(
     project_dir: Path,
     raw_dir: Path,
     target_dir: Path,
+    *,
     built: Iterable[str] = (),
     production: Path | None = None,
 ) -> list[Check]:

@@ -107,8 +107,8 @@ def check_step(run: Run, say: Callable[[str], None]) -> None:
         with duckdb.connect(str(run.settings.audit_path)) as audit:
             run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)
             run.checks += checks.reconciliation_checks(
-                audit, run.settings.project_dir, run.settings.raw_dir, target, run.built,
-                run.settings.defer_path if run.slim else None,
+                audit, run.settings.project_dir, run.settings.raw_dir, target,
+                built=run.built, production=run.settings.defer_path if run.slim else None,
             )  # fmt: skip
     errors, warnings, infos = checks.verdict(run.checks)
     say(f"  {len(run.checks)} checks: {errors} error(s), {warnings} warning(s), {infos} info")
