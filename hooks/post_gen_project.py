@@ -38,6 +38,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "models/intermediate/sales",
         "models/marts/sales",
         "data_tests/assert_order_payments_match_net_amount.sql",
+        "data_tests/assert_daily_revenue_reconciles_with_orders.sql",
         "data/raw/sample",
         "data/reference",
         "src/{package}/generate.py",

@@ -53,6 +53,7 @@ EXAMPLE = {
     "data/raw/sample/orders.parquet", "data/raw/sample/payments.jsonl", "data/raw/sample/products.csv",
     "data/reference/manifest.json", "data/reference/monthly_net_revenue.csv", "data/reference/reconciliations.yml",
     "data_tests/assert_order_payments_match_net_amount.sql",
+    "data_tests/assert_daily_revenue_reconciles_with_orders.sql",
     "models/intermediate/sales/_sales__models.yml", "models/intermediate/sales/int_order_items_joined.sql",
     "models/intermediate/sales/int_payments_aggregated_to_orders.sql",
     "models/marts/sales/_sales__models.yml", "models/marts/sales/dim_customers.sql",

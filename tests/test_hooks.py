@@ -499,6 +499,7 @@ EXAMPLE_FILES = {
     "models/intermediate/sales/inner/model.sql",
     "models/marts/sales/inner/model.sql",
     "data_tests/assert_order_payments_match_net_amount.sql",
+    "data_tests/assert_daily_revenue_reconciles_with_orders.sql",
     "data/raw/sample/inner/model.sql",
     "data/reference/inner/model.sql",
     "src/shop_analytics/generate.py",

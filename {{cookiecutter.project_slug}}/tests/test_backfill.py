@@ -26,9 +26,9 @@ def test_a_backfill_reprocesses_its_range_only_and_twice_is_the_same_as_once(tmp
     audit, published = project / "warehouse" / "ci__audit.duckdb", project / "warehouse" / "ci.duckdb"
     before = _rows(published)
     assert before
-    # Damage March and February in the audit copy, as a late correction upstream would.
+    # Damage every month in the audit copy, as a late correction upstream would.
     with duckdb.connect(str(audit)) as con:
-        con.execute(f"update main.{MODEL} set order_count = order_count + 1000 where order_date < date '2025-04-01'")
+        con.execute(f"update main.{MODEL} set order_count = order_count + 1000")
 
     out = cli(project, "backfill", "--env", "ci", "--start", "2025-03-01", "--end", "2025-04-01")
     assert "published 1 relation(s)" in out
@@ -36,9 +36,11 @@ def test_a_backfill_reprocesses_its_range_only_and_twice_is_the_same_as_once(tmp
     assert {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")} == {MODEL}
     march = "order_date >= date '2025-03-01' and order_date < date '2025-04-01'"
     assert _rows(published, march) == [row for row in before if str(row[0]).startswith("2025-03")]
-    outside = _rows(published, "order_date < date '2025-03-01'")
-    assert outside
-    assert all(int(str(row[2])) > 1000 for row in outside)  # the damage before the range stays
+    # The damage outside the range stays, on both sides: neither --start nor --end is ignored.
+    for outside in ("order_date < date '2025-03-01'", "order_date >= date '2025-04-01'"):
+        rows = _rows(published, outside)
+        assert rows, outside
+        assert all(int(str(row[2])) > 1000 for row in rows), outside
 
     again = cli(project, "backfill", "--env", "ci", "--start", "2025-03-01", "--end", "2025-04-01")
     assert "published 1 relation(s)" in again

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from {{ cookiecutter.package_name }} import checks
+from {{ cookiecutter.package_name }} import build, checks, config
+from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
 def _node(name: str, **config: object) -> dict[str, object]:
@@ -113,6 +116,28 @@ def test_runtimes_are_checked_against_their_budgets(target: Path) -> None:
     assert checks.budget_checks(target)[0].status == "pass"
 
 
+def test_a_declared_budget_severity_is_the_checks_severity(target: Path) -> None:
+    """`meta.budget_severity: error` makes a blown budget stop the line, not just warn."""
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest["nodes"]["model.p.fct_orders"]["config"]["meta"]["budget_severity"] = "error"
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (check,) = checks.budget_checks(target)
+    assert (check.severity, check.status, check.stops_the_line) == ("error", "fail", True)
+
+
+def test_a_freshness_check_on_an_empty_table_says_it_has_no_rows(target: Path) -> None:
+    """dbt reports an empty source as loaded in year 1; the check names the empty table, not an age."""
+    empty = {
+        "unique_id": "source.p.shop.customers", "status": "error", "max_loaded_at": "0001-01-01T00:00:00+00:00",
+        "max_loaded_at_time_ago_in_s": 63931653001.0,
+    }  # fmt: skip
+    (target / "sources.json").write_text(json.dumps({"results": [empty]}), encoding="utf-8")
+    (check,) = [c for c in checks.from_dbt(target) if c.name.startswith("freshness")]
+    assert (check.name, check.status, check.severity) == ("freshness of shop.customers", "fail", "error")
+    assert check.message == "shop.customers has no rows: nothing was loaded into it"
+    assert check.observed is None
+
+
 def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: Path) -> None:
     import duckdb  # noqa: PLC0415
 
@@ -138,6 +163,78 @@ def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: 
     assert rows.message == "100.00 in production, 130.00 now (+30.0%)"
     assert amount.status == "fail"  # 1,000 -> 1,326: beyond the declared 5 %
     assert amount.observed == pytest.approx(0.326)
+
+
+def _sales_manifest(tmp_path: Path, regression: dict[str, object]) -> None:
+    node = {
+        "resource_type": "model", "name": "fct_sales", "fqn": ["p", "marts", "fct_sales"], "schema": "main",
+        "alias": "fct_sales", "config": {"meta": {"regression": regression}},
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps({"nodes": {"model.p.fct_sales": node}}), encoding="utf-8")
+
+
+@pytest.mark.parametrize(("amount", "status"), [("10.4", "pass"), ("10.7", "fail")])
+def test_regression_applies_the_declared_tolerance_not_the_default(tmp_path: Path, amount: str, status: str) -> None:
+    """Declared 5 %: a 4 % change passes and a 7 % change (inside the default 10 %) is flagged."""
+    import duckdb  # noqa: PLC0415
+
+    production = tmp_path / "prod.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+    _sales_manifest(tmp_path, {"metrics": {"amount": "sum"}, "tolerance": 0.05})
+    with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
+        audit.execute(f"create table fct_sales as select range as id, {amount} as amount from range(100)")
+        found = {c.name: c for c in checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])}
+    check = found["fct_sales sum(amount) against production"]
+    assert (check.status, check.expected) == (status, "within ±5%")
+    assert found["fct_sales rows against production"].status == "pass"
+
+
+def test_regression_binds_a_production_path_holding_quotes(tmp_path: Path) -> None:
+    """The production path is a bound parameter: a quote or SQL in it is only a file name."""
+    import duckdb  # noqa: PLC0415
+
+    folder = tmp_path / 'o\'brien "data" é; create table injected (x int)'
+    folder.mkdir()
+    production = folder / "prod.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+    _sales_manifest(tmp_path, {"metrics": {"amount": "sum"}})
+    with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
+        audit.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
+        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        tables = {row[0] for row in audit.execute("select table_name from duckdb_tables()").fetchall()}
+    assert [c.status for c in found] == ["pass", "pass"]
+    assert "injected" not in tables
+
+
+def test_a_regression_metric_must_name_a_known_aggregate(tmp_path: Path) -> None:
+    """An aggregate is spliced into SQL as a keyword: anything but sum, avg, min, max, count is refused."""
+    import duckdb  # noqa: PLC0415
+
+    production = tmp_path / "prod.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute("create table fct_sales as select 1.0 as amount")
+    _sales_manifest(tmp_path, {"metrics": {"amount": "sum(amount)) from fct_sales; drop table fct_sales; --"}})
+    with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
+        audit.execute("create table fct_sales as select 1.0 as amount")
+        (check,) = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        assert audit.execute("select count(*) from fct_sales").fetchone() == (1,)
+    assert (check.severity, check.status) == ("error", "fail")
+    assert "use one of sum, avg, min, max, count" in check.message
+
+
+def test_control_limits_are_three_sigma_wide() -> None:
+    """A point 2 standard deviations out is normal variation; only beyond 3 is it flagged."""
+    from {{ cookiecutter.package_name }} import history  # noqa: PLC0415
+
+    past = [{"status": "published", "metrics": {"rows": value}} for value in (990.0, 1010.0) * 5]
+    spread = statistics.stdev([990.0, 1010.0] * 5)
+    (inside,) = history.control(past, {"rows": 1000 + 2 * spread})
+    (outside,) = history.control(past, {"rows": 1000 + 3.5 * spread})
+    assert not inside.flagged
+    assert outside.flagged
+    assert inside.upper == pytest.approx(1000 + 3 * spread)
 
 
 def test_without_production_the_regression_stage_only_reports(tmp_path: Path) -> None:
@@ -169,7 +266,7 @@ def finance(tmp_path: Path) -> tuple[Path, Path]:
     (reference / "monthly.csv").write_text("month,revenue\n2025-01,30.00\n2025-02,12.50\n", encoding="utf-8")
     target = tmp_path / "target"
     target.mkdir()
-    node = {"resource_type": "model", "name": "fct_sales", "relation_name": '"main"."fct_sales"'}
+    node = {"resource_type": "model", "name": "fct_sales", "schema": "main", "alias": "fct_sales"}
     (target / "manifest.json").write_text(json.dumps({"nodes": {"model.p.fct_sales": node}}), encoding="utf-8")
     return tmp_path, target
 
@@ -178,6 +275,8 @@ def finance(tmp_path: Path) -> tuple[Path, Path]:
     ("february", "status", "message"),
     [
         ("12.5", "pass", "2 rows agree within ±0.01"),
+        ("12.495", "pass", "2 rows agree within ±0.01"),  # a rounding gap inside the tolerance
+        ("12.48", "fail", "1 of 2 rows differ beyond ±0.01: 2025-02 revenue: 12.48 here, 12.50 in the reference"),
         ("12.0", "fail", "1 of 2 rows differ beyond ±0.01: 2025-02 revenue: 12.00 here, 12.50 in the reference"),
     ],
 )
@@ -192,8 +291,43 @@ def test_a_figure_reconciles_with_its_reference_within_tolerance(
             "create table fct_sales as select * from (values ('2025-01', 10.0), ('2025-01', 20.0), "
             f"('2025-02', {february})) as t(month, amount)"
         )
-        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target)
+        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
     assert (check.stage, check.severity, check.status, check.message) == ("business", "error", status, message)
+
+
+def test_a_reconciliation_of_a_model_this_run_did_not_build_is_not_compared(finance: tuple[Path, Path]) -> None:
+    """An empty fct_sales left by `unit-test` is not this run's: "not compared" (info), never a failure."""
+    import duckdb  # noqa: PLC0415
+
+    project, target = finance
+    with duckdb.connect() as audit:
+        audit.execute("create table fct_sales (month varchar, amount double)")
+        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, built=[])
+    assert (check.severity, check.status) == ("info", "pass")
+    assert check.message == "not compared: fct_sales was not built or deferred to by this run"
+
+
+def test_a_reconciliation_reads_the_relation_a_slim_build_deferred_to(finance: tuple[Path, Path]) -> None:
+    """Deferred to production (dbt's defer_relation): the figures are production's, judged as declared."""
+    import duckdb  # noqa: PLC0415
+
+    project, target = finance
+    production = project / "prod.duckdb"
+    with duckdb.connect(str(production)) as con:
+        con.execute(
+            "create table fct_sales as select * from (values ('2025-01', 30.0), ('2025-02', 12.0)) t(month, amount)"
+        )
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    deferred = {"database": "prod", "schema": "main", "alias": "fct_sales"}
+    manifest["nodes"]["model.p.fct_sales"]["defer_relation"] = deferred
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with duckdb.connect() as audit:
+        audit.execute("create table fct_sales (month varchar, amount double)")  # empty here: not what is judged
+        (check,) = checks.reconciliation_checks(
+            audit, project, project / "raw", target, built=[], production=production
+        )
+    assert (check.severity, check.status) == ("error", "fail")
+    assert "2025-02 revenue: 12.00 here, 12.50 in the reference" in check.message
 
 
 def test_a_reference_of_other_raw_data_is_not_compared(finance: tuple[Path, Path]) -> None:
@@ -208,3 +342,52 @@ def test_a_reference_of_other_raw_data_is_not_compared(finance: tuple[Path, Path
         (check,) = checks.reconciliation_checks(audit, project, raw, target)
     assert (check.severity, check.status) == ("info", "pass")
     assert "this run's is seed 1 at scale 0.5" in check.message
+
+
+def _settings(tmp_path: Path) -> config.Settings:
+    return config.Settings(
+        env="ci", name="ci", project_dir=tmp_path, duckdb_path=tmp_path / "ci.duckdb", raw_dir=tmp_path, threads=1
+    )
+
+
+def test_a_selection_that_matches_no_node_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt answers "Nothing to do" with success and no results: the run must not pass as done."""
+    monkeypatch.setattr(build, "invoke", lambda _settings, args: build.BuildResult(args[0], True, ()))
+    with pytest.raises(PipelineError, match=r"^--select 'fct_order' matches no node in the project; "):
+        build.build(_settings(tmp_path), ["fct_order"])
+    assert len(build.build(_settings(tmp_path))) == 2  # no selection: building nothing is not a mistake
+
+
+def _raw_orders(settings: config.Settings, amounts: tuple[float, ...], loaded_at: str) -> None:
+    with duckdb.connect(str(settings.audit_path)) as con:
+        con.execute("create schema if not exists raw")
+        con.execute(
+            "create or replace table raw.orders as select range + 1 as order_id, amount, "
+            "cast(? as timestamp) as _loaded_at from (select unnest(?) as amount, range from range(?))",
+            [loaded_at, list(amounts), len(amounts)],
+        )
+
+
+def test_changed_past_raw_rows_make_the_incremental_models_reprocess(tmp_path: Path) -> None:
+    """A reload of the same rows changes nothing; a changed amount of an old order asks for a full refresh."""
+    settings = _settings(tmp_path)
+    settings.target_dir.mkdir(parents=True)
+    incremental = {"resource_type": "model", "config": {"materialized": "incremental"}}
+    (settings.target_dir / "manifest.json").write_text(
+        json.dumps({"nodes": {"model.p.fct_daily_revenue": incremental}}), encoding="utf-8"
+    )
+    tables = [("raw", "orders")]
+    _raw_orders(settings, (10.0, 20.0, 30.0), "2025-01-01")
+    first = build.raw_digests(settings, tables)
+    assert build.reprocess_reason(settings, first) == "no record of the raw data the incremental models were built from"
+    assert not build.record_digests(settings, first, built=[])  # the incremental model was not built: no record
+    assert build.record_digests(settings, first, built=["model.p.fct_daily_revenue"])
+
+    _raw_orders(settings, (10.0, 20.0, 30.0), "2025-02-01")  # the same rows, reloaded a month later
+    assert build.reprocess_reason(settings, build.raw_digests(settings, tables)) == ""
+    _raw_orders(settings, (10.0, 25.0, 30.0), "2025-02-01")
+    assert build.reprocess_reason(settings, build.raw_digests(settings, tables)) == (
+        "raw data changed since the last build (raw.orders)"
+    )

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import sql
 from .config import Settings
 from .errors import PipelineError
+
+# What the incremental models were last built from, per instance: {"raw.orders": "<rows>:<hash>", ...}.
+RAW_DIGESTS = "raw_digests.json"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ def dbt_args(
         "--target-path", str(target_dir or settings.target_dir),
         "--log-path", str(settings.log_dir),
     ]  # fmt: skip
+    if not sys.stdout.isatty():  # colour codes only belong on a terminal, never in a redirected log
+        args.append("--no-use-colors")
     if variables:
         args += ["--vars", json.dumps(dict(variables))]
     for selector in select:
@@ -103,13 +110,94 @@ def build(
     variables: Mapping[str, str] | None = None,
     extra: Sequence[str] = (),
 ) -> list[BuildResult]:
-    """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order)."""
+    """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order).
+
+    Raises PipelineError when `select` is given and matches no node dbt can build: dbt itself only
+    warns "Nothing to do", and a run that did nothing must not pass.
+    """
     for stale in ("run_results.json", "sources.json"):  # never report a previous run's results
         (settings.target_dir / stale).unlink(missing_ok=True)
     freshness = invoke(settings, dbt_args(["source", "freshness"], settings, variables=variables))
     if not freshness.success:
         return [freshness]
-    return [freshness, invoke(settings, dbt_args(["build"], settings, select, variables, extra=extra))]
+    built = invoke(settings, dbt_args(["build"], settings, select, variables, extra=extra))
+    if select and not built.nodes:
+        selection = " ".join(select)
+        raise PipelineError(
+            f"--select '{selection}' matches no node in the project; check the name "
+            f"(`dbt ls --select '{selection}'` lists what a selection matches)."
+        )
+    return [freshness, built]
+
+
+def raw_digests(settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """A digest of each raw table's content in the audit database: {"schema.table": "<rows>:<hash>"}.
+
+    `tables` are (schema, table) pairs (the sources' raw tables). The digest ignores row order and
+    ingest's own `_loaded_at` column, so reloading the same files gives the same digest. A table
+    missing from the audit database is left out.
+    """
+    import duckdb  # noqa: PLC0415 - only the pipeline's build step needs it
+
+    if not settings.audit_path.is_file():
+        return {}
+    digests = {}
+    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
+        for schema, table in tables:
+            columns = [
+                sql.identifier(row[0])
+                for row in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                    "and column_name != '_loaded_at' order by ordinal_position",
+                    [schema, table],
+                ).fetchall()
+            ]
+            if not columns:
+                continue
+            rows, digest = con.execute(
+                f"select count(*), coalesce(bit_xor(hash(t)), 0) from "
+                f"(select {', '.join(columns)} from {sql.relation(schema, table)}) as t"
+            ).fetchone() or (0, 0)
+            digests[f"{schema}.{table}"] = f"{rows}:{digest}"
+    return digests
+
+
+def reprocess_reason(settings: Settings, digests: Mapping[str, str]) -> str:
+    """Why the incremental models must be rebuilt in full, or '' when their raw data did not change.
+
+    Compares `digests` (raw_digests) with those recorded after the last build that built every
+    incremental model (target/<instance>/raw_digests.json). A microbatch model keeps its old batches
+    otherwise: past periods whose raw rows changed would never be recomputed.
+    """
+    path = settings.target_dir / RAW_DIGESTS
+    recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not isinstance(recorded, dict):
+        return "no record of the raw data the incremental models were built from"
+    changed = sorted(name for name in set(recorded) | set(digests) if recorded.get(name) != digests.get(name))
+    if changed:
+        return f"raw data changed since the last build ({', '.join(changed)})"
+    return ""
+
+
+def record_digests(settings: Settings, digests: Mapping[str, str], built: Sequence[str]) -> bool:
+    """Record `digests` as what the incremental models were built from, if this run built them all.
+
+    `built` holds the unique ids of the models this run built successfully; the incremental ones
+    come from target/<instance>/manifest.json. Returns whether the record was written.
+    """
+    manifest_path = settings.target_dir / "manifest.json"
+    if not manifest_path.is_file():
+        return False
+    nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    incremental = {
+        uid
+        for uid, node in nodes.items()
+        if node.get("resource_type") == "model" and (node.get("config") or {}).get("materialized") == "incremental"
+    }
+    if not incremental <= set(built):
+        return False
+    (settings.target_dir / RAW_DIGESTS).write_text(json.dumps(dict(digests), sort_keys=True), encoding="utf-8")
+    return True
 
 
 def unit_tests(settings: Settings, variables: Mapping[str, str] | None = None) -> list[BuildResult]:

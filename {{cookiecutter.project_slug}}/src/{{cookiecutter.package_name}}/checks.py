@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-import re
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +19,8 @@ from typing import Any
 
 import duckdb
 import yaml
+
+from . import sql
 
 SEVERITIES = ("error", "warn", "info")
 FAILING = ("fail", "warn", "error", "runtime error")
@@ -111,17 +113,36 @@ def from_dbt(target_dir: Path) -> list[Check]:
             checks.append(Check("build", unique_id.split(".")[-1], "error", "fail", message))
     for result in read_json(target_dir / "sources.json").get("results", []):
         status = str(result.get("status"))
+        source = result["unique_id"].removeprefix("source.").split(".", 1)[-1]
+        age = result.get("max_loaded_at_time_ago_in_s")
+        empty = _never_loaded(result)
         checks.append(
             Check(
                 stage="input",
-                name=f"freshness of {result['unique_id'].removeprefix('source.').split('.', 1)[-1]}",
+                name=f"freshness of {source}",
                 severity="error" if status in ("error", "runtime error") else "warn",
-                status="fail" if status in FAILING else "pass",
-                message=f"last loaded {result.get('max_loaded_at_time_ago_in_s', 0):.0f} s ago",
-                observed=result.get("max_loaded_at_time_ago_in_s"),
+                status="fail" if status in FAILING or empty else "pass",
+                message=f"{source} has no rows: nothing was loaded into it"
+                if empty
+                else f"last loaded {age or 0:.0f} s ago",
+                observed=None if empty else age,
             )
         )
     return checks
+
+
+# dbt reports an empty source as loaded at its minimum timestamp (year 1, ~63.9e9 s ago); no real load
+# is a century old.
+_CENTURY_SECONDS = 100 * 365.25 * 86400
+
+
+def _never_loaded(result: Mapping[str, Any]) -> bool:
+    """Whether a source freshness result (sources.json) describes a table with no rows at all."""
+    if result.get("max_loaded_at") is None and "max_loaded_at" in result:
+        return True
+    if str(result.get("max_loaded_at") or "").startswith("0001-"):
+        return True
+    return float(result.get("max_loaded_at_time_ago_in_s") or 0.0) > _CENTURY_SECONDS
 
 
 def quarantine_checks(
@@ -197,37 +218,66 @@ def _relative_change(new: float, old: float) -> float:
     return (new - old) / abs(old)
 
 
+# The aggregates a mart may declare as a regression metric; anything else is refused, never spliced.
+AGGREGATES = ("sum", "avg", "min", "max", "count")
+
+
+def attach_read_only(audit: duckdb.DuckDBPyConnection, database: Path, name: str) -> str:
+    """Attach `database` read-only as `name` unless a database of that name is attached already; its name.
+
+    The path is a bound parameter and the name a quoted identifier: neither is ever spliced as text.
+    """
+    attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
+    if name not in attached:
+        audit.execute(f"attach ? as {sql.identifier(name)} (read_only)", [str(database)])
+    return name
+
+
+def _not_compared(stage: str, name: str, model: str) -> Check:
+    return Check(stage, name, "info", "pass", f"not compared: {model} was not built or deferred to by this run")
+
+
 def regression_checks(
     audit: duckdb.DuckDBPyConnection, production: Path | None, target_dir: Path, built: Iterable[str]
 ) -> list[Check]:
     """Compare what this run built with production: row counts and declared key metrics, with tolerances.
 
-    A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`.
+    A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`
+    (aggregates: sum, avg, min, max, count). Only marts in `built` (unique ids of models this run built)
+    are judged: a mart this run did not build may hold an older run's rows, or none.
     """
     if production is None or not production.is_file():
         return [
             Check("regression", "compared with production", "info", "pass", "no production database to compare with")
         ]
     nodes = read_json(target_dir / "manifest.json").get("nodes", {})
-    alias = "production_" + re.sub(r"\W", "_", production.stem)
     attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
-    database = production.stem if production.stem in attached else alias
-    if database not in attached:
-        audit.execute(f"attach '{production}' as {database} (read_only)")
+    database = production.stem if production.stem in attached else "production_" + production.stem
+    attach_read_only(audit, production, database)
     found = []
     for unique_id in sorted(set(built)):
         node = nodes.get(unique_id, {})
         if node.get("resource_type") != "model" or "marts" not in node.get("fqn", []):
             continue
-        relation = f'"{node["schema"]}"."{node["alias"]}"'
         settings = _meta(node).get("regression") or {}
+        metrics = dict(settings.get("metrics") or {})
+        unknown = sorted(str(how) for how in metrics.values() if str(how).lower() not in AGGREGATES)
+        if unknown:
+            found.append(
+                Check("regression", f"{node['name']} against production", "error", "fail",
+                      f"meta.regression.metrics names {', '.join(unknown)}; use one of {', '.join(AGGREGATES)}")
+            )  # fmt: skip
+            continue
         measures = {"rows": "count(*)"} | {
-            f"{how}({column})": f"{how}({column})" for column, how in (settings.get("metrics") or {}).items()
+            f"{how}({column})": f"{str(how).lower()}({sql.identifier(str(column))})" for column, how in metrics.items()
         }
         select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
         try:
-            new = audit.execute(f"select {select} from {relation}").fetchone() or ()
-            old = audit.execute(f"select {select} from {database}.{relation}").fetchone() or ()
+            new = audit.execute(f"select {select} from {sql.relation(node['schema'], node['alias'])}").fetchone() or ()
+            old = (
+                audit.execute(f"select {select} from {sql.relation(database, node['schema'], node['alias'])}")
+                .fetchone() or ()
+            )  # fmt: skip
         except duckdb.Error as error:
             found.append(
                 Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
@@ -280,18 +330,49 @@ def _same_source(reference_dir: Path, raw_dir: Path) -> str:
     )
 
 
+def _relations(
+    audit: duckdb.DuckDBPyConnection, nodes: Mapping[str, Any], built: set[str], production: Path | None
+) -> dict[str, str]:
+    """Model name -> quoted relation a check may read: built by this run here, or deferred to in production.
+
+    A deferred model (slim CI) carries dbt's `defer_relation` in the manifest; production is attached
+    read-only under that relation's database name, as the ci target attaches it for dbt.
+    """
+    relations = {}
+    for unique_id, node in nodes.items():
+        if node.get("resource_type") != "model":
+            continue
+        deferred = node.get("defer_relation") or {}
+        if unique_id in built:
+            relations[node["name"]] = sql.relation(node["schema"], node.get("alias") or node["name"])
+        elif deferred and production is not None and production.is_file():
+            database = attach_read_only(audit, production, str(deferred.get("database") or production.stem))
+            relations[node["name"]] = sql.relation(database, deferred["schema"], deferred.get("alias") or node["name"])
+    return relations
+
+
 def reconciliation_checks(
-    audit: duckdb.DuckDBPyConnection, project_dir: Path, raw_dir: Path, target_dir: Path
+    audit: duckdb.DuckDBPyConnection,
+    project_dir: Path,
+    raw_dir: Path,
+    target_dir: Path,
+    *,
+    built: Iterable[str] = (),
+    production: Path | None = None,
 ) -> list[Check]:
-    """Figures of the warehouse against reference reports, as `data/reference/reconciliations.yml` declares."""
+    """Figures of the warehouse against reference reports, as `data/reference/reconciliations.yml` declares.
+
+    `built` holds the unique ids of the models this run built (run_results.json); `production` is the
+    database a slim build deferred the others to. A query naming a model that is neither is "not
+    compared" (info): an older run's rows, or an empty table left by `unit-test`, prove nothing.
+    """
     declared = project_dir / RECONCILIATIONS
     if not declared.is_file():
         return []
     entries = (yaml.safe_load(declared.read_text(encoding="utf-8")) or {}).get("reconciliations") or []
-    nodes = read_json(target_dir / "manifest.json").get("nodes", {}).values()
-    relations = {
-        n["name"]: n["relation_name"] for n in nodes if n.get("resource_type") == "model" and n.get("relation_name")
-    }
+    nodes = read_json(target_dir / "manifest.json").get("nodes", {})
+    known = {node["name"] for node in nodes.values() if node.get("resource_type") == "model"}
+    relations = _relations(audit, nodes, set(built), production)
     elsewhere = _same_source(declared.parent, raw_dir)
     found = []
     for entry in entries:
@@ -301,13 +382,19 @@ def reconciliation_checks(
             continue
         keys, figures = list(entry["keys"]), list(entry["figures"])
         tolerance = float((entry.get("tolerance") or {}).get("absolute", 0.0))
+        named = [field for _, field, _, _ in string.Formatter().parse(entry["query"]) if field]
+        unknown = [model for model in named if model not in known]
+        if unknown:
+            found.append(Check("business", name, "error", "fail", f"query names an unknown model '{unknown[0]}'"))
+            continue
+        absent = [model for model in named if model not in relations]
+        if absent:
+            found.append(_not_compared("business", name, absent[0]))
+            continue
         try:
             result = audit.execute(entry["query"].format_map(relations))
-        except KeyError as missing:
-            found.append(Check("business", name, "error", "fail", f"query names an unknown model {missing}"))
-            continue
-        except duckdb.CatalogException as error:  # a slim build defers the model: nothing here to compare
-            found.append(Check("business", name, "info", "pass", f"not compared in this run: {error}"))
+        except duckdb.CatalogException as error:  # a relation dbt reported built is gone: say so, do not pass
+            found.append(Check("business", name, "error", "fail", f"could not read the warehouse: {error}"))
             continue
         columns = [column[0] for column in result.description or []]
         warehouse = {
