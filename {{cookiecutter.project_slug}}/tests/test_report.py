@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }} import config, history, pipeline, report, report_html
+from {{ cookiecutter.package_name }} import checks, config, history, pipeline, report, report_html
 from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
 from {{ cookiecutter.package_name }}.ingest import IngestResult, TableResult
@@ -23,7 +23,7 @@ CHECKS = [
 ]
 # One of each outcome that is neither a failure nor a pass, as the check and report steps emit them.
 NOT_COMPARED = Check("regression", "compared with production", "info", "pass", "no production database to compare with")
-NOT_JUDGED = Check("trend", "rows:fct_orders within control limits", "warn", history.NOT_JUDGED,
+NOT_JUDGED = Check("trend", "rows:fct_orders within control limits", "warn", "not judged",
                    "not judged yet (needs 5 runs, has 3): 90.00 against 7.00 .. 7.00 over 3 runs", 90)  # fmt: skip
 AUDIT = "ci_pr_3__audit"
 
@@ -96,7 +96,7 @@ def test_an_info_check_is_a_finding_never_a_failure(settings: config.Settings) -
     assert "configured to warn" not in text
     page = report_html.render_html(document)
     row = next(r for r in page.split("<tr>") if "share_of_returned_orders" in r)
-    assert "ℹ info" in row and "40 rows found" in row
+    assert "● info" in row and "40 rows found" in row
     assert "✗" not in row and " fail<" not in row and "configured to warn" not in row
 
 
@@ -104,7 +104,7 @@ def test_a_check_that_compared_nothing_says_not_compared(settings: config.Settin
     document = _document(settings, checks=[*CHECKS, NOT_COMPARED])
     assert "1 not compared" in report.render_document(document)
     row = next(r for r in report_html.render_html(document).split("<tr>") if "compared with production" in r)
-    assert "– not compared" in row and "no production database to compare with" in row
+    assert "○ not compared" in row and "no production database to compare with" in row
     assert "✓" not in row and " pass<" not in row
     assert "- `compared with production`: no production database to compare with" in report.markdown(document)
 
@@ -113,9 +113,7 @@ def test_every_format_counts_the_checks_the_same_way(settings: config.Settings) 
     """The terminal, the markdown, the report.json counts and the HTML strip agree, check by check."""
     document = _document(settings, checks=[*CHECKS, NOT_COMPARED, NOT_JUDGED])
     line = "6 checks: 1 error(s) failed, 1 warning(s), 1 info, 1 not compared, 1 not judged yet, 1 passed"
-    assert f"  checks      {line} (1 of them trend checks added by the report step)" in report.render_document(
-        document
-    )
+    assert f"  checks      {line} (1 of them trend checks added by the report step)" in report.render_document(document)
     assert line in report.markdown(document)
     assert document["counts"] == {"error": 1, "warn": 1, "info": 1, "not compared": 1, "not judged": 1, "pass": 1}
     tiles = re.findall(r"<b>(\d+)</b><span>([^<]+)</span>", report_html.render_html(document))
@@ -128,7 +126,7 @@ def test_every_format_counts_the_checks_the_same_way(settings: config.Settings) 
 def test_the_check_step_counts_as_the_summary_does(settings: config.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check step's count and the summary's are one function's; the summary says what came later."""
     # The example's reconciliations query columns this fixture's tiny mart lacks; they are not counted here.
-    monkeypatch.setattr(pipeline.checks, "reconciliation_checks", lambda *_: [])
+    monkeypatch.setattr(checks, "reconciliation_checks", lambda *_: [])
     run = pipeline.Run(settings, checks=list(CHECKS))
     said: list[str] = []
     pipeline.check_step(run, said.append)
@@ -195,7 +193,7 @@ def test_per_model_runtimes_reach_the_history_and_its_charts(settings: config.Se
         {"fct_orders": 0.40}, {"fct_orders": 0.45}, {"fct_orders": 0.42}, {"fct_orders": 0.42},
     ]  # fmt: skip
     page = report_html.render_html(document)
-    assert "<h3 title=\"fct_orders model seconds\">fct_orders model seconds</h3>" in page
+    assert '<h3 title="fct_orders model seconds">fct_orders model seconds</h3>' in page
 
 
 def test_the_markdown_lists_failed_checks_errors_first(settings: config.Settings) -> None:

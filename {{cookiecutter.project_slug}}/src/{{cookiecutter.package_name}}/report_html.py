@@ -24,7 +24,7 @@ STAGES = ("input", "business", "joins", "output", "pii", "performance", "regress
 # CSS class and table pill of each outcome (report.OUTCOMES); info checks never fail a run, so never a ✗.
 CLASSES = {"error": "error", "warn": "warn", "info": "info", "not compared": "skipped", "not judged": "waiting",
            "pass": "pass"}  # fmt: skip
-PILLS = {"error": "✗ failed", "warn": "⚠ warning", "info": "ℹ info", "not compared": "– not compared",
+PILLS = {"error": "✗ failed", "warn": "⚠ warning", "info": "● info", "not compared": "○ not compared",
          "not judged": "… not judged yet", "pass": "✓ pass"}  # fmt: skip
 NOTABLE = {"error": "failed error", "warn": "failed warning", "info": "info", "not compared": "not compared",
            "not judged": "not judged yet"}  # fmt: skip
@@ -219,7 +219,7 @@ def _line(x1: float, y1: float, x2: float, y2: float, *, cls: str, tip: str = ""
     return f'<line class="{cls}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}">{_tip(tip)}</line>'
 
 
-def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start", tip: str = "") -> str:
+def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start", *, tip: str = "") -> str:
     return f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{_tip(tip)}{_e(text)}</text>'
 
 
@@ -333,9 +333,13 @@ def _checks_section(checks: Sequence[Mapping[str, Any]]) -> str:
     return _section(
         0,
         _legend(
-            ("pass", "passed"), ("warn", "warning (failed)"), ("error", "error (failed)"), ("info", "info"),
-            ("skipped", "not compared"), ("waiting", f"not judged yet (trend flags wait for {MIN_RUNS} runs)"),
-        ),  # fmt: skip
+            ("pass", "passed"),
+            ("warn", "warning (failed)"),
+            ("error", "error (failed)"),
+            ("info", "info"),
+            ("skipped", "not compared"),
+            ("waiting", f"not judged yet (trend flags wait for {MIN_RUNS} runs)"),
+        ),
         _hbars("Checks per stage by outcome", bars, counts=True),
         "<h3>Failed, info, not compared and not judged checks</h3>",
         _checks_table(notable) if notable else _empty("Every error and warning check passed."),
@@ -388,7 +392,7 @@ def _metric_values(history: Sequence[Mapping[str, Any]], metric: str) -> list[fl
 
 
 def _judgement(control: Mapping[str, Any]) -> str:
-    """"flagged", "not judged" (outside limits that fewer than MIN_RUNS runs set), or "" for a point inside."""
+    """A point's verdict: flagged, not judged (outside limits set by fewer than MIN_RUNS runs), or "" inside."""
     if control.get("flagged"):
         return "flagged"
     value, lower, upper = (_number(control.get(k)) for k in ("value", "lower", "upper"))
