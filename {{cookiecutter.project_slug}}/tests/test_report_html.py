@@ -142,9 +142,10 @@ def test_shares_and_changes_are_percentages_in_every_column() -> None:
     doc = example()
     share = _check("input", "quarantined share", "warn", "fail", observed=0.045, expected="<= 1% (error above 5%)")
     change = _check("regression", "rows against production", "warn", "pass", observed=-0.05, expected="within ±10%")
-    doc["checks"] = [share, change, _check("input", "duplicates", "error", "fail", observed=3)]
+    runtime = _check("performance", "runtime of fct_orders", "warn", "pass", observed=0.42, expected="<= 2 s")
+    doc["checks"] = [share, change, runtime, _check("input", "duplicates", "error", "fail", observed=3)]
     table = _between(report_html.render_html(doc), "All checks", "</table>")
-    assert re.findall(r'<td class="num">([^<]*)</td>', table) == ["4.5%", "-5.0%", "3"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', table) == ["4.5%", "-5.0%", "0.42 s", "3"]
 
 
 def test_long_model_names_keep_their_start_and_end() -> None:

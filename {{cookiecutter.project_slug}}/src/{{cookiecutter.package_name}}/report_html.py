@@ -176,10 +176,13 @@ def _short(label: str, limit: int = LABEL_CHARS) -> str:
 
 
 def _observed(check: Mapping[str, Any]) -> str:
-    """A check's observed value in the unit of its expectation: a share or change against `%` as a percentage."""
-    number = _number(check.get("observed"))
-    if number is not None and "%" in str(check.get("expected") or ""):
+    """A check's observed value in the unit of its expectation: a share or change against `%` as a percentage
+    (never a bare fraction next to percentages), a runtime against `s` in seconds."""
+    number, expected = _number(check.get("observed")), str(check.get("expected") or "")
+    if number is not None and "%" in expected:
         return f"{number:.1%}"
+    if number is not None and expected.endswith(" s"):
+        return f"{_fmt(number)} s"
     return _fmt(check.get("observed"))
 
 
