@@ -176,8 +176,11 @@ def _short(label: str, limit: int = LABEL_CHARS) -> str:
 
 
 def _observed(check: Mapping[str, Any]) -> str:
-    """A check's observed value in the unit of its expectation: a share or change against `%` as a percentage
-    (never a bare fraction next to percentages), a runtime against `s` in seconds."""
+    """A check's observed value in the unit of its expectation.
+
+    A share or change against `%` is a percentage (never a bare fraction next to percentages), a runtime
+    against `s` is in seconds.
+    """
     number, expected = _number(check.get("observed")), str(check.get("expected") or "")
     if number is not None and "%" in expected:
         return f"{number:.1%}"
