@@ -15,12 +15,11 @@ from typing import Any
 import duckdb
 
 from . import sql
-from .checks import SEVERITIES, Check, read_json
+from .checks import Check, read_json
 from .config import Settings
 from .history import MIN_RUNS, NOT_JUDGED, Control
 from .ingest import IngestResult
 
-SEVERITY_ORDER = list(SEVERITIES)
 # What a check means for the run, in report order, with the words every format uses. One function
 # (`outcome`) decides it and one (`tally`) counts it, so the check step, the terminal summary, the
 # markdown, the JUnit file and the HTML strip never disagree.

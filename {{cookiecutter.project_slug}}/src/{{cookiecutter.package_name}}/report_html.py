@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -163,10 +162,6 @@ def _axis(maximum: float) -> tuple[float, float]:
     return math.ceil(maximum / step) * step or step, step
 
 
-def _outcome(check: Mapping[str, Any]) -> str:
-    return outcome(check)
-
-
 def _short(label: str, limit: int = LABEL_CHARS) -> str:
     """A label that fits its column: the middle gives way to an ellipsis, both ends stay readable."""
     if len(label) <= limit:
@@ -310,7 +305,7 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("Stage", "Check", "Severity", "Status", "Message", "Observed", "Expected"))
     rows = []
     for check in checks:
-        kind = _outcome(check)
+        kind = outcome(check)
         rows.append(
             f"<tr><td>{_e(check.get('stage'))}</td><td><code>{_e(check.get('name'))}</code></td>"
             f"<td>{_e(check.get('severity'))}</td>"
@@ -327,7 +322,7 @@ def _checks_section(checks: Sequence[Mapping[str, Any]]) -> str:
     named = {str(c.get("stage") or "other") for c in checks}
     bars = []
     for stage in [s for s in STAGES if s in named] + sorted(named - set(STAGES)):
-        counts = Counter(_outcome(c) for c in checks if str(c.get("stage") or "other") == stage)
+        counts = tally(c for c in checks if str(c.get("stage") or "other") == stage)
         segments = [
             (float(counts[o]), CLASSES[o], f"{stage}: {counts[o]} {OUTCOMES[o]}")
             for o in ("pass", "warn", "error", "info", "not compared", "not judged")
@@ -335,7 +330,7 @@ def _checks_section(checks: Sequence[Mapping[str, Any]]) -> str:
         notes = ", ".join(_plural(counts[o], word) for o, word in NOTABLE.items() if counts[o])
         note = _plural(counts.total(), "check") + (f": {notes}" if notes else "")
         bars.append(Bar(stage, segments, note, note_class="over" if counts["error"] else ""))
-    notable = sorted((c for c in checks if _outcome(c) != "pass"), key=lambda c: list(OUTCOMES).index(_outcome(c)))
+    notable = sorted((c for c in checks if outcome(c) != "pass"), key=lambda c: list(OUTCOMES).index(outcome(c)))
     return _section(
         0,
         _legend(
