@@ -41,6 +41,28 @@ def test_too_few_runs_report_limits_but_never_flag(tmp_path: Path) -> None:
     (limit,) = history.control(history.load(database), {"rows:fct": 5000})
     assert limit.runs == 3
     assert not limit.flagged
+    (check,) = history.trend_checks([limit])
+    assert check.status == history.NOT_JUDGED  # neither a pass nor a flag
+    assert check.message.startswith("not judged yet (needs 5 runs, has 3): 5,000.00 against")
+    assert not check.flagged and not check.stops_the_line
+
+
+def test_a_point_inside_young_limits_passes(tmp_path: Path) -> None:
+    database = tmp_path / "a.duckdb"
+    _runs(database, [1000, 1002, 1001])
+    (check,) = history.trend_checks(history.control(history.load(database), {"rows:fct": 1001}))
+    assert (check.status, check.message) == ("pass", "1,001.00 against 998.00 .. 1,004.00 over 3 runs")
+
+
+def test_limits_of_counts_and_durations_never_go_below_zero(tmp_path: Path) -> None:
+    database = tmp_path / "a.duckdb"
+    _runs(database, [1, 60, 2, 55, 1, 3])
+    (limit,) = history.control(history.load(database), {"rows:fct": 0})
+    assert limit.lower == 0.0
+    assert limit.upper > 60
+    assert not limit.flagged  # zero rows is inside [0, upper]
+    (check,) = history.trend_checks([limit])
+    assert "-" not in check.message and check.expected is not None and check.expected.startswith("0.00 .. ")
 
 
 def test_failed_runs_do_not_move_the_limits(tmp_path: Path) -> None:

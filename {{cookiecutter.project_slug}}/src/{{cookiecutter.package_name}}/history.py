@@ -3,7 +3,9 @@
 Every run appends one row to `pipeline.run_history` in the instance's audit database, so
 trends survive between runs. A metric (a mart's row count, a model's or the whole run's
 seconds) outside mean ± 3 standard deviations of the last published runs is flagged as a
-warning: the data or the code changed more than its own history says is normal.
+warning: the data or the code changed more than its own history says is normal. Every metric is a
+count or a duration, so a lower limit is never below zero. With fewer than MIN_RUNS published runs the
+limits are shown but a point outside them is "not judged yet", neither a pass nor a flag.
 """
 
 from __future__ import annotations
@@ -17,16 +19,24 @@ from typing import Any
 
 import duckdb
 
+from . import sql
 from .checks import Check
 
-TABLE = "pipeline.run_history"
+SCHEMA, TABLE_NAME = "pipeline", "run_history"
+TABLE = sql.relation(SCHEMA, TABLE_NAME)
 WINDOW = 10  # previous runs that set the control limits
-MIN_RUNS = 5  # fewer than this and the limits mean little: report, do not flag
+MIN_RUNS = 5  # fewer than this and the limits mean little: report, do not judge
+NOT_JUDGED = "not judged"  # a Check status: outside limits that too few runs set
 SIGMAS = 3.0
 
 
 @dataclass(frozen=True)
 class Control:
+    """One metric of this run against its limits: `lower`/`upper` in the metric's unit (rows or seconds).
+
+    `runs` is how many past published runs set the limits; `flagged` only when `runs >= MIN_RUNS`.
+    """
+
     metric: str
     value: float
     mean: float
@@ -35,6 +45,14 @@ class Control:
     flagged: bool
     runs: int
 
+    @property
+    def outside(self) -> bool:
+        return not self.lower <= self.value <= self.upper
+
+    @property
+    def judged(self) -> bool:
+        return self.runs >= MIN_RUNS
+
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
 
@@ -42,7 +60,7 @@ class Control:
 def _connect(database: Path) -> duckdb.DuckDBPyConnection:
     database.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database))
-    con.execute("create schema if not exists pipeline")
+    con.execute(f"create schema if not exists {sql.identifier(SCHEMA)}")
     con.execute(
         f"create table if not exists {TABLE} (run_id varchar, started_at timestamp, status varchar, "
         "seconds double, metrics varchar)"
@@ -51,7 +69,11 @@ def _connect(database: Path) -> duckdb.DuckDBPyConnection:
 
 
 def load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
-    """The last runs, oldest first, each with its metrics as a dict."""
+    """The last `limit` runs from the audit database, oldest first.
+
+    Each run is `{run_id, started_at (ISO, UTC), status, seconds (float), metrics: {key: float}}`;
+    [] when the database does not exist yet.
+    """
     if not database.is_file():
         return []
     with _connect(database) as con:
@@ -68,7 +90,7 @@ def load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
 def append(
     database: Path, *, run_id: str, started_at: str, status: str, seconds: float, metrics: Mapping[str, float]
 ) -> None:
-    """Record one run and its metrics."""
+    """Record one run and its metrics (`started_at` ISO 8601 in UTC, `seconds` of wall time)."""
     with _connect(database) as con:
         con.execute(
             f"insert into {TABLE} values (?, cast(? as timestamp), ?, ?, ?)",
@@ -77,7 +99,11 @@ def append(
 
 
 def control(history: list[dict[str, Any]], current: Mapping[str, float]) -> list[Control]:
-    """Control limits per metric from the last published runs, and whether this run falls outside."""
+    """Control limits per metric from the last published runs, and whether this run falls outside.
+
+    `history` is `load()`'s list; `current` maps metric keys (`rows:<mart>`, `model_seconds:<model>`,
+    `seconds`) to this run's value. Metrics with fewer than two past values get no limits.
+    """
     baseline = [run["metrics"] for run in history if run["status"] == "published"][-WINDOW:]
     limits = []
     for metric, value in sorted(current.items()):
@@ -85,23 +111,35 @@ def control(history: list[dict[str, Any]], current: Mapping[str, float]) -> list
         if len(past) < 2:  # noqa: PLR2004 - a spread needs two points
             continue
         mean, spread = statistics.fmean(past), statistics.stdev(past)
-        lower, upper = mean - SIGMAS * spread, mean + SIGMAS * spread
+        # Rows and seconds are never negative: a limit below zero would only read as nonsense (-31.99 s).
+        lower, upper = max(mean - SIGMAS * spread, 0.0), mean + SIGMAS * spread
         outside = not lower <= value <= upper
         limits.append(Control(metric, value, mean, lower, upper, outside and len(past) >= MIN_RUNS, len(past)))
     return limits
 
 
 def trend_checks(limits: list[Control]) -> list[Check]:
-    """Each metric under control as a check: a point outside its limits is a warning."""
-    return [
-        Check(
-            stage="trend",
-            name=f"{limit.metric} within control limits",
-            severity="warn",
-            status="fail" if limit.flagged else "pass",
-            message=f"{limit.value:,.2f} against {limit.lower:,.2f} .. {limit.upper:,.2f} over {limit.runs} runs",
-            observed=limit.value,
-            expected=f"{limit.lower:,.2f} .. {limit.upper:,.2f}",
+    """Each metric under control as a check: a point outside its limits is a warning.
+
+    Outside its limits before MIN_RUNS published runs exist, the check's status is NOT_JUDGED and its
+    message says how many runs it has: the report shows it as "not judged yet", not as a pass.
+    """
+    found = []
+    for limit in limits:
+        against = f"{limit.value:,.2f} against {limit.lower:,.2f} .. {limit.upper:,.2f} over {limit.runs} runs"
+        status, message = ("fail" if limit.flagged else "pass"), against
+        if limit.outside and not limit.judged:
+            status = NOT_JUDGED
+            message = f"not judged yet (needs {MIN_RUNS} runs, has {limit.runs}): {against}"
+        found.append(
+            Check(
+                stage="trend",
+                name=f"{limit.metric} within control limits",
+                severity="warn",
+                status=status,
+                message=message,
+                observed=limit.value,
+                expected=f"{limit.lower:,.2f} .. {limit.upper:,.2f}",
+            )
         )
-        for limit in limits
-    ]
+    return found

@@ -117,8 +117,8 @@ def check_step(run: Run, say: Callable[[str], None]) -> None:
                 audit, run.settings.project_dir, run.settings.raw_dir, target,
                 built=run.built, production=run.settings.defer_path if run.slim else None,
             )  # fmt: skip
-    errors, warnings, infos = checks.verdict(run.checks)
-    say(f"  {len(run.checks)} checks: {errors} error(s), {warnings} warning(s), {infos} info")
+    # Counted as the run summary counts them; the report step adds the trend checks after this.
+    say(f"  so far {report.count_line(run.checks)}")
 
 
 def publish_step(run: Run, say: Callable[[str], None]) -> None:
@@ -129,6 +129,9 @@ def publish_step(run: Run, say: Callable[[str], None]) -> None:
         return
     # Only what this run built: a slim build or a backfill leaves the other published marts as they are.
     relations = publish.published_relations(run.settings.target_dir / "manifest.json", run.built)
+    if not relations:  # never name a consumers' file that this run did not write
+        say("  nothing published: this run built no relation that is published; consumers keep the previous tables")
+        return
     run.published = publish.publish(run.settings, relations)
     say(f"  published {len(run.published)} relation(s) to {run.settings.duckdb_path.name}")
 

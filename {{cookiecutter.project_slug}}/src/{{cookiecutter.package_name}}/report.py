@@ -4,30 +4,99 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .checks import SEVERITIES, Check, read_json
+from . import sql
+from .checks import Check, read_json
 from .config import Settings
-from .history import Control
+from .history import MIN_RUNS, NOT_JUDGED, Control
 from .ingest import IngestResult
 
-SEVERITY_ORDER = list(SEVERITIES)
+# What a check means for the run, in report order, with the words every format uses. One function
+# (`outcome`) decides it and one (`tally`) counts it, so the check step, the terminal summary, the
+# markdown, the JUnit file and the HTML strip never disagree.
+OUTCOMES = {
+    "error": "error(s) failed",
+    "warn": "warning(s)",
+    "info": "info",
+    "not compared": "not compared",
+    "not judged": "not judged yet",
+    "pass": "passed",
+}
+NOT_COMPARED = "not compared"
+# Info checks that could not compare (no production database, a relation this run did not build).
+_NOT_COMPARED_MESSAGES = ("not compared", "not comparable", "no production database")
+_DBT_RESULTS = re.compile(r"^Got (\d+) results?, configured to \w+ if .*$")
+
+
+def _field(check: Check | Mapping[str, Any], key: str) -> Any:
+    return check.get(key) if isinstance(check, Mapping) else getattr(check, key, None)
+
+
+def outcome(check: Check | Mapping[str, Any]) -> str:
+    """One of OUTCOMES' keys for a check (a Check or its `as_dict()`).
+
+    An info check only reports, so it is "info" whether dbt called it pass or fail, unless it could not
+    compare at all ("not compared"); a trend check outside limits set by too few runs is "not judged".
+    Failed error and warn checks are "error" and "warn"; everything else passed.
+    """
+    severity = str(_field(check, "severity") or "error")
+    status = str(_field(check, "status") or "pass")
+    message = str(_field(check, "message") or "").lower()
+    if status in (NOT_COMPARED, "skipped") or (severity == "info" and message.startswith(_NOT_COMPARED_MESSAGES)):
+        return "not compared"
+    if status == NOT_JUDGED:
+        return "not judged"
+    if severity == "info":
+        return "info"
+    if status == "pass":
+        return "pass"
+    return "warn" if severity == "warn" else "error"
+
+
+def tally(checks: Iterable[Check | Mapping[str, Any]]) -> Counter[str]:
+    """How many checks have each outcome (every OUTCOMES key present, zeros included)."""
+    counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
+    counts.update(outcome(check) for check in checks)
+    return counts
+
+
+def count_line(checks: Iterable[Check | Mapping[str, Any]]) -> str:
+    """`131 checks: 1 error(s) failed, 2 warning(s), 1 info, 0 not compared, 0 not judged yet, 127 passed`."""
+    counts = tally(checks)
+    return f"{counts.total()} checks: " + ", ".join(f"{counts[key]} {words}" for key, words in OUTCOMES.items())
+
+
+def finding(check: Check | Mapping[str, Any]) -> str:
+    """What a check found, in words: an info dbt test says "60 rows found", not dbt's "configured to warn"."""
+    message = str(_field(check, "message") or "")
+    if str(_field(check, "severity")) == "info":
+        matched = _DBT_RESULTS.match(message)
+        if matched:
+            rows = int(matched.group(1))
+            return f"{rows:,} row{'' if rows == 1 else 's'} found (info: reported, never fails the run)"
+    return message
 
 
 def _mart_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Name -> relation of every model in a `marts` folder that exists in the warehouse."""
+    """Name -> quoted relation (database.schema.alias from dbt's manifest) of every model in a `marts` folder."""
     nodes = manifest.get("nodes", {})
     relations = {}
     if isinstance(nodes, dict):
         for node in nodes.values():
-            if node.get("resource_type") == "model" and "marts" in node.get("fqn", []) and node.get("relation_name"):
-                relations[node["name"]] = node["relation_name"]
+            parts = [node.get("database"), node.get("schema"), node.get("alias") or node.get("name")]
+            # No relation_name: an ephemeral model, which has no table to count.
+            is_mart = node.get("resource_type") == "model" and "marts" in node.get("fqn", [])
+            if is_mart and node.get("relation_name") and all(parts):
+                relations[node["name"]] = sql.relation(*map(str, parts))
     return dict(sorted(relations.items()))
 
 
@@ -75,6 +144,31 @@ def _models(settings: Settings, run_metrics: Mapping[str, float]) -> list[dict[s
     return sorted(models, key=lambda model: str(model["name"]))
 
 
+def _run_history(run: Mapping[str, Any]) -> dict[str, Any]:
+    metrics = run.get("metrics") or {}
+
+    def kind(prefix: str) -> dict[str, float]:
+        return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+
+    return {
+        "run_id": run["run_id"],
+        "started_at": run["started_at"],
+        "status": run["status"],
+        "seconds": run["seconds"],
+        "rows": kind("rows:"),
+        "model_seconds": kind("model_seconds:"),  # the keys `metrics()` writes
+    }
+
+
+def _publish_note(settings: Settings, status: str) -> str:
+    """Where the run published, or that it published nothing and why (never a file that was not written)."""
+    if status == "published":
+        return f"to {settings.duckdb_path.name}"
+    if status == "failed":
+        return "nothing: the run failed, so consumers keep the previous tables"
+    return "nothing: this run built no relation that is published, so consumers keep the previous tables"
+
+
 def document(
     *,
     settings: Settings,
@@ -88,7 +182,16 @@ def document(
     history: Sequence[Mapping[str, Any]],
     control: Sequence[Control],
 ) -> dict[str, Any]:
-    """Everything about one run, as the JSON every other format is rendered from."""
+    """Everything about one run, as the JSON every other format is rendered from (`report.json`).
+
+    `history` is `history.load()`'s list ending with this run; `control` the limits `history.control()`
+    set for this run's metrics. `seconds` are wall-clock seconds; `started_at` is ISO 8601 in UTC. Keys:
+    run_id, env, instance, started_at, finished_at, seconds, status (published | passed | failed),
+    published (bool), publish_note (where to, or "nothing: <why>"), parameters, checks (Check.as_dict
+    each), counts (outcome -> checks, see OUTCOMES), models ([{name, seconds, budget_seconds, rows}]),
+    loaded and quarantine (raw table -> rows), history ([{run_id, started_at, status, seconds,
+    rows: {mart: rows}, model_seconds: {model: seconds}}]), control (Control.as_dict each), min_runs.
+    """
     run_metrics = history[-1]["metrics"] if history else {}
     return {
         "run_id": run_id,
@@ -99,47 +202,30 @@ def document(
         "seconds": round(seconds, 2),
         "status": status,
         "published": status == "published",
+        "publish_note": _publish_note(settings, status),
         "parameters": dict(parameters),
         "checks": [check.as_dict() for check in checks],
+        "counts": dict(tally(checks)),
         "models": _models(settings, run_metrics),
         "loaded": {t.table: t.loaded_rows for t in ingested.tables} if ingested else {},
         "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
-        "history": [
-            {
-                "run_id": run["run_id"],
-                "started_at": run["started_at"],
-                "status": run["status"],
-                "seconds": run["seconds"],
-                "rows": {k.split(":", 1)[1]: v for k, v in run["metrics"].items() if k.startswith("rows:")},
-                "model_seconds": {
-                    k.split(":", 1)[1]: v
-                    for k, v in run["metrics"].items()
-                    if k.startswith("seconds:") and k != "seconds:run"
-                },
-            }
-            for run in history
-        ],
+        "history": [_run_history(run) for run in history],
         "control": [limit.as_dict() for limit in control],
+        "min_runs": MIN_RUNS,
     }
 
 
-def _tally(document: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    found = document["checks"]
-    return (
-        len(found),
-        sum(c["severity"] == "error" and c["status"] == "fail" for c in found),
-        sum(c["severity"] == "warn" and c["status"] == "fail" for c in found),
-        sum(c["severity"] == "info" and c["status"] == "fail" for c in found),
-    )
-
-
 def render_document(document: Mapping[str, Any]) -> str:
-    """The run in a few lines for a terminal or a CI log."""
-    total, errors, warnings, infos = _tally(document)
+    """The run in a few lines for a terminal or a CI log: counts, publish, quarantine, marts, findings."""
+    found = document["checks"]
+    trend = sum(c["stage"] == "trend" for c in found)
     lines = [
         f"Run summary ({document['instance']}): {document['status'].upper()} in {document['seconds']:.1f} s",
-        f"  checks      {total} run: {errors} error(s), {warnings} warning(s), {infos} info",
+        f"  checks      {count_line(found)}"
+        + (f" ({trend} of them trend checks added by the report step)" if trend else ""),
     ]
+    if document.get("publish_note"):
+        lines.append(f"  published   {document['publish_note']}")
     quarantined = document["quarantine"]
     if quarantined:
         lines.append(
@@ -150,34 +236,46 @@ def render_document(document: Mapping[str, Any]) -> str:
     for model in document["models"]:
         if model["rows"] is not None:
             lines.append(f"  mart        {model['name']:<28} {int(model['rows']):>10,} rows")
-    for check in document["checks"]:
-        if check["status"] == "fail":
-            lines.append(f"  {check['severity']:<10}  [{check['stage']}] {check['name']}: {check['message']}".rstrip())
+    for check in found:
+        kind = outcome(check)
+        if kind in ("error", "warn") or (kind == "info" and finding(check)):
+            lines.append(f"  {kind:<10}  [{check['stage']}] {check['name']}: {finding(check)}".rstrip())
     return "\n".join(lines)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")[:200]
 
 
 def markdown(document: Mapping[str, Any]) -> str:
     """The run as markdown: the CI job summary and pull request comments reuse it."""
-    total, errors, warnings, infos = _tally(document)
+    found = document["checks"]
     icon = "❌" if document["status"] == "failed" else "✅"
     lines = [
         f"### {icon} `{document['instance']}` run {document['run_id']}: {document['status']}",
         "",
-        f"{total} checks: **{errors} error(s)** (stop the line), **{warnings} warning(s)**, {infos} info.",
+        f"{count_line(found)}. Errors stop the line; warnings and info only report.",
         "",
     ]
-    failed = [c for c in document["checks"] if c["status"] == "fail"]
-    if failed:
-        lines += ["| severity | stage | check | result |", "|---|---|---|---|"]
+    if document.get("publish_note"):
+        lines += [f"Published {document['publish_note']}.", ""]
+    notable = [c for c in found if outcome(c) in ("error", "warn", "info") and (outcome(c) != "info" or finding(c))]
+    if notable:
+        lines += ["| outcome | stage | check | result |", "|---|---|---|---|"]
         lines += [
-            f"| {c['severity']} | {c['stage']} | `{c['name']}` | {str(c['message']).replace('|', '/')[:200]} |"
-            for c in sorted(failed, key=lambda c: SEVERITY_ORDER.index(c["severity"]))
+            f"| {outcome(c)} | {c['stage']} | `{c['name']}` | {_cell(finding(c))} |"
+            for c in sorted(notable, key=lambda c: list(OUTCOMES).index(outcome(c)))
         ]
         lines.append("")
-    compared = [c for c in document["checks"] if c["stage"] == "regression" and c["severity"] != "info"]
+    compared = [c for c in found if c["stage"] == "regression" and outcome(c) in ("error", "warn", "pass")]
     if compared:  # every difference with production, not only those beyond tolerance
         lines += ["**Against production**", "", "| check | result | tolerance |", "|---|---|---|"]
-        lines += [f"| `{c['name']}` | {c['message']} | {c['expected'] or ''} |" for c in compared]
+        lines += [f"| `{c['name']}` | {_cell(c['message'])} | {c['expected'] or ''} |" for c in compared]
+        lines.append("")
+    skipped = [c for c in found if outcome(c) in ("not compared", "not judged")]
+    if skipped:
+        lines += ["**Not compared or not judged yet**", ""]
+        lines += [f"- `{c['name']}`: {_cell(c['message'])}" for c in skipped]
         lines.append("")
     models = [m for m in document["models"] if m["rows"] is not None]
     if models:
@@ -191,26 +289,38 @@ def markdown(document: Mapping[str, Any]) -> str:
 
 
 def junit(document: Mapping[str, Any]) -> str:
-    """JUnit XML for CI test tabs: one suite per stage; error failures fail, warnings and info pass with a note."""
+    """JUnit XML for CI test tabs: one suite per stage.
+
+    Only failed error-level checks are `<failure>`s; warnings and info pass with a note in `<system-out>`;
+    checks that were not compared or not judged yet are `<skipped>` with the reason.
+    """
     suites = ET.Element("testsuites", name=f"{document['instance']} {document['run_id']}")
     by_stage: dict[str, list[Mapping[str, Any]]] = {}
     for check in document["checks"]:
         by_stage.setdefault(check["stage"], []).append(check)
     for stage, stage_checks in sorted(by_stage.items()):
-        failures = sum(c["severity"] == "error" and c["status"] == "fail" for c in stage_checks)
+        counts = tally(stage_checks)
         suite = ET.SubElement(
-            suites, "testsuite", name=stage, tests=str(len(stage_checks)), failures=str(failures), errors="0"
+            suites,
+            "testsuite",
+            name=stage,
+            tests=str(len(stage_checks)),
+            failures=str(counts["error"]),
+            errors="0",
+            skipped=str(counts["not compared"] + counts["not judged"]),
         )
         for check in stage_checks:
             case = ET.SubElement(suite, "testcase", classname=f"{stage}.{check['severity']}", name=check["name"])
             properties = ET.SubElement(case, "properties")
             ET.SubElement(properties, "property", name="severity", value=check["severity"])
-            if check["status"] != "fail":
-                continue
-            if check["severity"] == "error":
-                ET.SubElement(case, "failure", message=str(check["message"])[:500], type="error")
-            else:
-                ET.SubElement(case, "system-out").text = f"{check['severity'].upper()}: {check['message']}"
+            ET.SubElement(properties, "property", name="outcome", value=outcome(check))
+            kind, text = outcome(check), finding(check)
+            if kind == "error":
+                ET.SubElement(case, "failure", message=text[:500], type="error")
+            elif kind in ("not compared", "not judged"):
+                ET.SubElement(case, "skipped", message=f"{OUTCOMES[kind]}: {text}"[:500])
+            elif kind in ("warn", "info") and text:
+                ET.SubElement(case, "system-out").text = f"{check['severity'].upper()}: {text}"
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 

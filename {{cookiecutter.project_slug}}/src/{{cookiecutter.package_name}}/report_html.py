@@ -2,22 +2,31 @@
 
 It opens from disk or a CI artifact in any browser, offline. Every field of `report.json` may be missing (a first
 run has no history, a failed run may have no models), and each section then says so instead of drawing nothing.
+Checks are classified and counted by `report.outcome` / `report.tally`, the same functions the terminal summary,
+markdown and JUnit use, so the numbers agree everywhere. Units: seconds, rows, and percentages for shares and
+relative changes (never a bare fraction).
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .history import MIN_RUNS, SIGMAS, WINDOW
+from .report import OUTCOMES, finding, outcome, tally
+
 STAGES = ("input", "business", "joins", "output", "pii", "performance", "regression", "trend")
-# What a check means for the run: a passing error or warn check is just "pass"; info checks never fail a run.
-OUTCOMES = {"error": "errors failed", "warn": "warnings", "info": "info", "pass": "passed"}
-NOTABLE = {"error": "failed error", "warn": "failed warning", "info": "info"}
+# CSS class and table pill of each outcome (report.OUTCOMES); info checks never fail a run, so never a ✗.
+CLASSES = {"error": "error", "warn": "warn", "info": "info", "not compared": "skipped", "not judged": "waiting",
+           "pass": "pass"}  # fmt: skip
+PILLS = {"error": "✗ failed", "warn": "⚠ warning", "info": "● info", "not compared": "○ not compared",
+         "not judged": "… not judged yet", "pass": "✓ pass"}  # fmt: skip
+NOTABLE = {"error": "failed error", "warn": "failed warning", "info": "info", "not compared": "not compared",
+           "not judged": "not judged yet"}  # fmt: skip
 SECTIONS = (
     "Checks by stage and severity",
     "Model runtimes against budgets",
@@ -27,11 +36,12 @@ SECTIONS = (
 )
 STATUS_LINES = {
     "published": "Every error-level check passed and the run was published.",
-    "passed": "Every error-level check passed; this environment does not publish.",
+    "passed": "Every error-level check passed, but nothing was published.",
     "failed": "An error-level check failed, so nothing was published.",
 }
 # The bar charts share one layout so their bars line up down the page.
 LABEL_W, PLOT_W, NOTE_W, ROW_H, BAR_H = 180, 480, 340, 30, 18
+LABEL_CHARS = 24  # what fits in LABEL_W at 12 px; longer names lose their middle, never their start
 AXIS_STEPS = 5  # at most this many gridlines after zero
 TREND_W, TREND_H = 320.0, 150.0
 MIN_HISTORY = 2  # the history ends with this run, so a trend needs one more
@@ -71,6 +81,9 @@ svg text { font-size: 12px; fill: var(--ink); }
 svg .tick { fill: var(--muted); font-size: 11px; }
 svg .grid { stroke: var(--line); }
 svg .track { fill: #f0f3f7; }
+.skipped, .waiting { fill: #a0aec0; background: #a0aec0; } .pill.p-skipped, .pill.p-waiting { background: #718096; }
+svg .band-line { stroke: #2f855a; stroke-width: 3; stroke-opacity: .45; }
+svg circle.waiting { fill: #fff; stroke: #718096; stroke-width: 2.5; }
 .pass { fill: var(--pass); background: var(--pass); } .warn { fill: var(--warn); background: var(--warn); }
 .error { fill: var(--error); background: var(--error); } .info { fill: var(--info); background: var(--info); }
 .loaded { fill: var(--track); background: var(--track); } .ok { fill: #5b8def; background: #5b8def; }
@@ -149,13 +162,32 @@ def _axis(maximum: float) -> tuple[float, float]:
     return math.ceil(maximum / step) * step or step, step
 
 
-def _outcome(check: Mapping[str, Any]) -> str:
-    severity = str(check.get("severity", "error"))
-    if severity == "info":
-        return "info"
-    if check.get("status", "pass") == "pass":
-        return "pass"
-    return "warn" if severity == "warn" else "error"
+def _short(label: str, limit: int = LABEL_CHARS) -> str:
+    """A label that fits its column: the middle gives way to an ellipsis, both ends stay readable."""
+    if len(label) <= limit:
+        return label
+    head = (limit - 1) // 2
+    return label[:head] + "…" + label[-(limit - 1 - head) :]
+
+
+def _observed(check: Mapping[str, Any]) -> str:
+    """A check's observed value in the unit of its expectation.
+
+    A share or change against `%` is a percentage (never a bare fraction next to percentages), a runtime
+    against `s` is in seconds.
+    """
+    number, expected = _number(check.get("observed")), str(check.get("expected") or "")
+    if number is not None and "%" in expected:
+        return f"{number:.1%}"
+    if number is not None and expected.endswith(" s"):
+        return f"{_fmt(number)} s"
+    return _fmt(check.get("observed"))
+
+
+def _run_label(index: int, started_at: str) -> str:
+    """`#3 11-14 08:45:07`: the run's number and time, so runs on one day stay apart."""
+    when = _parse_time(started_at)
+    return f"#{index + 1} " + (when.strftime("%m-%d %H:%M:%S") if when else started_at[:19])
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -188,8 +220,8 @@ def _line(x1: float, y1: float, x2: float, y2: float, *, cls: str, tip: str = ""
     return f'<line class="{cls}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}">{_tip(tip)}</line>'
 
 
-def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
-    return f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{_e(text)}</text>'
+def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start", *, tip: str = "") -> str:
+    return f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{_tip(tip)}{_e(text)}</text>'
 
 
 def _hbars(title: str, bars: Sequence[Bar], unit: str = "", *, counts: bool = False) -> str:
@@ -203,7 +235,8 @@ def _hbars(title: str, bars: Sequence[Bar], unit: str = "", *, counts: bool = Fa
         body += [_line(x, top - 4, x, bottom, cls="grid"), _text(x, 12, _fmt(step * i) + unit, "tick", "middle")]
     for row, bar in enumerate(bars):
         y = top + row * ROW_H + 6
-        body += [_text(LABEL_W - 10, y + 13, bar.label, anchor="end"), _rect(LABEL_W, y, PLOT_W, BAR_H, cls="track")]
+        label = _text(LABEL_W - 10, y + 13, _short(bar.label), anchor="end", tip=bar.label)
+        body += [label, _rect(LABEL_W, y, PLOT_W, BAR_H, cls="track")]
         x = float(LABEL_W)
         for value, cls, tip in bar.segments:
             width = max(value * scale, 3.0) if value > 0 else 0.0  # a count of one stays visible next to thousands
@@ -244,7 +277,7 @@ def _header(doc: Mapping[str, Any]) -> str:
         ("environment", f"{doc.get('env') or '—'} ({doc.get('instance') or '—'})"),
         ("run", doc.get("run_id") or "—"),
         ("started", f"{doc.get('started_at') or '—'}{took}"),
-        ("published", "yes" if doc.get("published") else "no"),
+        ("published", doc.get("publish_note") or ("yes" if doc.get("published") else "no")),
         ("select", " ".join(map(str, select)) if isinstance(select, list) and select else "everything"),
         ("vars", ", ".join(f"{k}={v}" for k, v in _dict(params, "vars").items()) or "none"),
         ("slim / scale", f"{'slim' if params.get('slim') else 'full'} / {_fmt(params.get('scale'))}"),
@@ -258,9 +291,10 @@ def _header(doc: Mapping[str, Any]) -> str:
 
 
 def _summary(checks: Sequence[Mapping[str, Any]]) -> str:
-    counts = Counter(_outcome(check) for check in checks)
+    counts = tally(checks)
     tiles = [
-        f'<div class="tile t-{key}{" some" if counts[key] else ""}"><b>{counts[key]}</b><span>{label}</span></div>'
+        f'<div class="tile t-{CLASSES[key]}{" some" if counts[key] else ""}"><b>{counts[key]}</b>'
+        f"<span>{_e(label)}</span></div>"
         for key, label in OUTCOMES.items()
     ]
     tiles.append(f'<div class="tile"><b>{len(checks)}</b><span>checks in all</span></div>')
@@ -271,13 +305,12 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("Stage", "Check", "Severity", "Status", "Message", "Observed", "Expected"))
     rows = []
     for check in checks:
-        status = str(check.get("status", ""))
-        pill = "p-pass" if status == "pass" else f"p-{_e(check.get('severity', 'error'))}"
+        kind = outcome(check)
         rows.append(
             f"<tr><td>{_e(check.get('stage'))}</td><td><code>{_e(check.get('name'))}</code></td>"
             f"<td>{_e(check.get('severity'))}</td>"
-            f'<td><span class="pill {pill}">{"✓" if status == "pass" else "✗"} {_e(status)}</span></td>'
-            f'<td>{_e(check.get("message"))}</td><td class="num">{_e(_fmt(check.get("observed")))}</td>'
+            f'<td><span class="pill p-{CLASSES[kind]}">{PILLS[kind]}</span></td>'
+            f'<td>{_e(finding(check))}</td><td class="num">{_e(_observed(check))}</td>'
             f"<td>{_e(check.get('expected'))}</td></tr>"
         )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -289,19 +322,27 @@ def _checks_section(checks: Sequence[Mapping[str, Any]]) -> str:
     named = {str(c.get("stage") or "other") for c in checks}
     bars = []
     for stage in [s for s in STAGES if s in named] + sorted(named - set(STAGES)):
-        counts = Counter(_outcome(c) for c in checks if str(c.get("stage") or "other") == stage)
+        counts = tally(c for c in checks if str(c.get("stage") or "other") == stage)
         segments = [
-            (float(counts[o]), o, f"{stage}: {counts[o]} {OUTCOMES[o]}") for o in ("pass", "warn", "error", "info")
+            (float(counts[o]), CLASSES[o], f"{stage}: {counts[o]} {OUTCOMES[o]}")
+            for o in ("pass", "warn", "error", "info", "not compared", "not judged")
         ]
         notes = ", ".join(_plural(counts[o], word) for o, word in NOTABLE.items() if counts[o])
         note = _plural(counts.total(), "check") + (f": {notes}" if notes else "")
         bars.append(Bar(stage, segments, note, note_class="over" if counts["error"] else ""))
-    notable = sorted((c for c in checks if _outcome(c) != "pass"), key=lambda c: list(OUTCOMES).index(_outcome(c)))
+    notable = sorted((c for c in checks if outcome(c) != "pass"), key=lambda c: list(OUTCOMES).index(outcome(c)))
     return _section(
         0,
-        _legend(("pass", "passed"), ("warn", "warning (failed)"), ("error", "error (failed)"), ("info", "info")),
+        _legend(
+            ("pass", "passed"),
+            ("warn", "warning (failed)"),
+            ("error", "error (failed)"),
+            ("info", "info"),
+            ("skipped", "not compared"),
+            ("waiting", f"not judged yet (trend flags wait for {MIN_RUNS} runs)"),
+        ),
         _hbars("Checks per stage by outcome", bars, counts=True),
-        "<h3>Failed and info checks</h3>",
+        "<h3>Failed, info, not compared and not judged checks</h3>",
         _checks_table(notable) if notable else _empty("Every error and warning check passed."),
     )
 
@@ -351,50 +392,78 @@ def _metric_values(history: Sequence[Mapping[str, Any]], metric: str) -> list[fl
     return [_number(_dict(run, kind).get(name) if name else run.get(kind)) for run in history]
 
 
+def _judgement(control: Mapping[str, Any]) -> str:
+    """A point's verdict: flagged, not judged (outside limits set by fewer than MIN_RUNS runs), or "" inside."""
+    if control.get("flagged"):
+        return "flagged"
+    value, lower, upper = (_number(control.get(k)) for k in ("value", "lower", "upper"))
+    runs = _number(control.get("runs")) or 0
+    outside = None not in (value, lower, upper) and not (lower or 0) <= (value or 0) <= (upper or 0)
+    return "not judged" if outside and runs < MIN_RUNS else ""
+
+
 def _trend_chart(metric: str, values: Sequence[float | None], runs: Sequence[str], control: Mapping[str, Any]) -> str:
-    """A small line chart of one metric, with its control band and mean; this run's point is the last."""
+    """A small line chart of one metric, with its control band and mean; this run's point is the last.
+
+    Every metric is a count or a duration, so the band and the axis stop at zero; a band of zero width (every
+    past run had the same value) is drawn as a line; `runs` are `_run_label`s, the first and last on the axis.
+    """
     left, right, top, bottom = 52.0, TREND_W - 14, 12.0, TREND_H - 26
     lower, upper, mean = (_number(control.get(k)) for k in ("lower", "upper", "mean"))
+    lower = max(lower, 0.0) if lower is not None else None
     known = [v for v in (*values, lower, upper, mean) if v is not None]
     low, high = min(known), max(known)
     pad = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
+    floor = max(low - pad, 0.0) if low >= 0 else low - pad
 
     def x(i: int) -> float:
         return left + (right - left) * (i / (len(values) - 1) if len(values) > 1 else 0.5)
 
     def y(v: float) -> float:
-        return top + (bottom - top) * (high + pad - v) / (high - low + 2 * pad)
+        return top + (bottom - top) * (high + pad - v) / (high + pad - floor)
 
-    flagged = bool(control.get("flagged"))
+    judged = _judgement(control)
+    flagged = judged == "flagged"
     body = [_line(left, top, left, bottom, cls="grid"), _line(left, bottom, right, bottom, cls="grid")]
     if lower is not None and upper is not None:
         tip = f"control limits {_fmt(lower)} to {_fmt(upper)}"
-        body.append(_rect(left, y(upper), right - left, y(lower) - y(upper), cls="band", tip=tip))
+        if y(lower) - y(upper) < 1:  # every past run had one value: a band would be invisible
+            body.append(_line(left, y(upper), right, y(upper), cls="band-line", tip=tip))
+        else:
+            body.append(_rect(left, y(upper), right - left, y(lower) - y(upper), cls="band", tip=tip))
     if mean is not None:
         body.append(_line(left, y(mean), right, y(mean), cls="mean", tip=f"mean {_fmt(mean)}"))
     points = [(i, x(i), y(v), v) for i, v in enumerate(values) if v is not None]
     body.append('<polyline class="series" points="' + " ".join(f"{px:.1f},{py:.1f}" for _, px, py, _ in points) + '"/>')
     for i, px, py, v in points:
         last = i == len(values) - 1
-        cls = ("flagged" if flagged else "current") if last else ""
-        tip = f"{runs[i]}: {_fmt(v)}" + (" (flagged: outside the control limits)" if last and flagged else "")
+        cls = ({"flagged": "flagged", "not judged": "waiting"}.get(judged, "current")) if last else ""
+        tip = f"{runs[i]}: {_fmt(v)}"
+        if last and flagged:
+            tip += " (flagged: outside the control limits)"
+        elif last and judged:
+            tip += f" (outside the limits, not judged yet: needs {MIN_RUNS} runs)"
         body.append(f'<circle class="{cls}" cx="{px:.1f}" cy="{py:.1f}" r="{5 if last else 3}">{_tip(tip)}</circle>')
         if last and flagged:
             body.append(_text(px - 8, py - 9, "⚠ flagged", "flagged", "end"))
     body += [
         _text(left - 6, y(high) + 4, _fmt(high), "tick", "end"),
         _text(left - 6, y(low) + 4, _fmt(low), "tick", "end") if high > low else "",
-        _text(left, TREND_H - 8, runs[0][:10], "tick"),
-        _text(right, TREND_H - 8, runs[-1][:10], "tick", "end"),
+        _text(left, TREND_H - 8, runs[0], "tick"),
+        _text(right, TREND_H - 8, runs[-1], "tick", "end") if len(runs) > 1 else "",
     ]
     kind, _, name = metric.partition(":")
     title = f"{name} {kind.replace('_', ' ')}" if name else f"run {kind}"
     caption = f"this run {_fmt(values[-1])}"
     caption += f" · limits {_fmt(lower)} to {_fmt(upper)}" if lower is not None and upper is not None else ""
-    caption += " · FLAGGED" if flagged else ""
+    if flagged:
+        caption += " · FLAGGED"
+    elif judged:
+        runs_so_far = int(_number(control.get("runs")) or 0)
+        caption += f" · outside, not judged yet (needs {MIN_RUNS} runs, has {runs_so_far})"
     chart = _svg(TREND_W, TREND_H, f"{title} over the last {len(values)} runs", body)
     return (
-        f'<figure class="{"flagged" if flagged else ""}"><h3>{_e(title)}</h3>{chart}'
+        f'<figure class="{"flagged" if flagged else ""}"><h3 title="{_e(title)}">{_e(_short(title, 40))}</h3>{chart}'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
 
@@ -404,15 +473,21 @@ def _trends_section(history: Sequence[Mapping[str, Any]], control: Sequence[Mapp
         return _section(3, _empty("No previous runs yet: trends start with the second run."))
     limits = {str(c.get("metric")): c for c in control}
     marts = sorted({name for run in history for name in _dict(run, "rows")})
-    runs = [str(run.get("started_at") or run.get("run_id") or "") for run in history]
+    runs = [_run_label(i, str(run.get("started_at") or run.get("run_id") or "")) for i, run in enumerate(history)]
     charts = []
     for metric in dict.fromkeys(["seconds", *(f"rows:{m}" for m in marts), *limits]):
         values = _metric_values(history, metric)
         if any(v is not None for v in values):
             charts.append(_trend_chart(metric, values, runs, limits.get(metric, {})))
+    rule = (
+        f"The band is the mean ± {SIGMAS:g} standard deviations of up to the last {WINDOW} published runs, never "
+        f"below zero. A point outside it is "
+        f"flagged only once {MIN_RUNS} published runs set the band; before that it is shown as not judged yet."
+    )
     return _section(
         3,
         _legend(("line", "value per run"), ("band", "control limits"), ("error", "flagged this run")),
+        f"<p>{_e(rule)}</p>",
         f'<div class="charts">{"".join(charts)}</div>' if charts else _empty("The runs recorded no metrics."),
     )
 
