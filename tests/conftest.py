@@ -49,9 +49,19 @@ def load_hook(name: str) -> Any:
     """Import a hook from hooks/ unrendered: the hooks are valid Python before rendering."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"hook_{name}", TEMPLATE / "hooks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"hooks.{name}", TEMPLATE / "hooks" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `nox -s mutation`, keep mutmut's stats mode (which test calls which hook function) in this process.
+
+    Cookiecutter runs the rendered hooks as scripts in a subprocess, where mutmut would look for its config in the
+    bake folder and fail the run; there they run unmutated (their functions belong to `__main__`, not `hooks.*`).
+    """
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        del os.environ["MUTANT_UNDER_TEST"]

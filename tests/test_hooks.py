@@ -35,7 +35,7 @@ TEMPLATE_LINE = json.dumps([str(TEMPLATE), ""])
 
 def load_hook(name: str) -> ModuleType:
     """Import a hook file as it sits in the template, before cookiecutter renders it."""
-    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"hooks.{name}", HOOKS / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -10,8 +16,11 @@ nox.options.reuse_venv = "yes"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 DEV = nox.project.dependency_groups(PYPROJECT, "dev")
+MUTATION = nox.project.dependency_groups(PYPROJECT, "mutation")
 # Compiled bytecode saves ~2 s per dbt start; CI=true also makes dbt print plain logs.
 ENV = {"UV_COMPILE_BYTECODE": "1"}
+# Mutants run in this many forked pytest processes at once: one per core (2 on CI runners).
+CHILDREN = str(os.cpu_count() or 2)
 
 
 def install(session: nox.Session) -> None:
@@ -94,3 +103,46 @@ def lock(session: nox.Session) -> None:
         "uv", "pip", "compile", "pyproject.toml", "--universal", "--generate-hashes", "--no-annotate",
         "--custom-compile-command", "nox -s lock", "--output-file", "requirements.lock", *session.posargs,
     )  # fmt: skip
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation-test the modules of [tool.mutmut] (or those named: `-- ingest state`); print a score per module."""
+    install(session)
+    session.install(*MUTATION, env=ENV)
+    mutated = [Path(path) for path in PYPROJECT["tool"]["mutmut"]["only_mutate"]]
+    package = mutated[0].parent.name
+    modules = session.posargs or [path.stem for path in mutated]
+    # mutmut runs, for each mutant, the tests that called its function in-process; a CLI started in a subprocess
+    # imports the installed, unmutated package, so only in-process tests (unit tests) can kill a mutant.
+    seconds: dict[str, float] = {}
+    for module in modules:
+        start = time.monotonic()
+        session.run("mutmut", "run", "--max-children", CHILDREN, f"{package}.{module}.*", env=ENV, silent=True)
+        seconds[module] = time.monotonic() - start
+    print_mutation_scores(session, seconds)
+    mutmut = Path(session.bin, "mutmut")
+    session.log(f"Survivors: `{mutmut} results`; one of them: `{mutmut} show NAME`.")
+
+
+# mutmut's exit code for each mutant (in mutants/**/*.py.meta), by what the score makes of it. A timeout counts as
+# killed: the mutant made a test run past its limit. A mutant no test reaches ("no tests") counts as survived, and
+# so does "other": a crashed or aborted test process (e.g. a segfault), which says nothing about the tests.
+MUTANT_OUTCOMES = {0: "survived", 1: "killed", 3: "killed", 5: "no tests", 33: "no tests", 36: "timeout"}
+MUTANT_OUTCOMES |= dict.fromkeys((24, -24, 152, 255), "timeout")  # SIGXCPU, as the child reports it
+MUTANT_COLUMNS = ("mutants", "killed", "survived", "no tests", "timeout", "other", "score", "seconds")
+
+
+def print_mutation_scores(session: nox.Session, seconds: dict[str, float]) -> None:
+    """Log mutants, killed, survived, untested, timeouts, score (%) and wall time (s) of each module just run."""
+    session.log(f"{'module':<24}" + "".join(f"{column:>9}" for column in MUTANT_COLUMNS))
+    for meta in sorted(Path("mutants").rglob("*.py.meta")):
+        module = meta.name.removesuffix(".py.meta")
+        if module not in seconds:
+            continue
+        codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].values()
+        count = Counter(MUTANT_OUTCOMES.get(code, "other") for code in codes)
+        total = sum(count.values())
+        score = 100 * (count["killed"] + count["timeout"]) / total if total else 0
+        row = (total, *(count[outcome] for outcome in MUTANT_COLUMNS[1:6]), f"{score:.1f}%", f"{seconds[module]:.0f}")
+        session.log(f"{module:<24}" + "".join(f"{value:>9}" for value in row))
