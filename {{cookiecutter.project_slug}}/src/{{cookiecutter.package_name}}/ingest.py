@@ -548,7 +548,13 @@ def _column_sql(column: Column, nulls: str, p: _Params) -> tuple[str, str]:
 
 
 def _load_table(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, loaded_at: datetime, run_id: str, *, scratch: Path,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    path: Path,
+    loaded_at: datetime,
+    run_id: str,
+    *,
+    scratch: Path,
     masker: pii.Masker,
 ) -> TableResult:
     # Outside prod, pii columns are masked in the very queries that write (never updated afterwards:
