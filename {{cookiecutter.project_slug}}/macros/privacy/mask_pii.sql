@@ -13,13 +13,13 @@
     {% if target.name in var('pii_clear_targets', ['prod']) -%}
         {{ column }}
     {%- else -%}
-        {%- if execute and config.get('materialized') == 'view' -%}
+        {% if execute and config.get('materialized') == 'view' -%}
             {{ exceptions.raise_compiler_error(
                 "mask_pii() calls a function only dbt's connection has: materialize "
                 ~ model.name ~ " as a table, or mask in a table upstream."
             ) }}
         {%- endif -%}
-        {%- if keep_email_shape -%}
+        {% if keep_email_shape -%}
             case
                 when regexp_full_match({{ column }}, '[0-9a-f]{64}@example[.]invalid') then {{ column }}
                 else {{ dbt.concat(["replace(pii_mask(" ~ column ~ "), 'masked:', '')", "'@example.invalid'"]) }}
