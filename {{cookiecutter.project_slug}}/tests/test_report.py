@@ -126,7 +126,7 @@ def test_every_format_counts_the_checks_the_same_way(settings: config.Settings) 
 def test_the_check_step_counts_as_the_summary_does(settings: config.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check step's count and the summary's are one function's; the summary says what came later."""
     # The example's reconciliations query columns this fixture's tiny mart lacks; they are not counted here.
-    monkeypatch.setattr(checks, "reconciliation_checks", lambda *_: [])
+    monkeypatch.setattr(checks, "reconciliation_checks", lambda *_, **__: [])
     run = pipeline.Run(settings, checks=list(CHECKS))
     said: list[str] = []
     pipeline.check_step(run, said.append)

@@ -123,7 +123,9 @@ def test_the_pipeline_runs_in_a_quoted_non_ascii_path_and_a_crafted_database_pat
     crafted.parent.mkdir()
     raw = project / "data" / "raw" / "sample"
     # --scale: the generator writes its Parquet files under the quoted folder too.
-    env = {"DBT_DUCKDB_PATH": str(crafted), "RAW_DATA_DIR": str(raw)}
+    # Staging needs its own PII key; this one holds a quote too, and it only ever travels as a bound value.
+    key = "staging-key-with-a-quote-' " + "k" * 32
+    env = {"DBT_DUCKDB_PATH": str(crafted), "RAW_DATA_DIR": str(raw), "PII_HASH_KEY": key}
     out = cli(project, "run", "--env", "staging", "--scale", "0.02", env=env)
     assert f"relation(s) to {crafted.name}" in out
     assert crafted.is_file()  # the path is the file's name, quotes and all
