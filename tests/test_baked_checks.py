@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 NON_DEFAULT = {"include_example": "no", "container": "yes", "license": "Apache-2.0", "python_version": "3.10"}
 
 
-def run(command: list[str] | str, cwd: Path, temp: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def run(command: list[str] | str, cwd: Path, temp: Path, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     """Run a command in a baked project with its own TMPDIR (`temp`).
 
     pytest keeps three folders under `<TMPDIR>/pytest-of-<user>` and deletes older ones: a nested run sharing
