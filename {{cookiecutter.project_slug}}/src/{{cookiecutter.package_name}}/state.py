@@ -95,7 +95,9 @@ def resolve(settings: Settings, say: Callable[[str], None] = print) -> State:
         how = f"changed models and their children, the rest deferred to {settings.defer_path.name}"
     else:
         # `@`: the changed models, their children, and every parent those children need.
-        selection = ("--select", "@state:modified", "--state", str(manifest_dir))
+        # `cautious`: a test runs only when every relation it reads is built here; a data test across two
+        # marts (e.g. a reconciliation) would otherwise read a mart that exists nowhere.
+        selection = ("--select", "@state:modified", "--indirect-selection", "cautious", "--state", str(manifest_dir))
         how = "changed models with their children and all their parents (no production data to defer to)"
     say(f"  state: {source}; building {how}")
     return State(source, manifest_dir, selection)
