@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -270,11 +271,17 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         if _in_ci():  # CI must prove the page renders: a missing browser is a broken runner, not a skip
             pytest.fail(missing)
         pytest.skip(f"{missing}; skipped outside CI (with CI=true this test fails instead)")
-    profile = tmp_path / "profile"
-    return subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+    # Chromium puts a Unix socket in its profile and TMPDIR; a socket path over 107 bytes aborts it, and
+    # nested runs (a template test's baked nox) give this test a deep tmp_path: use a short folder of its own.
+    root = "/tmp"  # noqa: S108 - mkdtemp below makes a private folder; /tmp keeps the socket path short
+    short = Path(tempfile.mkdtemp(prefix="chromium-", dir=root if Path(root).is_dir() else None))
+    try:
+        return subprocess.run(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={short / 'profile'}", *args],
+            capture_output=True, text=True, timeout=120, check=True, env={**os.environ, "TMPDIR": str(short)},
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.integration
