@@ -1,0 +1,172 @@
+"""In-process unit tests of `publish`: which relations are published, and the all-or-nothing copy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from {{ cookiecutter.package_name }} import publish
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.publish import Relation
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
+        env="dev",
+        name="dev",
+        project_dir=tmp_path,
+        duckdb_path=tmp_path / "data" / "shop.duckdb",
+        raw_dir=tmp_path / "raw",
+        threads=1,
+    )
+
+
+def _node(schema: str, alias: str, folder: str = "marts", kind: str = "model", materialized: str = "table") -> dict:
+    return {
+        "resource_type": kind,
+        "schema": schema,
+        "alias": alias,
+        "fqn": ["shop", folder, alias],
+        "config": {"materialized": materialized},
+    }
+
+
+def test_published_relations_only_built_table_like_marts_sorted(tmp_path: Path) -> None:
+    nodes = {
+        "model.shop.b": _node("marts", "fct_b"),
+        "model.shop.a": _node("marts", "dim_a", materialized="incremental"),
+        "model.shop.z": _node("analytics", "fct_z"),
+        "model.shop.view": _node("marts", "v", materialized="view"),
+        "model.shop.stg": _node("staging", "stg_x", folder="staging"),
+        "seed.shop.s": _node("marts", "s", kind="seed"),
+        "model.shop.unbuilt": _node("marts", "unbuilt"),
+    }
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": nodes}), encoding="utf-8")
+    built = [
+        "model.shop.b",
+        "model.shop.a",
+        "model.shop.z",
+        "model.shop.view",
+        "model.shop.stg",
+        "seed.shop.s",
+        "model.shop.gone",
+        "model.shop.b",
+    ]
+    assert publish.published_relations(manifest, built) == [
+        Relation("analytics", "fct_z"),
+        Relation("marts", "dim_a"),
+        Relation("marts", "fct_b"),
+    ]
+
+
+def test_published_relations_tolerates_missing_keys_and_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": {"model.shop.bare": {"resource_type": "model"}}}), encoding="utf-8")
+    assert publish.published_relations(manifest, ["model.shop.bare"]) == []
+    manifest.write_text("{}", encoding="utf-8")
+    assert publish.published_relations(manifest, ["model.shop.bare"]) == []
+    assert publish.published_relations(tmp_path / "absent.json", ["model.shop.bare"]) == []
+
+
+def _audit(settings: Settings, rows: dict[str, list[tuple[int, str]]]) -> None:
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.audit_path)) as con:
+        for qualified, values in rows.items():
+            schema, _ = qualified.split(".")
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(f"create or replace table {qualified} (id integer, label varchar)")
+            con.executemany(f"insert into {qualified} values (?, ?)", values)
+
+
+def test_publish_copies_every_relation_and_leaves_no_staging_files(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _audit(settings, {"marts.fct_a": [(2, "b"), (1, "a")], "marts.dim_b": [(3, "c")], "other.x": [(9, "z")]})
+    relations = [Relation("marts", "fct_a"), Relation("marts", "dim_b")]
+    assert publish.publish(settings, relations) == relations
+    assert publish.snapshot(settings.duckdb_path) == {
+        "marts.dim_b": [(3, "c")],
+        "marts.fct_a": [(1, "a"), (2, "b")],
+    }
+    assert sorted(p.name for p in settings.duckdb_path.parent.iterdir()) == ["shop.duckdb", "shop__audit.duckdb"]
+
+
+def test_publish_replaces_tables_keeps_others_and_removes_leftovers(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    target = settings.duckdb_path
+    target.parent.mkdir(parents=True)
+    with duckdb.connect(str(target)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_a as select 0 as id, 'old' as label")
+        con.execute("create table marts.keep as select 7 as id")
+    leftover = target.with_name(".shop.duckdb.12345.publishing")
+    leftover.write_bytes(b"junk")
+    leftover.with_name(leftover.name + ".wal").write_bytes(b"junk")
+    unrelated = target.with_name(".other.duckdb.1.publishing")
+    unrelated.write_bytes(b"keep")
+    _audit(settings, {"marts.fct_a": [(1, "new")]})
+    publish.publish(settings, [Relation("marts", "fct_a")])
+    assert publish.snapshot(target) == {"marts.fct_a": [(1, "new")], "marts.keep": [(7,)]}
+    assert not leftover.exists()
+    assert not leftover.with_name(leftover.name + ".wal").exists()
+    assert unrelated.read_bytes() == b"keep"
+    assert not target.with_name("shop.duckdb.wal").exists()
+
+
+def test_staging_copy_carries_the_write_ahead_log(tmp_path: Path) -> None:
+    target = tmp_path / "shop.duckdb"
+    target.write_bytes(b"db")
+    target.with_name("shop.duckdb.wal").write_bytes(b"log")
+    staged = publish._staging_copy(target)
+    assert staged == tmp_path / f".shop.duckdb.{os.getpid()}.publishing"
+    assert staged.read_bytes() == b"db"
+    assert staged.with_name(staged.name + ".wal").read_bytes() == b"log"
+
+
+def test_staging_copy_of_a_missing_file_is_only_a_path(tmp_path: Path) -> None:
+    staged = publish._staging_copy(tmp_path / "shop.duckdb")
+    assert staged == tmp_path / f".shop.duckdb.{os.getpid()}.publishing"
+    assert not staged.exists()
+
+
+def test_publish_of_nothing_touches_nothing(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert publish.publish(settings, []) == []
+    assert not settings.duckdb_path.parent.exists()
+
+
+def test_failed_publish_is_one_sentence_and_leaves_consumers_file_unchanged(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    target = settings.duckdb_path
+    target.parent.mkdir(parents=True)
+    with duckdb.connect(str(target)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_a as select 0 as id")
+    before = target.read_bytes()
+    _audit(settings, {"marts.fct_a": [(1, "new")]})
+    with pytest.raises(PipelineError) as caught:
+        publish.publish(settings, [Relation("marts", "fct_a"), Relation("marts", "missing")])
+    message = str(caught.value)
+    assert message.startswith("publish failed, consumers still see the previous tables: Catalog Error: ")
+    assert "missing" in message
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["shop.duckdb", "shop__audit.duckdb"]
+    # The audit connection was closed and the copy detached: the audit file opens again.
+    with duckdb.connect(str(settings.audit_path)) as con:
+        assert con.execute("select * from marts.fct_a").fetchall() == [(1, "new")]
+
+
+def test_snapshot_lists_base_tables_sorted_and_skips_views(tmp_path: Path) -> None:
+    database = tmp_path / "s.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema b")
+        con.execute("create table b.t as select * from (values (2), (1)) v(x)")
+        con.execute("create table main.a as select 'q' as y")
+        con.execute("create view main.v as select 1 as z")
+    assert publish.snapshot(database) == {"b.t": [(1,), (2,)], "main.a": [("q",)]}
+    assert publish.snapshot(tmp_path / "absent.duckdb") == {}
