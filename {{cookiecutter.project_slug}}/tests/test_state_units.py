@@ -171,9 +171,7 @@ def test_resolve_saved_manifest_defers_to_production_database(tmp_path: Path) ->
     got = state.resolve(_settings(tmp_path, state_dir=saved, defer_path=prod), say=said.append)
     source = f"production manifest from {saved}"
     assert got == state.State(source, saved, ("--select", "state:modified+", "--defer", "--state", str(saved)))
-    assert said == [
-        f"  state: {source}; building changed models and their children, the rest deferred to prod.duckdb"
-    ]
+    assert said == [f"  state: {source}; building changed models and their children, the rest deferred to prod.duckdb"]
 
 
 def test_resolve_compiles_the_merge_base_when_no_manifest_was_saved(
@@ -193,9 +191,7 @@ def test_resolve_compiles_the_merge_base_when_no_manifest_was_saved(
     assert said[0].startswith(f"  state: manifest compiled at merge-base {sha[:12]}; building changed models")
 
 
-def test_resolve_full_build_when_the_merge_base_does_not_parse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_full_build_when_the_merge_base_does_not_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = _repo(tmp_path / "r")
     _fake_parse(monkeypatch, success=False, write=False)
     said: list[str] = []
