@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -11,7 +12,7 @@ from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
 
 
-def _run(status: str = "published", **metrics: float) -> dict:
+def _run(metrics: dict[str, float], status: str = "published") -> dict[str, Any]:
     return {"run_id": "r", "started_at": "2026-01-01T00:00:00", "status": status, "seconds": 1.0, "metrics": metrics}
 
 
@@ -69,8 +70,8 @@ def test_load_returns_the_last_fifty_runs_oldest_first(tmp_path: Path) -> None:
 
 
 def test_control_limits_have_exact_values_and_skip_metrics_without_two_points() -> None:
-    past = [_run(**{"rows:m": v, "seconds": s}) for v, s in [(10, 1), (12, 3)]]
-    past.append(_run(status="failed", **{"rows:m": 1000, "seconds": 1000}))
+    past = [_run({"rows:m": v, "seconds": s}) for v, s in [(10, 1), (12, 3)]]
+    past.append(_run({"rows:m": 1000, "seconds": 1000}, status="failed"))
     limits = history.control(past, {"a_new": 5, "rows:m": 11, "seconds": 2})
     spread = 2**0.5  # stdev of (10, 12) and of (1, 3)
     assert limits == [
@@ -89,13 +90,13 @@ def test_control_limits_have_exact_values_and_skip_metrics_without_two_points() 
 
 
 def test_control_window_is_the_last_ten_published_runs() -> None:
-    past = [_run(**{"m": 1000.0}) for _ in range(3)] + [_run(**{"m": float(v)}) for v in (10, 11) * 5]
+    past = [_run({"m": 1000.0}) for _ in range(3)] + [_run({"m": float(v)}) for v in (10, 11) * 5]
     (limit,) = history.control(past, {"m": 10.5})
     assert (limit.runs, limit.mean) == (10, 10.5)
 
 
 def test_a_point_on_a_limit_is_inside_and_five_runs_judge() -> None:
-    past = [_run(m=v) for v in (10, 12, 10, 12, 11)]
+    past = [_run({"m": v}) for v in (10, 12, 10, 12, 11)]
     (low,) = history.control(past, {"m": 0.0})
     lower, upper = low.lower, low.upper
     assert lower > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -26,7 +27,9 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
-def _node(schema: str, alias: str, folder: str = "marts", kind: str = "model", materialized: str = "table") -> dict:
+def _node(
+    schema: str, alias: str, folder: str = "marts", kind: str = "model", materialized: str = "table"
+) -> dict[str, Any]:
     return {
         "resource_type": kind,
         "schema": schema,
