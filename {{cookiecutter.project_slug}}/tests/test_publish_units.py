@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,9 @@ def test_published_relations_tolerates_missing_keys_and_manifest(tmp_path: Path)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"nodes": {"model.shop.bare": {"resource_type": "model"}}}), encoding="utf-8")
     assert publish.published_relations(manifest, ["model.shop.bare"]) == []
+    no_config = {"resource_type": "model", "schema": "marts", "alias": "m", "fqn": ["shop", "marts", "m"]}
+    manifest.write_text(json.dumps({"nodes": {"model.shop.m": no_config}}), encoding="utf-8")
+    assert publish.published_relations(manifest, ["model.shop.m"]) == []
     manifest.write_text("{}", encoding="utf-8")
     assert publish.published_relations(manifest, ["model.shop.bare"]) == []
     assert publish.published_relations(tmp_path / "absent.json", ["model.shop.bare"]) == []
@@ -173,3 +180,81 @@ def test_snapshot_lists_base_tables_sorted_and_skips_views(tmp_path: Path) -> No
         con.execute("create view main.v as select 1 as z")
     assert publish.snapshot(database) == {"b.t": [(1,), (2,)], "main.a": [("q",)]}
     assert publish.snapshot(tmp_path / "absent.duckdb") == {}
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, and no `except duckdb.Error` catches it."""
+
+
+def test_the_injected_kill_stops_publish_after_its_first_relation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dataclasses.replace(_settings(tmp_path), fault=publish.KILL_DURING_PUBLISH)
+    _audit(settings, {"marts.a": [(1, "a")], "marts.b": [(2, "b")]})
+    signals: list[tuple[int, int]] = []
+
+    def kill(pid: int, signum: int) -> None:
+        signals.append((pid, signum))
+        raise _Killed
+
+    monkeypatch.setattr(publish.os, "kill", kill)
+    with pytest.raises(_Killed):
+        publish.publish(settings, [Relation("marts", "a"), Relation("marts", "b")])
+    assert signals == [(os.getpid(), signal.SIGKILL)]
+    assert not settings.duckdb_path.exists()  # the consumers' file never appeared
+    monkeypatch.undo()
+    signals.clear()
+    unfaulted = _settings(tmp_path)
+    publish.publish(unfaulted, [Relation("marts", "a"), Relation("marts", "b")])
+    assert publish.snapshot(unfaulted.duckdb_path) == {"marts.a": [(1, "a")], "marts.b": [(2, "b")]}
+
+
+def test_publish_replays_and_removes_the_old_files_write_ahead_log(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    target = settings.duckdb_path
+    target.parent.mkdir(parents=True)
+    # A writer that died before a checkpoint: its last table exists only in the .wal beside the file.
+    script = (
+        "import duckdb, os, sys\n"
+        "con = duckdb.connect(sys.argv[1])\n"
+        "con.execute('create table main.seed as select 1 as id')\n"
+        "con.execute('checkpoint')\n"
+        "con.execute('pragma disable_checkpoint_on_shutdown')\n"
+        "con.execute(\"set wal_autocheckpoint = '1GB'\")\n"
+        "con.execute('create table main.late as select 5 as id')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(target)], check=True)
+    wal = target.with_name("shop.duckdb.wal")
+    assert wal.is_file()
+    _audit(settings, {"marts.fct_a": [(1, "new")]})
+    publish.publish(settings, [Relation("marts", "fct_a")])
+    assert not wal.exists()
+    assert publish.snapshot(target) == {"main.late": [(5,)], "main.seed": [(1,)], "marts.fct_a": [(1, "new")]}
+
+
+def test_publish_names_the_process_holding_the_audit_database(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    _audit(settings, {"marts.fct_a": [(1, "new")]})
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()",
+            str(settings.audit_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        with pytest.raises(PipelineError) as caught:
+            publish.publish(settings, [Relation("marts", "fct_a")])
+    finally:
+        holder.communicate("")
+    assert str(caught.value) == (
+        f"{settings.audit_path} is open in another process (pid {holder.pid}, e.g. a BI tool or notebook); "
+        "close the other connection or wait, then run again."
+    )
+    assert not settings.duckdb_path.exists()

@@ -89,6 +89,7 @@ def _fake_parse(monkeypatch: pytest.MonkeyPatch, success: bool, write: bool) -> 
     calls: list[list[str]] = []
 
     def invoke(settings: Settings, args: list[str]) -> build.BuildResult:
+        assert isinstance(settings, Settings)  # dbt runs with this environment's variables
         calls.append(args)
         out = Path(args[args.index("--target-path") + 1])
         if write:
