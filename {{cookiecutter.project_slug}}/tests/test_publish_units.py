@@ -197,7 +197,7 @@ def test_the_injected_kill_stops_publish_after_its_first_relation(
         signals.append((pid, signum))
         raise _Killed
 
-    monkeypatch.setattr(publish.os, "kill", kill)
+    monkeypatch.setattr(os, "kill", kill)
     with pytest.raises(_Killed):
         publish.publish(settings, [Relation("marts", "a"), Relation("marts", "b")])
     assert signals == [(os.getpid(), signal.SIGKILL)]
