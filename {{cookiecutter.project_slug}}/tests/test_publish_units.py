@@ -202,6 +202,9 @@ def test_the_injected_kill_stops_publish_after_its_first_relation(
         publish.publish(settings, [Relation("marts", "a"), Relation("marts", "b")])
     assert signals == [(os.getpid(), signal.SIGKILL)]
     assert not settings.duckdb_path.exists()  # the consumers' file never appeared
+    with pytest.raises(_Killed):  # a single relation: the stop comes after the first, not the second
+        publish.publish(settings, [Relation("marts", "a")])
+    assert signals == [(os.getpid(), signal.SIGKILL)] * 2
     monkeypatch.undo()
     signals.clear()
     unfaulted = _settings(tmp_path)
