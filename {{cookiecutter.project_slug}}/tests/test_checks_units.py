@@ -137,19 +137,21 @@ def test_a_dbt_tests_severity_is_its_declared_one(
 
 def test_every_field_of_a_dbt_tests_check(tmp_path: Path) -> None:
     nodes = {
-        "test.p.keys": _test_node("keys", config={"severity": "warn"}),
+        "test.p.keys.0a1b2c": _test_node("keys", config={"severity": "warn"}),
         "test.p.fine": _test_node("fine"),
         "test.p.broken": _test_node("broken", config={"severity": "warn"}),
         "test.p.crashed": _test_node("crashed", config={"meta": {"severity": "info"}}),
     }
-    units = {"unit_test.p.fct_orders.nets": {"resource_type": "unit_test", "name": "nets", "config": {}}}
+    units = {
+        "unit_test.p.fct_orders.nets_v2": {"resource_type": "unit_test", "name": "nets", "config": {"severity": "warn"}}
+    }
     results = [
-        {"unique_id": "test.p.keys", "status": "warn", "failures": 2, "message": "Got 2 results"},
+        {"unique_id": "test.p.keys.0a1b2c", "status": "warn", "failures": 2, "message": "Got 2 results"},
         {"unique_id": "test.p.fine", "status": "pass", "failures": 0, "message": "ok but ignored"},
         {"unique_id": "test.p.broken", "status": "error", "failures": None, "message": "Binder Error"},
         {"unique_id": "test.p.crashed", "status": "runtime error", "message": "boom"},
         {"unique_id": "test.p.unknown_test", "status": "fail", "failures": 1},
-        {"unique_id": "unit_test.p.fct_orders.nets", "status": "fail", "message": "actual differs"},
+        {"unique_id": "unit_test.p.fct_orders.nets_v2", "status": "fail", "message": "actual differs"},
         {"unique_id": "unit_test.p.fct_orders.skipped_one", "status": "skipped"},
         {"unique_id": "model.p.fct_orders", "status": "success", "message": "OK"},
         {"unique_id": "model.p.int_lines", "status": "error", "message": "Catalog Error"},
@@ -164,7 +166,7 @@ def test_every_field_of_a_dbt_tests_check(tmp_path: Path) -> None:
         Check("output", "broken", "error", "fail", "Binder Error", None),  # could not run: an error
         Check("output", "crashed", "info", "fail", "boom", None),
         Check("business", "unknown_test", "error", "fail", "", 1.0),  # no node: no test_metadata
-        Check("business", "nets", "error", "fail", "actual differs"),
+        Check("business", "nets", "warn", "fail", "actual differs"),  # the unit test's own node
         Check("business", "skipped_one", "error", "pass"),
         Check("build", "int_lines", "error", "fail", "Catalog Error"),
         Check("build", "calendar", "error", "fail", ""),
@@ -246,12 +248,12 @@ def test_every_field_of_the_budget_checks(tmp_path: Path) -> None:
         "test.p.t": {"resource_type": "test", "name": "t", "config": {"meta": {"budget_seconds": 1}}},
     }
     results = [
+        {"unique_id": "model.p.free", "execution_time": 99.0},  # no budget, no test, no node: no check
+        {"unique_id": "test.p.t", "execution_time": 99.0},
+        {"unique_id": "model.p.gone", "execution_time": 99.0},
         {"unique_id": "model.p.a", "execution_time": 2.0},  # exactly the budget: passes
         {"unique_id": "model.p.b", "execution_time": 1.23456},
         {"unique_id": "model.p.c", "execution_time": 3.0004},
-        {"unique_id": "model.p.free", "execution_time": 99.0},
-        {"unique_id": "test.p.t", "execution_time": 99.0},
-        {"unique_id": "model.p.gone", "execution_time": 99.0},
     ]
     _write(tmp_path, "manifest.json", {"nodes": nodes})
     _write(tmp_path, "run_results.json", {"results": results})
@@ -260,11 +262,19 @@ def test_every_field_of_the_budget_checks(tmp_path: Path) -> None:
         Check("performance", "runtime of b", "error", "pass", "1.23 s against a budget of 1.5 s", 1.235, "<= 1.5 s"),
         Check("performance", "runtime of c", "warn", "fail", "3.00 s against a budget of 3 s", 3.0, "<= 3 s"),
     ]
-    results[0].pop("execution_time")
-    _write(tmp_path, "run_results.json", {"results": results[:1]})
+    results[3].pop("execution_time")
+    _write(tmp_path, "run_results.json", {"results": results[3:4]})
     assert checks.budget_checks(tmp_path) == [
         Check("performance", "runtime of a", "warn", "pass", "0.00 s against a budget of 2 s", 0.0, "<= 2 s")
     ]
+
+
+def test_without_a_manifest_no_runtime_is_judged(tmp_path: Path) -> None:
+    assert checks.budget_checks(tmp_path) == []
+    _write(tmp_path, "run_results.json", {"results": [{"unique_id": "model.p.a", "execution_time": 2.0}]})
+    assert checks.budget_checks(tmp_path) == []
+    _write(tmp_path, "manifest.json", {"metadata": {}})
+    assert checks.budget_checks(tmp_path) == []
 
 
 # ---- regression against production ----
@@ -288,12 +298,16 @@ def test_every_field_of_the_regression_checks(tmp_path: Path) -> None:
     production = _production(
         tmp_path,
         "create table fct_sales as select range as id, 10.0 as amount, -2.0 as fee from range(100);"
-        "create table fct_other as select 1 as id; create table fct_new as select 1.0 as amount where false",
+        "create table fct_other as select 1 as id; create schema sales;"
+        "create table sales.fct_new as select 1.0 as amount where false",
     )
     regression = {"metrics": {"amount": "SUM", "fee": "avg", "id": "max"}, "tolerance": 0.02, "severity": "error"}
     nodes = {
         "model.p.fct_sales": _mart(regression=regression),
-        "model.p.fct_new": _mart("fct_new", regression={"metrics": {"amount": "sum"}}),
+        "model.p.fct_new": {**_mart("fct_new", regression={"metrics": {"amount": "sum"}}), "schema": "sales"},
+        "model.p.fct_bad": _mart("fct_bad", regression={"metrics": {"amount": "median"}}),
+        "model.p.dim_sales": {**_mart("dim_sales"), "fqn": ["p", "intermediate", "dim_sales"]},
+        "model.p.fct_nofqn": {k: v for k, v in _mart("fct_nofqn").items() if k != "fqn"},
         "model.p.fct_other": _mart("fct_other"),
         "model.p.stg_sales": {**_mart("stg_sales"), "fqn": ["p", "staging", "stg_sales"]},
         "seed.p.fct_seed": {**_mart("fct_seed"), "resource_type": "seed"},
@@ -301,11 +315,14 @@ def test_every_field_of_the_regression_checks(tmp_path: Path) -> None:
     _write(tmp_path, "manifest.json", {"nodes": nodes})
     with duckdb.connect(str(tmp_path / "ci.duckdb")) as audit:
         audit.execute("create table fct_sales as select range as id, 10.2 as amount, -2.1 as fee from range(110)")
-        audit.execute("create table fct_new as select 5.0 as amount")
+        audit.execute("create schema sales; create table sales.fct_new as select 5.0 as amount")
         audit.execute("create table stg_sales as select 1 as id")
-        built = ["model.p.fct_sales", "model.p.fct_new", "model.p.stg_sales", "seed.p.fct_seed", "model.p.fct_sales"]
+        built = ["model.p.fct_sales", "model.p.fct_new", "model.p.stg_sales", "seed.p.fct_seed", "model.p.fct_sales",
+                 "model.p.dim_sales", "model.p.fct_bad", "model.p.absent", "model.p.fct_nofqn"]  # fmt: skip
         found = checks.regression_checks(audit, production, tmp_path, built)
     assert found == [
+        Check("regression", "fct_bad against production", "error", "fail",
+              "meta.regression.metrics names median; use one of sum, avg, min, max, count"),
         Check("regression", "fct_new rows against production", "warn", "fail",
               "0.00 in production, 1.00 now (+inf%)", None, "within ±10%"),
         Check("regression", "fct_new sum(amount) against production", "warn", "fail",
@@ -319,6 +336,13 @@ def test_every_field_of_the_regression_checks(tmp_path: Path) -> None:
         Check("regression", "fct_sales max(id) against production", "error", "fail",
               "99.00 in production, 109.00 now (+10.1%)", 0.10101, "within ±2%"),
     ]  # fmt: skip
+
+
+def test_without_a_manifest_nothing_is_compared(tmp_path: Path) -> None:
+    production = _production(tmp_path, "create table fct_sales as select 1 as id")
+    _write(tmp_path, "manifest.json", {"metadata": {}})
+    with duckdb.connect() as audit:
+        assert checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"]) == []
 
 
 def test_an_unchanged_empty_mart_and_a_metric_within_tolerance_pass(tmp_path: Path) -> None:
@@ -397,6 +421,8 @@ def test_production_is_attached_read_only_under_a_name_of_its_own(tmp_path: Path
         audit.execute("create table fct_sales as select range as id from range(50)")
         found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
         assert audit.execute("select count(*) from production_prod.main.fct_sales").fetchone() == (40,)
+        names = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
+        assert "production_prod" in names
         with pytest.raises(duckdb.Error, match="read-only"):
             audit.execute("insert into production_prod.main.fct_sales values (1)")
     assert [(c.status, c.message) for c in found] == [("fail", "40.00 in production, 50.00 now (+25.0%)")]
@@ -529,6 +555,8 @@ def test_a_reconciliation_naming_an_unknown_model_is_an_error(tmp_path: Path, qu
     text = (
         "reconciliations:\n  - name: r\n    reference: monthly.csv\n    keys: [month]\n    figures: [revenue]\n"
         f"    query: {query}\n    severity: warn\n"
+        "  - name: r2\n    reference: monthly.csv\n    keys: [month]\n    figures: [revenue]\n"
+        "    query: select month, revenue from {fct_sales}\n"
     )
     nodes = {
         "model.p.fct_sales": {"resource_type": "model", "name": "fct_sales", "schema": "main"},
@@ -537,16 +565,18 @@ def test_a_reconciliation_naming_an_unknown_model_is_an_error(tmp_path: Path, qu
     project, target = _finance(tmp_path, text, nodes)
     with duckdb.connect() as audit:
         found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
-    assert found == [Check("business", "reconciliation r", "error", "fail", message)]
+    assert found[0] == Check("business", "reconciliation r", "error", "fail", message)
+    assert (found[1].stage, found[1].name, found[1].status) == ("business", "reconciliation r2", "fail")
+    assert len(found) == 2  # the next reconciliation is still judged
 
 
 def test_a_reconciliation_of_a_relation_gone_from_the_warehouse_is_an_error(tmp_path: Path) -> None:
     project, target = _finance(tmp_path)
     with duckdb.connect() as audit:
         found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
-    assert [(c.name, c.severity, c.status) for c in found] == [
-        ("reconciliation monthly", "error", "fail"),
-        ("reconciliation loose", "error", "fail"),
+    assert [(c.stage, c.name, c.severity, c.status) for c in found] == [
+        ("business", "reconciliation monthly", "error", "fail"),
+        ("business", "reconciliation loose", "error", "fail"),
     ]
     assert found[0].message.startswith("could not read the warehouse: Catalog Error: Table with name fct_sales")
 
@@ -606,6 +636,39 @@ def test_a_deferred_relation_without_database_or_alias_uses_production_and_the_m
         attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
     assert [c.status for c in found] == ["pass", "pass"]
     assert "warehouse" in attached
+
+
+def test_a_null_figure_counts_as_zero(tmp_path: Path) -> None:
+    project, target = _finance(tmp_path)
+    reference = project / "data" / "reference" / "monthly.csv"
+    reference.write_text("month,region,revenue,orders\n2025-03,eu,0.61234567,1\n2025-04,eu,0,1\n", encoding="utf-8")
+    with duckdb.connect() as audit:
+        audit.execute(
+            "create table fct_sales as select * from (values ('2025-03', 'eu', null), ('2025-04', 'eu', null)) "
+            "as t(month, region, amount)"
+        )
+        monthly, _ = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+    assert monthly == Check(
+        "business", "reconciliation monthly", "error", "fail",
+        "1 of 2 rows differ beyond ±0.5: 2025-03/eu revenue: 0.00 here, 0.61 in the reference", 0.612346,
+        "within ±0.5",
+    )  # fmt: skip
+
+
+def test_a_built_model_is_read_from_its_schema_under_its_alias(tmp_path: Path) -> None:
+    nodes = {
+        "test.p.t": {"resource_type": "test", "name": "t", "schema": "main"},
+        "model.p.fct_sales": {"resource_type": "model", "name": "fct_sales", "schema": "finance", "alias": "sales_v2"},
+    }
+    project, target = _finance(tmp_path, nodes=nodes)
+    with duckdb.connect() as audit:
+        audit.execute("create schema finance; create table fct_sales (month varchar, region varchar, amount double)")
+        audit.execute(
+            "create table finance.sales_v2 as select * from (values ('2025-01', 'eu', 30.0), ('2025-01', 'eu', 0.0), "
+            "('2025-01', 'us', 7.0), ('2025-02', 'eu', 12.5), ('2025-03', 'eu', 1.0)) as t(month, region, amount)"
+        )
+        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+    assert [c.message for c in found] == ["4 rows agree within ±0.5", "4 rows agree within ±100"]
 
 
 def test_a_built_model_without_alias_is_read_under_its_name(tmp_path: Path) -> None:
