@@ -262,6 +262,26 @@ def test_initial_commit_skips_the_projects_commit_hooks(tmp_path: Path, monkeypa
     assert log.stdout == "Ada|Initial commit from cookiecutter-dataops\n"
 
 
+def test_initial_commit_takes_the_identity_the_new_repository_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git template (init.templateDir) may give each new repository an identity: it wins over the answers."""
+    template = tmp_path / "git-template"
+    template.mkdir()
+    _identity(template, "config").rename(template / "config")
+    monkeypatch.setenv("GIT_TEMPLATE_DIR", str(template))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not a repository: the lookup must run in the project
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "README.md").write_text("# Shop\n", encoding="utf-8")
+
+    assert post.initial_commit(root, {"author_name": "Ada", "author_email": "ada@example.com"}) is True
+    log = subprocess.run(["git", "log", "--format=%an <%ae>"], cwd=root, capture_output=True, text=True, check=True)
+    assert log.stdout == "config <config@example.org>\n"
+
+
 def test_initial_commit_reports_a_failed_init(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -291,7 +311,7 @@ def test_main_commits_the_shaped_project(
     chosen = {"package_name": "shop", "project_slug": "shop", "license": "MIT", "container": "no",
               "include_example": "yes", "author_name": "Ada", "author_email": "ada@example.com"}  # fmt: skip
     written = {"licenses/MIT", "licenses/BSD-3-Clause", "Dockerfile", "README.md"}
-    monkeypatch.setattr(post, "written_files", lambda template, package: written)
+    monkeypatch.setattr(post, "written_files", lambda template, package: written if package == "shop" else set())
     monkeypatch.setattr(post, "ANSWERS", json.dumps(chosen))
     monkeypatch.setattr(post, "TEMPLATE", json.dumps([str(TEMPLATE), ""]))
     monkeypatch.chdir(root)
