@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +305,12 @@ def test_the_terminal_summary_of_a_quiet_run_is_two_lines() -> None:
     )
 
 
+def test_a_finding_line_without_words_ends_at_its_name() -> None:
+    document = {**DOCUMENT, "publish_note": "", "quarantine": {}, "models": [],
+                "checks": [Check("output", "keys", "error", "fail").as_dict()]}  # fmt: skip
+    assert report.render_document(document).splitlines()[-1] == "  error       [output] keys:"
+
+
 def test_the_markdown_in_full() -> None:
     assert report.markdown(DOCUMENT) == "\n".join(
         [
@@ -439,6 +446,11 @@ def test_the_run_folder_holds_each_format_of_the_document(tmp_path: Path) -> Non
     assert (folder / "junit.xml").read_text(encoding="utf-8") == report.junit(document)
     assert (folder / "report.html").read_text(encoding="utf-8") == report_html.render_html(document)
     assert report.write(settings, document) == folder  # a second write replaces the files
+    dated = {**document, "parameters": {"day": date(2025, 1, 31), "path": Path("data/raw")}}
+    report.write(settings, dated)  # values JSON has no type for are written as text
+    assert json.loads((folder / "report.json").read_text(encoding="utf-8"))["parameters"] == {
+        "day": "2025-01-31", "path": "data/raw",
+    }  # fmt: skip
     later = report.write(settings, {**document, "run_id": "r2"})
     assert report.latest(settings) == later
     (settings.reports_dir / "r3").mkdir()  # a folder without report.json is no run
