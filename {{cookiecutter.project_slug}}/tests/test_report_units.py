@@ -155,10 +155,10 @@ def test_metrics_are_rows_per_mart_and_seconds_per_built_model(tmp_path: Path) -
 def test_the_models_of_a_run_are_those_it_timed(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     nodes = {
+        "model.p.c": {"resource_type": "model", "name": "c"},  # not timed: skipped, and the rest still read
         "model.p.b": {"resource_type": "model", "name": "b", "meta": {"budget_seconds": 1, "owner": "x"},
                       "config": {"meta": {"budget_seconds": 3}}},
         "model.p.a": {"resource_type": "model", "name": "a", "meta": {"budget_seconds": 2}},
-        "model.p.c": {"resource_type": "model", "name": "c"},
         "test.p.b": {"resource_type": "test", "name": "b"},
     }  # fmt: skip
     _artifacts(settings, {"nodes": nodes}, [])
@@ -167,6 +167,8 @@ def test_the_models_of_a_run_are_those_it_timed(tmp_path: Path) -> None:
         {"name": "a", "seconds": 1.5, "budget_seconds": 2, "rows": 10.0},
         {"name": "b", "seconds": 0.5, "budget_seconds": 3, "rows": None},
     ]
+    _artifacts(settings, {"nodes": ["model.p.a"]}, [])
+    assert report._models(settings, run_metrics) == []
 
 
 def _document(settings: config.Settings, status: str, ingested: IngestResult | None) -> dict[str, Any]:
@@ -357,6 +359,15 @@ def test_the_markdown_of_a_quiet_passing_run_is_its_headline() -> None:
         "### ✅ `dev` run r1: published\n\n"
         "0 checks: 0 error(s) failed, 0 warning(s), 0 info, 0 not compared, 0 not judged yet, 0 passed. "
         "Errors stop the line; warnings and info only report.\n"
+    )
+
+
+def test_the_markdown_lists_a_regression_warning_against_production() -> None:
+    flagged = Check("regression", "fct_a rows against production", "warn", "fail", "5.00 in production, 9.00 now",
+                    0.8, "within ±10%").as_dict()  # fmt: skip
+    lines = report.markdown({**DOCUMENT, "checks": [flagged]}).splitlines()
+    assert lines[lines.index("**Against production**") + 4] == (
+        "| `fct_a rows against production` | 5.00 in production, 9.00 now | within ±10% |"
     )
 
 
