@@ -40,7 +40,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
-    """Mutation-test the hooks against tests/test_hooks.py (or name one: `-- pre_gen_project`); print their scores."""
+    """Mutation-test the hooks against tests/test_hooks*.py (or name one: `-- pre_gen_project`); print their scores."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "test", "mutation"), env=ENV)
     hooks = session.posargs or sorted(path.stem for path in Path("hooks").glob("*.py"))
     seconds: dict[str, float] = {}
