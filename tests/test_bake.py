@@ -23,6 +23,7 @@ from conftest import CHOICES, bake, git
 
 PACKAGE = "shop_analytics"
 
+LINT_CORPUS = Path(__file__).parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "lint_corpus"
 BASE = {
     ".gitignore", ".pre-commit-config.yaml", "LICENSE", "README.md",
     "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "requirements.lock",
@@ -32,7 +33,8 @@ BASE = {
     "macros/generic_tests/unique_combination.sql", "macros/generic_tests/unique_combination.yml",
     "macros/privacy/mask_pii.sql", "macros/privacy/mask_pii.yml",
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/checks_overhead.py",
-    "benchmarks/_project.py",
+    "benchmarks/_project.py", "benchmarks/lint_corpus.py", "sqlfluff_libs/__init__.py", "tests/test_lint_corpus.py",
+    *(f"tests/lint_corpus/{path.relative_to(LINT_CORPUS).as_posix()}" for path in LINT_CORPUS.rglob("*.sql")),
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
