@@ -109,7 +109,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
 def check_step(run: Run, say: Callable[[str], None]) -> None:
     """Turn dbt's results into checks with severities and add the pipeline's own checks."""
     target = run.settings.target_dir
-    run.checks += checks.from_dbt(target) + checks.budget_checks(target)
+    run.checks += checks.from_dbt(target) + checks.budget_checks(target) + checks.contract_checks(target)
     if run.settings.audit_path.is_file():
         with duckdb.connect(str(run.settings.audit_path)) as audit:
             run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)
