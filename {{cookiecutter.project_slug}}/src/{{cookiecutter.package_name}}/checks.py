@@ -211,7 +211,7 @@ def contract_checks(target_dir: Path) -> list[Check]:
         enforced = bool(node.get("config", {}).get("contract", {}).get("enforced"))
         checks.append(
             Check(
-                stage="contract",
+                stage="output",
                 name=f"contract of {node['name']}",
                 severity="warn",
                 status="pass" if enforced else "fail",
