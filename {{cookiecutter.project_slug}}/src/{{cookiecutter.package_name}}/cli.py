@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
+from . import add_source, build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -151,6 +151,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a label and the `run` arguments of one set, e.g. --set 'eu:--var region=eu'; repeatable",
     )  # fmt: skip
 
+    adds = commands.add_parser(
+        "add-source",
+        parents=[raw],
+        help="declare raw files as dbt sources and write their staging models",
+        description="Read each raw file (CSV, Parquet, JSON lines) inside the raw folder, declare it as a dbt "
+        "source table (meta.raw_file, data_type per column, not_null and unique where the file shows it) and "
+        "write its staging model stg_<source>__<table>s with YAML. Refuses what is already declared.",
+    )
+    adds.add_argument("files", nargs="+", type=_path("FILE"), metavar="FILE", help="raw file inside the raw folder")
+    adds.add_argument("--source", help="source name (default: the file's folder inside the raw folder, else raw)")
+    adds.add_argument("--table", help="table name, for one FILE (default: the file name without its extension)")
+
     envs = commands.add_parser("env", help="list, create or drop environment instances (dev per branch, ci per PR)")
     envs.add_argument("action", choices=["list", "create", "drop"])
     envs.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment; default dev")
@@ -195,6 +207,16 @@ def _docs(args: argparse.Namespace) -> int:
         result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
     print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
     return 0 if result.success else 1
+
+
+def _add_source(args: argparse.Namespace) -> int:
+    settings = config.resolve("dev", raw_dir=args.raw_dir)
+    files = [path if path.is_absolute() else Path.cwd() / path for path in args.files]
+    written = add_source.add_sources(settings.project_dir, settings.raw_dir, files, args.source, args.table)
+    for name in add_source.relative(written, settings.project_dir):
+        print(f"wrote {name}")
+    print("next: review the YAML (descriptions, keys), then `run --env dev` ingests and builds it.")
+    return 0
 
 
 def _run_many(args: argparse.Namespace) -> int:
@@ -258,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": _generate,
 {%- endif %}
         "report": _report,
+        "add-source": _add_source,
         "env": _env,
         "run-many": _run_many,
         "docs": _docs,
