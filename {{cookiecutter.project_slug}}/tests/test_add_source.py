@@ -10,13 +10,16 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import cli, copy_project, parsed
 
+from conftest import cli, copy_project, parsed
 from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 
-CSV = "account_id,Opened At,balance,note\n1,2025-01-01 10:00:00,10.5,a\n2,2025-01-02 11:00:00,3.25,\n3,2025-01-03 12:00:00,1.0,NA\n"
+CSV = (
+    "account_id,Opened At,balance,note\n"
+    "1,2025-01-01 10:00:00,10.5,a\n2,2025-01-02 11:00:00,3.25,\n3,2025-01-03 12:00:00,1.0,NA\n"
+)
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def test_it_writes_a_source_a_staging_model_and_its_yaml_that_dbt_and_ingest_rea
     assert table["columns"][1]["quote"] is True
     assert "data_tests" not in table["columns"][3]
     sql_text = (folder / "stg_crm__accounts.sql").read_text(encoding="utf-8")
-    assert "\"Opened At\" as opened_at" in sql_text
+    assert '"Opened At" as opened_at' in sql_text
     assert "source('crm', 'accounts')" in sql_text
     specs = load_specs(parsed(project))
     assert [(s.source, s.name, s.raw_file) for s in specs] == [("crm", "accounts", "crm/accounts.csv")]

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from {{ cookiecutter.package_name }} import ingest as ingest_module
 from conftest import parsed
+from {{ cookiecutter.package_name }} import ingest as ingest_module
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 
 # Every declared type in use (see the comment atop models/staging/shop/_shop__sources.yml), plus bigint.

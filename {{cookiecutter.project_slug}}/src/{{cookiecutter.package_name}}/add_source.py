@@ -107,7 +107,7 @@ def key_column(columns: Sequence[SniffedColumn]) -> SniffedColumn | None:
     """The table's key: a present, distinct column, preferring `id` and `<x>_id`; None when there is none."""
     candidates = [c for c in columns if c.required and c.unique]
     named = [c for c in candidates if c.model_name == "id" or c.model_name.endswith("_id")]
-    return (named or candidates or [None])[0]
+    return next(iter(named or candidates), None)
 
 
 def staging_name(source: str, table: str) -> str:

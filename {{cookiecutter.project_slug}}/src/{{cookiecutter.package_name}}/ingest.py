@@ -1,8 +1,8 @@
 """Raw files -> raw schema: each file is checked against the schema declared in the dbt sources.
 
-The dbt sources, as dbt itself parses them (the manifest), are the one declaration of the raw data: a table's file comes from
-`meta.raw_file`, a column's type from `data_type`, and a column is required when it has
-a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
+The dbt sources, as dbt parses them (the manifest), are the one declaration of the raw data:
+a table's file comes from `meta.raw_file`, a column's type from `data_type`, and a column is
+required when it has a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
 table's own `meta.null_values`) is missing. Rows that break a rule go to `raw._quarantine`
 with the reason; no row is dropped silently and no value is changed silently: a value that
 the declared type cannot hold exactly (a fraction in an integer column, a third decimal in
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+
 from . import pii, sql
 from .errors import PipelineError
 
