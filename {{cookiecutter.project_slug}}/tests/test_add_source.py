@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import cli, copy_project, parsed
+from {{ cookiecutter.package_name }} import config
 from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
@@ -124,7 +125,7 @@ def test_names_default_from_the_path_and_pluralise(raw: Path) -> None:
 def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> None:
     """The adoption path: drop a file in, add-source, run: ingested, built and tested, no hand edits."""
     project = copy_project(tmp_path / "project")
-    raw = project / "data" / "raw" / "sample" / "crm"
+    raw = project / config.SAMPLE_DIR / "crm"
     raw.mkdir(parents=True, exist_ok=True)
     (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
     out = cli(project, "add-source", str(raw / "accounts.csv"))

@@ -11,8 +11,8 @@ columns and their types. This module then writes, under `models/staging/<source>
 
 Files that exist are extended (YAML is rewritten as data: comments in it are not kept). A table,
 model or file that is already declared is refused, naming it, before anything is written.
-Staging names add an `s` to the table name unless it already ends in one (`order` ->
-`stg_shop__orders`, `orders` -> `stg_shop__orders`); rename the model if English needs more.
+Staging names add an `s` to the table name unless it already ends in one (`invoice` ->
+`stg_erp__invoices`, `invoices` -> `stg_erp__invoices`); rename the model if English needs more.
 """
 
 from __future__ import annotations

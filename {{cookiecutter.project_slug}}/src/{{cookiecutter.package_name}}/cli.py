@@ -46,7 +46,7 @@ def _selection(text: str) -> str:
     if not text.strip() or not text.isprintable():
         raise PipelineError(
             f"--select {config.shown(text)} is blank or holds control characters; "
-            "write a dbt selection, e.g. fct_orders+"
+            "write a dbt selection, e.g. fct_invoices+"
         )
     return text
 

@@ -662,7 +662,7 @@ def ingest(
     if missing:
         raise PipelineError(
             f"raw file(s) {', '.join(missing)} not found in {raw_dir}; "
-            "generate them with the `generate` command or point RAW_DATA_DIR (or --raw-dir) at them."
+            "copy them there, or point RAW_DATA_DIR (or --raw-dir) at the folder that holds them."
         )
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
