@@ -225,6 +225,8 @@ def add_sources(
     texts: dict[Path, str] = {}
     for given in files:
         path = given.resolve()
+        if path.suffix not in _READERS or not path.is_file():
+            sniff(path)  # says which: an unknown format or a missing file
         if not path.is_relative_to(folder):
             raise PipelineError(
                 f"{given} is outside the raw folder {raw_dir}; move it there (ingest reads only that folder)."
