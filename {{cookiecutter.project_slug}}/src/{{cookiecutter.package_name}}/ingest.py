@@ -129,7 +129,7 @@ def load_specs(manifest: Mapping[str, Any]) -> list[TableSpec]:
     The manifest comes from `build.parse` (target/<instance>/manifest.json): dbt has already read
     every sources file (`.yml` or `.yaml`, any folder), applied `enabled`, `schema`, `identifier`,
     `database` and `quoting`, and made each column test a test node; a column is required when an
-    enabled `not_null` test depends on it. Sorted by source and table name.
+    enabled `not_null` test depends on it. In dbt's order: by file, then as declared.
 
     Raises PipelineError for a column without a `data_type` (or one that is not a plain SQL type),
     a raw file of an unknown format, or a `meta.null_values` that is not a list of strings.
@@ -137,7 +137,7 @@ def load_specs(manifest: Mapping[str, Any]) -> list[TableSpec]:
     tests = _column_tests(manifest)
     specs = []
     sources = (manifest.get("sources") or {}).values()
-    for table in sorted(sources, key=lambda node: (node["source_name"], node["name"])):
+    for table in sources:
         meta = _meta(table)
         raw_file = meta.get("raw_file")
         if not raw_file or not (table.get("config") or {}).get("enabled", True):
