@@ -65,16 +65,17 @@ def sniff(path: Path) -> list[SniffedColumn]:
     A value counts as missing as ingest counts it: no value, blank, or one of ingest's null tokens.
     Raises PipelineError with one sentence when the file is missing, of an unknown format or unreadable.
     """
+    shown = config.shown(str(path))
     if path.suffix not in _READERS:
-        raise PipelineError(f"{path} is not a raw file ingest can read; give a file ending in {', '.join(FORMATS)}.")
+        raise PipelineError(f"{shown} is not a raw file ingest can read; give a file ending in {', '.join(FORMATS)}.")
     if not path.is_file():
-        raise PipelineError(f"{path} does not exist; copy the raw file there first, or give its path.")
+        raise PipelineError(f"{shown} does not exist; copy the raw file there first, or give its path.")
     reader = _READERS[path.suffix]
     try:
         with duckdb.connect() as con:
             described = con.execute(f"describe select * from {reader}", [str(path)]).fetchall()
             if not described:
-                raise PipelineError(f"{path} has no columns; export it again with a header row.")
+                raise PipelineError(f"{shown} has no columns; export it again with a header row.")
             names = [str(row[0]) for row in described]
             stats = ", ".join(
                 f"count(*) filter (where {sql.identifier(n)} is null or trim(cast({sql.identifier(n)} as varchar)) "
@@ -87,12 +88,12 @@ def sniff(path: Path) -> list[SniffedColumn]:
             ).fetchone()
     except duckdb.Error as error:
         raise PipelineError(
-            f"{path} cannot be read as {path.suffix[1:]} ({str(error).splitlines()[0]}); fix or export the file again."
+            f"{shown} cannot be read as {path.suffix[1:]} ({str(error).splitlines()[0]}); fix or export the file again."
         ) from None
     assert row is not None  # noqa: S101 - an aggregate always returns one row
     rows = int(row[0])
     if not rows:
-        raise PipelineError(f"{path} has no data rows; add-source needs rows to tell the types and keys.")
+        raise PipelineError(f"{shown} has no data rows; add-source needs rows to tell the types and keys.")
     columns = []
     for index, (name, duckdb_type, *_) in enumerate(described):
         missing, distinct = int(row[1 + 2 * index]), int(row[2 + 2 * index])
@@ -229,7 +230,8 @@ def add_sources(
             sniff(path)  # says which: an unknown format or a missing file
         if not path.is_relative_to(folder):
             raise PipelineError(
-                f"{given} is outside the raw folder {raw_dir}; move it there (ingest reads only that folder)."
+                f"{config.shown(str(given))} is outside the raw folder {config.shown(str(raw_dir))}; "
+                "move it there (ingest reads only that folder)."
             )
         columns = sniff(path)
         raw_file = path.relative_to(folder).as_posix()
@@ -237,7 +239,9 @@ def add_sources(
         source_name = config.readable(source or (parent if parent != "." else "raw"), 40)
         table_name = config.readable(table or path.stem, 40)
         if not source_name or not table_name:
-            raise PipelineError(f"no usable name for {given}; give --source and --table in letters and digits.")
+            raise PipelineError(
+                f"no usable name for {config.shown(str(given))}; give --source and --table in letters and digits."
+            )
         model = staging_name(source_name, table_name)
         folder_of = project_dir / "models" / "staging" / source_name
         model_sql = folder_of / f"{model}.sql"
