@@ -125,13 +125,14 @@ def test_names_default_from_the_path_and_pluralise(raw: Path) -> None:
 def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> None:
     """The adoption path: drop a file in, add-source, run: ingested, built and tested, no hand edits."""
     project = copy_project(tmp_path / "project")
-    raw = project / config.SAMPLE_DIR / "crm"
+    raw = project / config.SAMPLE_DIR / "adoption_probe"  # a source no project of a user's declares
     raw.mkdir(parents=True, exist_ok=True)
     (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
     out = cli(project, "add-source", str(raw / "accounts.csv"))
-    assert "wrote models/staging/crm/stg_crm__accounts.sql" in out
+    assert "wrote models/staging/adoption_probe/stg_adoption_probe__accounts.sql" in out
     cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
     cli(project, "run", "--env", "dev")
     database = next((project / "warehouse").glob("dev__*__audit.duckdb"))
     with duckdb.connect(str(database), read_only=True) as con:
-        assert con.execute("select count(*), count(opened_at) from main.stg_crm__accounts").fetchone() == (3, 3)
+        query = "select count(*), count(opened_at) from main.stg_adoption_probe__accounts"
+        assert con.execute(query).fetchone() == (3, 3)
