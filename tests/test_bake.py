@@ -19,7 +19,7 @@ import pytest
 import tomllib
 import yaml
 
-from conftest import CHOICES, bake, git
+from conftest import CHOICES, TEMPLATE, bake, git
 
 PACKAGE = "shop_analytics"
 
@@ -42,6 +42,7 @@ BASE = {
     f"src/{PACKAGE}/checks.py", f"src/{PACKAGE}/history.py", f"src/{PACKAGE}/publish.py",
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     f"src/{PACKAGE}/pii.py", f"src/{PACKAGE}/pii_plugin.py", "tests/test_pii.py",
+    f"src/{PACKAGE}/add_source.py", "tests/test_add_source.py",
     f"src/{PACKAGE}/locking.py", "tests/test_concurrency.py", "tests/test_hostile_input.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
     "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py", "tests/test_sql.py",
@@ -222,3 +223,20 @@ def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) 
     for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
         result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_empty_bake_names_none_of_the_example_s_models(baked: tuple[Path, dict[str, str]]) -> None:
+    """Without the example, no file a user reads (docs, workflows, macros, CLI) names the example's models."""
+    project, answers = baked
+    if answers["include_example"] == "yes":
+        pytest.skip("the example's names belong in the example")
+    models = TEMPLATE / "{{cookiecutter.project_slug}}" / "models"
+    names = sorted({path.stem for path in models.rglob("*.sql")} | {"source('shop'"})
+    leaks = [
+        f"{relative}: {name}"
+        for relative in git(project, "ls-files").split()
+        if not relative.startswith("tests/") and relative.endswith((".md", ".yml", ".yaml", ".py", ".sql", ".toml"))
+        for name in names
+        if name in (project / relative).read_text(encoding="utf-8")
+    ]
+    assert leaks == []
