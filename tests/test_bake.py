@@ -19,10 +19,11 @@ import pytest
 import tomllib
 import yaml
 
-from conftest import CHOICES, bake, git
+from conftest import CHOICES, TEMPLATE, bake, git
 
 PACKAGE = "shop_analytics"
 
+LINT_CORPUS = Path(__file__).parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "lint_corpus"
 BASE = {
     ".gitignore", ".pre-commit-config.yaml", "LICENSE", "README.md",
     "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "requirements.lock",
@@ -32,7 +33,8 @@ BASE = {
     "macros/generic_tests/unique_combination.sql", "macros/generic_tests/unique_combination.yml",
     "macros/privacy/mask_pii.sql", "macros/privacy/mask_pii.yml",
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/checks_overhead.py",
-    "benchmarks/_project.py",
+    "benchmarks/_project.py", "benchmarks/lint_corpus.py", "sqlfluff_libs/__init__.py", "tests/test_lint_corpus.py",
+    *(f"tests/lint_corpus/{path.relative_to(LINT_CORPUS).as_posix()}" for path in LINT_CORPUS.rglob("*.sql")),
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
@@ -40,6 +42,7 @@ BASE = {
     f"src/{PACKAGE}/checks.py", f"src/{PACKAGE}/history.py", f"src/{PACKAGE}/publish.py",
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     f"src/{PACKAGE}/pii.py", f"src/{PACKAGE}/pii_plugin.py", "tests/test_pii.py",
+    f"src/{PACKAGE}/add_source.py", "tests/test_add_source.py",
     f"src/{PACKAGE}/locking.py", "tests/test_concurrency.py", "tests/test_hostile_input.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
     "tests/conftest.py", "tests/test_build.py", "tests/test_cli.py", "tests/test_config.py", "tests/test_sql.py",
@@ -220,3 +223,20 @@ def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) 
     for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
         result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_empty_bake_names_none_of_the_example_s_models(baked: tuple[Path, dict[str, str]]) -> None:
+    """Without the example, no file a user reads (docs, workflows, macros, CLI) names the example's models."""
+    project, answers = baked
+    if answers["include_example"] == "yes":
+        pytest.skip("the example's names belong in the example")
+    models = TEMPLATE / "{{cookiecutter.project_slug}}" / "models"
+    names = sorted({path.stem for path in models.rglob("*.sql")} | {"source('shop'"})
+    leaks = [
+        f"{relative}: {name}"
+        for relative in git(project, "ls-files").split()
+        if not relative.startswith("tests/") and relative.endswith((".md", ".yml", ".yaml", ".py", ".sql", ".toml"))
+        for name in names
+        if name in (project / relative).read_text(encoding="utf-8")
+    ]
+    assert leaks == []

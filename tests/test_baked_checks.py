@@ -85,3 +85,28 @@ def test_the_readme_quickstart_bakes_and_runs_the_value_pipeline(tmp_path: Path)
 def test_the_readme_test_command_is_what_ci_runs() -> None:
     ci = (TEMPLATE / ".ci" / "run").read_text(encoding="utf-8")
     assert readme_command(1) in ci
+
+
+def test_a_raw_file_added_with_add_source_goes_green_in_an_empty_bake(tmp_path: Path) -> None:
+    """Issue 8's adoption path, no hand edits: a raw CSV -> `add-source` -> `run --env dev` -> `nox` green."""
+    project = bake(tmp_path, include_example="no")
+    raw = project / "data" / "raw" / "crm"
+    raw.mkdir(parents=True)
+    (raw / "accounts.csv").write_text(
+        "account_id,Opened At,balance,note\n1,2025-01-01 10:00:00,10.5,a\n2,2025-01-02 11:00:00,3.25,\n",
+        encoding="utf-8",
+    )
+    temp = tmp_path / "tmp"
+    added = run(["uv", "run", "shop-analytics", "add-source", "data/raw/crm/accounts.csv"], cwd=project, temp=temp)
+    assert added.returncode == 0
+    assert "stg_crm__accounts.sql" in added.stdout
+    ran = run(["uv", "run", "shop-analytics", "run", "--env", "dev"], cwd=project, temp=temp)
+    assert ran.returncode == 0
+    assert "2 rows loaded, 0 quarantined" in ran.stdout
+    assert "unused configuration paths" not in ran.stdout + ran.stderr
+    # What add-source wrote and the raw file, as a user commits them (lint sees tracked files only).
+    subprocess.run(["git", "add", "models", "data"], cwd=project, check=True, env=git_env())
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=temp)
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session

@@ -89,7 +89,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Print a benchmark's figures: `-- slim_ci --scale 0.5` (slim vs full CI) or `-- checks_overhead`."""
+    """Print a benchmark's figures: `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}` (slim vs full CI) or `-- checks_overhead`."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
     session.run("python", f"benchmarks/{name}.py", *args, env=ENV)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from _project import PACKAGE, copy_project
 
+from {{ cookiecutter.package_name }}.config import SAMPLE_DIR
+
 
 def pipeline(project: Path, *args: str, **environ: str) -> tuple[float, float, int]:
     """Run the CLI; return wall seconds, dbt's own build seconds, and how many models it built."""
@@ -60,7 +62,7 @@ def main() -> None:
         project = copy_project(Path(scratch) / "project")
         scale = ["--scale", str(args.scale)] if args.scale else []
         prod_db = Path(scratch) / "prod.duckdb"
-        raw = {"RAW_DATA_DIR": "data/raw/sample"}
+        raw = {"RAW_DATA_DIR": str(SAMPLE_DIR)}
         pipeline(project, "run", "--env", "prod", *scale, DBT_DUCKDB_PATH=str(prod_db), **raw)
         state = Path(scratch) / "state"
         state.mkdir()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +66,46 @@ def cli(project: Path, *args: str, expect: int = 0, env: Mapping[str, str] | Non
     out, _ = process.communicate(timeout=600)
     assert process.returncode == expect, out
     return out
+
+
+# A dbt project around a test's own `models/` folder, for dbt to parse its sources as the pipeline does.
+_PARSE_PROJECT = 'name: parsed\nversion: "1.0.0"\nprofile: parsed\nflags: {send_anonymous_usage_stats: false}\n'
+_PARSE_PROFILE = "parsed:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: ':memory:'}\n"
+
+
+@functools.cache
+def _parse_models(files: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """dbt's manifest of a project holding exactly these (path, text) files; one parse per distinct set."""
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt's 2 s import, only for tests that parse
+
+    with tempfile.TemporaryDirectory(prefix="parse-") as folder:
+        root = Path(folder)
+        for name, text in files:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text, encoding="utf-8")
+        if not (root / "dbt_project.yml").is_file():
+            (root / "dbt_project.yml").write_text(_PARSE_PROJECT, encoding="utf-8")
+            (root / "profiles.yml").write_text(_PARSE_PROFILE, encoding="utf-8")
+        outcome = dbtRunner().invoke(
+            ["parse", "--project-dir", folder, "--profiles-dir", folder, "--target-path", f"{folder}/target",
+             "--log-path", f"{folder}/logs", "--no-partial-parse", "--quiet"]
+        )  # fmt: skip
+        assert outcome.success, f"dbt could not parse the test project: {outcome.exception}"
+        manifest: dict[str, Any] = json.loads((root / "target" / "manifest.json").read_text(encoding="utf-8"))
+    return manifest
+
+
+def parsed(project_dir: Path) -> dict[str, Any]:
+    """dbt's manifest (as a dict) of the sources under `project_dir/models`, as `build.parse` gives the pipeline.
+
+    A folder without dbt_project.yml (a unit test's tiny project) gets a minimal one; parses are cached by
+    the files' text, since many tests declare the same sources.
+    """
+    names = ["dbt_project.yml", "profiles.yml"] if (project_dir / "dbt_project.yml").is_file() else []
+    files = [project_dir / name for name in names]
+    files += sorted(p for p in (project_dir / "models").rglob("*") if p.suffix in (".yml", ".yaml", ".sql"))
+    for folder in ("macros",):
+        files += sorted((project_dir / folder).rglob("*")) if names else []
+    return _parse_models(
+        tuple((p.relative_to(project_dir).as_posix(), p.read_text(encoding="utf-8")) for p in files if p.is_file())
+    )

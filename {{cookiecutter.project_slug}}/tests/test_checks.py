@@ -391,3 +391,23 @@ def test_changed_past_raw_rows_make_the_incremental_models_reprocess(tmp_path: P
     assert build.reprocess_reason(settings, build.raw_digests(settings, tables)) == (
         "raw data changed since the last build (raw.orders)"
     )
+
+
+def test_a_mart_without_an_enforced_contract_is_a_warning_naming_it(tmp_path: Path) -> None:
+    """A mart with no contract builds; the report warns and names it. Staging models are not marts."""
+    manifest = {
+        "nodes": {
+            "model.p.fct_a": {"resource_type": "model", "name": "fct_a", "fqn": ["p", "marts", "fct_a"],
+                              "config": {"contract": {"enforced": True}}},
+            "model.p.dim_b": {"resource_type": "model", "name": "dim_b", "fqn": ["p", "marts", "x", "dim_b"],
+                              "config": {"contract": {"enforced": False}}},
+            "model.p.stg_c": {"resource_type": "model", "name": "stg_c", "fqn": ["p", "staging", "stg_c"],
+                              "config": {}},
+        }
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    found = {check.name: check for check in checks.contract_checks(tmp_path)}
+    assert set(found) == {"contract of fct_a", "contract of dim_b"}
+    assert (found["contract of fct_a"].status, found["contract of dim_b"].status) == ("pass", "fail")
+    assert found["contract of dim_b"].flagged and not found["contract of dim_b"].stops_the_line
+    assert "dim_b has no contract" in found["contract of dim_b"].message

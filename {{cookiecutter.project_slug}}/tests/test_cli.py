@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,13 @@ def test_an_unwritable_markdown_file_is_one_sentence(
     assert cli.main(["report", "--env", "ci", "--markdown", str(project / "missing" / "summary.md")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: cannot append to --markdown '") and err.count("\n") == 1
+
+
+def test_every_subcommand_help_opens_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli._parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        assert sub.description, f"`{name} --help` has no description"
+        with pytest.raises(SystemExit):
+            cli.main([name, "--help"])
+        assert " ".join(sub.description.split()) in " ".join(capsys.readouterr().out.split())

@@ -82,7 +82,7 @@ def test_instance_names_fit_a_duckdb_file_and_a_postgres_schema(project: Path, b
 def test_dev_and_ci_default_to_the_committed_sample(project: Path) -> None:
     for env in ("dev", "ci"):
         settings = config.resolve(env, environ={"DBT_PROJECT_DIR": str(project)})
-        assert settings.raw_dir == project / "data" / "raw" / "sample"
+        assert settings.raw_dir == project / "data" / "raw"{% if cookiecutter.include_example == "yes" %} / "sample"{% endif %}
     assert config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).duckdb_path.name == "ci.duckdb"
 
 

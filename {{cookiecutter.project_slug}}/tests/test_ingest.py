@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import parsed
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs, quarantined
 
@@ -57,7 +58,7 @@ def crm(tmp_path: Path) -> Path:
 
 
 def test_the_declared_schema_comes_from_the_dbt_sources(crm: Path) -> None:
-    specs = load_specs(crm)
+    specs = load_specs(parsed(crm))
     assert [spec.name for spec in specs] == ["accounts", "events"]
     accounts = specs[0]
     assert [(c.name, c.data_type, c.required) for c in accounts.columns] == [
@@ -69,7 +70,7 @@ def test_the_declared_schema_comes_from_the_dbt_sources(crm: Path) -> None:
 
 def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Path) -> None:
     db = crm / "w.duckdb"
-    result = ingest(db, load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     assert [(t.table, t.loaded_rows, t.quarantined_rows) for t in result.tables] == [
         ("accounts", 2, 4),
         ("events", 1, 1),
@@ -93,7 +94,7 @@ def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Pa
 def test_reingesting_replaces_rather_than_appends(crm: Path) -> None:
     db = crm / "w.duckdb"
     for run in ("run-1", "run-2"):
-        result = ingest(db, load_specs(crm), crm / "raw", run, progress=lambda _: None)
+        result = ingest(db, load_specs(parsed(crm)), crm / "raw", run, progress=lambda _: None)
     assert result.loaded_rows == 3
     assert sum(rows for _, _, rows in quarantined(db)) == 5
 
@@ -101,23 +102,23 @@ def test_reingesting_replaces_rather_than_appends(crm: Path) -> None:
 def test_a_missing_file_is_named_and_nothing_is_written(crm: Path) -> None:
     (crm / "raw" / "events.jsonl").unlink()
     with pytest.raises(PipelineError, match=r"events\.jsonl not found"):
-        ingest(crm / "w.duckdb", load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+        ingest(crm / "w.duckdb", load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     assert not (crm / "w.duckdb").exists()
 
 
 def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
     """The bad file is the LAST table loaded: every table before it was already replaced when it failed."""
     db = crm / "w.duckdb"
-    ingest(db, load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+    ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         before = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
     (crm / "raw" / "accounts.csv").write_text(
         "account_id,opened_at,balance\n9,2025-02-01 00:00:00,1\nbad,2025-02-01 00:00:00,1\n", encoding="utf-8"
     )
     (crm / "raw" / "events.jsonl").write_text("\n", encoding="utf-8")  # no data rows: stops the ingest
-    assert [spec.raw_file for spec in load_specs(crm)][-1] == "events.jsonl"
+    assert [spec.raw_file for spec in load_specs(parsed(crm))][-1] == "events.jsonl"
     with pytest.raises(PipelineError, match=r"events\.jsonl has no data rows"):
-        ingest(db, load_specs(crm), crm / "raw", "run-2", progress=lambda _: None)
+        ingest(db, load_specs(parsed(crm)), crm / "raw", "run-2", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         after = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
     assert after == before
@@ -126,7 +127,7 @@ def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
 def test_a_file_lacking_a_declared_column_is_named(crm: Path) -> None:
     (crm / "raw" / "accounts.csv").write_text("account_id,balance\n10,1\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"accounts\.csv lacks the declared column\(s\) opened_at"):
-        ingest(crm / "w.duckdb", load_specs(crm), crm / "raw", "run-1", progress=lambda _: None)
+        ingest(crm / "w.duckdb", load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
 
 
 def test_a_data_type_that_is_not_a_plain_type_is_refused(crm: Path) -> None:
@@ -134,11 +135,42 @@ def test_a_data_type_that_is_not_a_plain_type_is_refused(crm: Path) -> None:
     path = crm / "models" / "_crm__sources.yml"
     path.write_text(SOURCES.replace('"numeric(12,2)"', '"integer); drop table x; --"'), encoding="utf-8")
     with pytest.raises(PipelineError, match=r"is not a plain SQL type"):
-        load_specs(crm)
+        load_specs(parsed(crm))
 
 
 def test_a_source_column_without_a_type_is_a_clear_error(crm: Path) -> None:
     path = crm / "models" / "_crm__sources.yml"
     path.write_text(SOURCES.replace("data_type: timestamp, ", ""), encoding="utf-8")
     with pytest.raises(PipelineError, match=r"needs a data_type on every column \(missing on: opened_at"):
-        load_specs(crm)
+        load_specs(parsed(crm))
+
+
+def test_ingest_reads_the_sources_as_dbt_parses_them(tmp_path: Path) -> None:
+    """A `.yaml` sources file in a subfolder, an `identifier:` and a disabled table: ingest follows dbt."""
+    (tmp_path / "models" / "staging" / "erp").mkdir(parents=True)
+    (tmp_path / "models" / "staging" / "erp" / "_erp__sources.yaml").write_text(
+        """
+sources:
+  - name: erp
+    tables:
+      - name: invoices
+        identifier: invoice_export_v2
+        config: {meta: {raw_file: invoices.csv}}
+        columns:
+          - {name: invoice_id, data_type: integer, data_tests: [not_null]}
+      - name: retired
+        config: {enabled: false, meta: {raw_file: retired.csv}}
+        columns:
+          - {name: x, data_type: integer}
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "invoices.csv").write_text("invoice_id\n1\n2\n", encoding="utf-8")
+    specs = load_specs(parsed(tmp_path))
+    assert [(s.source, s.schema, s.name, s.table) for s in specs] == [("erp", "erp", "invoices", "invoice_export_v2")]
+    assert specs[0].columns[0].required
+    db = tmp_path / "w.duckdb"
+    ingest(db, specs, tmp_path / "raw", "run-1", progress=lambda _: None)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from erp.invoice_export_v2").fetchone() == (2,)

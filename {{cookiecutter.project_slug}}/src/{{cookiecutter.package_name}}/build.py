@@ -86,6 +86,9 @@ def invoke(settings: Settings, args: list[str]) -> BuildResult:
     """Run one dbt command; a crash (not a failing test) becomes a PipelineError."""
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - a 2 s import, only when dbt runs
 
+    # dbt-duckdb creates the database file but not its folder: a first run that ingested nothing
+    # (a project whose models read no source) must still find `warehouse/`.
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
     with _environment(settings.dbt_env()):
         outcome = dbtRunner().invoke(args)
     if outcome.exception is not None:
@@ -102,6 +105,24 @@ def invoke(settings: Settings, args: list[str]) -> BuildResult:
         for result in results
     )
     return BuildResult(command=" ".join(args[:1]), success=bool(outcome.success), nodes=nodes)
+
+
+def parse(settings: Settings, variables: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse the project with dbt and return its manifest (target/<instance>/manifest.json) as a dict.
+
+    Ingest resolves the raw tables from it (ingest.load_specs), so ingest and dbt read the same
+    sources; the partial-parse state it leaves makes the build's own parse cheap. Raises
+    PipelineError when dbt cannot parse the project (dbt's message says which file).
+    """
+    result = invoke(settings, dbt_args(["parse"], settings, variables=variables))
+    manifest_path = settings.target_dir / "manifest.json"
+    if not result.success or not manifest_path.is_file():
+        raise PipelineError(
+            f"dbt could not parse the project in {settings.project_dir}; fix the file its log above names "
+            f"(full log: {settings.log_dir / 'dbt.log'})."
+        )
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return manifest
 
 
 def build(

@@ -197,6 +197,33 @@ def budget_checks(target_dir: Path) -> list[Check]:
     return checks
 
 
+def contract_checks(target_dir: Path) -> list[Check]:
+    """A warning for each mart (a model under models/marts/) whose contract is not enforced.
+
+    Reads `target/manifest.json`. A mart without a contract builds; consumers then get whatever columns
+    and types its SQL happens to return, so the report names it: declare its columns (name, data_type)
+    in its YAML and set `contract: {enforced: true}`.
+    """
+    checks = []
+    for node in read_json(target_dir / "manifest.json").get("nodes", {}).values():
+        if node.get("resource_type") != "model" or node.get("fqn", [None, None])[1:2] != ["marts"]:
+            continue
+        enforced = bool(node.get("config", {}).get("contract", {}).get("enforced"))
+        checks.append(
+            Check(
+                stage="output",
+                name=f"contract of {node['name']}",
+                severity="warn",
+                status="pass" if enforced else "fail",
+                message="enforced"
+                if enforced
+                else f"{node['name']} has no contract: list its columns (name, data_type) in its YAML "
+                "and set `contract: {enforced: true}`",
+            )
+        )
+    return checks
+
+
 def verdict(checks: Iterable[Check]) -> tuple[int, int, int]:
     """(errors that stop the line, warnings flagged, info results) of a set of checks."""
     checks = list(checks)

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from . import build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
+from . import add_source, build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -46,7 +46,7 @@ def _selection(text: str) -> str:
     if not text.strip() or not text.isprintable():
         raise PipelineError(
             f"--select {config.shown(text)} is blank or holds control characters; "
-            "write a dbt selection, e.g. fct_orders+"
+            "write a dbt selection, e.g. fct_invoices+"
         )
     return text
 
@@ -96,6 +96,14 @@ def _path(name: str) -> Callable[[str], Path]:
     return _argument(path)
 
 
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand whose own --help opens with a description (argparse shows `help` only in the list)."""
+    kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
+    return commands.add_parser(name, help=help, **kwargs)
+
+
 @functools.cache  # built once per process: argparse's gettext lookups make each build cost tens of ms
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Run the value pipeline of this data product.")
@@ -120,22 +128,32 @@ def _parser() -> argparse.ArgumentParser:
         "--scale", type=_scale, help="generate raw data at this scale factor (1 = ~100k orders) and use it"
     )
 
-    gen = commands.add_parser("generate", help="write deterministic raw files (CSV, Parquet, JSON lines)")
+    gen = _command(commands, "generate", help="write deterministic raw files (CSV, Parquet, JSON lines)")
     gen.add_argument("--scale", type=_scale, default=generate.SAMPLE_SCALE, help="scale factor (1 = ~100k orders)")
     gen.add_argument("--seed", type=_seed, default=generate.SEED, help="random seed (0 to 4294967295)")
     gen.add_argument("--out", type=_path("--out"), required=True, help="folder to write the files and manifest to")
 {%- endif %}
-    commands.add_parser("ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
-    commands.add_parser("build", parents=[env, dbt], help="check source freshness, then dbt build")
-    commands.add_parser("run", parents=[env, dbt, raw], help="the value pipeline: ingest -> build -> report")
-    commands.add_parser("unit-test", parents=[env, raw], help="dbt unit tests (their parents built empty first)")
-    fill = commands.add_parser(
-        "backfill", parents=[env, dbt], help="reprocess a date range of the incremental (microbatch) models"
+    _command(commands, "ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
+    _command(
+        commands,
+        "build",
+        parents=[env, dbt],
+        help="source freshness and dbt build, then check, publish and report (no ingest)",
+    )
+    _command(
+        commands,
+        "run",
+        parents=[env, dbt, raw],
+        help="the value pipeline: ingest -> build -> check -> publish -> report",
+    )
+    _command(commands, "unit-test", parents=[env, raw], help="dbt unit tests (their parents built empty first)")
+    fill = _command(
+        commands, "backfill", parents=[env, dbt], help="reprocess a date range of the incremental (microbatch) models"
     )
     fill.add_argument("--start", type=_date, required=True, help="first day to reprocess (YYYY-MM-DD)")
     fill.add_argument("--end", type=_date, required=True, help="day after the last one (YYYY-MM-DD, exclusive)")
-    commands.add_parser("docs", parents=[env], help="generate the dbt docs site (target/docs) from this instance")
-    rep = commands.add_parser("report", parents=[env], help="print the summary of the last run")
+    _command(commands, "docs", parents=[env], help="generate the dbt docs site (target/docs) from this instance")
+    rep = _command(commands, "report", parents=[env], help="print the summary of the last run")
     rep.add_argument(
         "--markdown",
         type=_path("--markdown"),
@@ -143,15 +161,31 @@ def _parser() -> argparse.ArgumentParser:
         help="also append it as markdown (e.g. a CI job summary)",
     )
 
-    many = commands.add_parser(
-        "run-many", parents=[env], help="run the pipeline for several parameter sets at once, each in its own instance"
+    many = _command(
+        commands,
+        "run-many",
+        parents=[env],
+        help="run the pipeline for several parameter sets at once, each in its own instance",
     )
     many.add_argument(
         "--set", dest="sets", action="append", required=True, type=_parameter_set, metavar="LABEL:ARGS",
         help="a label and the `run` arguments of one set, e.g. --set 'eu:--var region=eu'; repeatable",
     )  # fmt: skip
 
-    envs = commands.add_parser("env", help="list, create or drop environment instances (dev per branch, ci per PR)")
+    adds = _command(
+        commands,
+        "add-source",
+        parents=[raw],
+        help="declare raw files as dbt sources and write their staging models",
+        description="Read each raw file (CSV, Parquet, JSON lines) inside the raw folder, declare it as a dbt "
+        "source table (meta.raw_file, data_type per column, not_null and unique where the file shows it) and "
+        "write its staging model stg_<source>__<table>s with YAML. Refuses what is already declared.",
+    )
+    adds.add_argument("files", nargs="+", type=_path("FILE"), metavar="FILE", help="raw file inside the raw folder")
+    adds.add_argument("--source", help="source name (default: the file's folder inside the raw folder, else raw)")
+    adds.add_argument("--table", help="table name, for one FILE (default: the file name without its extension)")
+
+    envs = _command(commands, "env", help="list, create or drop environment instances (dev per branch, ci per PR)")
     envs.add_argument("action", choices=["list", "create", "drop"])
     envs.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment; default dev")
     envs.add_argument("--allow-shared", action="store_true", help="let `drop` remove staging or prod")
@@ -195,6 +229,16 @@ def _docs(args: argparse.Namespace) -> int:
         result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
     print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
     return 0 if result.success else 1
+
+
+def _add_source(args: argparse.Namespace) -> int:
+    settings = config.resolve("dev", raw_dir=args.raw_dir)
+    files = [path if path.is_absolute() else Path.cwd() / path for path in args.files]
+    written = add_source.add_sources(settings.project_dir, settings.raw_dir, files, args.source, args.table)
+    for name in add_source.relative(written, settings.project_dir):
+        print(f"wrote {name}")
+    print("next: review the YAML (descriptions, keys), then `run --env dev` ingests and builds it.")
+    return 0
 
 
 def _run_many(args: argparse.Namespace) -> int:
@@ -258,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": _generate,
 {%- endif %}
         "report": _report,
+        "add-source": _add_source,
         "env": _env,
         "run-many": _run_many,
         "docs": _docs,

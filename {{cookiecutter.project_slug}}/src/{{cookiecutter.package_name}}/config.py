@@ -46,7 +46,12 @@ VARIABLES = (
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
 MAX_THREADS = 256
 
+# Where dev and ci read raw files (staging and prod read $RAW_DATA_DIR); the README's layout names it too.
+{%- if cookiecutter.include_example == "yes" %}
 SAMPLE_DIR = Path("data") / "raw" / "sample"
+{%- else %}
+SAMPLE_DIR = Path("data") / "raw"
+{%- endif %}
 WAREHOUSE_DIR = Path("warehouse")
 
 

@@ -1,8 +1,8 @@
 """Raw files -> raw schema: each file is checked against the schema declared in the dbt sources.
 
-The dbt sources YAML is the one declaration of the raw data: a table's file comes from
-`meta.raw_file`, a column's type from `data_type`, and a column is required when it has
-a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
+The dbt sources, as dbt parses them (the manifest), are the one declaration of the raw data:
+a table's file comes from `meta.raw_file`, a column's type from `data_type`, and a column is
+required when it has a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
 table's own `meta.null_values`) is missing. Rows that break a rule go to `raw._quarantine`
 with the reason; no row is dropped silently and no value is changed silently: a value that
 the declared type cannot hold exactly (a fraction in an integer column, a third decimal in
@@ -24,14 +24,13 @@ import json
 import re
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import duckdb
-import yaml
 
 from . import pii, sql
 from .errors import PipelineError
@@ -74,6 +73,13 @@ class TableSpec:
     raw_file: str
     columns: tuple[Column, ...]
     null_values: tuple[str, ...] = NULL_VALUES
+    # The relation dbt reads: the source's `identifier:`, else its name.
+    identifier: str = ""
+
+    @property
+    def table(self) -> str:
+        """The raw table's name in the warehouse (dbt's identifier)."""
+        return self.identifier or self.name
 
 
 @dataclass(frozen=True)
@@ -97,78 +103,93 @@ class IngestResult:
         return sum(t.quarantined_rows for t in self.tables)
 
 
-def _meta(node: dict[str, Any]) -> dict[str, Any]:
+def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
     config = node.get("config") or {}
     return {**(node.get("meta") or {}), **(config.get("meta") or {})}
 
 
-def _test_names(column: dict[str, Any]) -> set[str]:
-    tests = [*(column.get("data_tests") or []), *(column.get("tests") or [])]
-    return {test if isinstance(test, str) else next(iter(test)) for test in tests}
+def _column_tests(manifest: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """{(source unique_id, column): names of the enabled generic tests on it} from the manifest's test nodes."""
+    tests: dict[tuple[str, str], set[str]] = {}
+    for node in (manifest.get("nodes") or {}).values():
+        metadata = node.get("test_metadata") or {}
+        column = node.get("column_name")
+        if node.get("resource_type") != "test" or not metadata or not column:
+            continue
+        if not (node.get("config") or {}).get("enabled", True):
+            continue
+        for parent in (node.get("depends_on") or {}).get("nodes") or []:
+            tests.setdefault((parent, column), set()).add(metadata["name"])
+    return tests
 
 
-def load_specs(project_dir: Path) -> list[TableSpec]:
-    """Every source table with a `meta.raw_file`, from the YAML under models/.
+def load_specs(manifest: Mapping[str, Any]) -> list[TableSpec]:
+    """Every enabled source table with a `meta.raw_file`, as dbt parsed it (manifest.json as a dict).
+
+    The manifest comes from `build.parse` (target/<instance>/manifest.json): dbt has already read
+    every sources file (`.yml` or `.yaml`, any folder), applied `enabled`, `schema`, `identifier`,
+    `database` and `quoting`, and made each column test a test node; a column is required when an
+    enabled `not_null` test depends on it. In dbt's order: by file, then as declared.
 
     Raises PipelineError for a column without a `data_type` (or one that is not a plain SQL type),
     a raw file of an unknown format, or a `meta.null_values` that is not a list of strings.
     """
+    tests = _column_tests(manifest)
     specs = []
-    for path in sorted((project_dir / "models").rglob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for source in document.get("sources") or []:
-            for table in source.get("tables") or []:
-                meta = _meta(table)
-                raw_file = meta.get("raw_file")
-                if not raw_file:
-                    continue
-                columns = tuple(
-                    Column(
-                        name=column["name"],
-                        data_type=str(column.get("data_type") or "").strip(),
-                        required="not_null" in _test_names(column),
-                        pii=bool(_meta(column).get("pii")),
-                    )
-                    for column in table.get("columns") or []
+    sources = (manifest.get("sources") or {}).values()
+    for table in sources:
+        meta = _meta(table)
+        raw_file = meta.get("raw_file")
+        if not raw_file or not (table.get("config") or {}).get("enabled", True):
+            continue
+        path = table.get("original_file_path") or table.get("path") or "the sources YAML"
+        name = table["name"]
+        columns = tuple(
+            Column(
+                name=column["name"],
+                data_type=str(column.get("data_type") or "").strip(),
+                required="not_null" in tests.get((table["unique_id"], column["name"]), set()),
+                pii=bool(_meta(column).get("pii")),
+            )
+            for column in (table.get("columns") or {}).values()
+        )
+        untyped = [c.name for c in columns if not c.data_type]
+        if untyped or not columns:
+            raise PipelineError(
+                f"{path}: source table {name} needs a data_type on every column "
+                f"(missing on: {', '.join(untyped) or 'all, no columns declared'})."
+            )
+        for c in columns:
+            if not _TYPE.fullmatch(c.data_type):
+                raise PipelineError(
+                    f"{path}: data_type '{c.data_type}' of {name}.{c.name} is not a plain SQL type; "
+                    "write a type name such as integer, varchar or numeric(12,2)."
                 )
-                untyped = [c.name for c in columns if not c.data_type]
-                if untyped or not columns:
-                    raise PipelineError(
-                        f"{path}: source table {table['name']} needs a data_type on every column "
-                        f"(missing on: {', '.join(untyped) or 'all, no columns declared'})."
-                    )
-                for c in columns:
-                    if not _TYPE.fullmatch(c.data_type):
-                        raise PipelineError(
-                            f"{path}: data_type '{c.data_type}' of {table['name']}.{c.name} is not a plain SQL type; "
-                            "write a type name such as integer, varchar or numeric(12,2)."
-                        )
-                typed_pii = [c.name for c in columns if c.pii and c.data_type.lower() not in ("varchar", "text")]
-                if typed_pii:
-                    raise PipelineError(
-                        f"{path}: pii column(s) {', '.join(typed_pii)} of {table['name']} must be declared "
-                        "data_type: varchar, because outside prod they hold a masked digest, not the value."
-                    )
-                if Path(raw_file).suffix not in FORMATS:
-                    raise PipelineError(
-                        f"{path}: raw_file '{raw_file}' of {table['name']} must end in one of {', '.join(FORMATS)}."
-                    )
-                null_values = meta.get("null_values", NULL_VALUES)
-                if not isinstance(null_values, list | tuple) or not all(isinstance(v, str) for v in null_values):
-                    raise PipelineError(
-                        f"{path}: meta.null_values of {table['name']} must be a list of strings, "
-                        "e.g. [NULL, 'N/A'] (quote values YAML would read otherwise, like null or no)."
-                    )
-                specs.append(
-                    TableSpec(
-                        source=source["name"],
-                        schema=source.get("schema", source["name"]),
-                        name=table["name"],
-                        raw_file=raw_file,
-                        columns=columns,
-                        null_values=tuple(null_values),
-                    )
-                )
+        typed_pii = [c.name for c in columns if c.pii and c.data_type.lower() not in ("varchar", "text")]
+        if typed_pii:
+            raise PipelineError(
+                f"{path}: pii column(s) {', '.join(typed_pii)} of {name} must be declared "
+                "data_type: varchar, because outside prod they hold a masked digest, not the value."
+            )
+        if Path(raw_file).suffix not in FORMATS:
+            raise PipelineError(f"{path}: raw_file '{raw_file}' of {name} must end in one of {', '.join(FORMATS)}.")
+        null_values = meta.get("null_values", NULL_VALUES)
+        if not isinstance(null_values, list | tuple) or not all(isinstance(v, str) for v in null_values):
+            raise PipelineError(
+                f"{path}: meta.null_values of {name} must be a list of strings, "
+                "e.g. [NULL, 'N/A'] (quote values YAML would read otherwise, like null or no)."
+            )
+        specs.append(
+            TableSpec(
+                source=table["source_name"],
+                schema=table["schema"],
+                name=name,
+                raw_file=raw_file,
+                columns=columns,
+                null_values=tuple(null_values),
+                identifier=table.get("identifier") or name,
+            )
+        )
     return specs
 
 
@@ -572,7 +593,7 @@ def _load_table(
         f"nullif(concat_ws('; ', {reasons}), '') as _reason from _incoming",
     )
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
-    target = sql.relation(spec.schema, spec.name)
+    target = sql.relation(spec.schema, spec.table)
     con.execute(f"create schema if not exists {sql.identifier(spec.schema)}")
     valid = (
         f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
@@ -641,7 +662,7 @@ def ingest(
     if missing:
         raise PipelineError(
             f"raw file(s) {', '.join(missing)} not found in {raw_dir}; "
-            "generate them with the `generate` command or point RAW_DATA_DIR (or --raw-dir) at them."
+            "copy them there, or point RAW_DATA_DIR (or --raw-dir) at the folder that holds them."
         )
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -663,7 +684,7 @@ def ingest(
             for spec, path in zip(specs, paths, strict=True):
                 result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch), masker=masker)
                 progress(
-                    f"  {spec.raw_file:<24} -> {spec.schema}.{spec.name:<14} "
+                    f"  {spec.raw_file:<24} -> {spec.schema}.{spec.table:<14} "
                     f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
                 )
                 results.append(result)

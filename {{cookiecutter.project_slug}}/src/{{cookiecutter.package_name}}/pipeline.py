@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import duckdb
 
@@ -43,6 +44,8 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     started: float = field(default_factory=time.perf_counter)
     ingested: ingest.IngestResult | None = None
+    # dbt's parse of the project (manifest.json as a dict), made by the first step that needs the sources.
+    manifest: dict[str, Any] | None = field(default=None, repr=False)
     slim_state: state.State | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
     checks: list[checks.Check] = field(default_factory=list)
@@ -67,10 +70,17 @@ Step = Callable[[Run, Callable[[str], None]], None]
 BACKFILL_SELECTOR = "config.incremental_strategy:microbatch"
 
 
+def _specs(run: Run) -> list[ingest.TableSpec]:
+    """The raw tables as dbt parses the sources, parsed once per run (ingest and build share it)."""
+    if run.manifest is None:
+        run.manifest = build.parse(run.settings, run.variables)
+    return ingest.load_specs(run.manifest)
+
+
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
     """Load the raw files into the audit database; bad rows go to quarantine, a bad file stops the run."""
     pii_key = run.settings.pii_key  # first: staging without its own key stops here, before anything is written
-    specs = ingest.load_specs(run.settings.project_dir)
+    specs = _specs(run)
     if not specs:
         say("  no source table declares a meta.raw_file: nothing to ingest")
         return
@@ -95,7 +105,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
         select = select or (BACKFILL_SELECTOR,)
     # Past periods whose raw rows changed: a microbatch model would keep its old batches, so rebuild
     # the incremental models in full (a backfill reprocesses the range it was asked for instead).
-    tables = [(spec.schema, spec.name) for spec in ingest.load_specs(run.settings.project_dir)]
+    tables = [(spec.schema, spec.table) for spec in _specs(run)]
     digests = build.raw_digests(run.settings, tables)
     reason = "" if run.backfill else build.reprocess_reason(run.settings, digests)
     if reason:
@@ -109,7 +119,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
 def check_step(run: Run, say: Callable[[str], None]) -> None:
     """Turn dbt's results into checks with severities and add the pipeline's own checks."""
     target = run.settings.target_dir
-    run.checks += checks.from_dbt(target) + checks.budget_checks(target)
+    run.checks += checks.from_dbt(target) + checks.budget_checks(target) + checks.contract_checks(target)
     if run.settings.audit_path.is_file():
         with duckdb.connect(str(run.settings.audit_path)) as audit:
             run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)

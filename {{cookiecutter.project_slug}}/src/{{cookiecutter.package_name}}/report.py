@@ -106,7 +106,7 @@ def _mart_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
 def metrics(settings: Settings) -> dict[str, float]:
     """What statistical process control watches: rows per mart (as built) and seconds per model.
 
-    Keys are `<kind>:<name>` (`rows:fct_orders`, `model_seconds:fct_orders`); the run's own
+    Keys are `<kind>:<name>` (`rows:fct_invoices`, `model_seconds:fct_invoices`); the run's own
     duration is the plain key `seconds`, added by the pipeline.
     """
     values: dict[str, float] = {}

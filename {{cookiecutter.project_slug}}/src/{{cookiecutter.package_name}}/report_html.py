@@ -387,7 +387,7 @@ def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any]
 
 
 def _metric_values(history: Sequence[Mapping[str, Any]], metric: str) -> list[float | None]:
-    """A metric over the runs: `seconds` is a field of each run, `rows:fct_orders` is run["rows"]["fct_orders"]."""
+    """A metric over the runs: `seconds` is a field of each run, `rows:fct_invoices` is run["rows"]["fct_invoices"]."""
     kind, _, name = metric.partition(":")
     return [_number(_dict(run, kind).get(name) if name else run.get(kind)) for run in history]
 

@@ -19,5 +19,5 @@ def identifier(name: str) -> str:
 
 
 def relation(*parts: str) -> str:
-    """A dotted, quoted relation name: `relation("published", "main", "fct_orders")`."""
+    """A dotted, quoted relation name: `relation("published", "main", "fct_invoices")`."""
     return ".".join(identifier(part) for part in parts)

@@ -1,0 +1,12 @@
+with orders as (
+    select * from {{ ref("stg_shop__orders") }}
+),
+
+final as (
+    select
+        orders.order_id,
+        amount
+    from orders
+)
+
+select * from final

@@ -1,0 +1,9 @@
+with source as (
+    select * from {{ source("app", "orders") }}
+),
+
+renamed as (
+    select * from source
+)
+
+select * from renamed

@@ -1,0 +1,138 @@
+"""add-source: a raw file becomes a source declaration and a staging model that ingest, dbt and the linter accept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from conftest import cli, copy_project, parsed
+from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
+from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
+
+CSV = (
+    "account_id,Opened At,balance,note\n"
+    "1,2025-01-01 10:00:00,10.5,a\n2,2025-01-02 11:00:00,3.25,\n3,2025-01-03 12:00:00,1.0,NA\n"
+)
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    folder = tmp_path / "data" / "raw" / "sample"
+    (folder / "crm").mkdir(parents=True)
+    (folder / "crm" / "accounts.csv").write_text(CSV, encoding="utf-8")
+    (tmp_path / "models").mkdir()
+    return folder
+
+
+def test_the_sniffer_gives_types_required_columns_and_keys(raw: Path) -> None:
+    columns = sniff(raw / "crm" / "accounts.csv")
+    assert [(c.name, c.model_name, c.data_type, c.required, c.unique) for c in columns] == [
+        ("account_id", "account_id", "bigint", True, True),
+        ("Opened At", "opened_at", "timestamp", True, True),
+        ("balance", "balance", "double", True, True),
+        ("note", "note", "varchar", False, False),
+    ]
+
+
+def test_it_writes_a_source_a_staging_model_and_its_yaml_that_dbt_and_ingest_read(raw: Path) -> None:
+    project = raw.parents[2]
+    written = add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    folder = project / "models" / "staging" / "crm"
+    assert written == sorted(
+        [folder / "_crm__sources.yml", folder / "_crm__models.yml", folder / "stg_crm__accounts.sql"]
+    )
+    table = yaml.safe_load((folder / "_crm__sources.yml").read_text(encoding="utf-8"))["sources"][0]["tables"][0]
+    assert table["config"] == {"meta": {"raw_file": "crm/accounts.csv"}}
+    assert table["columns"][0] == {"name": "account_id", "data_type": "bigint", "data_tests": ["unique", "not_null"]}
+    assert table["columns"][1]["quote"] is True
+    assert "data_tests" not in table["columns"][3]
+    sql_text = (folder / "stg_crm__accounts.sql").read_text(encoding="utf-8")
+    assert '"Opened At" as opened_at' in sql_text
+    assert "source('crm', 'accounts')" in sql_text
+    specs = load_specs(parsed(project))
+    assert [(s.source, s.name, s.raw_file) for s in specs] == [("crm", "accounts", "crm/accounts.csv")]
+    result = ingest(project / "w.duckdb", specs, raw, "run-1", progress=lambda _: None)
+    assert (result.loaded_rows, result.quarantined_rows) == (3, 0)
+
+
+def test_the_written_sql_passes_the_house_lint(raw: Path) -> None:
+    project = raw.parents[2]
+    add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    root = Path(__file__).resolve().parents[1]
+    lint = subprocess.run(
+        [Path(sys.executable).with_name("sqlfluff"), "lint", "--config", str(root / "pyproject.toml"),
+         "--format", "json", str(project / "models")],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    violations = [v for f in json.loads(lint.stdout) for v in f["violations"]]
+    assert violations == []
+
+
+def test_it_refuses_an_existing_declaration_by_name_and_writes_nothing(raw: Path) -> None:
+    project = raw.parents[2]
+    add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    before = {p: p.read_text(encoding="utf-8") for p in (project / "models").rglob("*.*")}
+    (raw / "crm" / "leads.csv").write_text("lead_id\n1\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"source table crm\.accounts is already declared"):
+        add_sources(project, raw, [raw / "crm" / "leads.csv", raw / "crm" / "accounts.csv"])
+    assert {p: p.read_text(encoding="utf-8") for p in (project / "models").rglob("*.*")} == before
+
+
+def test_a_second_table_extends_the_source(raw: Path) -> None:
+    project = raw.parents[2]
+    (raw / "crm" / "lead.jsonl").write_text('{"lead_id": 1}\n{"lead_id": 2}\n', encoding="utf-8")
+    add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    add_sources(project, raw, [raw / "crm" / "lead.jsonl"])
+    document = yaml.safe_load((project / "models/staging/crm/_crm__sources.yml").read_text(encoding="utf-8"))
+    assert [t["name"] for t in document["sources"][0]["tables"]] == ["accounts", "lead"]
+    assert (project / "models/staging/crm/stg_crm__leads.sql").is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("gone.csv", None, r"does not exist"),
+        ("table.xlsx", "x", r"is not a raw file ingest can read"),
+        ("broken.parquet", "not parquet", r"cannot be read as parquet"),
+        ("empty.csv", "a,b\n", r"has no data rows"),
+    ],
+)
+def test_a_bad_file_is_one_sentence(raw: Path, name: str, content: str | None, message: str) -> None:
+    if content is not None:
+        (raw / name).write_text(content, encoding="utf-8")
+    with pytest.raises(PipelineError, match=message):
+        add_sources(raw.parents[2], raw, [raw / name])
+    assert not (raw.parents[2] / "models" / "staging").exists()
+
+
+def test_names_default_from_the_path_and_pluralise(raw: Path) -> None:
+    assert staging_name("shop", "order") == "stg_shop__orders"
+    assert staging_name("shop", "orders") == "stg_shop__orders"
+    (raw / "Daily Sales.csv").write_text("day,amount\n2025-01-01,1\n", encoding="utf-8")
+    add_sources(raw.parents[2], raw, [raw / "Daily Sales.csv"])
+    assert (raw.parents[2] / "models/staging/raw/stg_raw__daily_sales.sql").is_file()
+
+
+@pytest.mark.integration
+def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> None:
+    """The adoption path: drop a file in, add-source, run: ingested, built and tested, no hand edits."""
+    project = copy_project(tmp_path / "project")
+    raw = project / config.SAMPLE_DIR / "adoption_probe"  # a source no project of a user's declares
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
+    out = cli(project, "add-source", str(raw / "accounts.csv"))
+    assert "wrote models/staging/adoption_probe/stg_adoption_probe__accounts.sql" in out
+    cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
+    cli(project, "run", "--env", "dev")
+    database = next((project / "warehouse").glob("dev__*__audit.duckdb"))
+    with duckdb.connect(str(database), read_only=True) as con:
+        query = "select count(*), count(opened_at) from main.stg_adoption_probe__accounts"
+        assert con.execute(query).fetchone() == (3, 3)
