@@ -25,13 +25,14 @@ PACKAGE = "shop_analytics"
 
 BASE = {
     ".gitignore", ".pre-commit-config.yaml", "LICENSE", "README.md",
-    "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "requirements.lock",
+    "dbt_project.yml", "noxfile.py", "profiles.yml", "pyproject.toml", "uv.lock",
     "macros/generic_tests/accepted_range.sql", "macros/generic_tests/accepted_range.yml",
     "macros/generic_tests/expression_is_true.sql", "macros/generic_tests/expression_is_true.yml",
     "macros/generic_tests/no_fanout.sql", "macros/generic_tests/no_fanout.yml",
     "macros/generic_tests/unique_combination.sql", "macros/generic_tests/unique_combination.yml",
     "macros/privacy/mask_pii.sql", "macros/privacy/mask_pii.yml",
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/checks_overhead.py",
+    "benchmarks/nox_sessions.py",
     "benchmarks/_project.py",
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
