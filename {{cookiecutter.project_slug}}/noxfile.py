@@ -99,7 +99,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Print a benchmark's figures: `-- slim_ci --scale 0.5`, `-- checks_overhead` or `-- nox_sessions` (seconds each)."""
+    """Print a benchmark's figures: `-- slim_ci --scale 0.5`, `-- checks_overhead`, `-- nox_sessions`."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
     session.run("python", f"benchmarks/{name}.py", *args, env=ENV)

@@ -106,6 +106,6 @@ def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
         ["git", "check-ignore", "--no-index", *WRITTEN_BY_COMMANDS],
         cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if result.returncode == 128:  # noqa: PLR2004 - git's "not a repository": a copy outside git (mutmut's)
+    if result.returncode == 128:  # git: "not a repository", a copy outside git (mutmut's)
         pytest.skip("not a git checkout")
     assert sorted(result.stdout.split()) == sorted(WRITTEN_BY_COMMANDS)
