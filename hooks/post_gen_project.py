@@ -150,6 +150,25 @@ def promote_license(root: Path, license_name: str, written: Collection[str]) -> 
     return target
 
 
+def lock(root: Path) -> bool:
+    """Write uv.lock, the project's one lock, so the first commit holds it; report and carry on when uv cannot.
+
+    Without uv, or without an index to resolve from (offline and not in uv's cache), the project is generated
+    without uv.lock: one line says to run `uv lock` and commit it (the nox sessions, CI and the image refuse
+    to install without it).
+    """
+    uv = shutil.which("uv")
+    if uv is None:
+        print("uv not found: skipped `uv lock`; install uv, run `uv lock` and commit uv.lock.", file=sys.stderr)
+        return False
+    result = subprocess.run([uv, "lock", "--quiet"], cwd=root, capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        return True
+    reason = " ".join(result.stderr.split())[-300:] or f"exit status {result.returncode}"
+    print(f"uv lock failed ({reason}); run `uv lock` and commit uv.lock.", file=sys.stderr)
+    return False
+
+
 def git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run one git command in root and capture its output."""
     return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False)
@@ -231,6 +250,7 @@ def main() -> None:
         sys.exit(1)
     prune(root, paths_to_remove(answers), written)
     promote_license(root, answers["license"], written)
+    lock(root)
     initial_commit(root, answers)
     print(next_step(answers["project_slug"]))
 

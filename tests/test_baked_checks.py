@@ -46,18 +46,55 @@ def run(command: list[str] | str, cwd: Path, temp: Path, timeout: int = 2400) ->
     return result
 
 
-@pytest.mark.parametrize("answers", [{}, NON_DEFAULT], ids=["default", "no-example-apache-py310"])
-def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path, answers: dict[str, str]) -> None:
-    project = bake(tmp_path, **answers)
+def porcelain(project: Path) -> str:
+    """`git status --porcelain` of a baked project: empty when nothing is left to commit."""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project, capture_output=True, text=True, env=git_env(), check=True,
+    ).stdout  # fmt: skip
+
+
+def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path) -> None:
+    """The non-default answers; the default bake's `uvx nox` runs in the README test below."""
+    project = bake(tmp_path, **NON_DEFAULT)
     result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
     assert result.returncode == 0
     for session in ("lint", "typecheck", "tests", "dbt"):
         assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
     # Checks leave the work tree as they found it: nothing to commit after a green run.
-    status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, env=git_env()
-    )
-    assert status.stdout == ""
+    assert porcelain(project) == ""
+
+
+def baked_readme_commands(project: Path) -> list[str]:
+    """Every command line of every bash block of a baked README, without its trailing comment."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in readme.split("```bash")[1:]]
+    lines = [line.split("  #", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_every_readme_command_passes_and_leaves_git_status_clean(tmp_path: Path) -> None:
+    """A newcomer copies the README's commands one by one into a fresh bake: each passes, nothing is left to commit.
+
+    uv.lock is committed at bake time, so no `uv` command writes it; bytecode is compiled once, by the first
+    `uv sync --compile-bytecode`, never again by a `uv run`; and the default `nox` is green.
+    """
+    project = bake(tmp_path)
+    assert (project / "uv.lock").is_file() and porcelain(project) == ""
+    commands = baked_readme_commands(project)
+    assert "uvx nox" in commands and any(command.startswith("uv sync") for command in commands), commands
+    for command in commands:
+        if command == "pip install uv":  # uv is already here: it runs this suite
+            continue
+        result = run(command, cwd=project, temp=tmp_path / "tmp")
+        assert result.returncode == 0, command
+        output = result.stdout + result.stderr
+        if command.startswith("uv run"):
+            assert "Bytecode compiled" not in output, f"`{command}` recompiled bytecode"
+        if command == "uvx nox":
+            for session in ("lint", "typecheck", "tests", "dbt"):
+                assert re.search(rf"\* {session}: success", output), session
+        assert porcelain(project) == "", f"`{command}` left the work tree dirty"
 
 
 def readme_command(index: int) -> str:

@@ -752,6 +752,48 @@ def test_failed_git_command_is_reported_not_raised(tmp_path: Path, capsys: pytes
     assert err.count("\n") == 1
 
 
+# --- post_gen_project: uv.lock ------------------------------------------------------------------
+
+
+def test_lock_writes_uv_lock_from_the_pyproject(tmp_path: Path) -> None:
+    """It resolves the project's dependencies into uv.lock, the one lock the first commit holds."""
+    if shutil.which("uv") is None:
+        pytest.fail("uv is not installed: the template's own tests run under uv")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = []\n',
+        encoding="utf-8",
+    )
+
+    assert post.lock(tmp_path) is True
+
+    assert 'name = "shop"' in (tmp_path / "uv.lock").read_text(encoding="utf-8")
+
+
+def test_missing_uv_skips_the_lock_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It says in one line how to make the lock itself when uv is not there, and carries on."""
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+
+    assert post.lock(tmp_path) is False
+
+    assert capsys.readouterr().err == (
+        "uv not found: skipped `uv lock`; install uv, run `uv lock` and commit uv.lock.\n"
+    )
+    assert not (tmp_path / "uv.lock").exists()
+
+
+def test_a_failed_lock_is_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It names the failure in one line (here: no pyproject.toml) and carries on, so the bake still finishes."""
+    assert post.lock(tmp_path) is False
+
+    err = capsys.readouterr().err
+    assert err.startswith("uv lock failed (") and err.endswith("run `uv lock` and commit uv.lock.\n")
+    assert err.count("\n") == 1
+
+
 # --- post_gen_project: main and a real bake -----------------------------------------------------
 
 

@@ -15,22 +15,35 @@ nox.options.sessions = ["lint", "typecheck", "tests", "dbt"]
 nox.options.reuse_venv = "yes"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-DEV = nox.project.dependency_groups(PYPROJECT, "dev")
-MUTATION = nox.project.dependency_groups(PYPROJECT, "mutation")
-# Compiled bytecode saves ~2 s per dbt start; CI=true also makes dbt print plain logs.
+# Bytecode is compiled once, when a session installs (~2 s saved on every dbt start after that); compiling on
+# every `uv run` instead would redo ~3,500 files each time.
 ENV = {"UV_COMPILE_BYTECODE": "1"}
 # Mutants run in this many forked pytest processes at once: one per core (2 on CI runners).
 CHILDREN = str(os.cpu_count() or 2)
 
 
-def install(session: nox.Session) -> None:
-    session.install("-e", ".", *DEV, env=ENV)
+def install(session: nox.Session, *groups: str, tools_only: bool = False) -> None:
+    """Install exactly what uv.lock pins (the package, the dev group and `groups`) into this session's virtualenv.
+
+    `tools_only` installs the dev group alone, without the package and its dependencies.
+
+    `--locked` fails, naming the fix (`uv lock`), when pyproject.toml changed and uv.lock was not updated, so a
+    session, CI and the image never run on versions nobody committed.
+    """
+    options = ["--only-group=dev"] if tools_only else ["--group=dev", *(f"--group={group}" for group in groups)]
+    command = ("uv", "sync", "--locked", *options)
+    env = {**ENV, "UV_PROJECT_ENVIRONMENT": session.virtualenv.location}
+    # uv sync compiles every file of the environment again (~3,500, ~1 s) even when it installs nothing: sync only
+    # when uv's check finds something to change.
+    check = session.run_install(*command, "--check", env=env, silent=True, success_codes=[0, 1, 2])
+    if "Would make no changes" not in str(check):
+        session.run_install(*command, env=env)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Run every pre-commit hook (ruff, sqlfluff, YAML, secrets) on all files."""
-    session.install("pre-commit", "pre-commit-uv", env=ENV)
+    install(session, tools_only=True)
     # nox points UV_PYTHON at this session's venv; pre-commit-uv would then install the
     # hooks' tools there instead of into pre-commit's own hook environments.
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs, env={"UV_PYTHON": None})
@@ -45,7 +58,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the pytest suite (with the end-to-end pipeline on DuckDB), then dbt's unit tests."""
+    """Run pytest (integration tests too with `-- --integration`, as CI=true does always), then dbt's unit tests."""
     install(session)
     session.run("pytest", *session.posargs, env=ENV)
     session.run("{{ cookiecutter.project_slug }}", "unit-test", "--env", "ci", env=ENV)
@@ -89,27 +102,22 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Print a benchmark's figures: `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}` (slim vs full CI) or `-- checks_overhead`."""
+    """Print a benchmark's figures: `-- nox_sessions`, `-- checks_overhead` or `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}`."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
     session.run("python", f"benchmarks/{name}.py", *args, env=ENV)
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def lock(session: nox.Session) -> None:
-    """Re-pin requirements.lock (the container's dependency set) from pyproject.toml."""
-    session.install("uv")
-    session.run(
-        "uv", "pip", "compile", "pyproject.toml", "--universal", "--generate-hashes", "--no-annotate",
-        "--custom-compile-command", "nox -s lock", "--output-file", "requirements.lock", *session.posargs,
-    )  # fmt: skip
+    """Re-resolve uv.lock, the one lock of development, CI and the image: `-- --upgrade` takes newer versions."""
+    session.run("uv", "lock", *session.posargs)
 
 
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation-test the modules of [tool.mutmut] (or those named: `-- ingest state`); print a score per module."""
-    install(session)
-    session.install(*MUTATION, env=ENV)
+    install(session, "mutation")
     mutated = [Path(path) for path in PYPROJECT["tool"]["mutmut"]["only_mutate"]]
     package = mutated[0].parent.name
     modules = session.posargs or [path.stem for path in mutated]

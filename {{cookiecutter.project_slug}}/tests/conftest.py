@@ -1,4 +1,9 @@
-"""Shared fixtures: a throwaway copy of the project, so tests never touch the real warehouse."""
+"""Shared fixtures: a throwaway copy of the project, so tests never touch the real warehouse.
+
+Tests marked `integration` start the pipeline in processes of its own (the whole pipeline, or a kill, lock or race
+between processes) and take most of the suite's time. A developer's `nox -s tests` skips them and says so in the
+summary; `nox -s tests -- --integration` runs them, and so does every CI run (CI=true).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,46 @@ ENVIRONMENT_VARIABLES = (
     "DBT_DUCKDB_PATH", "RAW_DATA_DIR", "DBT_THREADS", "PR_NUMBER", "DBT_STATE_DIR", "DBT_DEFER_DUCKDB_PATH",
     "GITHUB_REF", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "PII_HASH_KEY",
 )  # fmt: skip
+
+
+INTEGRATION_HOW = "run them with `nox -s tests -- --integration` (CI=true runs them always)"
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run: GitHub Actions and most CI services set CI=true."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--integration", action="store_true", help="also run the tests marked integration (CI=true does too)"
+    )
+
+
+def runs_integration(config: pytest.Config) -> bool:
+    """Integration tests run in CI, with --integration, or when a -m expression names the marker itself."""
+    return in_ci() or bool(config.getoption("--integration")) or "integration" in (config.getoption("markexpr") or "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if runs_integration(config):
+        return
+    skip = pytest.mark.skip(reason=f"integration test, skipped outside CI: {INTEGRATION_HOW}")
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "integration" in getattr(report, "keywords", {}) and not runs_integration(config)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} integration tests skipped (not in CI): {INTEGRATION_HOW}", yellow=True, bold=True
+        )
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
-"""The step image: hadolint-clean, its entrypoint is the CLI, and its pinned set satisfies the package."""
+"""The step image: hadolint-clean, its entrypoint is the CLI, and it installs what uv.lock pins."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from packaging.requirements import Requirement
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")
 PYPROJECT = load_toml(PROJECT_DIR / "pyproject.toml")
+TOML = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")  # tomli comes with nox
 
 
 def test_hadolint_reports_nothing() -> None:
@@ -46,14 +49,20 @@ def test_every_file_the_image_copies_exists() -> None:
             assert (PROJECT_DIR / source).exists(), source
 
 
-def test_the_pinned_set_satisfies_every_dependency() -> None:
-    pins: dict[str, str] = {}
-    for line in (PROJECT_DIR / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", line)
-        if match:
-            pins.setdefault(match[1].lower().replace("_", "-"), match[2])
+def test_the_image_installs_exactly_what_uv_lock_pins() -> None:
+    """Both installs are `uv sync --locked`, from the uv.lock the build copies, and no other installer runs."""
+    assert re.search(r"^COPY pyproject\.toml uv\.lock \./$", DOCKERFILE, re.MULTILINE)
+    installs = re.findall(r"^RUN (.+)$", DOCKERFILE, re.MULTILINE)
+    syncs = [run for run in installs if run.startswith("uv sync")]
+    assert len(syncs) == 2 and all("--locked" in run and "--no-dev" in run for run in syncs), installs
+    assert not [run for run in installs if re.search(r"\b(pip|uv pip) install\b", run) and "uv==" not in run]
+
+
+def test_the_lock_satisfies_every_dependency() -> None:
+    lock = TOML.loads((PROJECT_DIR / "uv.lock").read_text(encoding="utf-8"))
+    pins = {package["name"]: package["version"] for package in lock["package"] if "version" in package}
     for dependency in PYPROJECT["project"]["dependencies"]:
         requirement = Requirement(dependency)
         name = requirement.name.lower().replace("_", "-")
-        assert name in pins, f"{name} is not pinned in requirements.lock; run `nox -s lock`"
+        assert name in pins, f"{name} is not in uv.lock; run `uv lock` and commit uv.lock"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} breaks {requirement}"

@@ -10,6 +10,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BRANCH = re.compile(r"^(?P<indent>(?:│   |    )*)(?:├── |└── )(?P<name>[^#]+?)\s*(?:#.*)?$")
 
@@ -85,3 +87,25 @@ def test_every_folder_holding_files_in_models_data_and_macros_is_in_the_tree() -
 def test_the_tree_parser_reads_nesting() -> None:
     readme = "## Layout\n```text\n.\n├── a/   # x\n│   └── b.py\n└── c\n```\n"
     assert tree_paths(readme) == {"a", "a/b.py", "c"}
+
+
+def test_uv_lock_is_the_one_committed_lock() -> None:
+    """`uv run` and nox install from the committed uv.lock: none of them writes a lock the first commit lacks."""
+    files = tracked_files()
+    assert "uv.lock" in files, "commit uv.lock (`uv lock` writes it)"
+    assert not [path for path in files if path.startswith("requirements") and path != "requirements.in"]
+
+
+# What the README's commands write into the project: virtualenvs, warehouses, dbt artifacts, run reports.
+WRITTEN_BY_COMMANDS = (".venv/bin/python", ".nox/tests/bin/python", "warehouse/dev__main.duckdb", "target/ci/x.json",
+                       "logs/dbt.log", "reports/ci/run/report.json", "mutants/src/x.py")  # fmt: skip
+
+
+def test_what_the_readme_commands_write_is_ignored_by_git() -> None:
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *WRITTEN_BY_COMMANDS],
+        cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode == 128:  # git: "not a repository", a copy outside git (mutmut's)
+        pytest.skip("not a git checkout")
+    assert sorted(result.stdout.split()) == sorted(WRITTEN_BY_COMMANDS)

@@ -253,7 +253,8 @@ def test_the_page_loads_nothing_from_elsewhere() -> None:
     assert "url(" not in page
 
 
-CHROMIUM = "chromium"
+# Debian's package, other distributions' name for it, and the Chrome that GitHub's ubuntu runners ship.
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -265,7 +266,7 @@ def _in_ci() -> bool:
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which(CHROMIUM)
+    binary = next(filter(None, map(shutil.which, CHROMIUM)), None)
     if binary is None:
         missing = "headless Chromium is missing: install the Debian package `chromium` (apt-get install chromium)"
         if _in_ci():  # CI must prove the page renders: a missing browser is a broken runner, not a skip
