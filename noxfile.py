@@ -34,8 +34,9 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the template's tests; `nox -s tests -- -m "not slow"` skips the baked projects' own nox runs."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"), env=ENV)
-    # The slow tests start nox inside baked projects: it must not inherit this venv's uv target.
-    session.run("pytest", *session.posargs, env={**ENV, "UV_PYTHON": None})
+    # The slow tests start nox and uv inside baked projects: they must not inherit this venv as their uv target
+    # (with UV_PROJECT_ENVIRONMENT, a baked `uv run` syncs the baked project into this venv, dropping zizmor).
+    session.run("pytest", *session.posargs, env={**ENV, "UV_PYTHON": None, "UV_PROJECT_ENVIRONMENT": None})
 
 
 @nox.session(default=False)

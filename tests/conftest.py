@@ -24,9 +24,19 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
 
 
+# Set by nox for its own session venv: a `uv sync`/`uv run` in a baked project that inherits it installs the
+# baked project into the template's test venv and removes the test tools (zizmor, check-jsonschema) from it.
+SESSION_VARIABLES = ("UV_PROJECT_ENVIRONMENT", "UV_PYTHON")
+
+
 def git_env() -> dict[str, str]:
-    """An environment without the developer's git identity, like a fresh CI machine."""
-    return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    """The environment for a command run in a baked project, like a fresh CI machine's.
+
+    No git identity (the developer's must not leak into bakes), and none of the variables nox sets for the
+    template's own session venv (`SESSION_VARIABLES`): the baked project makes its own environments.
+    """
+    inherited = {name: value for name, value in os.environ.items() if name not in SESSION_VARIABLES}
+    return {**inherited, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 
 
 @pytest.fixture(autouse=True)

@@ -233,6 +233,24 @@ def test_nested_runs_in_baked_projects_get_their_own_temp_root(tmp_path: Path) -
     assert result.stdout.strip() == str(tmp_path / "own")
 
 
+def test_nested_runs_in_baked_projects_never_target_the_suite_s_own_venv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nox points uv at its session venv; a baked `uv run` inheriting that would sync into the suite's venv.
+
+    That removed zizmor and check-jsonschema from the template's test venv mid-run (CI of stop 13).
+    """
+    from test_baked_checks import run
+
+    monkeypatch.setenv("UV_PROJECT_ENVIRONMENT", str(tmp_path / "suite-venv"))
+    monkeypatch.setenv("UV_PYTHON", str(tmp_path / "suite-venv" / "bin" / "python"))
+    script = "import os; print(os.environ.get('UV_PROJECT_ENVIRONMENT'), os.environ.get('UV_PYTHON'))"
+
+    result = run([sys.executable, "-c", script], tmp_path, tmp_path / "own")
+
+    assert result.stdout.split() == ["None", "None"]
+
+
 def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) -> None:
     """A quick ruff pass with the baked config; the slow tests run the project's pinned pre-commit hooks."""
     project, _ = baked
