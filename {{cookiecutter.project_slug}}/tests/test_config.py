@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from {{ cookiecutter.package_name }} import config
+from conftest import ENVIRONMENT_VARIABLES, PROJECT_DIR
+from {{ cookiecutter.package_name }} import cli, config
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -100,6 +103,66 @@ def test_every_missing_shared_setting_is_named_in_one_sentence(project: Path) ->
     assert "needs DBT_DUCKDB_PATH and RAW_DATA_DIR, which are not set" in message
     assert "export DBT_DUCKDB_PATH=/data/prod.duckdb RAW_DATA_DIR=/data/raw" in message
     assert message.count(".") == message.count(".duckdb") + 1  # one sentence
+
+
+# A setting a user's staging and prod targets read with no default (a warehouse password), and one with a default.
+_PROFILE_SETTINGS = {
+    "password": "{% raw %}{{ env_var('WAREHOUSE_PASSWORD') }}{% endraw %}",
+    "user": "{% raw %}{{ env_var('WAREHOUSE_USER', 'pipeline') }}{% endraw %}",
+}
+
+
+@pytest.fixture
+def shared_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project's dbt_project.yml and profiles.yml, its staging and prod targets reading _PROFILE_SETTINGS."""
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy2(PROJECT_DIR / name, tmp_path / name)
+    profiles = yaml.safe_load((tmp_path / "profiles.yml").read_text(encoding="utf-8"))
+    (outputs,) = [profile["outputs"] for profile in profiles.values()]
+    for env in ("staging", "prod"):
+        outputs[env].update(_PROFILE_SETTINGS)
+    (tmp_path / "profiles.yml").write_text(yaml.safe_dump(profiles), encoding="utf-8")
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))
+    for name in ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("WAREHOUSE_PASSWORD", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("env", "listed"),
+    [("staging", "DBT_DUCKDB_PATH, RAW_DATA_DIR, its own PII_HASH_KEY and WAREHOUSE_PASSWORD, which are not set"),
+     ("prod", "DBT_DUCKDB_PATH, RAW_DATA_DIR and WAREHOUSE_PASSWORD, which are not set")],  # prod stores clear values
+)  # fmt: skip
+def test_a_shared_run_names_every_missing_setting_its_pii_key_and_profile_included(
+    shared_project: Path, env: str, listed: str
+) -> None:
+    """The PII key and the profile's own env vars used to fail later, one per try, after ingest had begun."""
+    with pytest.raises(PipelineError) as error:
+        config.resolve(env, environ={"DBT_PROJECT_DIR": str(shared_project)}, connects=True)
+    message = str(error.value)
+    assert f"environment '{env}' needs {listed}" in message
+    assert "WAREHOUSE_USER" not in message  # it has a default
+    assert message.count(".") == message.count(".duckdb") + 1  # one sentence
+    # `env` and `report` connect to nothing: they need neither the key nor the profile's settings.
+    config.resolve(env, environ={"DBT_PROJECT_DIR": str(shared_project), "DBT_DUCKDB_PATH": "/d/x.duckdb",
+                                 "RAW_DATA_DIR": "/d/raw"})  # fmt: skip
+
+
+def test_profile_variables_are_those_without_a_default(shared_project: Path) -> None:
+    assert sorted(config.profile_variables(shared_project, "staging")) == ["DBT_DUCKDB_PATH", "WAREHOUSE_PASSWORD"]
+    assert "WAREHOUSE_PASSWORD" not in config.profile_variables(shared_project, "dev")
+    assert config.profile_variables(shared_project, "no_such_target") == []
+
+
+def test_a_staging_command_without_its_settings_stops_before_writing_anything(
+    shared_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(shared_project.rglob("*"))
+    assert cli.main(["ingest", "--env", "staging"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: environment 'staging' needs DBT_DUCKDB_PATH, RAW_DATA_DIR, its own PII_HASH_KEY")
+    assert sorted(shared_project.rglob("*")) == before  # no warehouse, report, log or lock folder
 
 
 def test_shared_environments_need_their_raw_data_location(project: Path) -> None:

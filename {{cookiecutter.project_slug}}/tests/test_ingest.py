@@ -91,6 +91,16 @@ def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Pa
     assert any(table == "accounts" and reason.startswith("unreadable CSV line") for table, reason in reasons)
 
 
+def test_a_source_without_a_schema_quarantines_in_its_own_schema_and_says_so(crm: Path) -> None:
+    """dbt reads a source without `schema:` (add-source writes none) from the schema named after the source."""
+    models = crm / "models" / "_crm__sources.yml"
+    models.write_text(SOURCES.replace("    schema: raw\n", ""), encoding="utf-8")
+    db = crm / "w.duckdb"
+    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    assert result.quarantines == ["crm._quarantine"]
+    assert sum(rows for _, _, rows in quarantined(db, "crm")) == result.quarantined_rows == 5
+
+
 def test_reingesting_replaces_rather_than_appends(crm: Path) -> None:
     db = crm / "w.duckdb"
     for run in ("run-1", "run-2"):

@@ -54,7 +54,7 @@ def settings(project: Path) -> config.Settings:
 
 def _document(settings: config.Settings, status: str = "failed", checks: list[Check] = CHECKS) -> dict[str, Any]:
     metrics = report.metrics(settings)
-    ingested = IngestResult((TableResult("orders", "orders.parquet", 995, 5),))
+    ingested = IngestResult((TableResult("orders", "orders.parquet", 995, 5, "raw"),))
     return report.document(
         settings=settings, run_id="20260101T000000Z-abc123", started_at="2026-01-01T00:00:00+00:00", seconds=12.5,
         status=status, parameters={"select": [], "vars": {"day": "2025-01-01"}}, checks=checks, ingested=ingested,

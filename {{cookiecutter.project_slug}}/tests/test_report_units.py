@@ -189,7 +189,9 @@ def _document(settings: config.Settings, status: str, ingested: IngestResult | N
 
 def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    ingested = IngestResult((TableResult("orders", "orders.csv", 995, 5), TableResult("items", "items.csv", 20, 0)))
+    ingested = IngestResult(
+        (TableResult("orders", "orders.csv", 995, 5, "raw"), TableResult("items", "items.csv", 20, 0, "erp"))
+    )
     assert _document(settings, "published", ingested) == {
         "run_id": "r1",
         "env": "ci",
@@ -211,6 +213,7 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
         "models": [{"name": "fct_a", "seconds": 0.4, "budget_seconds": 2, "rows": 7.0}],
         "loaded": {"orders": 995, "items": 20},
         "quarantine": {"orders": 5, "items": 0},
+        "quarantine_relations": ["raw._quarantine"],  # erp._quarantine holds no row of this run
         "history": [
             {"run_id": "r0", "started_at": "2025-12-31T00:00:00", "status": "published", "seconds": 9.0,
              "rows": {"fct_a": 5.0}, "model_seconds": {"fct_a": 0.3}},
@@ -277,7 +280,25 @@ DOCUMENT: dict[str, Any] = {
         {"name": "stg_a", "seconds": 0.1, "budget_seconds": None, "rows": None},
     ],
     "quarantine": {"orders": 1200, "items": 3},
+    "quarantine_relations": ["raw._quarantine"],
 }  # fmt: skip
+
+
+def test_the_summary_names_the_quarantine_the_run_wrote_to() -> None:
+    """A source without `schema:` (as add-source writes it) lands in a schema named after the source, not `raw`."""
+    ingested = IngestResult(
+        (TableResult("leads", "crm/leads.csv", 9, 1, "crm"), TableResult("notes", "n.csv", 5, 2, "Sales Ops"))
+    )
+    assert ingested.quarantines == ['"Sales Ops"._quarantine', "crm._quarantine"]
+    document = {**DOCUMENT, "quarantine": {"leads": 1, "notes": 2}, "quarantine_relations": ingested.quarantines}
+    (line,) = [line for line in report.render_document(document).splitlines() if "quarantine " in line]
+    assert line == '  quarantine  3 rows (leads 1, notes 2); see "Sales Ops"._quarantine, crm._quarantine'
+    html = report_html.render_html(document)
+    assert "rows quarantined (see &quot;Sales Ops&quot;._quarantine, crm._quarantine)" in html
+    assert "raw._quarantine" not in html
+    # A report.json written before the relation was recorded still renders, naming none.
+    older = {key: value for key, value in document.items() if key != "quarantine_relations"}
+    assert report.render_document(older).count("see ") == 0
 
 
 def test_the_terminal_summary_in_full() -> None:

@@ -223,7 +223,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    settings = config.resolve(args.env)
+    settings = config.resolve(args.env, connects=True)
     target = settings.project_dir / "target" / "docs"
     with locking.instance_lock(settings, "docs", run_id="docs"):  # dbt opens the audit database to read its catalog
         result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
@@ -242,7 +242,7 @@ def _add_source(args: argparse.Namespace) -> int:
 
 
 def _run_many(args: argparse.Namespace) -> int:
-    return parallel.run_sets(config.resolve(args.env), args.sets, package=__package__ or PROG)
+    return parallel.run_sets(config.resolve(args.env, connects=True), args.sets, package=__package__ or PROG)
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -263,10 +263,10 @@ def _env(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> int:
     if getattr(args, "slim", False) and getattr(args, "select", None):
         raise PipelineError("--slim picks what to build from production state; drop --select, or drop --slim.")
-    settings = config.resolve(args.env, raw_dir=getattr(args, "raw_dir", None))
+    settings = config.resolve(args.env, raw_dir=getattr(args, "raw_dir", None), connects=True)
 {%- if cookiecutter.include_example == "yes" %}
     if getattr(args, "scale", None):
-        settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir))
+        settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir), connects=True)
 {%- endif %}
     backfill = (args.start, args.end) if args.command == "backfill" else None
     if backfill and backfill[0] >= backfill[1]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from slugify import slugify
 
 from . import pii
@@ -43,6 +44,10 @@ VARIABLES = (
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
 )  # fmt: skip
+# What profiles.yml reads that the pipeline sets itself for each dbt call (Settings.dbt_env).
+PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
+# `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
+_REQUIRED_ENV_VAR = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
 MAX_THREADS = 256
 
@@ -342,9 +347,36 @@ def pii_key(env: str, environ: Mapping[str, str] | None = None) -> bytes | None:
     return pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)
 
 
+def profile_variables(project_dir: Path, target: str) -> list[str]:
+    """The env vars dbt's `target` output reads with no default (`env_var('NAME')`), in file order.
+
+    Read from `<project_dir>/profiles.yml` (the pipeline's --profiles-dir), profile named by
+    dbt_project.yml's `profile:`. [] when a file, the profile or the target is missing or unreadable:
+    dbt then says so itself.
+    """
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+        profiles = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))
+        output = profiles[project["profile"]]["outputs"][target]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return []
+    found: list[str] = []
+    values: list[object] = [output]
+    while values:
+        value = values.pop(0)
+        if isinstance(value, dict):
+            values += value.values()
+        elif isinstance(value, list):
+            values += value
+        elif isinstance(value, str):
+            found += [name for _, name in _REQUIRED_ENV_VAR.findall(value) if name not in found]
+    return found
+
+
 def _missing(env: str, needed: dict[str, str]) -> PipelineError:
     """One sentence naming every setting a shared environment lacks, with an example of each."""
-    names = list(needed)
+    # "its own": the public dev key that dev and ci use does not count (pii.resolve_key refuses it).
+    names = [f"its own {var}" if var == PII_KEY_VAR else var for var in needed]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     verb = "is" if len(names) == 1 else "are"
     exports = " ".join(f"{var}={example}" for var, example in needed.items())
@@ -352,6 +384,18 @@ def _missing(env: str, needed: dict[str, str]) -> PipelineError:
         f"environment '{env}' needs {listed}, which {verb} not set; "
         f"export {exports} (dev and ci have defaults, {env} does not)."
     )
+
+
+def _needed(env: str, project_dir: Path, connects: bool) -> dict[str, str]:
+    """Each setting a shared environment must be given, with an example value for the error message."""
+    needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", RAW_DATA_DIR_VAR: "/data/raw"}
+    if connects:
+        if env == "staging":  # prod stores clear values and needs no key (pii.resolve_key)
+            needed[PII_KEY_VAR] = "$(openssl rand -hex 32)"
+        for var in profile_variables(project_dir, env):
+            if var not in PIPELINE_SET:
+                needed.setdefault(var, '"<value>"')
+    return needed
 
 
 def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
@@ -376,12 +420,16 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     raw_dir: Path | None = None,
+    *,
+    connects: bool = False,
 ) -> Settings:
     """Settings for `env`, read from the environment with defaults for dev and ci only.
 
     Every variable is checked here, so bad values fail as one PipelineError naming the variable and an
     example, before anything runs: whole numbers are ASCII digits in range, paths are ones a filesystem
-    accepts, and a staging or prod run names every missing setting at once.
+    accepts, and a staging or prod run names every missing setting at once. `connects`: the command
+    ingests or starts dbt, so staging's $PII_HASH_KEY and every variable the target's profile reads
+    without a default (`profile_variables`) are among those settings; `env` and `report` need neither.
     """
     environ = os.environ if environ is None else environ
     if env not in ENVIRONMENTS:
@@ -392,11 +440,13 @@ def resolve(
     duckdb_path = _path(environ, DUCKDB_PATH_VAR, f"/data/{env}.duckdb")
     raw_dir = raw_dir if raw_dir is not None else _path(environ, RAW_DATA_DIR_VAR, "/data/raw")
     if env in SHARED_ENVIRONMENTS:
-        needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", RAW_DATA_DIR_VAR: "/data/raw"}
         given = {DUCKDB_PATH_VAR: duckdb_path, RAW_DATA_DIR_VAR: raw_dir}
-        missing = {var: example for var, example in needed.items() if given[var] is None}
+        needed = _needed(env, project_dir, connects)
+        missing = {var: example for var, example in needed.items() if not given.get(var, environ.get(var, "").strip())}
         if missing:
             raise _missing(env, missing)
+        if connects:
+            pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)  # set, but too short or the dev key
     state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
     defer_path = _path(environ, DEFER_DUCKDB_PATH_VAR, "/data/prod.duckdb")
     # dbt-duckdb writes the attach alias (the file's stem) into its ATTACH statement unquoted.

@@ -3,14 +3,14 @@
 The dbt sources, as dbt parses them (the manifest), are the one declaration of the raw data:
 a table's file comes from `meta.raw_file`, a column's type from `data_type`, and a column is
 required when it has a `not_null` test. A field that is empty or spells a null token (`NULL_VALUES`, or the
-table's own `meta.null_values`) is missing. Rows that break a rule go to `raw._quarantine`
+table's own `meta.null_values`) is missing. Rows that break a rule go to `<schema>._quarantine`
 with the reason; no row is dropped silently and no value is changed silently: a value that
 the declared type cannot hold exactly (a fraction in an integer column, a third decimal in
 `numeric(12,2)`, a time of day in a date column, nanoseconds in a timestamp) is quarantined,
 never rounded. Timestamps with an offset are converted to UTC. All tables load in one
 transaction, so a failure leaves the warehouse as it was.
 
-Row numbers (`raw._quarantine.row_number`) follow one scheme: the 1-based line in the file as
+Row numbers (`<schema>._quarantine.row_number`) follow one scheme: the 1-based line in the file as
 an editor shows it, header included (CSV data row 1 is line 2; JSON line N is line N). Parquet
 has no lines: its row number is the row's index in the file + 1. For every file, loaded rows +
 quarantined rows = data rows in the file, where a data row is a CSV record (a quoted field may
@@ -88,6 +88,12 @@ class TableResult:
     raw_file: str
     loaded_rows: int
     quarantined_rows: int
+    schema: str  # where the table and its schema's quarantine (`<schema>._quarantine`) were written
+
+    @property
+    def quarantine(self) -> str:
+        """The quarantine relation of this table's schema, as a user types it in SQL (`raw._quarantine`)."""
+        return sql.shown(self.schema, QUARANTINE)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,12 @@ class IngestResult:
     @property
     def quarantined_rows(self) -> int:
         return sum(t.quarantined_rows for t in self.tables)
+
+    @property
+    def quarantines(self) -> list[str]:
+        """The quarantine relations holding this run's bad rows (every ingested schema's when there are none)."""
+        holding = [t for t in self.tables if t.quarantined_rows] or list(self.tables)
+        return sorted({t.quarantine for t in holding})
 
 
 def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
@@ -622,7 +634,11 @@ def _load_table(
     loaded = con.execute(f"select count(*) from {target}").fetchone()
     quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
     return TableResult(
-        spec.name, spec.raw_file, int(loaded[0]) if loaded else 0, int(quarantined[0]) if quarantined else 0
+        spec.name,
+        spec.raw_file,
+        int(loaded[0]) if loaded else 0,
+        int(quarantined[0]) if quarantined else 0,
+        spec.schema,
     )
 
 

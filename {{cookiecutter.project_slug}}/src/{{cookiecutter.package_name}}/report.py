@@ -189,7 +189,8 @@ def document(
     run_id, env, instance, started_at, finished_at, seconds, status (published | passed | failed),
     published (bool), publish_note (where to, or "nothing: <why>"), parameters, checks (Check.as_dict
     each), counts (outcome -> checks, see OUTCOMES), models ([{name, seconds, budget_seconds, rows}]),
-    loaded and quarantine (raw table -> rows), history ([{run_id, started_at, status, seconds,
+    loaded and quarantine (raw table -> rows), quarantine_relations (where the bad rows are, e.g.
+    ["raw._quarantine"], see IngestResult.quarantines), history ([{run_id, started_at, status, seconds,
     rows: {mart: rows}, model_seconds: {model: seconds}}]), control (Control.as_dict each), min_runs.
     """
     run_metrics = history[-1]["metrics"] if history else {}
@@ -209,10 +210,17 @@ def document(
         "models": _models(settings, run_metrics),
         "loaded": {t.table: t.loaded_rows for t in ingested.tables} if ingested else {},
         "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
+        "quarantine_relations": ingested.quarantines if ingested else [],
         "history": [_run_history(run) for run in history],
         "control": [limit.as_dict() for limit in control],
         "min_runs": MIN_RUNS,
     }
+
+
+def _see(document: Mapping[str, Any]) -> str:
+    """`; see raw._quarantine`: where the run's bad rows are ('' for a report written before it was recorded)."""
+    relations = document.get("quarantine_relations") or []
+    return f"; see {', '.join(relations)}" if relations else ""
 
 
 def render_document(document: Mapping[str, Any]) -> str:
@@ -231,7 +239,8 @@ def render_document(document: Mapping[str, Any]) -> str:
         lines.append(
             f"  quarantine  {sum(quarantined.values()):,} rows ("
             + ", ".join(f"{table} {rows:,}" for table, rows in quarantined.items())
-            + "); see raw._quarantine"
+            + ")"
+            + _see(document)
         )
     for model in document["models"]:
         if model["rows"] is not None:

@@ -139,6 +139,11 @@ def _dict(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _texts(doc: Mapping[str, Any], key: str) -> list[str]:
+    value = doc.get(key)
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -368,7 +373,7 @@ def _models_section(models: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any]) -> str:
+def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any], relations: Sequence[str]) -> str:
     tables = sorted(set(quarantine) | set(loaded))
     if not tables:
         return _section(2, _empty("No raw tables were loaded in this run."))
@@ -379,9 +384,10 @@ def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any]
         segments = [(good, "loaded", f"{good:,.0f} rows loaded"), (bad, "warn", f"{bad:,.0f} rows quarantined")]
         note = f"{bad:,.0f} quarantined{share} · {good:,.0f} loaded"
         bars.append(Bar(str(table), segments, note, note_class="warned" if bad else ""))
+    where = ", ".join(relations)
     return _section(
         2,
-        _legend(("loaded", "rows loaded"), ("warn", "rows quarantined (see raw._quarantine)")),
+        _legend(("loaded", "rows loaded"), ("warn", "rows quarantined" + (f" (see {where})" if where else ""))),
         _hbars("Rows loaded and quarantined per raw table", bars),
     )
 
@@ -501,7 +507,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
         _summary(checks),
         _checks_section(checks),
         _models_section(_list(doc, "models")),
-        _quarantine_section(_dict(doc, "quarantine"), _dict(doc, "loaded")),
+        _quarantine_section(_dict(doc, "quarantine"), _dict(doc, "loaded"), _texts(doc, "quarantine_relations")),
         _trends_section(_list(doc, "history"), _list(doc, "control")),
         _section(4, _checks_table(checks) if checks else _empty("No checks were recorded.")),
         f"<footer>Generated from report.json of run {_e(doc.get('run_id') or '—')}.</footer>",

@@ -7,6 +7,8 @@ Every module that builds SQL names schemas, tables, columns and attached databas
 
 from __future__ import annotations
 
+import re
+
 
 def identifier(name: str) -> str:
     """`name` as a double-quoted SQL identifier: `o"b` -> `"o""b"`.
@@ -21,3 +23,14 @@ def identifier(name: str) -> str:
 def relation(*parts: str) -> str:
     """A dotted, quoted relation name: `relation("published", "main", "fct_invoices")`."""
     return ".".join(identifier(part) for part in parts)
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def shown(*parts: str) -> str:
+    """A dotted relation name for a message, as a user types it: quoted only where SQL needs it.
+
+    `shown("raw", "_quarantine")` -> `raw._quarantine`; `shown("Raw Data", "t")` -> `"Raw Data".t`.
+    """
+    return ".".join(part if _PLAIN.fullmatch(part) else identifier(part) for part in parts)
