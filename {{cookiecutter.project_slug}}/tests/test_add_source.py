@@ -96,6 +96,76 @@ def test_a_second_table_extends_the_source(raw: Path) -> None:
     assert (project / "models/staging/crm/stg_crm__leads.sql").is_file()
 
 
+# A user's YAML, as people write it: comments atop, inline and between entries, flow and block style, quotes.
+COMMENTED = {
+    "_crm__sources.yml": """\
+# Raw CRM exports, delivered nightly by the vendor's job.
+version: 2
+
+sources:
+  - name: crm  # the vendor's name for it
+    schema: raw
+    tables:
+      # Accounts come first: everything else joins to them.
+      - name: accounts
+        config: {meta: {raw_file: crm/accounts.csv}}
+        columns:
+          - {name: account_id, data_type: bigint, data_tests: [unique, not_null]}  # the key
+
+      # Contacts arrived in 2024.
+      - name: contacts
+        description: "Contacts: one row per person at an account."
+        config:
+          meta: {raw_file: crm/contacts.csv}
+        columns:
+          - name: contact_id
+            data_type: bigint  # never null in practice
+""",
+    "_crm__models.yml": """\
+# Staging models of the CRM source.
+version: 2
+
+models:
+  - name: stg_crm__accounts  # one row per account
+    description: 'Accounts, renamed: nothing else.'
+""",
+}
+
+
+def test_extending_a_users_yaml_keeps_every_comment_and_dbt_still_parses_it(raw: Path) -> None:
+    project = raw.parents[2]
+    folder = project / "models" / "staging" / "crm"
+    folder.mkdir(parents=True)
+    for name, text in COMMENTED.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "stg_crm__accounts.sql").write_text("select 1 as account_id\n", encoding="utf-8")
+    (raw / "crm" / "leads.csv").write_text("lead_id,email\n1,a@example.com\n2,\n", encoding="utf-8")
+    add_sources(project, raw, [raw / "crm" / "leads.csv"])
+    for name, text in COMMENTED.items():
+        after = (folder / name).read_text(encoding="utf-8")
+        # Every line the user wrote is still there, unchanged and in order; add-source only added lines.
+        lines = iter(after.splitlines())
+        missing = [line for line in text.splitlines() if not any(line == kept for kept in lines)]
+        assert not missing, f"{name} lost {missing}:\n{after}"
+    manifest = parsed(project)
+    tables = sorted(node["name"] for node in manifest["sources"].values() if node["source_name"] == "crm")
+    assert tables == ["accounts", "contacts", "leads"]
+    assert "model.parsed.stg_crm__leads" in manifest["nodes"]
+    leads = next(node for node in manifest["sources"].values() if node["name"] == "leads")
+    assert leads["config"]["meta"] == {"raw_file": "crm/leads.csv"}
+
+
+def test_a_sources_file_that_is_not_yaml_is_one_sentence_and_left_alone(raw: Path) -> None:
+    folder = raw.parents[2] / "models" / "staging" / "crm"
+    folder.mkdir(parents=True)
+    broken = "sources:\n  - name: crm\n   tables: [\n"
+    (folder / "_crm__sources.yml").write_text(broken, encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"_crm__sources.yml is not valid YAML \(.+\); fix it"):
+        add_sources(raw.parents[2], raw, [raw / "crm" / "accounts.csv"])
+    assert (folder / "_crm__sources.yml").read_text(encoding="utf-8") == broken
+    assert sorted(p.name for p in folder.iterdir()) == ["_crm__sources.yml"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
