@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +70,100 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         )
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the dbt project and its data in a temp dir, with the CLI pointed at it."""
-    copy = copy_project(tmp_path / "project")
-    monkeypatch.setenv("DBT_PROJECT_DIR", str(copy))
+class Example:
+    """The project's dbt files and data, copied once per session into a temp dir and shared by every test.
+
+    Tests that only read use it as it is (`example`); tests that change or build use `project`, a copy
+    whose files are hard links to these, so a copy costs folders, not bytes. A test that writes into a
+    linked file writes into this shared one too: after each test, `repair` puts back every file whose
+    size, mtime or mode changed before the next test starts (the suite runs one test at a time).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = copy_project(root)
+        self.stats = self._stats()
+
+    def _stats(self) -> dict[Path, tuple[int, int, int]]:
+        """Relative path -> (size in bytes, mtime in ns, mode) of every file and folder."""
+        return {
+            path.relative_to(self.root): (info.st_size if path.is_file() else 0, info.st_mtime_ns, info.st_mode)
+            for path in sorted(self.root.rglob("*"))
+            for info in [path.stat()]
+        }
+
+    def repair(self) -> list[str]:
+        """Put back every shared file a test changed or removed and remove what it added; return their paths."""
+        now = self._stats()
+        changed = sorted({str(rel) for rel in {*now, *self.stats} if now.get(rel) != self.stats.get(rel)})
+        if not changed:
+            return []
+        shutil.rmtree(self.root)
+        copy_project(self.root)
+        self.stats = self._stats()
+        return changed
+
+
+@pytest.fixture(scope="session")
+def shared_example(tmp_path_factory: pytest.TempPathFactory) -> Example:
+    return Example(tmp_path_factory.mktemp("example") / "project")
+
+
+def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(folder))
     for name in ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    return copy
 
 
-def copy_project(destination: Path) -> Path:
-    """Copy the dbt project and its data, so a test can change and build it freely."""
+@pytest.fixture
+def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The session's shared copy of the project, read-only, with the CLI pointed at it.
+
+    A test that writes into it fails (and the copy is repaired): take `project` to change or build.
+    """
+    _point_the_cli_at(shared_example.root, monkeypatch)
+    yield shared_example.root
+    changed = shared_example.repair()
+    if changed:
+        pytest.fail(f"the test wrote into the shared, read-only example ({', '.join(changed)}); use `project`")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_example: Example) -> Iterator[Path]:
+    """A copy of the dbt project and its data in a temp dir, with the CLI pointed at it.
+
+    Its files are hard links to the session's example: replacing, deleting or adding files is the
+    test's own business, and a file written in place is put back in the example afterwards.
+    """
+    copy = copy_project(tmp_path / "project", source=shared_example.root)
+    _point_the_cli_at(copy, monkeypatch)
+    yield copy
+    shared_example.repair()
+
+
+def copy_project(destination: Path, source: Path = PROJECT_DIR) -> Path:
+    """Copy the dbt project and its data, so a test can change and build it freely.
+
+    From the session's example (`source`), files are hard links (a plain copy where the file system has
+    none); from the project itself, always copies: a test must never be able to write into the real one.
+    """
+    link = source != PROJECT_DIR
+
+    def place(src: str, dst: str) -> object:
+        if link:
+            try:
+                os.link(src, dst)
+            except OSError:
+                pass
+            else:
+                return dst
+        return shutil.copy2(src, dst)
+
     destination.mkdir(parents=True)
     for name in DBT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name)
-        elif source.is_file():
-            shutil.copy2(source, destination / name)
+        if (source / name).is_dir():
+            shutil.copytree(source / name, destination / name, copy_function=place)
+        elif (source / name).is_file():
+            place(str(source / name), str(destination / name))
     return destination
 
 

@@ -12,6 +12,12 @@ from {{ cookiecutter.package_name }} import cli, config
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
+@pytest.fixture
+def project(example: Path) -> Path:
+    """Resolving settings only reads the project: these tests share the session's example, read-only."""
+    return example
+
+
 @pytest.mark.parametrize(
     ("branch", "expected"),
     [
@@ -224,10 +230,11 @@ def test_unknown_environment_lists_the_valid_ones(project: Path) -> None:
         config.resolve("qa", environ={"DBT_PROJECT_DIR": str(project)})
 
 
-def test_project_dir_is_found_from_a_subfolder(project: Path) -> None:
-    nested = project / "models" / "deep"
-    nested.mkdir(parents=True, exist_ok=True)
-    assert config.find_project_dir(nested, environ={}) == project
+def test_project_dir_is_found_from_a_subfolder(tmp_path: Path) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: p\n", encoding="utf-8")
+    nested = tmp_path / "models" / "deep"
+    nested.mkdir(parents=True)
+    assert config.find_project_dir(nested, environ={}) == tmp_path
 
 
 def test_outside_a_project_the_error_says_what_to_do(tmp_path: Path) -> None:
