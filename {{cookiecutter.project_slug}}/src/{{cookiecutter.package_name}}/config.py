@@ -47,7 +47,7 @@ VARIABLES = (
 # What profiles.yml reads that the pipeline sets itself for each dbt call (Settings.dbt_env).
 PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
-_REQUIRED_ENV_VAR = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
+_ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
 MAX_THREADS = 256
 
@@ -369,7 +369,7 @@ def profile_variables(project_dir: Path, target: str) -> list[str]:
         elif isinstance(value, list):
             values += value
         elif isinstance(value, str):
-            found += [name for _, name in _REQUIRED_ENV_VAR.findall(value) if name not in found]
+            found += [name for _, name in _ENV_VAR_CALL.findall(value) if name not in found]
     return found
 
 
