@@ -1,5 +1,8 @@
 """Shared fixtures: a throwaway copy of the project, so tests never touch the real warehouse.
 
+The project is copied once per session (`Example`); tests that only read it share that copy (`example`),
+tests that change or build it take `project`, a copy made of hard links to it (folders, no file bytes).
+
 Tests marked `integration` start the pipeline in processes of its own (the whole pipeline, or a kill, lock or race
 between processes) and take most of the suite's time. A developer's `nox -s tests` skips them and says so in the
 summary; `nox -s tests -- --integration` runs them, and so does every CI run (CI=true).
