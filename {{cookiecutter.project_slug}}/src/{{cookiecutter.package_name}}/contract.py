@@ -93,7 +93,12 @@ def contract_entry(entry: dict[str, Any], columns: list[tuple[str, str]], where:
             "remove them from the YAML or add them to the model, then run contract again."
         )
     by_name = {str(c.get("name")).lower(): c for c in described}
-    listed = [{**by_name.get(name.lower(), {"name": name}), "data_type": data_type} for name, data_type in columns]
+    listed = []
+    for name, data_type in columns:
+        known = by_name.get(name.lower(), {})
+        # name, description, data_type first: the order of dbt's docs; tests and the rest follow as written.
+        column = {"name": known.get("name", name), **{k: v for k, v in known.items() if k == "description"}}
+        listed.append({**column, "data_type": data_type, **{k: v for k, v in known.items() if k not in column}})
     config = dict(entry.get("config") or {})
     config["contract"] = {"enforced": True}
     return {**entry, "config": config, "columns": listed}
