@@ -155,3 +155,50 @@ def test_a_raw_file_added_with_add_source_goes_green_in_an_empty_bake(tmp_path: 
     assert result.returncode == 0
     for session in ("lint", "typecheck", "tests", "dbt"):
         assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
+
+
+DROPIN_PROJECT = Path(__file__).parent / "dropin_project"
+
+
+def test_an_existing_dbt_project_dropped_into_an_empty_bake_goes_green(tmp_path: Path) -> None:
+    """Issue 8's second adoption path: a dbt project written as public ones are, with no template edit.
+
+    tests/dropin_project is a jaffle-shop-style project: sources in `.yaml` with an `identifier:` unlike the table
+    name, marts without column lists, a dispatched macro, an incremental mart with the usual `is_incremental()`
+    filter and a unit test of its incremental run on `this`, unit tests, a snapshot block, a singular data test.
+    It is copied in as the baked README's "Bringing an existing dbt project" says, then run, its contract warnings
+    followed for one mart, committed and checked: `nox` (CI=true) is green and leaves nothing to commit.
+    """
+    project = bake(tmp_path, include_example="no")
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    steps = readme.split("**Bringing an existing dbt project.**", 1)[1].split("\n## ", 1)[0]
+    fix = "uv run sqlfluff fix models macros data_tests"
+    assert fix in steps and "`data_tests/`" in steps and "`snapshots/`" in steps, steps
+    shutil.copytree(DROPIN_PROJECT, project, dirs_exist_ok=True)
+    temp = tmp_path / "tmp"
+    fixed = run(fix.split(), cwd=project, temp=temp)  # the house SQL layout, as the README says
+    assert fixed.returncode == 0
+    ran = run(["uv", "run", "shop-analytics", "run", "--env", "dev"], cwd=project, temp=temp)
+    assert ran.returncode == 0
+    assert re.search(r"Run summary \(dev__\w+\): PUBLISHED", ran.stdout), ran.stdout[-3000:]
+    assert "82 rows loaded, 0 quarantined" in ran.stdout  # 12 customers, 30 orders, 40 payments
+    marts = dict(re.findall(r"mart\s+(\w+)\s+([\d,]+) rows", ran.stdout))
+    assert marts == {"dim_customers": "12", "fct_orders": "30", "fct_payments": "40"}, marts
+    # Marts without a column list build; each is a warning naming it and the command that writes its contract.
+    for mart in marts:
+        assert re.search(rf"warn +\[output\] contract of {mart}: .*`shop-analytics contract {mart}`", ran.stdout), mart
+    wrote = run(["uv", "run", "shop-analytics", "contract", "fct_orders"], cwd=project, temp=temp)
+    assert wrote.returncode == 0
+    assert "wrote the contract of fct_orders (13 columns) to models/marts/core/_core__models.yaml" in wrote.stdout
+    git_in_project = ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com"]
+    subprocess.run([*git_in_project, "add", "-A"], cwd=project, check=True, env=git_env())
+    subprocess.run([*git_in_project, "commit", "-qm", "Our dbt project"], cwd=project, check=True, env=git_env())
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=temp)
+    assert result.returncode == 0
+    output = result.stdout + result.stderr
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", output), session
+    # The dbt session enforces fct_orders' new contract and still warns about the two other marts.
+    warned = set(re.findall(r"warn +\[output\] contract of (\w+):", output))
+    assert warned == {"dim_customers", "fct_payments"}, warned
+    assert porcelain(project) == ""

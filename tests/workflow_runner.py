@@ -423,7 +423,9 @@ class UnsupportedWorkflow(RuntimeError):
 # The nox virtualenvs act as a warm cache; warehouse/ holds databases that outlive a job.
 KEEP = (".nox", "warehouse")
 # The variables of the machine this runs on that must not reach a step: a runner sets its own.
-DROPPED = re.compile(r"(GITHUB_|RUNNER_|ACTIONS_).*|VIRTUAL_ENV|UV_PYTHON|UV_PROJECT_ENVIRONMENT|CONDA_PREFIX|PYTHONHOME|NOX_.*")
+DROPPED = re.compile(
+    r"(GITHUB_|RUNNER_|ACTIONS_).*|VIRTUAL_ENV|UV_PYTHON|UV_PROJECT_ENVIRONMENT|CONDA_PREFIX|PYTHONHOME|NOX_.*"
+)
 DEFAULT_PR_TYPES = ("opened", "synchronize", "reopened")
 
 

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from conftest import cli
 from {{ cookiecutter.package_name }} import build, config
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
@@ -36,3 +39,121 @@ def test_a_dbt_crash_becomes_a_clear_pipeline_error(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     with pytest.raises(PipelineError, match="dbt build could not run"):
         build.invoke(settings, build.dbt_args(["build"], settings))
+
+
+MANIFEST_WITH_UNIT_TESTS = {
+    "nodes": {
+        "model.p.fct_events": {"resource_type": "model", "name": "fct_events", "schema": "main", "alias": "fct_events"},
+        "model.p.dim_days": {"resource_type": "model", "name": "dim_days", "schema": "marts", "alias": "days"},
+    },
+    "unit_tests": {
+        "unit_test.p.fct_events.new_rows_only": {"model": "fct_events",
+                                                 "given": [{"input": "ref('stg_events')"}, {"input": "this"}]},
+        "unit_test.p.dim_days.a_day": {"model": "dim_days", "given": [{"input": "ref('stg_days')"}]},
+    },
+}  # fmt: skip
+
+
+def test_the_models_whose_unit_tests_read_this_are_found_with_their_relation() -> None:
+    """Only a unit test with `input: this` needs the model's own relation before the build."""
+    assert build.models_reading_this(MANIFEST_WITH_UNIT_TESTS) == {"fct_events": ("main", "fct_events")}
+    assert build.models_reading_this({"nodes": {}}) == {}
+
+
+def test_only_relations_missing_from_the_audit_database_are_listed(project: Path) -> None:
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    wanted = {"fct_events": ("main", "fct_events"), "days": ("marts", "days")}
+    assert build.missing_relations(settings, wanted) == ["days", "fct_events"]  # no audit database yet
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.audit_path)) as con:
+        con.execute("create table main.fct_events as select 1 as event_id")
+    assert build.missing_relations(settings, wanted) == ["days"]
+
+
+@pytest.mark.parametrize(
+    ("select", "extra", "selected", "passed"),
+    [
+        pytest.param((), (), ["+fct_events"], [], id="a-full-build"),
+        pytest.param(("fct_events+ tag:daily",), (), ["fct_events+,+fct_events", "tag:daily,+fct_events"], [],
+                     id="a-selection"),
+        pytest.param((), ("--select", "@state:modified", "--indirect-selection", "cautious", "--state", "prod"),
+                     ["@state:modified,+fct_events"], ["--state", "prod"], id="slim-ci"),
+        pytest.param((), ("--select", "state:modified+", "--defer", "--state", "prod", "--full-refresh"),
+                     ["state:modified+,+fct_events"], ["--defer", "--state", "prod"], id="slim-ci-deferred"),
+    ],
+)  # fmt: skip
+def test_the_empty_build_touches_only_what_the_build_rebuilds(
+    project: Path, monkeypatch: pytest.MonkeyPatch, *, select: tuple[str, ...], extra: tuple[str, ...],
+    selected: list[str], passed: list[str],
+) -> None:  # fmt: skip
+    """A relation emptied here and not rebuilt by the build itself would stay empty: the selection is intersected."""
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    calls: list[list[str]] = []
+
+    def invoke(_settings: object, args: list[str]) -> build.BuildResult:
+        calls.append(args)
+        return build.BuildResult("run", True, ())
+
+    monkeypatch.setattr(build, "invoke", invoke)
+    build.build_empty(settings, ["fct_events"], select, None, extra)
+    [args] = calls
+    assert args[0] == "run" and args[-1] == "--empty"
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--select"] == selected
+    after = args[args.index("--log-path") + 2 : -1]
+    others = [a for i, a in enumerate(after) if "--select" not in (a, after[i - 1]) and a != "--no-use-colors"]
+    assert others == passed
+
+
+# An incremental model with the usual filter, and the usual unit test of its incremental run.
+INCREMENTAL_MODEL = """{% raw %}{{ config(materialized='incremental', unique_key='event_id') }}
+
+with
+
+events as (
+    select * from (values (1, timestamp '2024-01-01'), (2, timestamp '2024-01-02'), (3, timestamp '2024-01-03'))
+        as t (event_id, occurred_at)
+),
+
+final as (
+    select * from events
+    {% if is_incremental() %}
+        where occurred_at > (select max(occurred_at) from {{ this }})
+    {% endif %}
+)
+
+select * from final
+{% endraw %}"""
+INCREMENTAL_UNIT_TEST = """
+unit_tests:
+  - name: only_newer_events_are_added
+    model: fct_events
+    overrides: {macros: {is_incremental: true}}
+    given:
+      - input: this
+        rows: [{event_id: 1, occurred_at: '2024-01-01'}, {event_id: 2, occurred_at: '2024-01-02'}]
+    expect:
+      rows: [{event_id: 3}]
+"""
+
+
+@pytest.mark.integration
+def test_an_incremental_model_unit_tested_on_this_builds_in_full_on_a_fresh_instance(project: Path) -> None:
+    """dbt cannot run a unit test reading `this` before the model exists: the run builds it empty first, then
+    in full (with the usual filter, an empty table would stay empty)."""
+    for folder in ("models", "data_tests", "data"):
+        shutil.rmtree(project / folder, ignore_errors=True)
+    (project / "data_tests").mkdir()
+    marts = project / "models" / "marts"
+    marts.mkdir(parents=True)
+    (marts / "fct_events.sql").write_text(INCREMENTAL_MODEL, encoding="utf-8")
+    (marts / "_marts__models.yml").write_text(INCREMENTAL_UNIT_TEST, encoding="utf-8")
+    out = cli(project, "run", "--env", "ci")
+    assert "building fct_events empty first" in out
+    assert "PASS fct_events::only_newer_events_are_added" in out
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
+        assert con.execute("select count(*) from main.fct_events").fetchone() == (3,)
+    # The next run finds the relation: no empty build, the unit test runs on it.
+    again = cli(project, "run", "--env", "ci")
+    assert "empty first" not in again
+    assert "PASS fct_events::only_newer_events_are_added" in again

@@ -411,3 +411,5 @@ def test_a_mart_without_an_enforced_contract_is_a_warning_naming_it(tmp_path: Pa
     assert (found["contract of fct_a"].status, found["contract of dim_b"].status) == ("pass", "fail")
     assert found["contract of dim_b"].flagged and not found["contract of dim_b"].stops_the_line
     assert "dim_b has no contract" in found["contract of dim_b"].message
+    # The help names the command that writes the column list from the built table.
+    assert f"`{checks.CLI} contract dim_b`" in found["contract of dim_b"].message

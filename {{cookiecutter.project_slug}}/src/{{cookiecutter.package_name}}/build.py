@@ -151,6 +151,66 @@ def build(
     return [freshness, built]
 
 
+def models_reading_this(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """{model name: (schema, alias)} of the models with a unit test that gives `input: this` (manifest.json as a dict).
+
+    Such a unit test (the usual one of an incremental model, run with `is_incremental: true`) reads the columns of
+    the model's own relation, which dbt cannot do before the model was first built: dbt's docs ask to build it
+    empty first (`dbt run --empty`).
+    """
+    names = {
+        test["model"]
+        for test in (manifest.get("unit_tests") or {}).values()
+        if any(given.get("input") == "this" for given in test.get("given") or [])
+    }
+    return {
+        node["name"]: (node["schema"], node["alias"])
+        for node in (manifest.get("nodes") or {}).values()
+        if node.get("resource_type") == "model" and node.get("name") in names
+    }
+
+
+def missing_relations(settings: Settings, relations: Mapping[str, tuple[str, str]]) -> list[str]:
+    """The names of `relations` ({model: (schema, alias)}) not in the audit database (all, when it does not exist)."""
+    import duckdb  # noqa: PLC0415 - only the pipeline's build step needs it
+
+    if not relations:
+        return []
+    if not settings.audit_path.is_file():
+        return sorted(relations)
+    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
+        present = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
+    return sorted(name for name, relation in relations.items() if relation not in present)
+
+
+def build_empty(
+    settings: Settings,
+    models: Sequence[str],
+    select: Sequence[str] = (),
+    variables: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
+) -> BuildResult:
+    """`dbt run --empty` of `models` and their parents: each becomes an empty relation with the model's columns.
+
+    An empty run reads its parents, so they are built empty too, but only what the build's own selection (`select`,
+    or `--select` in `extra`) rebuilds right after. `extra`'s other arguments (`--state`, `--defer`) go along.
+    """
+    selectors = [part for selector in select for part in selector.split()]
+    rest: list[str] = []
+    arguments = iter(extra)
+    for argument in arguments:
+        if argument == "--select":
+            selectors += next(arguments, "").split()
+        elif argument == "--indirect-selection":  # tests only: `run` has no use for it
+            next(arguments, None)
+        elif argument != "--full-refresh":
+            rest.append(argument)
+    # dbt reads `a,b` as the intersection of a and b.
+    parents = [f"+{model}" for model in models]
+    chosen = [f"{selector},{model}" for selector in selectors for model in parents] if selectors else parents
+    return invoke(settings, dbt_args(["run"], settings, chosen, variables, extra=[*rest, "--empty"]))
+
+
 def raw_digests(settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
     """A digest of each raw table's content in the audit database: {"schema.table": "<rows>:<hash>"}.
 

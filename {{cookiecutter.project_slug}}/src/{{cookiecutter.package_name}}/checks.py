@@ -22,6 +22,8 @@ import yaml
 
 from . import sql
 
+# The command line the messages name (the `contract` command writes a mart's column list).
+CLI = "{{ cookiecutter.project_slug }}"
 SEVERITIES = ("error", "warn", "info")
 FAILING = ("fail", "warn", "error", "runtime error")
 # Share of a raw file's rows that may be quarantined before the input check flags or stops.
@@ -202,7 +204,7 @@ def contract_checks(target_dir: Path) -> list[Check]:
 
     Reads `target/manifest.json`. A mart without a contract builds; consumers then get whatever columns
     and types its SQL happens to return, so the report names it: declare its columns (name, data_type)
-    in its YAML and set `contract: {enforced: true}`.
+    in its YAML and set `contract: {enforced: true}`, which the `contract` command writes from the built table.
     """
     checks = []
     for node in read_json(target_dir / "manifest.json").get("nodes", {}).values():
@@ -217,8 +219,8 @@ def contract_checks(target_dir: Path) -> list[Check]:
                 status="pass" if enforced else "fail",
                 message="enforced"
                 if enforced
-                else f"{node['name']} has no contract: list its columns (name, data_type) in its YAML "
-                "and set `contract: {enforced: true}`",
+                else f"{node['name']} has no contract: `{CLI} contract {node['name']}` writes its columns "
+                "(name, data_type) from the built table into its YAML and sets `contract: {enforced: true}`",
             )
         )
     return checks

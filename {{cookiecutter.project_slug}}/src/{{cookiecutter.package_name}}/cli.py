@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import add_source, build, config, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
+from . import add_source, build, config, contract, environments, {% if cookiecutter.include_example == "yes" %}generate, {% endif %}locking, parallel, pipeline, report
 from .errors import PipelineError
 
 PROG = "{{ cookiecutter.project_slug }}"
@@ -185,6 +185,17 @@ def _parser() -> argparse.ArgumentParser:
     adds.add_argument("--source", help="source name (default: the file's folder inside the raw folder, else raw)")
     adds.add_argument("--table", help="table name, for one FILE (default: the file name without its extension)")
 
+    contracts = _command(
+        commands,
+        "contract",
+        parents=[env],
+        help="write a model's contract (its YAML column list) from its built table",
+        description="Read the columns of MODEL as the last run of the instance built them (name, type) and "
+        "write them into the model's YAML with `contract: {enforced: true}`, so the next build enforces them. "
+        "Refuses a model whose YAML already declares a data_type or a contract, naming the file.",
+    )
+    contracts.add_argument("model", metavar="MODEL", help="the model's name, e.g. fct_orders")
+
     envs = _command(commands, "env", help="list, create or drop environment instances (dev per branch, ci per PR)")
     envs.add_argument("action", choices=["list", "create", "drop"])
     envs.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment; default dev")
@@ -238,6 +249,15 @@ def _add_source(args: argparse.Namespace) -> int:
     for name in add_source.relative(written, settings.project_dir):
         print(f"wrote {name}")
     print("next: review the YAML (descriptions, keys), then `run --env dev` ingests and builds it.")
+    return 0
+
+
+def _contract(args: argparse.Namespace) -> int:
+    settings = config.resolve(args.env)
+    with locking.instance_lock(settings, "contract", run_id="contract"):  # reads the audit database
+        path, columns = contract.write_contract(settings, args.model)
+    print(f"wrote the contract of {args.model} ({columns} columns) to {path.relative_to(settings.project_dir)}")
+    print("next: review the types, then `run` builds it with the contract enforced.")
     return 0
 
 
@@ -303,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 {%- endif %}
         "report": _report,
         "add-source": _add_source,
+        "contract": _contract,
         "env": _env,
         "run-many": _run_many,
         "docs": _docs,

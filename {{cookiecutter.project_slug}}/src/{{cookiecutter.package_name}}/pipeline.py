@@ -108,7 +108,18 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
     tables = [(spec.schema, spec.table) for spec in _specs(run)]
     digests = build.raw_digests(run.settings, tables)
     reason = "" if run.backfill else build.reprocess_reason(run.settings, digests)
-    if reason:
+    # A unit test reading `this` fails while the model was never built: build it empty first, as dbt's docs say,
+    # then build it in full (the usual `where x > (select max(x) from this)` filter finds nothing to add
+    # to an empty table).
+    first = build.missing_relations(run.settings, build.models_reading_this(run.manifest or {}))
+    if first:
+        say(f"  building {', '.join(first)} empty first: a unit test reads its relation (`this`), not built yet")
+        empty = build.build_empty(run.settings, first, select, run.variables, extra)
+        if not empty.success:
+            run.builds = [empty]
+            return
+        reason = reason or f"first build of {', '.join(first)}"
+    if reason and not run.backfill:
         say(f"  reprocessing every period of the incremental models (--full-refresh): {reason}")
         extra = (*extra, "--full-refresh")
     run.builds = build.build(run.settings, select, run.variables, extra)

@@ -1,0 +1,19 @@
+with
+
+source as (
+
+    select * from {{ source('jaffle_shop', 'customers') }}
+
+),
+
+renamed as (
+
+    select
+        id as customer_id,
+        name as customer_name
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,136 @@
+"""Write a model's contract from its built relation: `contract MODEL`.
+
+A mart whose YAML lists no column types builds without a contract, and the run report warns
+(`checks.contract_checks`). This module reads the columns of the model as the last build left it in the
+instance's audit database (DuckDB's `describe`: name, type) and writes them into the model's YAML entry
+(the file dbt parsed it from, else `_<model>.yml` beside its SQL): a `data_type` per column, in the
+relation's order, and `config: {contract: {enforced: true}}`, so the next build enforces them. Columns the
+YAML already describes keep their description and tests. The file is rewritten as data, so comments in
+it are not kept (as with add-source).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from . import sql
+from .config import Settings
+from .errors import PipelineError
+from .locking import database_in_use
+
+
+def _model_node(settings: Settings, model: str) -> dict[str, Any]:
+    """The model's node in the instance's last parse or build (target/<instance>/manifest.json)."""
+    manifest_path = settings.target_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise PipelineError(
+            f"{settings.name} has no build yet; run `run --env {settings.env}` first, then write the contract."
+        )
+    nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    for node in nodes.values():
+        if node.get("resource_type") == "model" and node.get("name") == model:
+            result: dict[str, Any] = node
+            return result
+    raise PipelineError(
+        f"model {model} is not in the last build of {settings.name}; check the name, or run "
+        f"`run --env {settings.env}` if you just added it."
+    )
+
+
+def built_columns(database: Path, schema: str, name: str) -> list[tuple[str, str]]:
+    """(column name, type in lowercase, as DuckDB spells it) of a relation, in order; [] when it does not exist."""
+    if not database.is_file():
+        return []
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            exists = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchone()
+            if not exists or not exists[0]:
+                return []
+            described = con.execute(f"describe {sql.relation(schema, name)}").fetchall()
+    except duckdb.Error as error:
+        raise database_in_use(error) or PipelineError(f"cannot read {database.name}: {error}") from None
+    return [(str(row[0]), str(row[1]).lower()) for row in described]
+
+
+def _yaml_path(settings: Settings, node: dict[str, Any]) -> Path:
+    """The file holding the model's YAML entry (dbt's `patch_path`), else `_<model>.yml` beside its SQL."""
+    patch = str(node.get("patch_path") or "")
+    if "://" in patch:
+        return settings.project_dir / patch.split("://", 1)[1]
+    return settings.project_dir / Path(node["original_file_path"]).parent / f"_{node['name']}.yml"
+
+
+def contract_entry(entry: dict[str, Any], columns: list[tuple[str, str]], where: str) -> dict[str, Any]:
+    """The model's YAML entry (as data) with `columns` ((name, data_type) pairs) as its enforced column list.
+
+    `where` names the file in errors. Raises PipelineError when the entry already declares a type or an
+    enforced contract (nothing is overwritten), or describes a column the relation does not have.
+    """
+    model = entry.get("name", "?")
+    described = [c for c in entry.get("columns") or [] if isinstance(c, dict)]
+    typed = [str(c.get("name")) for c in described if c.get("data_type")]
+    contract = (entry.get("config") or {}).get("contract") or {}
+    if typed or (isinstance(contract, dict) and contract.get("enforced")):
+        shown = f"columns {', '.join(typed)} have a data_type" if typed else "its contract is enforced"
+        raise PipelineError(
+            f"{where} already declares the contract of {model} ({shown}); edit it there, "
+            "or delete its data_types and contract config to write the list again."
+        )
+    names = {name.lower() for name, _ in columns}
+    extra = [str(c.get("name")) for c in described if str(c.get("name")).lower() not in names]
+    if extra:
+        raise PipelineError(
+            f"{where} describes column(s) {', '.join(extra)} that {model} does not return; "
+            "remove them from the YAML or add them to the model, then run contract again."
+        )
+    by_name = {str(c.get("name")).lower(): c for c in described}
+    listed = []
+    for name, data_type in columns:
+        known = by_name.get(name.lower(), {})
+        # name, description, data_type first: the order of dbt's docs; tests and the rest follow as written.
+        column = {"name": known.get("name", name), **{k: v for k, v in known.items() if k == "description"}}
+        listed.append({**column, "data_type": data_type, **{k: v for k, v in known.items() if k not in column}})
+    config = dict(entry.get("config") or {})
+    config["contract"] = {"enforced": True}
+    return {**entry, "config": config, "columns": listed}
+
+
+def write_contract(settings: Settings, model: str) -> tuple[Path, int]:
+    """Write the contract of `model` as its built relation shows it; return (YAML file written, columns).
+
+    Raises PipelineError, writing nothing, when the instance has no build of the model, or its YAML
+    already declares a contract (see `contract_entry`) or is not a dbt models file.
+    """
+    node = _model_node(settings, model)
+    columns = built_columns(settings.audit_path, node["schema"], node["alias"])
+    if not columns:
+        raise PipelineError(
+            f"{model} is not built in {settings.audit_path.name}; run `run --env {settings.env}` first, "
+            "then write its contract."
+        )
+    path = _yaml_path(settings, node)
+    shown = path.relative_to(settings.project_dir).as_posix()
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {"version": 2}
+    if not isinstance(document, dict) or not isinstance(document.setdefault("models", []), list):
+        raise PipelineError(f"{shown} is not a dbt models file; fix it, then run contract again.")
+    models: list[Any] = document["models"]
+    index = next((i for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == model), None)
+    if index is None:
+        models.append({"name": model})
+        index = len(models) - 1
+    models[index] = contract_entry(models[index], columns, shown)
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    Path(f.name).replace(path)
+    return path, len(columns)
