@@ -194,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
         "write them into the model's YAML with `contract: {enforced: true}`, so the next build enforces them. "
         "Refuses a model whose YAML already declares a data_type or a contract, naming the file.",
     )
-    contracts.add_argument("model", metavar="MODEL", help="the model's name, e.g. fct_orders")
+    contracts.add_argument("model", metavar="MODEL", help="the model's name, as in ref(), e.g. fct_sales")
 
     envs = _command(commands, "env", help="list, create or drop environment instances (dev per branch, ci per PR)")
     envs.add_argument("action", choices=["list", "create", "drop"])
