@@ -375,7 +375,22 @@ def _json_text(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(value)
+    return _json_nested(value)
+
+
+class _Fraction(str):
+    """A JSON number with a fraction or an exponent, as its text in the file (a float would round it)."""
+
+    __slots__ = ()
+
+
+def _json_nested(value: object) -> str:
+    """An array or object as JSON text (json.dumps' layout) whose numbers keep the file's spelling."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)}: {_json_nested(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_nested(item) for item in value) + "]"
+    return str(value) if isinstance(value, _Fraction) else json.dumps(value)
 
 
 def _json_kind(value: object, text: str) -> str:
@@ -391,8 +406,9 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-# Numbers keep their exact spelling (a float would round 0.1000000000000000001); NaN is not JSON.
-_JSON = json.JSONDecoder(parse_float=str, parse_constant=_no_constants)
+# Numbers keep their exact spelling (a float would round 0.1000000000000000001), also inside an array or
+# object (_json_nested); NaN is not JSON.
+_JSON = json.JSONDecoder(parse_float=_Fraction, parse_constant=_no_constants)
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
