@@ -305,7 +305,7 @@ def test_csv_lines_that_cannot_be_staged_are_quarantined_with_the_reason(tmp_pat
     spec = _spec(Column("id", "integer", True), Column("name", "varchar", False))
     content = b'id,name\n1,"say ""hi"""\n2,a\x80\n3,b\xff\n4,c\x00\n5,"x"y  \n'
     result, db = _load(tmp_path, spec, content)
-    assert result.tables == (TableResult("t", "t.csv", 1, 4),)
+    assert result.tables == (TableResult("t", "t.csv", 1, 4, "raw"),)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select id, name from raw.t").fetchall() == [(1, 'say "hi"')]
     assert _quarantine(db) == [
@@ -399,7 +399,7 @@ def test_jsonl_lines_are_quarantined_with_what_is_wrong(tmp_path: Path) -> None:
         b'{"id": 5, "tag": [1.50, false]}\n'
     )
     result, db = _load(tmp_path, spec, content)
-    assert result.tables == (TableResult("t", "t.jsonl", 2, 5),)
+    assert result.tables == (TableResult("t", "t.jsonl", 2, 5, "raw"),)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select id, tag from raw.t order by 1").fetchall() == [(1, "true"), (5, "[1.50, false]")]
     assert _quarantine(db) == [
@@ -516,8 +516,12 @@ def test_a_load_stamps_every_row_with_one_utc_time_and_reports_each_table(tmp_pa
     before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     result = ingest.ingest(db, specs, raw, "run-42", progress=said.append)
     after = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    assert result.tables == (TableResult("acc", "accounts.csv", 2, 1), TableResult("events", "events.jsonl", 1, 0))
+    assert result.tables == (
+        TableResult("acc", "accounts.csv", 2, 1, "raw"),
+        TableResult("events", "events.jsonl", 1, 0, "landing"),
+    )
     assert (result.loaded_rows, result.quarantined_rows) == (3, 1)
+    assert result.quarantines == ["raw._quarantine"]  # only the schema holding bad rows
     assert said == [
         "  accounts.csv" + " " * 13 + "-> raw.acc" + " " * 20 + "2 rows" + " " * 7 + "1 quarantined",
         "  events.jsonl             -> landing.ev_v2" + " " * 18 + "1 rows       0 quarantined",
