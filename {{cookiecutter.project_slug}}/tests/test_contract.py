@@ -140,3 +140,34 @@ def test_the_cli_writes_it_and_says_where(
     assert "wrote the contract of dim_customers (4 columns) to models/marts/_marts__models.yaml" in wrote
     assert cli.main(["contract", "dim_customers", "--env", "ci"]) == 1
     assert capsys.readouterr().err.startswith("error: models/marts/_marts__models.yaml already declares")
+
+
+def test_it_keeps_every_comment_and_the_layout_of_the_users_yaml(tmp_path: Path) -> None:
+    """The file is edited, not rewritten: comments (top, inline, between entries) and the other models stay as typed."""
+    commented = (
+        "# Marts owned by the finance team.\n"
+        "version: 2\n"
+        "models:\n"
+        "  - name: dim_customers  # one row per customer\n"
+        "    description: 'One row per customer.'\n"
+        "\n"
+        "  # Orders are contracted separately.\n"
+        "  - name: fct_orders\n"
+    )
+    settings = _built(tmp_path, commented)
+    path, _ = contract.write_contract(settings, "dim_customers")
+    text = path.read_text(encoding="utf-8")
+    for line in commented.splitlines():
+        assert line in text.splitlines()
+    assert _entry(path, "dim_customers")["config"] == {"contract": {"enforced": True}}
+
+
+def test_a_models_file_that_is_not_yaml_is_one_sentence_and_left_alone(tmp_path: Path) -> None:
+    broken = "version: 2\nmodels:\n  - name: dim_customers\n   bad: [\n"
+    settings = _built(tmp_path, broken)
+    path = tmp_path / "models" / "marts" / "_marts__models.yaml"
+    with pytest.raises(PipelineError) as raised:
+        contract.write_contract(settings, "dim_customers")
+    assert str(raised.value).startswith(f"{path} is not valid YAML (")
+    assert str(raised.value).endswith("); fix it, then run contract again.")
+    assert path.read_text(encoding="utf-8") == broken

@@ -9,7 +9,7 @@ columns and their types. This module then writes, under `models/staging/<source>
 - `stg_<source>__<table>s.sql`: rename and cast only (snake_case names), in the house SQL style;
 - `_<source>__models.yml`: the staging model, its key tested `unique` + `not_null`.
 
-Files that exist are extended with ruamel.yaml's round trip: their comments, quoting, key order and
+Files that exist are extended with a round trip (`properties`): their comments, quoting, key order and
 indentation are kept, and only the new entries are added. A table,
 model or file that is already declared is refused, naming it, before anything is written.
 Staging names add an `s` to the table name unless it already ends in one (`invoice` ->
@@ -18,10 +18,8 @@ Staging names add an `s` to the table name unless it already ends in one (`invoi
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +27,8 @@ from typing import Any
 
 import duckdb
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
 
-from . import config, sql
+from . import config, properties, sql
 from .errors import PipelineError
 from .ingest import _TYPE, FORMATS, NULL_VALUES
 
@@ -175,63 +170,6 @@ def staging_model(name: str, raw_file: str, columns: Sequence[SniffedColumn]) ->
     return {"name": name, "description": description, "columns": entries}
 
 
-# A new file's layout, as dbt's docs write YAML: mappings indented 2, list items 4 with the dash at 2.
-_MAPPING_INDENT, _DASH_OFFSET = 2, 2
-# Never fold a line: a user's long description or Jinja expression stays on its one line.
-_WIDTH = 4096
-
-
-def _round_trip() -> YAML:
-    """ruamel.yaml's round-trip reader and writer: comments, quotes and key order as read."""
-    parser = YAML()
-    parser.preserve_quotes = True
-    parser.width = _WIDTH
-    return parser
-
-
-@dataclass
-class _Document:
-    """A YAML file read for a round trip (ruamel.yaml's CommentedMap) and the indentation to write it back in."""
-
-    data: Any
-    mapping_indent: int = _MAPPING_INDENT
-    dash_offset: int = _DASH_OFFSET
-
-    def dump(self) -> str:
-        writer = _round_trip()
-        writer.indent(
-            mapping=self.mapping_indent, sequence=self.mapping_indent + self.dash_offset, offset=self.dash_offset
-        )
-        text = io.StringIO()
-        writer.dump(self.data, text)
-        return text.getvalue()
-
-
-def _load(path: Path, key: str) -> _Document:
-    """The YAML file at `path` for a round trip, with a `key` list (created when the file is new or empty).
-
-    The file's own indentation is kept (ruamel guesses the list indent and dash offset; the mapping
-    indent is their difference). Raises PipelineError for a file that is not YAML or not a dbt `key` file.
-    """
-    if not path.is_file():
-        return _Document(_round_trip().load(f"version: 2\n{key}: []\n"))
-    try:
-        data, sequence, offset = load_yaml_guess_indent(path.read_text(encoding="utf-8"), yaml=_round_trip())
-    except YAMLError as error:
-        raise PipelineError(
-            f"{path} is not valid YAML ({str(error).splitlines()[0]}); fix it, then run add-source again."
-        ) from None
-    if data is None:  # an empty file
-        data = _round_trip().load("version: 2\n")
-    if not isinstance(data, dict) or not isinstance(data.get(key, []), list):
-        raise PipelineError(f"{path} is not a dbt {key} file; fix it or move it, then run add-source again.")
-    if data.get(key) is None:
-        data[key] = []
-    if sequence is None or offset is None or sequence <= offset:  # nothing to guess from: dbt's layout
-        return _Document(data)
-    return _Document(data, sequence - offset, offset)
-
-
 def _declared(project_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
     """(source, table) pairs and model names already declared in any YAML under models/."""
     tables, models = set(), set()
@@ -252,15 +190,6 @@ def _declared(project_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
     return tables, models
 
 
-def _write(files: dict[Path, str]) -> None:
-    """Write every file through a temporary file and a rename, so none is left half-written."""
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
-            f.write(text)
-        Path(f.name).replace(path)
-
-
 def add_sources(
     project_dir: Path, raw_dir: Path, files: Sequence[Path], source: str | None = None, table: str | None = None
 ) -> list[Path]:
@@ -275,7 +204,7 @@ def add_sources(
         raise PipelineError("--table names one table; give one FILE with it, or drop --table.")
     folder = raw_dir.resolve()
     declared_tables, declared_models = _declared(project_dir)
-    documents: dict[Path, _Document] = {}
+    documents: dict[Path, properties.Document] = {}
     texts: dict[Path, str] = {}
     for given in files:
         path = given.resolve()
@@ -305,7 +234,7 @@ def add_sources(
         declared_tables.add((source_name, table_name))
         declared_models.add(model)
         sources_yml = folder_of / f"_{source_name}__sources.yml"
-        sources = documents.get(sources_yml) or _load(sources_yml, "sources")
+        sources = documents.get(sources_yml) or properties.load(sources_yml, "sources", "add-source")
         entry = next((s for s in sources.data["sources"] if s.get("name") == source_name), None)
         if entry is None:
             entry = {"name": source_name, "tables": []}
@@ -313,12 +242,12 @@ def add_sources(
         entry.setdefault("tables", []).append(source_table(raw_file, columns, table_name))
         documents[sources_yml] = sources
         models_yml = folder_of / f"_{source_name}__models.yml"
-        models = documents.get(models_yml) or _load(models_yml, "models")
+        models = documents.get(models_yml) or properties.load(models_yml, "models", "add-source")
         models.data["models"].append(staging_model(model, raw_file, columns))
         documents[models_yml] = models
         texts[model_sql] = staging_sql(source_name, table_name, columns)
     written = {**{path: document.dump() for path, document in documents.items()}, **texts}
-    _write(written)
+    properties.write(written)
     return sorted(written)
 
 

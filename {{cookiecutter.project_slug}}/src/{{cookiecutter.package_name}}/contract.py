@@ -5,21 +5,19 @@ A mart whose YAML lists no column types builds without a contract, and the run r
 instance's audit database (DuckDB's `describe`: name, type) and writes them into the model's YAML entry
 (the file dbt parsed it from, else `_<model>.yml` beside its SQL): a `data_type` per column, in the
 relation's order, and `config: {contract: {enforced: true}}`, so the next build enforces them. Columns the
-YAML already describes keep their description and tests. The file is rewritten as data, so comments in
-it are not kept (as with add-source).
+YAML already describes keep their description and tests; the file is edited with a round trip
+(`properties`), so its comments, quoting and layout are kept.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
-from . import sql
+from . import properties, sql
 from .config import Settings
 from .errors import PipelineError
 from .locking import database_in_use
@@ -119,18 +117,14 @@ def write_contract(settings: Settings, model: str) -> tuple[Path, int]:
         )
     path = _yaml_path(settings, node)
     shown = path.relative_to(settings.project_dir).as_posix()
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {"version": 2}
-    if not isinstance(document, dict) or not isinstance(document.setdefault("models", []), list):
-        raise PipelineError(f"{shown} is not a dbt models file; fix it, then run contract again.")
-    models: list[Any] = document["models"]
-    index = next((i for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == model), None)
-    if index is None:
-        models.append({"name": model})
-        index = len(models) - 1
-    models[index] = contract_entry(models[index], columns, shown)
-    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    Path(f.name).replace(path)
+    document = properties.load(path, "models", "contract")
+    models: list[Any] = document.data["models"]
+    entry = next((m for m in models if isinstance(m, dict) and m.get("name") == model), None)
+    if entry is None:
+        entry = {"name": model}
+        models.append(entry)
+    # Set key by key: the entry's own mapping (and the comments ruamel attached to it) stays in place.
+    for key, value in contract_entry(entry, columns, shown).items():
+        entry[key] = value
+    properties.write({path: document.dump()})
     return path, len(columns)
