@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +64,34 @@ def test_it_writes_a_source_a_staging_model_and_its_yaml_that_dbt_and_ingest_rea
     assert (result.loaded_rows, result.quarantined_rows) == (3, 0)
 
 
+def test_columns_named_like_sql_keywords_are_quoted_in_the_sql_and_the_yaml(raw: Path) -> None:
+    """`select`, `order` (reserved) and `at` (a type/function keyword) cannot stand bare in DuckDB's SQL."""
+    project = raw.parents[2]
+    (raw / "crm" / "lines.csv").write_text("line_id,select,order,at\n1,a,2,x\n2,b,3,y\n", encoding="utf-8")
+    add_sources(project, raw, [raw / "crm" / "lines.csv"])
+    folder = project / "models" / "staging" / "crm"
+    sources = yaml.safe_load((folder / "_crm__sources.yml").read_text(encoding="utf-8"))
+    quoted = [c["name"] for c in sources["sources"][0]["tables"][0]["columns"] if c.get("quote")]
+    assert quoted == ["select", "order", "at"]
+    models = yaml.safe_load((folder / "_crm__models.yml").read_text(encoding="utf-8"))
+    assert [c["name"] for c in models["models"][0]["columns"] if c.get("quote")] == ["select", "order", "at"]
+    specs = load_specs(parsed(project))
+    database = project / "w.duckdb"
+    ingest(database, specs, raw, "run-1", progress=lambda _: None)
+    spec = specs[0]
+    model = (folder / "stg_crm__lines.sql").read_text(encoding="utf-8")
+    compiled = re.sub(r"\{\{ source\('crm', 'lines'\) \}\}", f'"{spec.schema}"."{spec.identifier or spec.name}"', model)
+    assert compiled != model
+    with duckdb.connect(str(database)) as con:
+        cursor = con.execute(compiled)
+        assert [d[0] for d in cursor.description] == ["line_id", "select", "order", "at"]
+        assert cursor.fetchall() == [(1, "a", 2, "x"), (2, "b", 3, "y")]
+
+
 def test_the_written_sql_passes_the_house_lint(raw: Path) -> None:
     project = raw.parents[2]
-    add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    (raw / "crm" / "lines.csv").write_text("line_id,select,at,Order\n1,a,x,2\n", encoding="utf-8")
+    add_sources(project, raw, [raw / "crm" / "accounts.csv", raw / "crm" / "lines.csv"])
     root = Path(__file__).resolve().parents[1]
     lint = subprocess.run(
         [Path(sys.executable).with_name("sqlfluff"), "lint", "--config", str(root / "pyproject.toml"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -54,7 +55,7 @@ def _built(tmp_path: Path, models_yaml: str | None = MODELS_YAML) -> Settings:
     return settings
 
 
-def _entry(path: Path, model: str) -> dict[str, object]:
+def _entry(path: Path, model: str) -> dict[str, Any]:
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     return next(m for m in document["models"] if m["name"] == model)
 
@@ -150,6 +151,11 @@ def test_it_keeps_every_comment_and_the_layout_of_the_users_yaml(tmp_path: Path)
         "models:\n"
         "  - name: dim_customers  # one row per customer\n"
         "    description: 'One row per customer.'\n"
+        "    columns:\n"
+        "      # The key comes first.\n"
+        "      - name: customer_id  # the key\n"
+        '        description: "The customer\'s key."\n'
+        "        data_tests: [unique, not_null]  # both, always\n"
         "\n"
         "  # Orders are contracted separately.\n"
         "  - name: fct_orders\n"
@@ -159,7 +165,13 @@ def test_it_keeps_every_comment_and_the_layout_of_the_users_yaml(tmp_path: Path)
     text = path.read_text(encoding="utf-8")
     for line in commented.splitlines():
         assert line in text.splitlines()
-    assert _entry(path, "dim_customers")["config"] == {"contract": {"enforced": True}}
+    entry = _entry(path, "dim_customers")
+    assert entry["config"] == {"contract": {"enforced": True}}
+    assert [(c["name"], c["data_type"]) for c in entry["columns"]] == [
+        ("customer_id", "integer"), ("customer_name", "varchar"), ("lifetime_value", "decimal(16,2)"),
+        ("first_ordered_at", "timestamp"),
+    ]  # fmt: skip
+    assert list(entry["columns"][0]) == ["name", "description", "data_type", "data_tests"]
 
 
 def test_a_models_file_that_is_not_yaml_is_one_sentence_and_left_alone(tmp_path: Path) -> None:

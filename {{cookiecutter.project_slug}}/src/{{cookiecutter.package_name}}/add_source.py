@@ -19,7 +19,6 @@ Staging names add an `s` to the table name unless it already ends in one (`invoi
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,6 @@ _READERS = {
 }
 # dbt's Jinja delimiters, spelled apart so that no template engine reading this file takes them for its own.
 _OPEN, _CLOSE = "{" + "{", "}" + "}"
-_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -126,8 +124,8 @@ def source_table(raw_file: str, columns: Sequence[SniffedColumn], table: str) ->
     entries = []
     for column in columns:
         entry: dict[str, Any] = {"name": column.name, "data_type": column.data_type}
-        if not _PLAIN.fullmatch(column.name):
-            entry["quote"] = True  # dbt's column tests then quote the name as the file spells it
+        if sql.needs_quotes(column.name):
+            entry["quote"] = True  # dbt's column tests then quote the name as the file spells it (or a keyword)
         tests = _column_tests(column, key)
         if tests:
             entry["data_tests"] = tests
@@ -139,10 +137,12 @@ def staging_sql(source: str, table: str, columns: Sequence[SniffedColumn]) -> st
     """The staging model: every column of the source, renamed to snake_case (ingest already typed them)."""
     lines = []
     for column in columns:
+        # A keyword stays quoted (`"order"`): renaming a user's column is theirs to choose.
+        target = sql.identifier(column.model_name) if sql.needs_quotes(column.model_name) else column.model_name
         if column.name == column.model_name:
-            lines.append(column.model_name)
+            lines.append(target)
         else:
-            lines.append(f"{sql.identifier(column.name)} as {column.model_name}")
+            lines.append(f"{sql.identifier(column.name)} as {target}")
     selected = ",\n".join(f"        {line}" for line in lines)
     return (
         "with\n\n"
@@ -163,6 +163,8 @@ def staging_model(name: str, raw_file: str, columns: Sequence[SniffedColumn]) ->
     entries: list[dict[str, Any]] = []
     for column in columns:
         entry: dict[str, Any] = {"name": column.model_name}
+        if sql.needs_quotes(column.model_name):
+            entry["quote"] = True
         if column is key:
             entry["description"] = "Primary key."
             entry["data_tests"] = ["unique", "not_null"]

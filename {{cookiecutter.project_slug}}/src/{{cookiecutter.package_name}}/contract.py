@@ -70,6 +70,8 @@ def _yaml_path(settings: Settings, node: dict[str, Any]) -> Path:
 def contract_entry(entry: dict[str, Any], columns: list[tuple[str, str]], where: str) -> dict[str, Any]:
     """The model's YAML entry (as data) with `columns` ((name, data_type) pairs) as its enforced column list.
 
+    The entry's own column mappings and list are edited in place (so a round trip keeps their comments):
+    described columns keep their order, the relation's other columns are appended in its order.
     `where` names the file in errors. Raises PipelineError when the entry already declares a type or an
     enforced contract (nothing is overwritten), or describes a column the relation does not have.
     """
@@ -90,16 +92,29 @@ def contract_entry(entry: dict[str, Any], columns: list[tuple[str, str]], where:
             f"{where} describes column(s) {', '.join(extra)} that {model} does not return; "
             "remove them from the YAML or add them to the model, then run contract again."
         )
-    by_name = {str(c.get("name")).lower(): c for c in described}
-    listed = []
-    for name, data_type in columns:
-        known = by_name.get(name.lower(), {})
-        # name, description, data_type first: the order of dbt's docs; tests and the rest follow as written.
-        column = {"name": known.get("name", name), **{k: v for k, v in known.items() if k == "description"}}
-        listed.append({**column, "data_type": data_type, **{k: v for k, v in known.items() if k not in column}})
-    config = dict(entry.get("config") or {})
+    # Edited in place, not rebuilt: a column the YAML describes keeps its place, its mapping and the comments
+    # a round-trip reader attached to it; the relation's other columns follow, in the relation's order.
+    types = {name.lower(): data_type for name, data_type in columns}
+    for column in described:
+        _set_data_type(column, types[str(column.get("name")).lower()])
+    given_columns, given_config = entry.get("columns"), entry.get("config")
+    listed: list[Any] = given_columns if isinstance(given_columns, list) else []
+    known = {str(c.get("name")).lower() for c in described}
+    listed.extend({"name": name, "data_type": data_type} for name, data_type in columns if name.lower() not in known)
+    config: dict[str, Any] = given_config if isinstance(given_config, dict) else {}
     config["contract"] = {"enforced": True}
     return {**entry, "config": config, "columns": listed}
+
+
+def _set_data_type(column: dict[str, Any], data_type: str) -> None:
+    """Put `data_type` after the column's name and description (dbt's docs order), in place when it can."""
+    position = 1 + ("description" in column)
+    if hasattr(column, "insert"):  # ruamel.yaml's CommentedMap keeps the comments of a round trip
+        column.insert(position, "data_type", data_type)
+        return
+    items = list(column.items())
+    column.clear()
+    column.update([*items[:position], ("data_type", data_type), *items[position:]])
 
 
 def write_contract(settings: Settings, model: str) -> tuple[Path, int]:

@@ -7,7 +7,10 @@ Every module that builds SQL names schemas, tables, columns and attached databas
 
 from __future__ import annotations
 
+import functools
 import re
+
+import duckdb
 
 
 def identifier(name: str) -> str:
@@ -28,9 +31,28 @@ def relation(*parts: str) -> str:
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
 
 
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """The words that cannot stand bare as a column name, from DuckDB's `duckdb_keywords()`.
+
+    Categories `reserved` (`select`, `order`) and `type_function` (`at`, `join`), as PostgreSQL's grammar has them.
+    """
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "select keyword_name from duckdb_keywords() where keyword_category in ('reserved', 'type_function')"
+        ).fetchall()
+    return frozenset(str(row[0]) for row in rows)
+
+
+def needs_quotes(name: str) -> bool:
+    """Whether `name` must be quoted in SQL: anything but lowercase snake_case, or a keyword (`select`, `at`)."""
+    return not _PLAIN.fullmatch(name) or name in _keywords()
+
+
 def shown(*parts: str) -> str:
     """A dotted relation name for a message, as a user types it: quoted only where SQL needs it.
 
-    `shown("raw", "_quarantine")` -> `raw._quarantine`; `shown("Raw Data", "t")` -> `"Raw Data".t`.
+    `shown("raw", "_quarantine")` -> `raw._quarantine`; `shown("Raw Data", "t")` -> `"Raw Data".t`;
+    `shown("raw", "order")` -> `raw."order"`.
     """
-    return ".".join(part if _PLAIN.fullmatch(part) else identifier(part) for part in parts)
+    return ".".join(identifier(part) if needs_quotes(part) else part for part in parts)
