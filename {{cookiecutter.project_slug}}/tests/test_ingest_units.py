@@ -454,6 +454,18 @@ TYPED_BAD = [
     ("n", "1.0005", "n '1.0005' has more than 3 decimals; numeric would round it"),
     ("x", "many", "x 'many' is not a valid double"),
     (
+        "x",
+        "0.1234567890123456789",
+        "x '0.1234567890123456789' has more precision than double holds and would be rounded "
+        "(declare a decimal(p,s) to keep every digit)",
+    ),
+    (
+        "x",
+        "12345678901234567.89",
+        "x '12345678901234567.89' has more precision than double holds and would be rounded "
+        "(declare a decimal(p,s) to keep every digit)",
+    ),
+    (
         "u",
         "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
         "u 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11' would change when cast to uuid",
@@ -486,6 +498,26 @@ def test_each_kind_of_type_loads_exact_values_and_quarantines_the_rest(tmp_path:
     assert [(line, reason) for line, reason, _ in _quarantine(db)] == [
         (line, reason) for line, (_, _, reason) in enumerate(TYPED_BAD, start=3)
     ]
+
+
+def test_floats_keep_every_value_their_bits_can_hold_and_quarantine_the_rest(tmp_path: Path) -> None:
+    """A value loads when the float spells back with the same digits; zeros around and exponents don't count."""
+    spec = _spec(Column("x", "double", False), Column("r", "real", False))
+    content = (
+        "x,r\n0.30000000000000004,0.12345679\n-000123.4500e5,1.5e-30\n1e-300,12345679000000\n"
+        "0.12345678901234567,1\n1,12345678900000\n"
+    )
+    result, db = _load(tmp_path, spec, content.encode())
+    assert (result.loaded_rows, result.quarantined_rows) == (3, 2)
+    with duckdb.connect(str(db), read_only=True) as con:
+        loaded = con.execute("select x, r from raw.t order by x").fetchall()
+    assert [x for x, _ in loaded] == [-12345000.0, 1e-300, 0.30000000000000004]
+    assert [(line, reason) for line, reason, _ in _quarantine(db)] == [
+        (5, "x '0.12345678901234567' has more precision than double holds and would be rounded "
+         "(declare a decimal(p,s) to keep every digit)"),
+        (6, "r '12345678900000' has more precision than real holds and would be rounded "
+         "(declare a decimal(p,s) to keep every digit)"),
+    ]  # fmt: skip
 
 
 # --- the load: tables, quarantine, transaction ------------------------------------------------------------------

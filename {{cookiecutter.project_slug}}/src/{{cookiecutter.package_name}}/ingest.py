@@ -569,7 +569,22 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
                 f"has a time of day; {declared} would drop it",
             ),
         ]
-    elif kind in _FLOATS or kind == "boolean":
+    elif kind in _FLOATS:
+        # Exact as written when the float's shortest spelling (DuckDB's cast to text) has the same significant
+        # digits as the text: `0.30000000000000004` and `1.50` are, `0.1234567890123456789` is not.
+        def significant(expression: str) -> str:
+            mantissa = f"regexp_replace(regexp_replace({expression}, {p('[eE].*$')}, ''), {p('[^0-9]')}, '', 'g')"
+            return f"rtrim(ltrim({mantissa}, '0'), '0')"
+
+        rules = [
+            (f"try_cast({text} as {declared}) is null", invalid),
+            (
+                f"{significant(text)} != {significant(f'cast(cast({text} as {declared}) as varchar)')}",
+                f"has more precision than {declared} holds and would be rounded "
+                "(declare a decimal(p,s) to keep every digit)",
+            ),
+        ]
+    elif kind == "boolean":
         rules = [(f"try_cast({text} as {declared}) is null", invalid)]
     else:
         # Any other type: the value must survive the cast and come back as the same text.
