@@ -199,6 +199,10 @@ def test_a_sources_file_that_is_not_yaml_is_one_sentence_and_left_alone(raw: Pat
         ("table.xlsx", "x", r"is not a raw file ingest can read"),
         ("broken.parquet", "not parquet", r"cannot be read as parquet"),
         ("empty.csv", "a,b\n", r"has no data rows"),
+        # ingest reads comma-separated CSV with its own reader: what it would refuse, add-source refuses first
+        ("semi.csv", "sale_id;amount\r\n1;1,50\r\n2;3,00\r\n", r"separates its fields with ';'.*with commas\.$"),
+        ("twice.csv", "id,id,x\n1,2,a\n", r"names column\(s\) id more than once.*header row\.$"),
+        ("cased.csv", "\ufeffLabel,label\r\na,b\r\n", r"names column\(s\) label more than once"),
     ],
 )
 def test_a_bad_file_is_one_sentence(raw: Path, name: str, content: str | None, message: str) -> None:

@@ -29,7 +29,7 @@ import yaml
 
 from . import config, properties, sql
 from .errors import PipelineError
-from .ingest import _TYPE, FORMATS, NULL_VALUES
+from .ingest import _TYPE, FORMATS, NULL_VALUES, _csv_records
 
 _READERS = {
     ".csv": "read_csv(?)",
@@ -71,6 +71,8 @@ def sniff(path: Path) -> list[SniffedColumn]:
     reader = _READERS[path.suffix]
     try:
         with duckdb.connect() as con:
+            if path.suffix == ".csv":
+                _check_csv_header(con, path, shown)
             described = con.execute(f"describe select * from {reader}", [str(path)]).fetchall()
             if not described:
                 raise PipelineError(f"{shown} has no columns; export it again with a header row.")
@@ -100,6 +102,29 @@ def sniff(path: Path) -> list[SniffedColumn]:
             SniffedColumn(str(name), model_name, _declared_type(str(duckdb_type)), missing == 0, distinct == rows)
         )
     return columns
+
+
+def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, shown: str) -> None:
+    """Refuse a CSV that ingest would not read as DuckDB's sniffer does: another delimiter, or repeated names.
+
+    Ingest reads comma-separated CSV (RFC 4180) with its own reader (`ingest._csv_records`); column names
+    are matched case-insensitively by dbt and DuckDB, so `Label` and `label` are one name twice.
+    """
+    found = con.execute("select Delimiter from sniff_csv(?)", [str(path)]).fetchone()
+    if found is not None and found[0] != ",":
+        raise PipelineError(
+            f"{shown} separates its fields with {found[0]!r}; ingest reads comma-separated CSV, "
+            "so export it again with commas."
+        )
+    with path.open("rb") as handle:
+        header = next(_csv_records(handle), None)
+    names = [name.lower() for name in (header[1] or [])] if header else []
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PipelineError(
+            f"{shown} names column(s) {', '.join(repeated)} more than once (names ignore case); "
+            "rename them in the header row."
+        )
 
 
 def key_column(columns: Sequence[SniffedColumn]) -> SniffedColumn | None:
