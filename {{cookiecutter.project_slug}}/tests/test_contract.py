@@ -135,6 +135,10 @@ def test_the_cli_writes_it_and_says_where(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _built(tmp_path)
+    # The CLI reads this process's environment: inside a pull request's CI job (PR_NUMBER, GITHUB_REF) the ci
+    # instance would be ci_pr_<n>, not the instance `_built` made.
+    for name in config.VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))
     assert cli.main(["contract", "dim_customers", "--env", "ci"]) == 0
     wrote = capsys.readouterr().out
