@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+{%- if cookiecutter.container == "yes" %}
+import shutil
+import subprocess
+{%- endif %}
 import time
 from collections import Counter
 from pathlib import Path
+{%- if cookiecutter.container == "yes" %}
+from urllib.parse import urlsplit, urlunsplit
+{%- endif %}
 
 import nox
 
@@ -154,3 +161,111 @@ def print_mutation_scores(session: nox.Session, seconds: dict[str, float]) -> No
         score = 100 * (count["killed"] + count["timeout"]) / total if total else 0
         row = (total, *(count[outcome] for outcome in MUTANT_COLUMNS[1:6]), f"{score:.1f}%", f"{seconds[module]:.0f}")
         session.log(f"{module:<24}" + "".join(f"{value:>9}" for value in row))
+{%- if cookiecutter.container == "yes" %}
+
+
+# The step image (README, "The step image"): its name, the user it runs as, and the folders of the project a run
+# writes to, mounted at /app/<name>; everything else in the container is read-only or tmpfs.
+IMAGE = "{{ cookiecutter.project_slug }}:dev"
+IMAGE_USER = 10001
+MOUNTED = ("warehouse", "reports", "target")
+PIPELINE = (("run", "--env", "ci"), ("report", "--env", "ci"))
+# What the container reads from your environment, by name only (values never reach a command line or the image):
+# the PII key, and what names the ci instance in a pull request, as on the host.
+PASSED = ("PII_HASH_KEY", "PR_NUMBER", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF", "PIPELINE_INSTANCE")
+
+
+@nox.session(default=False)
+def container(session: nox.Session) -> None:
+    """Build the step image, run the pipeline in it (`-- ARGS` runs that CLI command instead), then test the image.
+
+    The engine is $CONTAINER_ENGINE, else docker, else podman (whichever answers `info`); $BASE_IMAGE replaces the
+    Dockerfile's base image, and $SSL_CERT_FILE, when it names a file, reaches the build as the secret `ca`.
+    """
+    install(session)
+    engine = container_engine(session)
+    start = time.monotonic()
+    session.run(engine, "build", *build_options(session), "--tag", IMAGE, ".", external=True)
+    built = time.monotonic() - start
+    inspect = [engine, "image", "inspect", "--format", "{% raw %}{{.Size}}{% endraw %}", IMAGE]
+    size = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout.strip()
+    session.log(f"{IMAGE}: {int(size or 0) / 1e6:.0f} MB, built in {built:.1f} s with {engine}")
+    options = run_options(session, engine)
+    for args in [session.posargs] if session.posargs else PIPELINE:
+        start = time.monotonic()
+        session.run(engine, "run", *options, IMAGE, *args, external=True)
+        session.log(f"{' '.join(args)} in the container: {time.monotonic() - start:.1f} s")
+    test_env = {**ENV, "CONTAINER_ENGINE": engine, "CONTAINER_IMAGE": IMAGE}
+    session.run("pytest", "--container", "-m", "container", "-p", "no:cacheprovider", env=test_env)
+
+
+def container_engine(session: nox.Session) -> str:
+    """Return the engine command: $CONTAINER_ENGINE, else `docker`, else `podman`, the first whose `info` answers.
+
+    Stops the session, naming the fix, when none can run a container here.
+    """
+    chosen = os.environ.get("CONTAINER_ENGINE", "").strip()
+    if chosen:
+        if shutil.which(chosen) is None:
+            session.error(f"CONTAINER_ENGINE={chosen!r} is not a command on PATH; set it to docker or podman.")
+        return chosen
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    session.error(
+        "no container engine answers here (`docker info` and `podman info` fail); start Docker or install Podman, "
+        "or set CONTAINER_ENGINE to one that runs."
+    )
+
+
+def build_options(session: nox.Session) -> list[str]:
+    """The build's arguments: the labels' values, $BASE_IMAGE and the CA bundle secret when they are given."""
+    revision = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout
+    remote = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True, text=True, check=False)
+    # A remote URL may carry credentials (https://user:token@host/...): the label keeps only the address.
+    url = urlsplit(remote.stdout.strip())
+    source = urlunsplit(url._replace(netloc=url.hostname or "")) if url.scheme else remote.stdout.strip()
+    options = [
+        f"--build-arg=REVISION={revision.strip()}",
+        f"--build-arg=VERSION={PYPROJECT['project']['version']}",
+        f"--build-arg=SOURCE_URL={source}",
+    ]
+    if os.environ.get("BASE_IMAGE"):
+        options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
+    ca_bundle = os.environ.get("SSL_CERT_FILE", "")
+    if ca_bundle and Path(ca_bundle).is_file():
+        options.append(f"--secret=id=ca,src={ca_bundle}")
+    elif ca_bundle:
+        session.warn(f"SSL_CERT_FILE={ca_bundle} is not a file; building without a CA bundle.")
+    return options
+
+
+def run_options(session: nox.Session, engine: str) -> list[str]:
+    """`run`'s options for the image run contract: read-only root, tmpfs, the project's folders mounted, a user.
+
+    As root, the container runs as the image's user and the mounted folders become that user's. Otherwise it runs
+    as you, so what it writes is yours: rootless podman maps your id into the container, and rootless Docker's
+    container root is you.
+    """
+    options = ["--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777"]
+    for name in MOUNTED:
+        folder = Path(name).resolve()
+        folder.mkdir(exist_ok=True)
+        options.append(f"--volume={folder}:/app/{name}")
+    options += [f"--env={name}" for name in PASSED if name in os.environ]
+    uid = os.getuid() if hasattr(os, "getuid") else None  # Docker Desktop (Windows, macOS) maps ids itself
+    if uid is None:
+        return options
+    if uid == 0:
+        for name in MOUNTED:
+            for path in [Path(name), *Path(name).rglob("*")]:
+                os.chown(path, IMAGE_USER, IMAGE_USER, follow_symlinks=False)
+        return options
+    info = subprocess.run([engine, "info"], capture_output=True, text=True, check=False).stdout.lower()
+    if engine.endswith("podman") and "rootless: true" in info:
+        return [*options, "--userns=keep-id", f"--user={uid}:{os.getgid()}"]
+    if "rootless" in info:
+        session.log("rootless Docker: the container's root is your own user.")
+        return [*options, "--user=0:0"]
+    return [*options, f"--user={uid}:{os.getgid()}"]
+{%- endif %}

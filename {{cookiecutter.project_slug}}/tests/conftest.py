@@ -6,6 +6,11 @@ tests that change or build it take `project`, a copy made of hard links to it (f
 Tests marked `integration` start the pipeline in processes of its own (the whole pipeline, or a kill, lock or race
 between processes) and take most of the suite's time. A developer's `nox -s tests` skips them and says so in the
 summary; `nox -s tests -- --integration` runs them, and so does every CI run (CI=true).
+{%- if cookiecutter.container == "yes" %}
+
+Tests marked `container` build and run the step image with a real engine: only `--container` runs them, as
+`nox -s container` does after building the image (CI=true alone does not: a runner may have no engine).
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ ENVIRONMENT_VARIABLES = (
 
 
 INTEGRATION_HOW = "run them with `nox -s tests -- --integration` (CI=true runs them always)"
+{%- if cookiecutter.container == "yes" %}
+CONTAINER_HOW = "container test: `nox -s container` builds the image and runs it (Docker or Podman needed)"
+{%- endif %}
 
 
 def in_ci() -> bool:
@@ -45,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--integration", action="store_true", help="also run the tests marked integration (CI=true does too)"
     )
+{%- if cookiecutter.container == "yes" %}
+    parser.addoption("--container", action="store_true", help="also run the tests marked container (the step image)")
+{%- endif %}
 
 
 def runs_integration(config: pytest.Config) -> bool:
@@ -53,6 +64,12 @@ def runs_integration(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+{%- if cookiecutter.container == "yes" %}
+    if not config.getoption("--container"):
+        for item in items:
+            if item.get_closest_marker("container"):
+                item.add_marker(pytest.mark.skip(reason=CONTAINER_HOW))
+{%- endif %}
     if runs_integration(config):
         return
     skip = pytest.mark.skip(reason=f"integration test, skipped outside CI: {INTEGRATION_HOW}")

@@ -1,0 +1,242 @@
+"""The step image, built and run with a real engine: no secret in any layer, exit codes, read-only, labels, lean.
+
+Marked `container`: only `--container` runs these, as `nox -s container` does after building the image; it passes
+the engine ($CONTAINER_ENGINE) and the image ($CONTAINER_IMAGE). Without an image named, the tests build one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nox.project import load_toml
+
+pytestmark = pytest.mark.container
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PYPROJECT = load_toml(PROJECT_DIR / "pyproject.toml")
+# What a run writes, mounted at /app/<name> (the image run contract, README "The step image").
+MOUNTED = ("warehouse", "reports", "target")
+CONTRACT = ("--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777")
+TIMEOUT = 1800  # seconds: a cold build downloads every dependency
+
+
+def engine_command() -> str:
+    """$CONTAINER_ENGINE, else the first of docker and podman whose `info` answers; fails the test when none does."""
+    chosen = os.environ.get("CONTAINER_ENGINE")
+    if chosen:
+        return chosen
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    pytest.fail("no container engine answers `info` here; start Docker or install Podman (or set CONTAINER_ENGINE)")
+
+
+@pytest.fixture(scope="module")
+def engine() -> str:
+    return engine_command()
+
+
+def build(engine: str, context: Path, tag: str) -> None:
+    """Build `context` as the container session does ($BASE_IMAGE, the CA bundle secret, the labels' values)."""
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+    ).stdout
+    options = [f"--build-arg=REVISION={revision.strip()}", f"--build-arg=VERSION={PYPROJECT['project']['version']}"]
+    if os.environ.get("BASE_IMAGE"):
+        options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
+    if Path(os.environ.get("SSL_CERT_FILE") or "/nonexistent").is_file():
+        options.append(f"--secret=id=ca,src={os.environ['SSL_CERT_FILE']}")
+    command = [engine, "build", *options, "--tag", tag, str(context)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def image(engine: str) -> Iterator[str]:
+    """The image `nox -s container` built ($CONTAINER_IMAGE), else one built here from the project."""
+    if os.environ.get("CONTAINER_IMAGE"):
+        yield os.environ["CONTAINER_IMAGE"]
+        return
+    tag = f"{PYPROJECT['project']['name']}:test"
+    build(engine, PROJECT_DIR, tag)
+    yield tag
+    subprocess.run([engine, "rmi", tag], capture_output=True, check=False)
+
+
+def mounts(folder: Path) -> list[str]:
+    """The three writable folders under `folder`, open to the image's user whatever id an engine maps it to."""
+    options = []
+    for name in MOUNTED:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name).chmod(0o777)
+        options.append(f"--volume={folder / name}:/app/{name}")
+    return options
+
+
+def run(
+    engine: str, image: str, *args: str, options: tuple[str, ...] = (), env: Mapping[str, str] | None = None
+) -> str:
+    """`args` in the image under the run contract; returns stdout and stderr, and the exit code as the last line.
+
+    `env` reaches the container by name only, as secrets do: its values are on no command line.
+    """
+    variables = [f"--env={name}" for name in env or {}]
+    command = [engine, "run", *CONTRACT, *options, *variables, image, *args]
+    result = subprocess.run(
+        command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    return f"{result.stdout}{result.stderr}\nexit code {result.returncode}"
+
+
+def copy_tracked(destination: Path) -> Path:
+    """The files git tracks (the build context a clean checkout gives), copied to `destination`."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    for name in listed.stdout.split("\0"):
+        if name and (PROJECT_DIR / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_DIR / name, destination / name)
+    return destination
+
+
+def inspect(engine: str, image: str) -> dict[str, Any]:
+    """The engine's description of the image (docker and podman share `Config`, `Size`)."""
+    out = subprocess.run([engine, "image", "inspect", image], capture_output=True, text=True, check=True).stdout
+    described: dict[str, Any] = json.loads(out)[0]
+    return described
+
+
+def found_in(archive: tarfile.TarFile, needles: Mapping[str, bytes], where: str, layers: bool = True) -> Iterator[str]:
+    """Each file of `archive`, and of the layers in it (tars in the saved tar), named `.env*` or holding a needle."""
+    for member in archive:
+        if not member.isfile():
+            continue
+        path = f"{where}/{member.name}"
+        if Path(member.name).name.startswith(".env"):
+            yield f"{path}: an .env file"
+        stream = archive.extractfile(member)
+        assert stream is not None
+        data = stream.read()
+        if layers:
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as layer:
+                    yield from found_in(layer, needles, path, layers=False)
+                continue
+            except tarfile.TarError:
+                pass
+        yield from (f"{path}: holds {name}" for name, value in needles.items() if value in data)
+
+
+def test_no_secret_of_the_folder_or_the_run_reaches_any_layer(engine: str, tmp_path: Path) -> None:
+    """Secrets planted where a careless COPY or .dockerignore would take them, and those a run gets, stay out."""
+    context = copy_tracked(tmp_path / "context")
+    planted = {name: secrets.token_hex(16) for name in ("DOTENV", "DATA_DOTENV", "ENV_PROD", "PROFILE_PASSWORD")}
+    (context / ".env").write_text(f"WAREHOUSE_PASSWORD={planted['DOTENV']}\n", encoding="utf-8")
+    (context / ".env.prod").write_text(f"PII_HASH_KEY={planted['ENV_PROD']}\n", encoding="utf-8")
+    (context / "data" / ".env").write_text(f"SOURCE_TOKEN={planted['DATA_DOTENV']}\n", encoding="utf-8")
+    for folder in (context, context / "data"):
+        (folder / ".dbt").mkdir()
+        (folder / ".dbt" / "profiles.yml").write_text(
+            f"shop:\n  outputs:\n    prod:\n      type: postgres\n      password: {planted['PROFILE_PASSWORD']}\n",
+            encoding="utf-8",
+        )
+    at_run = {"PII_HASH_KEY": secrets.token_hex(24), "WAREHOUSE_PASSWORD": secrets.token_hex(16)}
+    tag = f"{PYPROJECT['project']['name']}:secrets-test"
+    build(engine, context, tag)
+    try:
+        out = run(engine, tag, "run", "--env", "ci", options=tuple(mounts(tmp_path / "run")), env=at_run)
+        assert out.endswith("exit code 0"), out[-3000:]
+        archive = tmp_path / "image.tar"
+        saved = subprocess.run(
+            [engine, "save", "--output", str(archive), tag], capture_output=True, text=True, check=False
+        )
+        assert saved.returncode == 0, saved.stderr
+    finally:
+        subprocess.run([engine, "rmi", tag], capture_output=True, check=False)
+    needles = {name: value.encode() for name, value in {**planted, **at_run}.items()}
+    with tarfile.open(archive) as saved_image:
+        leaks = list(found_in(saved_image, needles, "image"))
+    assert not leaks, leaks
+    outputs = [path for path in (tmp_path / "run" / "reports").rglob("*") if path.is_file()]
+    assert outputs, "the run wrote no report into the mounted reports/"
+    leaks = [f"{path}: {name}" for path in outputs for name, value in needles.items() if value in path.read_bytes()]
+    assert not leaks, leaks
+
+
+# A dbt singular test that always returns a row: severity error, so the run must fail and say which check failed.
+FAILING_TEST = "-- returns one row: always fails\nselect 1 as failing_row\n"
+
+
+def test_a_failing_check_fails_the_container_run(engine: str, image: str, tmp_path: Path) -> None:
+    data_tests = tmp_path / "data_tests"
+    shutil.copytree(PROJECT_DIR / "data_tests", data_tests)
+    (data_tests / "assert_the_container_reports_failures.sql").write_text(FAILING_TEST, encoding="utf-8")
+    options = (*mounts(tmp_path), f"--volume={data_tests}:/app/data_tests:ro")
+    out = run(engine, image, "run", "--env", "ci", options=options)
+    assert not out.endswith("exit code 0"), out[-3000:]
+    assert "assert_the_container_reports_failures" in out, out[-3000:]
+
+
+PROBE = """
+import os
+for path in ("/app/probe", "/opt/venv/probe", "/etc/probe"):
+    try:
+        open(path, "w").close()
+    except OSError as error:
+        print(path, error.errno)
+open("/tmp/probe", "w").close()
+print("uid", os.getuid(), "home", os.environ["HOME"])
+"""
+
+
+def test_the_root_filesystem_is_read_only_and_the_user_not_root(engine: str, image: str, tmp_path: Path) -> None:
+    out = run(engine, image, "-c", PROBE, options=("--entrypoint=python3", *mounts(tmp_path)))
+    assert out.splitlines() == [
+        "/app/probe 30",
+        "/opt/venv/probe 30",
+        "/etc/probe 30",
+        "uid 10001 home /tmp",
+        "",
+        "exit code 0",
+    ]
+    assert inspect(engine, image)["Config"]["User"] == "10001:10001"
+
+
+def test_the_labels_name_the_source_revision_and_version(engine: str, image: str) -> None:
+    labels = inspect(engine, image)["Config"]["Labels"]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    prefix = "org.opencontainers.image."
+    assert labels[f"{prefix}title"] == PYPROJECT["project"]["name"]
+    assert labels[f"{prefix}version"] == PYPROJECT["project"]["version"]
+    assert labels[f"{prefix}revision"] == head
+    assert f"{prefix}source" in labels
+
+
+# Paths no run-time image needs: installers, their caches, compilers, and the build stage's own folders.
+NOT_IN_THE_IMAGE = ("/bin/uv", "/bin/pip", "/bin/pip3", "/bin/gcc", "/bin/cc", "/bin/make", "/bin/g++")
+NO_FOLDER = (".cache/uv/", ".cache/pip/", "opt/uv/", "src/pyproject.toml")
+
+
+def test_the_image_holds_no_installer_cache_or_build_tool(engine: str, image: str, tmp_path: Path) -> None:
+    created = subprocess.run([engine, "create", image], capture_output=True, text=True, check=True).stdout.strip()
+    exported = tmp_path / "filesystem.tar"
+    try:
+        subprocess.run([engine, "export", "--output", str(exported), created], capture_output=True, check=True)
+    finally:
+        subprocess.run([engine, "rm", created], capture_output=True, check=False)
+    with tarfile.open(exported) as filesystem:
+        names = ["/" + name.lstrip("./") for name in filesystem.getnames()]
+    assert any(name.endswith("/opt/venv/bin/python") for name in names), "not the step image's file system"
+    unwanted = [name for name in names if name.endswith(NOT_IN_THE_IMAGE) or any(part in name for part in NO_FOLDER)]
+    assert not unwanted, unwanted
