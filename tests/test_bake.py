@@ -78,7 +78,13 @@ SKELETON = {
     "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",
     "models/intermediate/.gitkeep", "models/marts/.gitkeep",
 }  # fmt: skip
-CONTAINER = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
+CONTAINER = {
+    "Dockerfile",
+    ".dockerignore",
+    "tests/test_dockerfile.py",
+    "tests/test_container.py",
+    ".github/workflows/container.yml",
+}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
