@@ -180,7 +180,7 @@ def container(session: nox.Session) -> None:
     """Build the step image, run the pipeline in it (`-- ARGS` runs that CLI command instead), then test the image.
 
     The engine is $CONTAINER_ENGINE, else docker, else podman (whichever answers `info`); $BASE_IMAGE replaces the
-    Dockerfile's base image, and $SSL_CERT_FILE, when it names a file, reaches the build as the secret `ca`.
+    Dockerfile's base image, and $SSL_CERT_FILE, when it names a file, reaches the build as a secret mount (id `ca`).
     """
     install(session)
     engine = container_engine(session)
@@ -222,7 +222,7 @@ def build_options(session: nox.Session) -> list[str]:
     """The build's arguments: the labels' values, $BASE_IMAGE and the CA bundle secret when they are given."""
     revision = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout
     remote = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True, text=True, check=False)
-    # A remote URL may carry credentials (https://user:token@host/...): the label keeps only the address.
+    # A remote URL may carry a user name and token before its host: the label keeps only the address.
     url = urlsplit(remote.stdout.strip())
     source = urlunsplit(url._replace(netloc=url.hostname or "")) if url.scheme else remote.stdout.strip()
     options = [

@@ -75,7 +75,7 @@ def test_the_image_installs_exactly_what_uv_lock_pins() -> None:
 
 
 def test_the_ca_bundle_is_a_build_secret_never_a_layer() -> None:
-    """Every RUN that reaches PyPI mounts the optional secret `ca`; no COPY, ADD, ENV or ARG names a certificate."""
+    """Every RUN that reaches PyPI mounts the optional CA bundle for itself; no COPY, ADD, ENV or ARG names one."""
     for run in instructions("RUN"):
         if "pip install" in run or "uv sync" in run:
             assert "--mount=type=secret,id=ca" in run, run
