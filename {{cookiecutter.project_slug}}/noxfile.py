@@ -182,8 +182,8 @@ def container(session: nox.Session) -> None:
     The engine is $CONTAINER_ENGINE, else docker, else podman (whichever answers `info`); $BASE_IMAGE replaces the
     Dockerfile's base image, and $SSL_CERT_FILE, when it names a file, reaches the build as a secret mount (id `ca`).
     """
-    install(session)
     engine = container_engine(session)
+    install(session)
     start = time.monotonic()
     session.run(engine, "build", *build_options(session), "--tag", IMAGE, ".", external=True)
     built = time.monotonic() - start
@@ -207,14 +207,14 @@ def container_engine(session: nox.Session) -> str:
     chosen = os.environ.get("CONTAINER_ENGINE", "").strip()
     if chosen:
         if shutil.which(chosen) is None:
-            session.error(f"CONTAINER_ENGINE={chosen!r} is not a command on PATH; set it to docker or podman.")
+            session.error(f"CONTAINER_ENGINE={chosen!r} is not a command on PATH; set it to docker or podman")
         return chosen
     for engine in ("docker", "podman"):
         if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
             return engine
     session.error(
         "no container engine answers here (`docker info` and `podman info` fail); start Docker or install Podman, "
-        "or set CONTAINER_ENGINE to one that runs."
+        "or set CONTAINER_ENGINE to one that runs"
     )
 
 
