@@ -37,6 +37,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         ".dockerignore",
         "tests/test_dockerfile.py",
         "tests/test_container.py",
+        "benchmarks/container.py",
         ".github/workflows/container.yml",
     ],
     ("include_example", "no"): [

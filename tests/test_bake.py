@@ -83,6 +83,7 @@ CONTAINER = {
     ".dockerignore",
     "tests/test_dockerfile.py",
     "tests/test_container.py",
+    "benchmarks/container.py",
     ".github/workflows/container.yml",
 }
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}

@@ -1,0 +1,92 @@
+"""What the step image costs: its size, a cold and a warm build, and the pipeline in the container against the host.
+
+The pipeline (`run --env ci` on the committed sample) runs in turns on the host (this virtualenv's CLI, in a
+throwaway copy of the project) and in the image (the run contract: read-only root, tmpfs, three mounted throwaway
+folders), `--repeat` times each; the medians and their ratio are printed side by side. The engine is
+$CONTAINER_ENGINE, else docker or podman (whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE are used as
+`nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. Not a test: it prints
+figures, never judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from _project import PACKAGE, PROJECT_DIR, copy_project
+
+IMAGE = f"{PACKAGE.replace('_', '-')}:benchmark"
+CONTRACT = ("--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777")
+PIPELINE = ("run", "--env", "ci")
+
+
+def engine_command() -> str:
+    """$CONTAINER_ENGINE, else the first of docker and podman whose `info` answers; exits naming the fix if none."""
+    chosen = os.environ.get("CONTAINER_ENGINE")
+    if chosen:
+        return chosen
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
+            return engine
+    sys.exit("no container engine answers `docker info` or `podman info` here; start Docker or install Podman.")
+
+
+def timed(command: list[str], env: Mapping[str, str] | None = None) -> float:
+    """Seconds one command takes; exits with its output when it fails (a failed run's time means nothing)."""
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command[:3])} ... failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def build_command(engine: str, *extra: str) -> list[str]:
+    """`engine build` of this project as `nox -s container` builds it, tagged IMAGE."""
+    options = [f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}"] if os.environ.get("BASE_IMAGE") else []
+    if Path(os.environ.get("SSL_CERT_FILE") or "/nonexistent").is_file():
+        options.append(f"--secret=id=ca,src={os.environ['SSL_CERT_FILE']}")
+    return [engine, "build", *options, *extra, "--tag", IMAGE, str(PROJECT_DIR)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="pipeline runs on each side (default 3)")
+    repeat = parser.parse_args().repeat
+    engine = engine_command()
+    cold = timed(build_command(engine, "--no-cache"))
+    warm = timed(build_command(engine))
+    inspect = subprocess.run([engine, "image", "inspect", IMAGE], capture_output=True, text=True, check=True)
+    size = json.loads(inspect.stdout)[0]["Size"]
+    host: list[float] = []
+    container: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="container-benchmark-") as folder:
+        project = copy_project(Path(folder) / "project")
+        mounts = []
+        for name in ("warehouse", "reports", "target"):
+            (Path(folder) / name).mkdir()
+            (Path(folder) / name).chmod(0o777)  # whatever id the engine maps the image's user to
+            mounts.append(f"--volume={Path(folder) / name}:/app/{name}")
+        env = {**os.environ, "DBT_PROJECT_DIR": str(project)}
+        for _ in range(repeat):
+            host.append(timed([sys.executable, "-m", PACKAGE, *PIPELINE], env=env))
+            container.append(timed([engine, "run", *CONTRACT, *mounts, IMAGE, *PIPELINE]))
+    subprocess.run([engine, "rmi", IMAGE], capture_output=True, check=False)
+    print(f"step image ({engine}): {size / 1e6:.0f} MB; build cold {cold:.1f} s, warm {warm:.1f} s")
+    print(f"{'pipeline `' + ' '.join(PIPELINE) + '`':<32}{'host':>10}{'container':>12}{'ratio':>8}")
+    on_host, in_container = statistics.median(host), statistics.median(container)
+    ratio = in_container / on_host
+    print(f"{f'median of {repeat} (s)':<32}{on_host:>10.1f}{in_container:>12.1f}{ratio:>8.2f}")
+    print(f"{'runs (s)':<32}{' '.join(f'{s:.1f}' for s in host):>10}  {' '.join(f'{s:.1f}' for s in container)}")
+
+
+if __name__ == "__main__":
+    main()
