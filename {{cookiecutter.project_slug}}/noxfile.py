@@ -225,11 +225,16 @@ def build_options(session: nox.Session) -> list[str]:
     # A remote URL may carry a user name and token before its host: the label keeps only the address.
     url = urlsplit(remote.stdout.strip())
     source = urlunsplit(url._replace(netloc=url.hostname or "")) if url.scheme else remote.stdout.strip()
-    options = [
-        f"--build-arg=REVISION={revision.strip()}",
-        f"--build-arg=VERSION={PYPROJECT['project']['version']}",
-        f"--build-arg=SOURCE_URL={source}",
-    ]
+    # Build argument -> (OCI label, value). They go in as build arguments (the Dockerfile's interface) and again as
+    # `--label`: buildah (podman 4) reuses a cached LABEL step whose build argument changed (an older commit's
+    # revision was left on the image).
+    labels = {
+        "REVISION": ("revision", revision.strip()),
+        "VERSION": ("version", PYPROJECT["project"]["version"]),
+        "SOURCE_URL": ("source", source),
+    }
+    options = [f"--build-arg={argument}={value}" for argument, (_, value) in labels.items()]
+    options += [f"--label=org.opencontainers.image.{label}={value}" for label, value in labels.values()]
     if os.environ.get("BASE_IMAGE"):
         options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
     ca_bundle = os.environ.get("SSL_CERT_FILE", "")

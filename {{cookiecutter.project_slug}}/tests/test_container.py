@@ -51,7 +51,9 @@ def build(engine: str, context: Path, tag: str) -> None:
     revision = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
     ).stdout
-    options = [f"--build-arg=REVISION={revision.strip()}", f"--build-arg=VERSION={PYPROJECT['project']['version']}"]
+    values = {"revision": revision.strip(), "version": PYPROJECT["project"]["version"]}
+    options = [f"--build-arg={name.upper()}={value}" for name, value in values.items()]
+    options += [f"--label=org.opencontainers.image.{name}={value}" for name, value in values.items()]
     if os.environ.get("BASE_IMAGE"):
         options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
     if Path(os.environ.get("SSL_CERT_FILE") or "/nonexistent").is_file():
