@@ -32,7 +32,15 @@ PACKAGE_FOLDER = "{{cookiecutter.package_name}}"
 # (option, value) -> paths, relative to the project root, removed when that answer is given.
 # `{package}` stands for package_name. A listed path that does not exist is skipped.
 REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
-    ("container", "no"): ["Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"],
+    ("container", "no"): [
+        "Dockerfile",
+        ".dockerignore",
+        "tests/test_dockerfile.py",
+        ".github/workflows/container.yml",
+        "compose.yaml",
+        "deploy",
+        "tests/test_run_contract.py",
+    ],
     ("include_example", "no"): [
         "models/staging/shop",
         "models/intermediate/sales",

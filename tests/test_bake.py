@@ -55,7 +55,7 @@ BASE = {
     "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
-    ".github/workflows/pipeline.yml",
+    ".github/workflows/pipeline.yml", ".github/run-in-image.sh",
 }  # fmt: skip
 EXAMPLE = {
     "data/raw/sample/customers.csv", "data/raw/sample/manifest.json", "data/raw/sample/order_items.parquet",
@@ -78,7 +78,10 @@ SKELETON = {
     "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",
     "models/intermediate/.gitkeep", "models/marts/.gitkeep",
 }  # fmt: skip
-CONTAINER = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
+CONTAINER = {
+    "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml",
+    "compose.yaml", "deploy/kubernetes/cronjob.yaml", "tests/test_run_contract.py",
+}  # fmt: skip
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 

@@ -493,7 +493,10 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
     return created
 
 
-CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
+CONTAINER_FILES = {
+    "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml",
+    "compose.yaml", "deploy/inner/model.sql", "tests/test_run_contract.py",
+}  # fmt: skip
 EXAMPLE_FILES = {
     "models/staging/shop/inner/model.sql",
     "models/intermediate/sales/inner/model.sql",
