@@ -839,9 +839,9 @@ def test_the_container_workflow_builds_on_pull_requests_and_publishes_from_main(
     image, publish = workflow.jobs["image"], workflow.jobs["publish"]
     assert image["permissions"] == {"contents": "read"} and "if" not in image
     runs = [step.get("run", "") for step in steps(image)]
-    assert [i for i, run in enumerate(runs) if "hadolint Dockerfile" in run] < [
-        i for i, run in enumerate(runs) if "uvx nox -s container" in run
-    ]
+    hadolint = [index for index, run in enumerate(runs) if "hadolint Dockerfile" in run]
+    build_and_run = [index for index, run in enumerate(runs) if re.search(r"^uvx nox -s container$", run, re.M)]
+    assert len(hadolint) == len(build_and_run) == 1 and hadolint < build_and_run, runs
     assert (publish["needs"], publish["if"]) == ("image", MAIN_PUSH_ONLY)
     assert publish["permissions"] == {
         "contents": "read", "packages": "write", "id-token": "write", "attestations": "write",

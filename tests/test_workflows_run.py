@@ -355,7 +355,8 @@ def test_with_pipeline_image_set_the_deploy_runs_each_step_in_the_image(image_ba
             }
             assert call["env"] == {**secrets[env], "RAW_DATA_DIR": str(raw)}
             assert not [arg for arg in call["argv"] for value in secrets[env].values() if value in arg]
-    assert "the run report, from the image" in deploy.job("production").summary
+    for job in ("staging", "production"):
+        assert "the run report, from the image" in deploy.job(job).summary, job
     assert (runner.artifact(deploy.run_id, "prod-manifest") / "manifest.json").is_file()
     assert not (image_bake / ".nox").exists()
 
