@@ -786,6 +786,45 @@ def test_an_absolute_raw_data_folder_is_mounted_read_only_at_the_same_path(baked
     assert command == ["run", "--env", "prod"]
 
 
+# An image with Python that a local engine holds (the image tests import one with debootstrap; see .ci/run).
+ENGINE_IMAGE = os.environ.get("RUN_IN_IMAGE_TEST_IMAGE", "localhost/bookworm-python:3.11")
+PROBE = """
+import os, pathlib
+print("uid", os.getuid(), "secret", os.environ.get("SECRET_X"))
+print("raw", pathlib.Path(os.environ["RAW_DATA_DIR"], "x.csv").read_text().strip())
+for path in ["/tmp/a", "/app/logs/a", "/app/warehouse/a", "/app/reports/a", "/app/target/a", "/app/a", "/etc/a",
+             os.environ["RAW_DATA_DIR"] + "/y"]:
+    try:
+        pathlib.Path(path).write_text("x")
+        print("wrote", path)
+    except OSError as error:
+        print("refused", path, error.strerror)
+raise SystemExit(7)
+"""
+
+
+def test_run_in_image_keeps_the_contract_under_a_real_engine(tmp_path: Path) -> None:
+    """run-in-image.sh (every bake's copy is this one) with podman standing in for docker: only the tmpfs and the
+    three mounts are writable, the raw folder is read-only, the secret arrives by name, the container's exit code
+    is the script's."""
+    podman = shutil.which("podman")
+    if podman is None or subprocess.run([podman, "image", "exists", ENGINE_IMAGE], check=False).returncode != 0:
+        pytest.skip(f"no podman with the image {ENGINE_IMAGE} here (set RUN_IN_IMAGE_TEST_IMAGE to another)")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "x.csv").write_text("a,b\n", encoding="utf-8")
+    env = {"PIPELINE_IMAGE": ENGINE_IMAGE, "SECRET_X": "s3cr3t-value", "RAW_DATA_DIR": str(tmp_path / "raw")}
+    script = f'bash "{TEMPLATE_GITHUB}/run-in-image.sh" SECRET_X RAW_DATA_DIR -- python3 -c "$PROBE"'
+    result = run_step(script, tmp_path, {**env, "PROBE": PROBE}, {"docker": f'exec "{podman}" "$@"'})
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"uid {os.getuid()} secret s3cr3t-value", "raw a,b"]
+    assert {line.split()[1] for line in lines if line.startswith("wrote")} == {
+        "/tmp/a", "/app/logs/a", "/app/warehouse/a", "/app/reports/a", "/app/target/a",
+    }  # fmt: skip
+    assert all(line.endswith("Read-only file system") for line in lines if line.startswith("refused")), lines
+    assert {path.parent.name for path in tmp_path.glob("*/a")} == {"warehouse", "reports", "target"}
+
+
 @pytest.mark.parametrize(
     ("arguments", "env", "message"),
     [
