@@ -760,7 +760,7 @@ def test_with_pipeline_image_set_a_step_runs_the_image_under_its_run_contract(
                 assert "from the image" in (tmp_path / "step-summary.md").read_text(encoding="utf-8")
         assert command == cli, (name, job_id)
         assert "--rm" in options and "--read-only" in options
-        assert set(options["--tmpfs"]) == TMPFS
+        assert {entry.split(":")[0] for entry in options["--tmpfs"]} == TMPFS
         assert set(options["--mount"]) == {
             f"type=bind,source={workspace}/{folder},target={target}" for folder, target in MOUNTS.items()
         }
@@ -896,6 +896,7 @@ def test_the_container_workflow_builds_on_pull_requests_and_publishes_from_main(
     assert push["with"]["push"] is True and push["with"]["context"] == "."
     assert push["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
     assert push["with"]["labels"] == "${{ steps.meta.outputs.labels }}"
+    assert push["with"]["build-args"] == "${{ steps.meta.outputs.build-args }}"
     assert push["with"]["provenance"] == "mode=max"
     attest = uses["actions/attest-build-provenance"]["with"]
     assert attest["subject-digest"] == "${{ steps." + push["id"] + ".outputs.digest }}"
@@ -919,6 +920,11 @@ def test_the_image_is_named_after_the_repository_and_labelled_with_the_commit(ba
         "image=ghcr.io/acme/shop-analytics\n"
         f"version={version}\n"
         f"tags<<EOF\nghcr.io/acme/shop-analytics:sha-{sha}\nghcr.io/acme/shop-analytics:main\nEOF\n"
+        "build-args<<EOF\n"
+        "SOURCE_URL=https://github.com/Acme/Shop-Analytics\n"
+        f"REVISION={sha}\n"
+        f"VERSION={version}\n"
+        "EOF\n"
         "labels<<EOF\n"
         "org.opencontainers.image.source=https://github.com/Acme/Shop-Analytics\n"
         f"org.opencontainers.image.revision={sha}\n"

@@ -2,7 +2,7 @@
 # Run one pipeline command in the step image $PIPELINE_IMAGE, the way pipeline.yml and deploy.yml do
 # when that variable is set:  bash .github/run-in-image.sh NAME... -- COMMAND [ARGS...]
 #
-# The image's run contract: a read-only root, tmpfs at /tmp and /app/logs, and this checkout's
+# The image's run contract: a read-only root, tmpfs at /tmp and /app/logs (writable by any uid), and this checkout's
 # warehouse/, reports/ and target/ mounted at /app/warehouse, /app/reports and /app/target (created
 # here when missing), so the dbt artifacts and run reports land where the later steps upload them.
 # Each NAME is an environment variable passed by name (`-e NAME`): its value, a secret perhaps,
@@ -36,8 +36,8 @@ mkdir -p warehouse reports target
 args=(
   run --rm
   --read-only
-  --tmpfs /tmp
-  --tmpfs /app/logs
+  --tmpfs /tmp:rw,mode=1777
+  --tmpfs /app/logs:rw,mode=1777
   --mount "type=bind,source=$PWD/warehouse,target=/app/warehouse"
   --mount "type=bind,source=$PWD/reports,target=/app/reports"
   --mount "type=bind,source=$PWD/target,target=/app/target"
