@@ -786,8 +786,9 @@ def test_an_absolute_raw_data_folder_is_mounted_read_only_at_the_same_path(baked
     assert command == ["run", "--env", "prod"]
 
 
-# An image with Python that a local engine holds (the image tests import one with debootstrap; see .ci/run).
-ENGINE_IMAGE = os.environ.get("RUN_IN_IMAGE_TEST_IMAGE", "localhost/bookworm-python:3.11")
+# An image with Python that a local engine holds: $CONTAINER_BASE_IMAGE, else the Debian base the image's slow test
+# (test_container_image.py) imports once with debootstrap and keeps by this name.
+ENGINE_IMAGE = os.environ.get("CONTAINER_BASE_IMAGE") or "localhost/bookworm-python:3.11"
 PROBE = """
 import os, pathlib
 print("uid", os.getuid(), "secret", os.environ.get("SECRET_X"))
@@ -809,7 +810,7 @@ def test_run_in_image_keeps_the_contract_under_a_real_engine(tmp_path: Path) -> 
     is the script's."""
     podman = shutil.which("podman")
     if podman is None or subprocess.run([podman, "image", "exists", ENGINE_IMAGE], check=False).returncode != 0:
-        pytest.skip(f"no podman with the image {ENGINE_IMAGE} here (set RUN_IN_IMAGE_TEST_IMAGE to another)")
+        pytest.skip(f"no podman with the image {ENGINE_IMAGE} here (CONTAINER_BASE_IMAGE names another)")
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "x.csv").write_text("a,b\n", encoding="utf-8")
     env = {"PIPELINE_IMAGE": ENGINE_IMAGE, "SECRET_X": "s3cr3t-value", "RAW_DATA_DIR": str(tmp_path / "raw")}
