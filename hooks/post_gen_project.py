@@ -39,6 +39,9 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_container.py",
         "benchmarks/container.py",
         ".github/workflows/container.yml",
+        "compose.yaml",
+        "deploy",
+        "tests/test_run_contract.py",
     ],
     ("include_example", "no"): [
         "models/staging/shop",

@@ -55,7 +55,7 @@ BASE = {
     "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
-    ".github/workflows/pipeline.yml",
+    ".github/workflows/pipeline.yml", ".github/run-in-image.sh",
 }  # fmt: skip
 EXAMPLE = {
     "data/raw/sample/customers.csv", "data/raw/sample/manifest.json", "data/raw/sample/order_items.parquet",
@@ -85,6 +85,9 @@ CONTAINER = {
     "tests/test_container.py",
     "benchmarks/container.py",
     ".github/workflows/container.yml",
+    "compose.yaml",
+    "deploy/kubernetes/cronjob.yaml",
+    "tests/test_run_contract.py",
 }
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 

@@ -485,7 +485,9 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
     created = set()
     for relative in every + KEEPERS:
         path = root / relative
-        if "." not in path.name and path.name != "Dockerfile":
+        if relative == "deploy":  # a folder of the template's own file: main, which lists them, removes it
+            path = path / "kubernetes" / "cronjob.yaml"
+        elif "." not in path.name and path.name != "Dockerfile":
             path = path / "inner" / "model.sql"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x\n", encoding="utf-8")
@@ -493,7 +495,10 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
     return created
 
 
-CONTAINER_FILES = {"Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml"}
+CONTAINER_FILES = {
+    "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml",
+    "compose.yaml", "deploy/kubernetes/cronjob.yaml", "tests/test_run_contract.py",
+}  # fmt: skip
 EXAMPLE_FILES = {
     "models/staging/shop/inner/model.sql",
     "models/intermediate/sales/inner/model.sql",

@@ -123,6 +123,7 @@ def test_paths_to_remove_follow_the_answers_given() -> None:
     assert post.paths_to_remove({"container": "no"}) == [
         "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", "tests/test_container.py",
         "benchmarks/container.py", ".github/workflows/container.yml",
+        "compose.yaml", "deploy", "tests/test_run_contract.py",
     ]  # fmt: skip
     removed = post.paths_to_remove({"include_example": "no", "container": "yes"})
     assert "src//generate.py" in removed  # no package_name answer: nothing is filled in

@@ -10,7 +10,9 @@ linters run once per combination, over all of its files at once.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -176,16 +178,28 @@ def top_level_permissions_are_empty(workflow: Workflow, context: Context) -> lis
     return [] if permissions == {} else [f"top-level permissions is {permissions!r}, not {{}}"]
 
 
+# The one exception to read-only jobs: a job that runs only for a push to main may publish the image and its
+# provenance attestation, and nothing else.
+PUBLISH_SCOPES = frozenset({"packages", "id-token", "attestations"})
+MAIN_PUSH_ONLY = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+
+
 @rule
-def every_job_declares_read_only_permissions(workflow: Workflow, context: Context) -> list[str]:
-    """Every job lists its permissions, and reading is all these workflows need."""
+def every_job_declares_least_privilege_permissions(workflow: Workflow, context: Context) -> list[str]:
+    """Every job lists its permissions and only reads; a job that runs only for a push to main (`if:` exactly
+    MAIN_PUSH_ONLY) may also write packages, id-token and attestations, to publish and attest the image."""
     findings = []
     for name, job in workflow.jobs.items():
         permissions = job.get("permissions")
         if not isinstance(permissions, dict):
             findings.append(f"job {name}: permissions is {permissions!r}; list the scopes it reads")
             continue
-        findings += [f"job {name}: grants {scope}: {level}" for scope, level in permissions.items() if level != "read"]
+        publishes = job.get("if") == MAIN_PUSH_ONLY
+        findings += [
+            f"job {name}: grants {scope}: {level}"
+            for scope, level in permissions.items()
+            if level != "read" and not (publishes and scope in PUBLISH_SCOPES and level == "write")
+        ]
     return findings
 
 
@@ -588,6 +602,338 @@ def test_the_pipeline_inputs_become_separate_cli_arguments(
     assert not (tmp_path / "pwned").exists()
 
 
+# --- The step image: container.yml builds and publishes it, pipeline.yml and deploy.yml can run in it ---
+
+# A stand-in for `docker`: each call appends its argv (and, for `login --password-stdin`, what it read) to
+# $DOCKER_CALLS; `docker run` also records the value each `--env NAME` passes, then plays the pipeline: `run --env E`
+# leaves target/E/manifest.json and `--markdown FILE` appends to FILE, each written through the mount that holds
+# it (a path outside every writable mount fails, as on the read-only root), and exits with $DOCKER_STATUS.
+FAKE_DOCKER = """\
+import json, os, sys
+from pathlib import Path
+
+argv = sys.argv[1:]
+record = {"argv": argv, "env": {}}
+status = 0
+if argv[:1] == ["login"] and "--password-stdin" in argv:
+    record["stdin"] = sys.stdin.read()
+if argv[:1] == ["run"]:
+    options, index = [], 1
+    while argv[index].startswith("--"):  # the options, up to the image
+        value = None if argv[index] in ("--rm", "--read-only") else argv[index + 1]
+        options.append((argv[index], value))
+        index += 1 if value is None else 2
+    command = argv[index + 1 :]
+    record["env"] = {name: os.environ.get(name) for flag, name in options if flag == "--env"}
+    mounts = {}
+    for flag, value in options:
+        if flag == "--mount":
+            fields = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+            if "readonly" not in value.split(","):
+                mounts[fields["target"]] = fields["source"]
+
+    def host(path):
+        inside = path if path.startswith("/") else "/app/" + path
+        for target, source in mounts.items():
+            if inside.startswith(target + "/"):
+                return Path(source + inside[len(target) :])
+        sys.exit(f"fake docker: {inside} is on the read-only root")
+
+    env = command[command.index("--env") + 1] if "--env" in command else "dev"
+    if command[:1] == ["run"]:
+        manifest = host(f"target/{env}/manifest.json")
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text("{}", encoding="utf-8")
+    if "--markdown" in command:
+        summary = host(command[command.index("--markdown") + 1])
+        with summary.open("a", encoding="utf-8") as out:
+            out.write("### the run report, from the image\\n")
+    status = int(os.environ.get("DOCKER_STATUS", "0"))
+with open(os.environ["DOCKER_CALLS"], "a", encoding="utf-8") as calls:
+    calls.write(json.dumps(record) + "\\n")
+sys.exit(status)
+"""
+# The run contract of the image (README, "The image in CI, compose and Kubernetes"): what is writable, and where.
+TMPFS = {"/tmp", "/app/logs"}
+MOUNTS = {"warehouse": "/app/warehouse", "reports": "/app/reports", "target": "/app/target"}
+IMAGE = "ghcr.io/acme/shop-analytics@sha256:" + "ab" * 32
+
+
+def docker_calls(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def docker_run(argv: list[str]) -> tuple[dict[str, list[str]], str, list[str]]:
+    """A `docker run` argv split into its options (name -> values), the image, and the command after it."""
+    assert argv[0] == "run", argv
+    options: dict[str, list[str]] = {}
+    index = 1
+    while argv[index].startswith("--"):
+        name = argv[index]
+        if name in ("--rm", "--read-only"):
+            options.setdefault(name, []).append("")
+            index += 1
+        else:
+            options.setdefault(name, []).append(argv[index + 1])
+            index += 2
+    return options, argv[index], argv[index + 1 :]
+
+
+def pipeline_steps(baked: Baked) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every step of pipeline.yml and deploy.yml that runs a pipeline command: (workflow, job, step)."""
+    return [
+        (name, job_id, step)
+        for name in ("pipeline.yml", "deploy.yml")
+        for job_id, job in baked.workflow(name).jobs.items()
+        for step in steps(job)
+        if "nox -s pipeline" in step.get("run", "")
+    ]
+
+
+def step_env(step: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """The step's env as GitHub would set it, every secret and variable a recognisable value."""
+    env = {name: f"value-of-{name}" for name in step.get("env") or {}}
+    env |= {"PIPELINE_ENV": "staging", "PIPELINE_VARS": "a=1", "PIPELINE_SELECT": ""}
+    env |= {"RAW_DATA_DIR": "data/raw", "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md")}
+    return {name: value for name, value in env.items() if name in (step.get("env") or {}) or name.startswith("GITHUB")}
+
+
+def test_every_pipeline_step_can_run_in_the_image(baked: Baked) -> None:
+    """Each run and report step of the scheduled pipeline and the deploys has both paths, switched by
+    PIPELINE_IMAGE, and the jobs that run them may pull from the repository's own registry."""
+    found = pipeline_steps(baked)
+    assert [(name, job) for name, job, _ in found] == [
+        ("pipeline.yml", "pipeline"), ("pipeline.yml", "pipeline"),
+        ("deploy.yml", "staging"), ("deploy.yml", "staging"),
+        ("deploy.yml", "production"), ("deploy.yml", "production"),
+    ]  # fmt: skip
+    for name, job_id, step in found:
+        assert step["env"]["PIPELINE_IMAGE"] == "${{ vars.PIPELINE_IMAGE }}", (name, job_id)
+        assert "bash .github/run-in-image.sh " in step["run"], (name, job_id)
+        job = baked.workflow(name).jobs[job_id]
+        assert job["permissions"] == {"contents": "read", "packages": "read"}, (name, job_id)
+        login = [s for s in steps(job) if "docker login ghcr.io" in s.get("run", "")]
+        assert login and login[0]["if"] == "startsWith(vars.PIPELINE_IMAGE, 'ghcr.io/')", (name, job_id)
+        assert "--password-stdin" in login[0]["run"], "the token never appears on a command line"
+        assert any("docker logout ghcr.io" in s.get("run", "") and "always()" in s["if"] for s in steps(job))
+    assert (baked.project / ".github" / "run-in-image.sh").is_file()
+
+
+@pytest.mark.parametrize("status", [0, 3], ids=["succeeds", "fails"])
+def test_with_pipeline_image_set_a_step_runs_the_image_under_its_run_contract(
+    baked: Baked, tmp_path: Path, status: int
+) -> None:
+    """The same CLI arguments reach the image as reach nox without it; the folders are mounted, the root is
+    read-only, each secret passes by name only (its value never on a command line), and the exit code is the
+    step's."""
+    workspace = tmp_path / "workspace"
+    (workspace / ".github").mkdir(parents=True)
+    shutil.copy2(baked.project / ".github" / "run-in-image.sh", workspace / ".github")
+    fake_py = tmp_path / "fake_docker.py"
+    fake_py.write_text(FAKE_DOCKER, encoding="utf-8")
+    fakes = {"docker": f'exec "{sys.executable}" "{fake_py}" "$@"', "uvx": 'printf "%s\\n" "$@" > uvx-args'}
+    uid = f"{os.getuid()}:{os.getgid()}"
+    for name, job_id, step in pipeline_steps(baked):
+        calls = tmp_path / f"calls-{name}-{job_id}.jsonl"
+        calls.unlink(missing_ok=True)
+        env = step_env(step, tmp_path)
+        secrets = {key: value for key, value in env.items() if key in step["env"] and key.isupper()}
+        secrets = {key: value for key, value in secrets.items() if not key.startswith("PIPELINE_")}
+
+        # Unset: nox on the runner, as before, and no docker.
+        without = run_step(step["run"], workspace, {**env, "PIPELINE_IMAGE": "", "DOCKER_CALLS": str(calls)}, fakes)
+        assert without.returncode == 0, without.stderr
+        nox_args = (workspace / "uvx-args").read_text(encoding="utf-8").splitlines()
+        assert nox_args[:4] == ["nox", "-s", "pipeline", "--"] and docker_calls(calls) == []
+
+        # Set: one `docker run` of that image, with the same command.
+        extra = {"PIPELINE_IMAGE": IMAGE, "DOCKER_CALLS": str(calls), "DOCKER_STATUS": str(status)}
+        result = run_step(step["run"], workspace, {**env, **extra}, fakes)
+        assert result.returncode == status, (name, job_id, result.stderr)
+        [call] = docker_calls(calls)
+        options, image, command = docker_run(call["argv"])
+        assert image == IMAGE
+        cli = nox_args[4:]
+        if "--markdown" in cli:  # the summary is written into the mounted reports/, then appended by the step
+            cli[cli.index("--markdown") + 1] = "reports/job-summary.md"
+            if status == 0:
+                assert "from the image" in (tmp_path / "step-summary.md").read_text(encoding="utf-8")
+        assert command == cli, (name, job_id)
+        assert "--rm" in options and "--read-only" in options
+        assert {entry.split(":")[0] for entry in options["--tmpfs"]} == TMPFS
+        assert set(options["--mount"]) == {
+            f"type=bind,source={workspace}/{folder},target={target}" for folder, target in MOUNTS.items()
+        }
+        assert options["--user"] == [uid]
+        assert sorted(options["--env"]) == sorted(secrets), (name, job_id)
+        assert call["env"] == secrets  # the values arrive, by name
+        assert not [arg for arg in call["argv"] for value in secrets.values() if value in arg]
+        assert all((workspace / folder).is_dir() for folder in MOUNTS)
+
+
+def test_an_absolute_raw_data_folder_is_mounted_read_only_at_the_same_path(baked: Baked, tmp_path: Path) -> None:
+    raw = tmp_path / "raw data"
+    raw.mkdir()
+    fake_py = tmp_path / "fake_docker.py"
+    fake_py.write_text(FAKE_DOCKER, encoding="utf-8")
+    calls = tmp_path / "calls.jsonl"
+    env = {"PIPELINE_IMAGE": IMAGE, "DOCKER_CALLS": str(calls), "RAW_DATA_DIR": str(raw)}
+    script = f'bash "{baked.project}/.github/run-in-image.sh" RAW_DATA_DIR -- run --env prod'
+    result = run_step(script, tmp_path, env, {"docker": f'exec "{sys.executable}" "{fake_py}" "$@"'})
+    assert result.returncode == 0, result.stderr
+    options, _, command = docker_run(docker_calls(calls)[0]["argv"])
+    assert f"type=bind,source={raw},target={raw},readonly" in options["--mount"]
+    assert command == ["run", "--env", "prod"]
+
+
+# An image with Python that a local engine holds: $CONTAINER_BASE_IMAGE, else the Debian base the image's slow test
+# (test_container_image.py) imports once with debootstrap and keeps by this name.
+ENGINE_IMAGE = os.environ.get("CONTAINER_BASE_IMAGE") or "localhost/bookworm-python:3.11"
+PROBE = """
+import os, pathlib
+print("uid", os.getuid(), "secret", os.environ.get("SECRET_X"))
+print("raw", pathlib.Path(os.environ["RAW_DATA_DIR"], "x.csv").read_text().strip())
+for path in ["/tmp/a", "/app/logs/a", "/app/warehouse/a", "/app/reports/a", "/app/target/a", "/app/a", "/etc/a",
+             os.environ["RAW_DATA_DIR"] + "/y"]:
+    try:
+        pathlib.Path(path).write_text("x")
+        print("wrote", path)
+    except OSError as error:
+        print("refused", path, error.strerror)
+raise SystemExit(7)
+"""
+
+
+def test_run_in_image_keeps_the_contract_under_a_real_engine(tmp_path: Path) -> None:
+    """run-in-image.sh (every bake's copy is this one) with podman standing in for docker: only the tmpfs and the
+    three mounts are writable, the raw folder is read-only, the secret arrives by name, the container's exit code
+    is the script's."""
+    podman = shutil.which("podman")
+    if podman is None or subprocess.run([podman, "image", "exists", ENGINE_IMAGE], check=False).returncode != 0:
+        pytest.skip(f"no podman with the image {ENGINE_IMAGE} here (CONTAINER_BASE_IMAGE names another)")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "x.csv").write_text("a,b\n", encoding="utf-8")
+    env = {"PIPELINE_IMAGE": ENGINE_IMAGE, "SECRET_X": "s3cr3t-value", "RAW_DATA_DIR": str(tmp_path / "raw")}
+    script = f'bash "{TEMPLATE_GITHUB}/run-in-image.sh" SECRET_X RAW_DATA_DIR -- python3 -c "$PROBE"'
+    result = run_step(script, tmp_path, {**env, "PROBE": PROBE}, {"docker": f'exec "{podman}" "$@"'})
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"uid {os.getuid()} secret s3cr3t-value", "raw a,b"]
+    assert {line.split()[1] for line in lines if line.startswith("wrote")} == {
+        "/tmp/a", "/app/logs/a", "/app/warehouse/a", "/app/reports/a", "/app/target/a",
+    }  # fmt: skip
+    assert all(line.endswith("Read-only file system") for line in lines if line.startswith("refused")), lines
+    assert {path.parent.name for path in tmp_path.glob("*/a")} == {"warehouse", "reports", "target"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "message"),
+    [
+        pytest.param("A -- run", {"PIPELINE_IMAGE": ""}, "PIPELINE_IMAGE is empty", id="no-image"),
+        pytest.param("A B", {"PIPELINE_IMAGE": IMAGE}, "no command after --", id="no-command"),
+        pytest.param("'A=1' -- run", {"PIPELINE_IMAGE": IMAGE}, "A=1 is not an environment variable name", id="value"),
+    ],
+)
+def test_run_in_image_refuses_a_bad_call_in_one_sentence(
+    baked: Baked, tmp_path: Path, arguments: str, env: dict[str, str], message: str
+) -> None:
+    script = f'bash "{baked.project}/.github/run-in-image.sh" {arguments}'
+    result = run_step(script, tmp_path, env, {"docker": "touch docker-ran"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "docker-ran").exists()
+
+
+def dockerfile_sources(dockerfile: Path) -> set[str]:
+    """What the Dockerfile copies from the build context (COPY without --from), as paths."""
+    sources = set()
+    for line in dockerfile.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("COPY "):
+            continue
+        words = shlex.split(line)
+        if any(word.startswith("--from") for word in words):
+            continue
+        sources |= {word.rstrip("/") for word in words[1:-1] if not word.startswith("--")}
+    return sources
+
+
+def test_the_container_workflow_builds_on_pull_requests_and_publishes_from_main(baked: Baked) -> None:
+    """container.yml runs when something the image is made of changes, builds and runs the image on every such
+    pull request and push, and only a push to main publishes it, from the one job that may write."""
+    if baked.answers["container"] == "no":
+        pytest.skip("no image in this bake")
+    workflow = baked.workflow("container.yml")
+    assert workflow.triggers == {"pull_request", "push"}
+    assert workflow.on["push"]["branches"] == ["main"]
+    paths = workflow.on["pull_request"]["paths"]
+    assert workflow.on["push"]["paths"] == paths
+    for source in dockerfile_sources(baked.project / "Dockerfile"):
+        changed = f"{source}/any/file" if (baked.project / source).is_dir() else source
+        covered = any(fnmatch.fnmatchcase(changed, path) for path in paths)
+        assert covered, f"a change to {changed} changes the image but does not run container.yml"
+    for extra in ("Dockerfile", ".dockerignore", "noxfile.py", "compose.yaml", ".github/workflows/container.yml"):
+        assert any(fnmatch.fnmatchcase(extra, path) for path in paths), extra
+        assert (baked.project / extra).is_file(), extra
+    assert any(fnmatch.fnmatchcase("deploy/kubernetes/cronjob.yaml", path) for path in paths)
+
+    image, publish = workflow.jobs["image"], workflow.jobs["publish"]
+    assert image["permissions"] == {"contents": "read"} and "if" not in image
+    runs = [step.get("run", "") for step in steps(image)]
+    hadolint = [index for index, run in enumerate(runs) if "hadolint Dockerfile" in run]
+    build_and_run = [index for index, run in enumerate(runs) if re.search(r"^uvx nox -s container$", run, re.M)]
+    assert len(hadolint) == len(build_and_run) == 1 and hadolint < build_and_run, runs
+    assert (publish["needs"], publish["if"]) == ("image", MAIN_PUSH_ONLY)
+    assert publish["permissions"] == {
+        "contents": "read", "packages": "write", "id-token": "write", "attestations": "write",
+    }  # fmt: skip
+    uses = {step["uses"].split("@")[0]: step for step in steps(publish) if "uses" in step}
+    assert set(uses) == {
+        "actions/checkout", "docker/setup-buildx-action", "docker/login-action", "docker/build-push-action",
+        "actions/attest-build-provenance",
+    }  # fmt: skip
+    login = uses["docker/login-action"]["with"]
+    assert login == {"registry": "ghcr.io", "username": "${{ github.actor }}", "password": "${{ github.token }}"}
+    push = uses["docker/build-push-action"]
+    assert push["with"]["push"] is True and push["with"]["context"] == "."
+    assert push["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
+    assert push["with"]["labels"] == "${{ steps.meta.outputs.labels }}"
+    assert push["with"]["build-args"] == "${{ steps.meta.outputs.build-args }}"
+    assert push["with"]["provenance"] == "mode=max"
+    attest = uses["actions/attest-build-provenance"]["with"]
+    assert attest["subject-digest"] == "${{ steps." + push["id"] + ".outputs.digest }}"
+    assert attest["push-to-registry"] is True
+
+
+def test_the_image_is_named_after_the_repository_and_labelled_with_the_commit(baked: Baked, tmp_path: Path) -> None:
+    """GHCR wants lowercase: Acme/Shop-Analytics publishes ghcr.io/acme/shop-analytics, tagged sha-<commit> and
+    main, with the OCI labels source, revision and version (the project's)."""
+    if baked.answers["container"] == "no":
+        pytest.skip("no image in this bake")
+    publish = baked.workflow("container.yml").jobs["publish"]
+    meta = next(step for step in steps(publish) if step.get("id") == "meta")
+    output = tmp_path / "output"
+    sha = "c0ffee" * 6 + "1234"
+    env = {"GITHUB_OUTPUT": str(output), "GITHUB_REPOSITORY": "Acme/Shop-Analytics", "GITHUB_SHA": sha}
+    result = run_step(meta["run"], baked.project, {**env, "GITHUB_SERVER_URL": "https://github.com"})
+    assert result.returncode == 0, result.stderr
+    version = tomllib.loads((baked.project / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert output.read_text(encoding="utf-8") == (
+        "image=ghcr.io/acme/shop-analytics\n"
+        f"version={version}\n"
+        f"tags<<EOF\nghcr.io/acme/shop-analytics:sha-{sha}\nghcr.io/acme/shop-analytics:main\nEOF\n"
+        "build-args<<EOF\n"
+        "SOURCE_URL=https://github.com/Acme/Shop-Analytics\n"
+        f"REVISION={sha}\n"
+        f"VERSION={version}\n"
+        "EOF\n"
+        "labels<<EOF\n"
+        "org.opencontainers.image.source=https://github.com/Acme/Shop-Analytics\n"
+        f"org.opencontainers.image.revision={sha}\n"
+        f"org.opencontainers.image.version={version}\n"
+        "EOF\n"
+    )
+
+
 def test_every_job_sets_up_the_lowest_python_the_project_supports(baked: Baked, tmp_path: Path) -> None:
     """The workflows are not rendered, so they read `requires-python` (the python_version answer) at run time."""
     for workflow in baked.workflows:
@@ -716,6 +1062,17 @@ jobs:
         env:
           TOKEN: ${{{{ secrets.TOKEN }}}}
         run: uvx nox -s tests
+  publish:
+    needs: check
+    if: github.event_name == 'push' && github.ref == 'refs/heads/main'
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    permissions:
+      contents: read
+      packages: write
+      id-token: write
+    steps:
+      - run: uvx nox -s tests
 """
 # Another workflow of the repository, for the rule on shared concurrency groups.
 OTHER_WORKFLOW = """\
@@ -756,11 +1113,16 @@ BAD_CASES = [
     ("top_level_permissions_are_empty", "missing", "permissions: {}\n", ""),
     ("top_level_permissions_are_empty", "read-all", "permissions: {}\n", "permissions: read-all\n"),
     ("top_level_permissions_are_empty", "a-scope", "permissions: {}\n", "permissions:\n  contents: read\n"),
-    ("every_job_declares_read_only_permissions", "none-listed", CHECK_PERMISSIONS, ""),
-    ("every_job_declares_read_only_permissions", "read-all", CHECK_PERMISSIONS, "    permissions: read-all\n"),
-    ("every_job_declares_read_only_permissions", "contents-write", DEPLOY_PERMISSIONS,
+    ("every_job_declares_least_privilege_permissions", "none-listed", CHECK_PERMISSIONS, ""),
+    ("every_job_declares_least_privilege_permissions", "read-all", CHECK_PERMISSIONS, "    permissions: read-all\n"),
+    ("every_job_declares_least_privilege_permissions", "contents-write", DEPLOY_PERMISSIONS,
      DEPLOY_PERMISSIONS.replace("read", "write")),
-    ("every_job_declares_read_only_permissions", "actions-write", "actions: read", "actions: write"),
+    ("every_job_declares_least_privilege_permissions", "actions-write", "actions: read", "actions: write"),
+    ("every_job_declares_least_privilege_permissions", "publish-not-only-for-main", f"    if: {MAIN_PUSH_ONLY}\n", ""),
+    ("every_job_declares_least_privilege_permissions", "publish-also-for-pull-requests", f"if: {MAIN_PUSH_ONLY}",
+     f"if: {MAIN_PUSH_ONLY} || github.event_name == 'pull_request'"),
+    ("every_job_declares_least_privilege_permissions", "publish-writes-more", "      id-token: write\n",
+     "      id-token: write\n      pull-requests: write\n"),
     ("every_job_has_a_timeout", "missing", "    timeout-minutes: 10\n    environment", "    environment"),
     ("every_action_is_pinned_by_commit_sha", "tag", f"{CHECKOUT} # v4.2.2", "actions/checkout@v4"),
     ("every_action_is_pinned_by_commit_sha", "sha-without-version", f"{CHECKOUT} # v4.2.2", CHECKOUT),

@@ -2,19 +2,23 @@
 
 tests/workflow_runner.py plays GitHub: it runs each job's steps with the environment a runner sets, maps
 each action to a local equivalent and fakes `gh` over its own runs and artifacts. The fast tests here
-check the runner itself; the slow one walks the branch flow of the baked README: deploy main to staging
-and production, open a pull request (its CI defers to the production manifest), lint the image, run the
-pipeline by hand, close the pull request.
+check the runner itself, and run deploy.yml and pipeline.yml with PIPELINE_IMAGE set (`docker` a fake that
+plays the container); the slow one walks the branch flow of the baked README: deploy main to staging and
+production, open a pull request (its CI defers to the production manifest), build and run the image, run
+the pipeline by hand, close the pull request.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from test_workflows import FAKE_DOCKER, IMAGE, MOUNTS, TMPFS, docker_run
 from workflow_runner import (
     Environment,
     Event,
@@ -279,6 +283,103 @@ def test_the_fake_gh_hands_the_last_deploys_manifest_to_the_ci_fetch_step(tmp_pa
     assert (runner.workspace / "state" / "prod" / "manifest.json").is_file()
 
 
+# --- The pipeline steps in the image (PIPELINE_IMAGE set), docker a fake that plays the container ---
+
+
+@pytest.fixture(scope="module")
+def image_bake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("image-bake"))
+
+
+def image_runner(project: Path, home: Path, status: int = 0) -> tuple[Runner, Path, Path]:
+    """A runner whose `docker` is FAKE_DOCKER, with PIPELINE_IMAGE a repository variable and each environment's
+    settings as the README says to give them for the image: DBT_DUCKDB_PATH in warehouse/, RAW_DATA_DIR a folder
+    of the runner's."""
+    raw = home / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    calls = home / "docker-calls.jsonl"
+    runner = Runner(
+        project,
+        home / "runner",
+        repository="Acme/Shop-Analytics",
+        environments={
+            "staging": Environment(
+                {"DBT_DUCKDB_PATH": "warehouse/staging.duckdb", "PII_HASH_KEY": "staging-" + "k" * 32},
+                {"RAW_DATA_DIR": str(raw)},
+            ),
+            "production": Environment({"DBT_DUCKDB_PATH": "warehouse/prod.duckdb"}, {"RAW_DATA_DIR": str(raw)}),
+        },
+        variables={"PIPELINE_IMAGE": IMAGE},
+        extra_env={"DOCKER_CALLS": str(calls), "DOCKER_STATUS": str(status)},
+    )
+    fake = home / "fake_docker.py"
+    fake.write_text(FAKE_DOCKER, encoding="utf-8")
+    docker = runner.bin_dir / "docker"
+    docker.write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")
+    docker.chmod(0o755)
+    return runner, calls, raw
+
+
+def calls_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_with_pipeline_image_set_the_deploy_runs_each_step_in_the_image(image_bake: Path, tmp_path: Path) -> None:
+    """deploy.yml end to end on the runner: per environment, a login to GHCR with the job's token on stdin, `run`
+    and `report` in the pinned image under the run contract with that environment's secrets by name, a logout;
+    the manifest the image leaves in the mounted target/ is the artifact slim CI defers to; nox never runs."""
+    runner, calls, raw = image_runner(image_bake, tmp_path)
+    deploy = runner.run(image_bake / ".github" / "workflows" / "deploy.yml", runner.push("main"))
+
+    assert deploy.conclusion == "success", deploy.report()
+    made = calls_of(calls)
+    assert [call["argv"][0] for call in made] == ["login", "run", "run", "logout"] * 2
+    for login in made[0::4]:
+        assert login["argv"] == ["login", "ghcr.io", "--username", "octocat", "--password-stdin"]
+        assert login["stdin"].strip() == "ghs_localRunnerToken"  # the job's token, never on a command line
+    secrets = {
+        "staging": {"DBT_DUCKDB_PATH": "warehouse/staging.duckdb", "PII_HASH_KEY": "staging-" + "k" * 32},
+        "prod": {"DBT_DUCKDB_PATH": "warehouse/prod.duckdb"},
+    }
+    for env, (run_call, report_call) in zip(["staging", "prod"], [made[1:3], made[5:7]], strict=True):
+        for call, command in (
+            (run_call, ["run", "--env", env]),
+            (report_call, ["report", "--env", env, "--markdown", "reports/job-summary.md"]),
+        ):
+            options, image, given = docker_run(call["argv"])
+            assert (image, given) == (IMAGE, command)
+            assert {entry.split(":")[0] for entry in options["--tmpfs"]} == TMPFS and "--read-only" in options
+            assert set(options["--mount"]) == {
+                *(f"type=bind,source={runner.workspace}/{name},target={path}" for name, path in MOUNTS.items()),
+                f"type=bind,source={raw},target={raw},readonly",
+            }
+            assert call["env"] == {**secrets[env], "RAW_DATA_DIR": str(raw)}
+            assert not [arg for arg in call["argv"] for value in secrets[env].values() if value in arg]
+    for job in ("staging", "production"):
+        assert "the run report, from the image" in deploy.job(job).summary, job
+    assert (runner.artifact(deploy.run_id, "prod-manifest") / "manifest.json").is_file()
+    assert not (image_bake / ".nox").exists()
+
+
+def test_a_failing_step_in_the_image_fails_the_scheduled_pipeline(image_bake: Path, tmp_path: Path) -> None:
+    """The container's exit code is the step's: the run step fails, the report step still runs (always()), and
+    the job and the run fail."""
+    runner, calls, _ = image_runner(image_bake, tmp_path, status=3)
+    inputs = {"environment": "prod", "vars": "start_date=2025-01-01", "select": "fct_orders+"}
+    run = runner.run(image_bake / ".github" / "workflows" / "pipeline.yml", runner.workflow_dispatch("main", inputs))
+
+    assert run.conclusion == "failure"
+    job = run.job("pipeline")
+    assert job.step("nox").outcome == "failure" and "(exit code 3)" in job.step("nox").log
+    assert job.step("Summary (the run report)").outcome == "failure"
+    assert job.step("Log out of GHCR").outcome == "success"
+    commands = [docker_run(call["argv"])[2] for call in calls_of(calls) if call["argv"][0] == "run"]
+    assert commands == [
+        ["run", "--env", "prod", "--var", "start_date=2025-01-01", "--select", "fct_orders+"],
+        ["report", "--env", "prod", "--markdown", "reports/job-summary.md"],
+    ]
+
+
 # --- The baked workflows, from a branch to production (slow) ---
 
 
@@ -353,9 +454,10 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     assert (runner.artifact(ci.run_id, "build-dbt-artifacts") / f"ci_pr_{PR}" / "manifest.json").is_file()
     assert (project / "warehouse" / f"ci_pr_{PR}.duckdb").is_file()
 
-    # 3. The image: hadolint, and the build skipped for want of a Docker engine.
+    # 3. The image: hadolint, then `nox -s container` builds it and runs the pipeline in it; publishing is for main.
     container = expect_success(runner.run(workflows / "container.yml", opened), timings)
-    assert "image build was skipped" in container.job("image").summary
+    assert container.job("image").step("nox").outcome == "success"
+    assert container.job("publish").result == "skipped"
 
     # 4. The pipeline by hand, on staging, with dbt vars.
     inputs = {"environment": "staging", "vars": "start_date=2025-01-01", "select": ""}

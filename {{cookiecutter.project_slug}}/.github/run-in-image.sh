@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run one pipeline command in the step image $PIPELINE_IMAGE, the way pipeline.yml and deploy.yml do
+# when that variable is set:  bash .github/run-in-image.sh NAME... -- COMMAND [ARGS...]
+#
+# The image's run contract: a read-only root, tmpfs at /tmp and /app/logs (writable by any uid), and this checkout's
+# warehouse/, reports/ and target/ mounted at /app/warehouse, /app/reports and /app/target (created
+# here when missing), so the dbt artifacts and run reports land where the later steps upload them.
+# Each NAME is an environment variable passed by name (`-e NAME`): its value, a secret perhaps,
+# never appears on a command line. $RAW_DATA_DIR, when it is an absolute folder on this machine,
+# is mounted read-only at the same path. The container runs as this user (uid:gid), so the files
+# it leaves are this job's own; the image writes only to the tmpfs and the mounts, under any uid.
+# The command's exit code is this script's.
+set -euo pipefail
+
+if [ -z "${PIPELINE_IMAGE:-}" ]; then
+  echo "PIPELINE_IMAGE is empty; set it to the image to run (e.g. ghcr.io/<owner>/<repo>@sha256:<digest>)." >&2
+  exit 2
+fi
+
+names=()
+while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+  if ! [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+    echo "$1 is not an environment variable name; pass NAME... -- COMMAND [ARGS...]." >&2
+    exit 2
+  fi
+  names+=("$1")
+  shift
+done
+if [ "$#" -lt 2 ]; then
+  echo "no command after --; pass NAME... -- COMMAND [ARGS...] (e.g. -- run --env prod)." >&2
+  exit 2
+fi
+shift
+
+mkdir -p warehouse reports target
+args=(
+  run --rm
+  --read-only
+  --tmpfs /tmp:rw,mode=1777
+  --tmpfs /app/logs:rw,mode=1777
+  --mount "type=bind,source=$PWD/warehouse,target=/app/warehouse"
+  --mount "type=bind,source=$PWD/reports,target=/app/reports"
+  --mount "type=bind,source=$PWD/target,target=/app/target"
+  --user "$(id -u):$(id -g)"
+)
+if [[ ${RAW_DATA_DIR:-} == /* ]] && [ -d "$RAW_DATA_DIR" ]; then
+  args+=(--mount "type=bind,source=$RAW_DATA_DIR,target=$RAW_DATA_DIR,readonly")
+fi
+for name in "${names[@]}"; do
+  args+=(--env "$name")
+done
+
+exec docker "${args[@]}" "$PIPELINE_IMAGE" "$@"
