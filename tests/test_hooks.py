@@ -473,6 +473,7 @@ KEEPERS = [
     "tests/conftest.py",
     "data/raw/.gitignore",
     ".github/workflows/ci.yml",
+    "benchmarks/slim_ci.py",
 ]
 
 
@@ -497,7 +498,8 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
 
 CONTAINER_FILES = {
     "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", ".github/workflows/container.yml",
-    "compose.yaml", "deploy/kubernetes/cronjob.yaml", "tests/test_run_contract.py",
+    "compose.yaml", "deploy/kubernetes/cronjob.yaml", "tests/test_run_contract.py", "tests/test_container.py",
+    "benchmarks/container.py",
 }  # fmt: skip
 EXAMPLE_FILES = {
     "models/staging/shop/inner/model.sql",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from container_engine import engine_and_base
 from test_workflows import FAKE_DOCKER, IMAGE, MOUNTS, TMPFS, docker_run
 from workflow_runner import (
     Environment,
@@ -405,6 +406,12 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     git(project, "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "--quiet", "-am", "Note a model")
     git(project, "switch", "--quiet", "main")
 
+    # container.yml builds the image for real: an engine and a base image, or (outside CI only) its step is left out.
+    try:
+        image_env = engine_and_base()
+    except pytest.skip.Exception as skipped:
+        image_env = {}
+        print(f"container.yml is not run: {skipped}")
     warehouses = tmp_path / "warehouses"
     warehouses.mkdir()
     raw = {"RAW_DATA_DIR": "data/raw/sample"}
@@ -418,7 +425,7 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
             ),
             "production": Environment({"DBT_DUCKDB_PATH": str(warehouses / "prod.duckdb")}, raw),
         },
-        extra_env={"UV_COMPILE_BYTECODE": "1"},
+        extra_env={"UV_COMPILE_BYTECODE": "1", **image_env},
     )
     timings: list[tuple[str, float, str]] = []
 
@@ -455,9 +462,10 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     assert (project / "warehouse" / f"ci_pr_{PR}.duckdb").is_file()
 
     # 3. The image: hadolint, then `nox -s container` builds it and runs the pipeline in it; publishing is for main.
-    container = expect_success(runner.run(workflows / "container.yml", opened), timings)
-    assert container.job("image").step("nox").outcome == "success"
-    assert container.job("publish").result == "skipped"
+    if image_env:
+        container = expect_success(runner.run(workflows / "container.yml", opened), timings)
+        assert container.job("image").step("nox").outcome == "success"
+        assert container.job("publish").result == "skipped"
 
     # 4. The pipeline by hand, on staging, with dbt vars.
     inputs = {"environment": "staging", "vars": "start_date=2025-01-01", "select": ""}
