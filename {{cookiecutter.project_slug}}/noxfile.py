@@ -112,6 +112,12 @@ def benchmark(session: nox.Session) -> None:
     """Print a benchmark's figures: `-- nox_sessions`, `-- checks_overhead` or `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}`."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
+{%- if cookiecutter.container == "yes" %}
+    if name == "container":
+        engine = container_engine(session)
+        session.run("python", "benchmarks/container.py", *args, env={**ENV, "CONTAINER_ENGINE": engine})
+        return
+{%- endif %}
     session.run("python", f"benchmarks/{name}.py", *args, env=ENV)
 
 

@@ -3,9 +3,9 @@
 The pipeline (`run --env ci` on the committed sample) runs in turns on the host (this virtualenv's CLI, in a
 throwaway copy of the project) and in the image (the run contract: read-only root, tmpfs, three mounted throwaway
 folders), `--repeat` times each; the medians and their ratio are printed side by side. The engine is
-$CONTAINER_ENGINE, else docker or podman (whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE are used as
-`nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. Not a test: it prints
-figures, never judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
+$CONTAINER_ENGINE (the nox session picks docker or podman, whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE
+are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. Not a test:
+it prints figures, never judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,17 +26,6 @@ from _project import PACKAGE, PROJECT_DIR, copy_project
 IMAGE = f"{PACKAGE.replace('_', '-')}:benchmark"
 CONTRACT = ("--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777")
 PIPELINE = ("run", "--env", "ci")
-
-
-def engine_command() -> str:
-    """$CONTAINER_ENGINE, else the first of docker and podman whose `info` answers; exits naming the fix if none."""
-    chosen = os.environ.get("CONTAINER_ENGINE")
-    if chosen:
-        return chosen
-    for engine in ("docker", "podman"):
-        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
-            return engine
-    sys.exit("no container engine answers `docker info` or `podman info` here; start Docker or install Podman.")
 
 
 def timed(command: list[str], env: Mapping[str, str] | None = None) -> float:
@@ -61,7 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="pipeline runs on each side (default 3)")
     repeat = parser.parse_args().repeat
-    engine = engine_command()
+    engine = os.environ.get("CONTAINER_ENGINE", "").strip()
+    if not engine:
+        sys.exit("CONTAINER_ENGINE is not set; run this with `nox -s benchmark -- container`, which picks the engine.")
     cold = timed(build_command(engine, "--no-cache"))
     warm = timed(build_command(engine))
     inspect = subprocess.run([engine, "image", "inspect", IMAGE], capture_output=True, text=True, check=True)
