@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import cli, copy_project, parsed
-from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }} import config, properties
 from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
@@ -110,6 +110,29 @@ def test_it_refuses_an_existing_declaration_by_name_and_writes_nothing(raw: Path
     with pytest.raises(PipelineError, match=r"source table crm\.accounts is already declared"):
         add_sources(project, raw, [raw / "crm" / "leads.csv", raw / "crm" / "accounts.csv"])
     assert {p: p.read_text(encoding="utf-8") for p in (project / "models").rglob("*.*")} == before
+
+
+def test_a_project_folder_it_cannot_write_is_one_sentence_and_nothing_is_written(raw: Path) -> None:
+    """A read-only checkout or the step image: the folder of the second file fails, so the first is not written."""
+    project = raw.parents[2]
+    kept = project / "models" / "kept.yml"
+    kept.write_text("version: 2\n", encoding="utf-8")
+    (project / "blocked").write_text("", encoding="utf-8")  # a file where a folder must go: fails as root too
+    files = {kept: "changed\n", project / "models" / "new.yml": "new\n", project / "blocked" / "c.yml": "c\n"}
+    with pytest.raises(PipelineError, match=r"^cannot write .*blocked/c\.yml \(.*\); this command edits the project"):
+        properties.write(files)
+    assert kept.read_text(encoding="utf-8") == "version: 2\n"
+    assert sorted(path.name for path in (project / "models").iterdir()) == ["kept.yml"]  # no new file, no .tmp
+
+
+def test_add_source_where_it_cannot_write_is_one_sentence(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    raw = project / config.SAMPLE_DIR / "blocked_probe"
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
+    (project / "models" / "staging" / "blocked_probe").write_text("", encoding="utf-8")  # as read-only, as root too
+    out = cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
+    assert out.startswith("error: cannot write ") and out.count("\n") == 1, out
 
 
 def test_a_second_table_extends_the_source(raw: Path) -> None:

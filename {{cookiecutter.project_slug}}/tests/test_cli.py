@@ -162,6 +162,37 @@ def test_a_database_folder_that_cannot_be_written_is_one_sentence(
     assert not captured  # stopped before the run started
 
 
+@pytest.mark.parametrize(
+    ("folder", "what"), [("reports", "run reports"), ("target", "dbt artifacts"), ("logs", "dbt logs")]
+)
+def test_a_run_folder_that_cannot_be_written_is_one_sentence_before_anything_is_written(
+    project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], folder: str, what: str
+) -> None:
+    """A mount the step image cannot write, a read-only checkout: a file in the folder's place fails so, as root too."""
+    (project / folder).write_text("", encoding="utf-8")
+    before = sorted(path for path in project.rglob("*"))
+    assert cli.main(["run", "--env", "ci"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write in {project / folder / 'ci'} (") and err.count("\n") == 1
+    assert f"the run writes its {what} there" in err
+    assert not captured  # stopped before the run started
+    assert not (project / "warehouse").exists()  # no database, lock or owner file
+    assert not [path for path in project.rglob("*") if path not in before and not path.is_dir()]  # no file at all
+
+
+def test_an_os_error_no_module_expected_is_one_sentence_not_a_traceback(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(args: argparse.Namespace) -> int:
+        raise PermissionError(13, "Permission denied", str(project / "models" / "x.sql"))
+
+    monkeypatch.setattr(cli, "_pipeline", refuse)
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err
+    path = project / "models" / "x.sql"
+    assert err == f"error: cannot use {path} (Permission denied); check the path and its permissions.\n"
+
+
 def test_an_unwritable_markdown_file_is_one_sentence(
     project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -236,6 +236,7 @@ def _report(args: argparse.Namespace) -> int:
 def _docs(args: argparse.Namespace) -> int:
     settings = config.resolve(args.env, connects=True)
     target = settings.project_dir / "target" / "docs"
+    environments.check_folders(settings, {"docs site": target, "dbt logs": settings.log_dir})
     with locking.instance_lock(settings, "docs", run_id="docs"):  # dbt opens the audit database to read its catalog
         result = build.invoke(settings, build.dbt_args(["docs", "generate"], settings, target_dir=target))
     print(f"docs site: {target / 'index.html'}" if result.success else "error: dbt docs generate failed")
@@ -306,6 +307,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         "run": pipeline.STEPS,
         "unit-test": [("ingest", pipeline.ingest_step), ("unit tests", pipeline.unit_test_step)],
     }
+    environments.check_folders(settings)
     environments.record(settings)  # `env list` shows whose instance this is
     return pipeline.execute(run, steps[args.command])
 
@@ -332,4 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers.get(args.command, _pipeline)(args)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file the command reads or writes; the modules name the ones they expect
+        where = f" {error.filename}" if error.filename else ""
+        reason = error.strerror or error
+        print(f"error: cannot use{where} ({reason}); check the path and its permissions.", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,37 @@ class Instance:
     path: Path
     size_bytes: int
     owner: str = "?"
+
+
+def check_folders(settings: Settings, folders: dict[str, Path] | None = None) -> None:
+    """Check that each folder a run of `settings` writes to takes a file; leave nothing behind.
+
+    `folders` maps what goes there to the folder; by default the instance's run reports (`reports/<instance>`),
+    dbt artifacts (`target/<instance>`) and dbt logs (`logs/<instance>`). Called before a run writes anything, so
+    a folder it cannot write (a read-only checkout, a mount the step image's user does not own) stops it with one
+    sentence instead of a traceback from dbt or the report halfway through. Folders it had to create for the probe
+    are removed again (a refused run leaves no trace). Raises PipelineError naming the folder, the system's
+    reason and the fix.
+    """
+    if folders is None:
+        folders = {
+            "run reports": settings.reports_dir,
+            "dbt artifacts": settings.target_dir,
+            "dbt logs": settings.log_dir,
+        }
+    for what, folder in folders.items():
+        created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+            for made in created:  # deepest first
+                made.rmdir()
+        except OSError as error:
+            raise PipelineError(
+                f"cannot write in {folder} ({error.strerror}); the run writes its {what} there: make "
+                "the folder writable for this user (for the step image, by its user 10001, or run it with --user)."
+            ) from None
 
 
 def owner_path(database: Path) -> Path:

@@ -78,9 +78,24 @@ def load(path: Path, key: str, command: str) -> Document:
 
 
 def write(files: dict[Path, str]) -> None:
-    """Write every file through a temporary file and a rename, so none is left half-written."""
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
-            f.write(text)
-        Path(f.name).replace(path)
+    """Write every file to a temporary file beside it, then rename them all, so none is left half-written.
+
+    Raises PipelineError naming the file when its folder cannot be written (a read-only checkout, the step image);
+    then no file of `files` is changed (the temporary files are removed).
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
+                staged.append((Path(f.name), path))
+                f.write(text)
+    except OSError as error:
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        raise PipelineError(
+            f"cannot write {path} ({error.strerror}); this command edits the project's files: run it in a checkout "
+            "you can write to (the step image's project files are read-only)."
+        ) from None
+    for partial, path in staged:
+        partial.replace(path)
