@@ -268,7 +268,7 @@ def have_base_image(session: nox.Session, engine: str) -> str:
         reason = next((line for line in reversed(pulled.stderr.splitlines()) if line.strip()), "no reason given")
         session.error(
             f"the base image {base} is neither on this engine nor to be pulled ({reason.strip()[:300]}); set "
-            "BASE_IMAGE to a local or mirrored image with python3 and python3-venv (README, \"The step image\")"
+            'BASE_IMAGE to a local or mirrored image with python3 and python3-venv (README, "The step image")'
         )
     return base
 

@@ -6,7 +6,8 @@ folders), `--repeat` times each; the medians and their ratio are printed side by
 $CONTAINER_ENGINE (the nox session picks docker or podman, whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE
 are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. The runs
 use the warm build's image ID, and the tag (this run's own) is removed at the end: another checkout building on the
-same engine can move a shared tag in between. Not a test: it prints figures, never judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
+same engine can move a shared tag in between. Not a test: it prints figures, never judges them. Run it with
+`nox -s benchmark -- container` (`--repeat 3` by default).
 """
 
 from __future__ import annotations

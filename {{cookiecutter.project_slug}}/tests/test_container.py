@@ -155,9 +155,9 @@ PLANTED = {
     "data/profiles.yml": PROFILE,
     "data/secrets.env": "API_KEY=SECRET\n",
     "data/.npmrc": "//registry.npmjs.org/:_authToken=SECRET\n",
-    "data/.git-credentials": "https://user:SECRET@git.example.com\n",
-    "data/credentials.json": '{"type": "service_account", "private_key": "SECRET"}\n',
-    "macros/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET\n-----END OPENSSH PRIVATE KEY-----\n",
+    "data/.git-credentials": "https://user:SECRET@git.example.com\n",  # pragma: allowlist secret
+    "data/credentials.json": '{"type": "service_account", "private_key": "SECRET"}\n',  # pragma: allowlist secret
+    "macros/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET\n",  # pragma: allowlist secret
     "models/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
     f"src/{PACKAGE}/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
     f"src/{PACKAGE}/secrets.env": "WAREHOUSE_PASSWORD=SECRET\n",

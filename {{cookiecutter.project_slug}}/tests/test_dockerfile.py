@@ -193,7 +193,8 @@ class Session:
     """Enough of nox.Session for the container session: records `run`, stops on `error`; `build` writes the iidfile."""
 
     def __init__(self, tmp: Path, image_id: str = "sha256:" + "ab" * 32) -> None:
-        self.tmp, self.image_id, self.posargs = tmp, image_id, []
+        self.tmp, self.image_id = tmp, image_id
+        self.posargs: list[str] = []
         self.runs: list[tuple[tuple[str, ...], dict[str, Any]]] = []
         self.virtualenv = type("Virtualenv", (), {"location": str(tmp / "venv")})()
 
