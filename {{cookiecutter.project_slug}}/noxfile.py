@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 {%- if cookiecutter.container == "yes" %}
+import re
 import shutil
 import subprocess
 {%- endif %}
@@ -115,6 +116,7 @@ def benchmark(session: nox.Session) -> None:
 {%- if cookiecutter.container == "yes" %}
     if name == "container":
         engine = container_engine(session)
+        have_base_image(session, engine)
         session.run("python", "benchmarks/container.py", *args, env={**ENV, "CONTAINER_ENGINE": engine})
         return
 {%- endif %}
@@ -187,41 +189,88 @@ def container(session: nox.Session) -> None:
 
     The engine is $CONTAINER_ENGINE, else docker, else podman (whichever answers `info`); $BASE_IMAGE replaces the
     Dockerfile's base image, and $SSL_CERT_FILE, when it names a file, reaches the build as a secret mount (id `ca`).
+    What runs and is tested is the image this build made, by its ID: the tag IMAGE, for people, is shared with every
+    other checkout of the project on the same engine, and another build can move it in between.
     """
     engine = container_engine(session)
+    have_base_image(session, engine)
     install(session)
+    iidfile = Path(session.create_tmp()) / "image-id"
+    iidfile.unlink(missing_ok=True)
     start = time.monotonic()
-    session.run(engine, "build", *build_options(session), "--tag", IMAGE, ".", external=True)
+    session.run(engine, "build", *build_options(session), f"--iidfile={iidfile}", "--tag", IMAGE, ".", external=True)
     built = time.monotonic() - start
-    inspect = [engine, "image", "inspect", "--format", "{% raw %}{{.Size}}{% endraw %}", IMAGE]
+    image = iidfile.read_text(encoding="utf-8").strip()
+    inspect = [engine, "image", "inspect", "--format", "{% raw %}{{.Size}}{% endraw %}", image]
     size = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout.strip()
-    session.log(f"{IMAGE}: {int(size or 0) / 1e6:.0f} MB, built in {built:.1f} s with {engine}")
+    session.log(f"{IMAGE} ({image}): {int(size or 0) / 1e6:.0f} MB, built in {built:.1f} s with {engine}")
     options = run_options(session, engine)
     for args in [session.posargs] if session.posargs else PIPELINE:
         start = time.monotonic()
-        session.run(engine, "run", *options, IMAGE, *args, external=True)
+        session.run(engine, "run", *options, image, *args, external=True)
         session.log(f"{' '.join(args)} in the container: {time.monotonic() - start:.1f} s")
-    test_env = {**ENV, "CONTAINER_ENGINE": engine, "CONTAINER_IMAGE": IMAGE}
+    test_env = {**ENV, "CONTAINER_ENGINE": engine, "CONTAINER_IMAGE": image}
     session.run("pytest", "--container", "-m", "container", "-p", "no:cacheprovider", env=test_env)
+
+
+def answers(*command: str) -> subprocess.CompletedProcess[str]:
+    """`command`'s exit code and output (text), never raising: whether an engine can do something here."""
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def container_engine(session: nox.Session) -> str:
     """Return the engine command: $CONTAINER_ENGINE, else `docker`, else `podman`, the first whose `info` answers.
 
-    Stops the session, naming the fix, when none can run a container here.
+    Stops the session with one sentence naming the fix when the named engine is not on PATH or does not answer
+    `info` (Docker without its daemon), when none answers, or when Docker lacks BuildKit (`docker buildx`), which
+    the Dockerfile's `RUN --mount=type=secret` needs.
     """
     chosen = os.environ.get("CONTAINER_ENGINE", "").strip()
     if chosen:
         if shutil.which(chosen) is None:
             session.error(f"CONTAINER_ENGINE={chosen!r} is not a command on PATH; set it to docker or podman")
-        return chosen
-    for engine in ("docker", "podman"):
-        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0:
-            return engine
-    session.error(
-        "no container engine answers here (`docker info` and `podman info` fail); start Docker or install Podman, "
-        "or set CONTAINER_ENGINE to one that runs"
-    )
+        if answers(chosen, "info").returncode != 0:
+            session.error(
+                f"CONTAINER_ENGINE={chosen!r} does not answer `{chosen} info` (is its daemon or service running?); "
+                "start it, or set CONTAINER_ENGINE to an engine that runs here (docker or podman)"
+            )
+        engine = chosen
+    else:
+        found = [name for name in ("docker", "podman") if shutil.which(name) and answers(name, "info").returncode == 0]
+        if not found:
+            session.error(
+                "no container engine answers here (`docker info` and `podman info` fail); start Docker or install "
+                "Podman, or set CONTAINER_ENGINE to one that runs"
+            )
+        engine = found[0]
+    is_docker = Path(engine).name == "docker" and "podman" not in answers(engine, "--version").stdout.lower()
+    if is_docker and answers(engine, "buildx", "version").returncode != 0:
+        session.error(
+            f"`{engine} buildx version` fails: the Dockerfile's `RUN --mount=type=secret` needs BuildKit; install "
+            "Docker's buildx plugin (docker-buildx-plugin), or use podman (CONTAINER_ENGINE=podman)"
+        )
+    return engine
+
+
+def have_base_image(session: nox.Session, engine: str) -> str:
+    """Make sure the engine has the image to build on ($BASE_IMAGE, else the Dockerfile's default); return its name.
+
+    Looks for it locally (`image inspect`), else pulls it. Stops the session with one sentence naming the image and
+    the fix when it can be had neither way (no registry here, or no such image).
+    """
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", Path("Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
+    base = os.environ.get("BASE_IMAGE", "").strip() or (default[1] if default else "")
+    if answers(engine, "image", "inspect", base).returncode == 0:
+        return base
+    session.log(f"pulling the base image {base} ...")
+    pulled = answers(engine, "pull", base)
+    if pulled.returncode != 0:
+        reason = next((line for line in reversed(pulled.stderr.splitlines()) if line.strip()), "no reason given")
+        session.error(
+            f"the base image {base} is neither on this engine nor to be pulled ({reason.strip()[:300]}); set "
+            'BASE_IMAGE to a local or mirrored image with python3 and python3-venv (README, "The step image")'
+        )
+    return base
 
 
 def build_options(session: nox.Session) -> list[str]:

@@ -4,8 +4,10 @@ The pipeline (`run --env ci` on the committed sample) runs in turns on the host 
 throwaway copy of the project) and in the image (the run contract: read-only root, tmpfs, three mounted throwaway
 folders), `--repeat` times each; the medians and their ratio are printed side by side. The engine is
 $CONTAINER_ENGINE (the nox session picks docker or podman, whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE
-are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. Not a test:
-it prints figures, never judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
+are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. The runs
+use the warm build's image ID, and the tag (this run's own) is removed at the end: another checkout building on the
+same engine can move a shared tag in between. Not a test: it prints figures, never judges them. Run it with
+`nox -s benchmark -- container` (`--repeat 3` by default).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from _project import PACKAGE, PROJECT_DIR, copy_project
 
-IMAGE = f"{PACKAGE.replace('_', '-')}:benchmark"
+# This run's own tag: a shared one (`:benchmark`) could be moved, or removed, by a benchmark of another checkout.
+IMAGE = f"{PACKAGE.replace('_', '-')}:benchmark-{secrets.token_hex(4)}"
 CONTRACT = ("--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777")
 PIPELINE = ("run", "--env", "ci")
 
@@ -37,12 +41,14 @@ def timed(command: list[str], env: Mapping[str, str] | None = None) -> float:
     return time.perf_counter() - started
 
 
-def build_command(engine: str, *extra: str) -> list[str]:
-    """`engine build` of this project as `nox -s container` builds it, tagged IMAGE."""
+def build(engine: str, iidfile: Path, *extra: str) -> tuple[float, str]:
+    """`engine build` of this project as `nox -s container` builds it, tagged IMAGE: seconds taken and the image ID."""
     options = [f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}"] if os.environ.get("BASE_IMAGE") else []
     if Path(os.environ.get("SSL_CERT_FILE") or "/nonexistent").is_file():
         options.append(f"--secret=id=ca,src={os.environ['SSL_CERT_FILE']}")
-    return [engine, "build", *options, *extra, "--tag", IMAGE, str(PROJECT_DIR)]
+    iidfile.unlink(missing_ok=True)
+    seconds = timed([engine, "build", *options, *extra, f"--iidfile={iidfile}", "--tag", IMAGE, str(PROJECT_DIR)])
+    return seconds, iidfile.read_text(encoding="utf-8").strip()
 
 
 def main() -> None:
@@ -52,9 +58,10 @@ def main() -> None:
     engine = os.environ.get("CONTAINER_ENGINE", "").strip()
     if not engine:
         sys.exit("CONTAINER_ENGINE is not set; run this with `nox -s benchmark -- container`, which picks the engine.")
-    cold = timed(build_command(engine, "--no-cache"))
-    warm = timed(build_command(engine))
-    inspect = subprocess.run([engine, "image", "inspect", IMAGE], capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory(prefix="container-benchmark-") as folder:
+        cold, _ = build(engine, Path(folder) / "image-id", "--no-cache")
+        warm, image = build(engine, Path(folder) / "image-id")
+    inspect = subprocess.run([engine, "image", "inspect", image], capture_output=True, text=True, check=True)
     size = json.loads(inspect.stdout)[0]["Size"]
     host: list[float] = []
     container: list[float] = []
@@ -68,7 +75,7 @@ def main() -> None:
         env = {**os.environ, "DBT_PROJECT_DIR": str(project)}
         for _ in range(repeat):
             host.append(timed([sys.executable, "-m", PACKAGE, *PIPELINE], env=env))
-            container.append(timed([engine, "run", *CONTRACT, *mounts, IMAGE, *PIPELINE]))
+            container.append(timed([engine, "run", *CONTRACT, *mounts, image, *PIPELINE]))
     subprocess.run([engine, "rmi", IMAGE], capture_output=True, check=False)
     print(f"step image ({engine}): {size / 1e6:.0f} MB; build cold {cold:.1f} s, warm {warm:.1f} s")
     print(f"{'pipeline `' + ' '.join(PIPELINE) + '`':<32}{'host':>10}{'container':>12}{'ratio':>8}")

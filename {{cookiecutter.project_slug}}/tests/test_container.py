@@ -1,7 +1,8 @@
 """The step image, built and run with a real engine: no secret in any layer, exit codes, read-only, labels, lean.
 
 Marked `container`: only `--container` runs these, as `nox -s container` does after building the image; it passes
-the engine ($CONTAINER_ENGINE) and the image ($CONTAINER_IMAGE). Without an image named, the tests build one.
+the engine ($CONTAINER_ENGINE) and the image it built, by ID ($CONTAINER_IMAGE). Without an image named, the tests
+build one. Every image is run and inspected by its ID, never by a tag another build on the same engine could move.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ def engine() -> str:
     chosen = os.environ.get("CONTAINER_ENGINE", "").strip()
     if not chosen:
         pytest.fail("CONTAINER_ENGINE is not set; run these tests with `nox -s container`, which picks the engine")
+    if subprocess.run([chosen, "info"], capture_output=True, check=False).returncode != 0:
+        pytest.fail(f"CONTAINER_ENGINE={chosen} does not answer `{chosen} info`; start it or name one that runs")
     return chosen
 
 
-def build(engine: str, context: Path, tag: str) -> None:
-    """Build `context` as the container session does ($BASE_IMAGE, the CA bundle secret, the labels' values)."""
+def build(engine: str, context: Path, tag: str, iidfile: Path) -> str:
+    """Build `context` as the container session does ($BASE_IMAGE, the CA bundle secret, the labels' values).
+
+    Returns the image's ID, which the tests run: `tag` (give each build its own) is only what `rmi` removes after.
+    """
     revision = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
     ).stdout
@@ -51,20 +57,25 @@ def build(engine: str, context: Path, tag: str) -> None:
         options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
     if Path(os.environ.get("SSL_CERT_FILE") or "/nonexistent").is_file():
         options.append(f"--secret=id=ca,src={os.environ['SSL_CERT_FILE']}")
-    command = [engine, "build", *options, "--tag", tag, str(context)]
+    command = [engine, "build", *options, f"--iidfile={iidfile}", "--tag", tag, str(context)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return iidfile.read_text(encoding="utf-8").strip()
+
+
+def own_tag(purpose: str) -> str:
+    """A tag no other test run or checkout uses: removing it after leaves any other name of the same image alone."""
+    return f"{PYPROJECT['project']['name']}:{purpose}-{secrets.token_hex(4)}"
 
 
 @pytest.fixture(scope="module")
-def image(engine: str) -> Iterator[str]:
-    """The image `nox -s container` built ($CONTAINER_IMAGE), else one built here from the project."""
+def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ID of the image `nox -s container` built ($CONTAINER_IMAGE), else of one built here from the project."""
     if os.environ.get("CONTAINER_IMAGE"):
         yield os.environ["CONTAINER_IMAGE"]
         return
-    tag = f"{PYPROJECT['project']['name']}:test"
-    build(engine, PROJECT_DIR, tag)
-    yield tag
+    tag = own_tag("test")
+    yield build(engine, PROJECT_DIR, tag, tmp_path_factory.mktemp("image") / "image-id")
     subprocess.run([engine, "rmi", tag], capture_output=True, check=False)
 
 
@@ -131,35 +142,52 @@ def found_in(archive: tarfile.TarFile, needles: Mapping[str, bytes], where: str,
         yield from (f"{path}: holds {name}" for name, value in needles.items() if value in data)
 
 
+PACKAGE = PYPROJECT["project"]["name"].replace("-", "_")
+PROFILE = "shop:\n  outputs:\n    prod:\n      type: postgres\n      password: SECRET\n"
+# Untracked secret files where a developer's folder may have them: at the root, and in the folders the Dockerfile
+# copies, the package's too (its wheel takes whatever is there), as a new user's trial left them. SECRET: the secret.
+PLANTED = {
+    ".env": "WAREHOUSE_PASSWORD=SECRET\n",
+    ".env.prod": "PII_HASH_KEY=SECRET\n",
+    "data/.env": "SOURCE_TOKEN=SECRET\n",
+    ".dbt/profiles.yml": PROFILE,
+    "data/.dbt/profiles.yml": PROFILE,
+    "data/profiles.yml": PROFILE,
+    "data/secrets.env": "API_KEY=SECRET\n",
+    "data/.npmrc": "//registry.npmjs.org/:_authToken=SECRET\n",
+    "data/.git-credentials": "https://user:SECRET@git.example.com\n",  # pragma: allowlist secret
+    "data/credentials.json": '{"type": "service_account", "private_key": "SECRET"}\n',  # pragma: allowlist secret
+    "macros/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET\n",  # pragma: allowlist secret
+    "models/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
+    f"src/{PACKAGE}/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
+    f"src/{PACKAGE}/secrets.env": "WAREHOUSE_PASSWORD=SECRET\n",
+}
+
+
 def test_no_secret_of_the_folder_or_the_run_reaches_any_layer(engine: str, tmp_path: Path) -> None:
-    """Secrets planted where a careless COPY or .dockerignore would take them, and those a run gets, stay out."""
+    """Secret files planted in the build context (untracked, in the folders the image copies), and those a run
+    gets, are in no layer of the saved image and in no report."""
     context = copy_tracked(tmp_path / "context")
-    planted = {name: secrets.token_hex(16) for name in ("DOTENV", "DATA_DOTENV", "ENV_PROD", "PROFILE_PASSWORD")}
-    (context / ".env").write_text(f"WAREHOUSE_PASSWORD={planted['DOTENV']}\n", encoding="utf-8")
-    (context / ".env.prod").write_text(f"PII_HASH_KEY={planted['ENV_PROD']}\n", encoding="utf-8")
-    (context / "data" / ".env").write_text(f"SOURCE_TOKEN={planted['DATA_DOTENV']}\n", encoding="utf-8")
-    for folder in (context, context / "data"):
-        (folder / ".dbt").mkdir()
-        (folder / ".dbt" / "profiles.yml").write_text(
-            f"shop:\n  outputs:\n    prod:\n      type: postgres\n      password: {planted['PROFILE_PASSWORD']}\n",
-            encoding="utf-8",
-        )
+    planted = {path: secrets.token_hex(16) for path in PLANTED}
+    for path, secret in planted.items():
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        (context / path).write_text(PLANTED[path].replace("SECRET", secret), encoding="utf-8")
     at_run = {"PII_HASH_KEY": secrets.token_hex(24), "WAREHOUSE_PASSWORD": secrets.token_hex(16)}
-    tag = f"{PYPROJECT['project']['name']}:secrets-test"
-    build(engine, context, tag)
+    tag = own_tag("secrets-test")
+    built = build(engine, context, tag, tmp_path / "image-id")
     try:
-        out = run(engine, tag, "run", "--env", "ci", options=tuple(mounts(tmp_path / "run")), env=at_run)
+        out = run(engine, built, "run", "--env", "ci", options=tuple(mounts(tmp_path / "run")), env=at_run)
         assert out.endswith("exit code 0"), out[-3000:]
         archive = tmp_path / "image.tar"
         saved = subprocess.run(
-            [engine, "save", "--output", str(archive), tag], capture_output=True, text=True, check=False
+            [engine, "save", "--output", str(archive), built], capture_output=True, text=True, check=False
         )
         assert saved.returncode == 0, saved.stderr
     finally:
         subprocess.run([engine, "rmi", tag], capture_output=True, check=False)
     needles = {name: value.encode() for name, value in {**planted, **at_run}.items()}
     with tarfile.open(archive) as saved_image:
-        leaks = list(found_in(saved_image, needles, "image"))
+        leaks = sorted(set(found_in(saved_image, needles, "image")))
     assert not leaks, leaks
     outputs = [path for path in (tmp_path / "run" / "reports").rglob("*") if path.is_file()]
     assert outputs, "the run wrote no report into the mounted reports/"

@@ -1,17 +1,23 @@
-"""The step image: hadolint-clean, the CLI as entrypoint, installs what uv.lock pins, no secret in its context.
+"""The step image: hadolint-clean, the CLI as entrypoint, installs what uv.lock pins, no secret in its context; the
+container session's checks of the engine and the base image, and that it runs the image it built.
 
-These read the files only; tests/test_container.py builds and runs the image (`nox -s container`).
+These read the files, and call the noxfile's container session with a stand-in session and a fake engine (a script
+on PATH); tests/test_container.py builds and runs the image for real (`nox -s container`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from nox.project import load_toml  # tomllib where there is one, tomli on Python 3.10
@@ -83,19 +89,40 @@ def test_the_ca_bundle_is_a_build_secret_never_a_layer() -> None:
         assert not [line for line in instructions(name) if re.search(r"\.(crt|pem)\b|secrets", line)], name
 
 
-# Paths a build context must never carry, each as a developer's folder has it: secrets, and what runs write.
+PACKAGE = PYPROJECT["project"]["name"].replace("-", "_")
+# Paths a build context must never carry, each as a developer's folder may have it: secrets and local settings (those
+# in the folders the Dockerfile copies, including the package's, as a new user's trial left them), files of a type
+# the image does not use, and what runs and tools write.
 NEVER_IN_THE_CONTEXT = (
     ".env", ".env.prod", "data/.env", "data/raw/shop/.env.local", ".dbt/profiles.yml", "data/.dbt/profiles.yml",
-    "deploy/key.pem", "reports/ci/run/report.json", "target/ci/manifest.json", "warehouse/ci.duckdb",
-    "logs/ci/dbt.log", ".git/config", ".venv/bin/python", "data/raw/sample/extra.duckdb",
+    "deploy/key.pem", "data/profiles.yml", "data/secrets.env", "data/.npmrc", "data/.git-credentials",
+    "data/credentials.json", "macros/id_rsa", "models/.pypirc", f"src/{PACKAGE}/.pypirc", f"src/{PACKAGE}/secrets.env",
+    "models/staging/profiles.yml", "models/staging/secrets.yml", "data/raw/sample/api_token.csv",
+    "data/reference/db_password.yml", f"src/{PACKAGE}/.env.py", "macros/.ssh/id_ed25519",
+    "data/raw/export.xlsx", "models/notes.txt", f"src/{PACKAGE}/settings.toml",
+    "reports/ci/run/report.json", "target/ci/manifest.json", "warehouse/ci.duckdb", "logs/ci/dbt.log",
+    ".git/config", ".venv/bin/python", "data/raw/sample/extra.duckdb", f"src/{PACKAGE}/__pycache__/cli.pyc",
+    "tests/test_cli.py", ".github/workflows/ci.yml",
 )  # fmt: skip
-NEEDED_IN_THE_CONTEXT = ("pyproject.toml", "uv.lock", "README.md", "LICENSE", "src", "models", "data", "profiles.yml")
 
 
-def ignored(path: str, patterns: list[str]) -> bool:
-    """Whether .dockerignore `patterns` leave `path` (or a folder above it) out, as Docker matches them.
+def needed_in_the_context() -> list[str]:
+    """The tracked files the Dockerfile's COPY instructions name, itself or in a folder it names (git ls-files)."""
+    sources = [
+        part for line in instructions("COPY") if not line.startswith("--from")
+        for part in [part for part in line.split() if not part.startswith("--")][:-1]
+    ]  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "--", *sources], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed, "git ls-files names none of the files the Dockerfile copies"
+    return listed
 
-    `*` and `?` stay within one path part, `**` spans any number of them, and a later `!pattern` takes a path back.
+
+def matched(path: str, patterns: list[str]) -> bool:
+    """Whether the last of `patterns` that matches `path` or a folder above it leaves it out (is not a `!` one).
+
+    `*` and `?` stay within one path part, `**` spans any number of them (zero too).
     """
     parts = path.split("/")
     result = False
@@ -108,11 +135,41 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return result
 
 
-def test_the_build_context_leaves_out_secrets_and_run_outputs() -> None:
+def ignored(path: str, patterns: list[str], walker: str) -> bool:
+    """Whether .dockerignore `patterns` leave `path` out of the build context that `walker` sends.
+
+    `buildkit` (Docker's BuildKit) decides each file by `matched`. `pruning` (podman 4's buildah, Docker's classic
+    builder) walks the folders and never enters one that is left out unless a `!` pattern begins with its path,
+    so a file below such a folder is left out whatever the patterns say of the file itself.
+    """
+    if walker == "pruning":
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            folder = "/".join(parts[:end])
+            taken_back = [pattern for pattern in patterns if pattern.startswith("!")]
+            if matched(folder, patterns) and not any(
+                (pattern[1:].strip("/") + "/").startswith(folder + "/") for pattern in taken_back
+            ):
+                return True
+    return matched(path, patterns)
+
+
+def test_the_matcher_prunes_a_left_out_folder_as_podman_does() -> None:
+    """The model of the engines' rules itself: a `!` pattern below a left-out folder takes nothing back in buildah."""
+    patterns = ["*", "!models/**/*.sql"]
+    assert not ignored("models/staging/a.sql", patterns, "buildkit")
+    assert ignored("models/staging/a.sql", patterns, "pruning")
+    assert not ignored("models/a.sql", patterns, "pruning")
+    assert not ignored("models/staging/a.sql", ["*", "!models", "models/**/*.*", "!models/**/*.sql"], "pruning")
+
+
+@pytest.mark.parametrize("walker", ["buildkit", "pruning"])
+def test_the_build_context_holds_what_the_image_copies_and_no_secret(walker: str) -> None:
+    """.dockerignore is an allow-list: every tracked file the Dockerfile copies is in, no secret or run output is."""
     lines = (PROJECT_DIR / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert [path for path in NEVER_IN_THE_CONTEXT if not ignored(path, patterns)] == []
-    assert [path for path in NEEDED_IN_THE_CONTEXT if ignored(path, patterns)] == []
+    assert [path for path in NEVER_IN_THE_CONTEXT if not ignored(path, patterns, walker)] == []
+    assert [path for path in needed_in_the_context() if ignored(path, patterns, walker)] == []
 
 
 def test_the_lock_satisfies_every_dependency() -> None:
@@ -123,3 +180,159 @@ def test_the_lock_satisfies_every_dependency() -> None:
         name = requirement.name.lower().replace("_", "-")
         assert name in pins, f"{name} is not in uv.lock; run `uv lock` and commit uv.lock"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} breaks {requirement}"
+
+
+# --- the container session (noxfile.py), with a fake engine -----------------------------------------------------
+
+
+class Stopped(Exception):
+    """What `session.error` raises: the session stops with this one sentence."""
+
+
+class Session:
+    """Enough of nox.Session for the container session: records `run`, stops on `error`; `build` writes the iidfile."""
+
+    def __init__(self, tmp: Path, image_id: str = "sha256:" + "ab" * 32) -> None:
+        self.tmp, self.image_id = tmp, image_id
+        self.posargs: list[str] = []
+        self.runs: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+        self.virtualenv = type("Virtualenv", (), {"location": str(tmp / "venv")})()
+
+    def run(self, *args: str, **kwargs: Any) -> str:
+        self.runs.append((args, kwargs))
+        iidfiles = [arg.split("=", 1)[1] for arg in args if arg.startswith("--iidfile=")]
+        if args[1:2] == ("build",) and iidfiles:
+            Path(iidfiles[0]).write_text(self.image_id, encoding="utf-8")
+        return ""
+
+    def run_install(self, *args: str, **kwargs: Any) -> str:
+        return "Would make no changes"
+
+    def create_tmp(self) -> str:
+        return str(self.tmp)
+
+    def error(self, message: str) -> None:
+        raise Stopped(message)
+
+    def log(self, message: str) -> None:
+        pass
+
+    warn = log
+
+
+def fake_engine(folder: Path, name: str, **answers: int) -> Path:
+    """An executable `name` in `folder` that exits with answers[first argument] (0 when not given), printing nothing
+    but `--version` and the size `image inspect --format` asks for."""
+    codes = " ".join(f"{word}) exit {code};;" for word, code in answers.items())
+    script = folder / name
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in --version) echo "{name} version 0"; exit 0;; esac\n'
+        'if [ "$1 $2 $3" = "image inspect --format" ]; then echo 1000000; exit 0; fi\n'
+        f'case "$1" in {codes} *) exit 0;; esac\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture(scope="module")
+def loaded_noxfile() -> ModuleType:
+    """The project's noxfile as a module, loaded once (nox registers its sessions by name), from the project's folder:
+    it reads pyproject.toml there."""
+    spec = importlib.util.spec_from_file_location("project_noxfile", PROJECT_DIR / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    cwd = Path.cwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.chdir(cwd)
+    return module
+
+
+@pytest.fixture
+def noxfile(loaded_noxfile: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
+    """The noxfile, run from the project's folder (it reads the Dockerfile there) with only `tmp_path/bin` on PATH
+    and no engine, base image or CA bundle chosen."""
+    monkeypatch.chdir(PROJECT_DIR)
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    for name in ("CONTAINER_ENGINE", "BASE_IMAGE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return loaded_noxfile
+
+
+def stopped(call: Any, *args: Any) -> str:
+    """The sentence `call(*args)` stops the session with."""
+    with pytest.raises(Stopped) as stop:
+        call(*args)
+    return str(stop.value)
+
+
+def test_a_named_engine_that_does_not_answer_stops_the_session_naming_the_fix(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CONTAINER_ENGINE=docker with no daemon: one sentence, before any build, not docker's own errors."""
+    fake_engine(tmp_path / "bin", "docker", info=1)
+    monkeypatch.setenv("CONTAINER_ENGINE", "docker")
+    session = Session(tmp_path)
+    message = stopped(noxfile.container, session)
+    assert "does not answer `docker info`" in message and "CONTAINER_ENGINE" in message, message
+    assert session.runs == []
+
+
+def test_docker_without_buildx_stops_the_session_naming_the_plugin_or_podman(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_engine(tmp_path / "bin", "docker", buildx=1)
+    for chosen in ("docker", ""):  # named, or found
+        monkeypatch.setenv("CONTAINER_ENGINE", chosen)
+        message = stopped(noxfile.container_engine, Session(tmp_path))
+        assert "buildx" in message and "podman" in message, message
+    fake_engine(tmp_path / "bin", "docker")
+    assert noxfile.container_engine(Session(tmp_path)) == "docker"
+
+
+@pytest.mark.parametrize("given", ["", "does/not:exist"])
+def test_a_base_image_that_cannot_be_had_stops_the_session_naming_it_and_base_image(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Not on the engine and no registry (or no such image): the image's name and the fix, before any build."""
+    fake_engine(tmp_path / "bin", "podman", image=1, pull=125)
+    monkeypatch.setenv("CONTAINER_ENGINE", "podman")
+    monkeypatch.setenv("BASE_IMAGE", given)
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE, re.MULTILINE)
+    assert default is not None
+    session = Session(tmp_path)
+    message = stopped(noxfile.container, session)
+    assert f"the base image {given or default[1]} " in message, message
+    assert "set BASE_IMAGE to a local or mirrored image with python3 and python3-venv" in message, message
+    assert [args for args, _ in session.runs if "build" in args] == []
+
+
+def test_a_base_image_the_engine_has_or_can_pull_is_used(noxfile: ModuleType, tmp_path: Path) -> None:
+    fake_engine(tmp_path / "bin", "podman", image=1)
+    assert noxfile.have_base_image(Session(tmp_path), "podman")  # pulled
+    fake_engine(tmp_path / "bin", "podman")
+    assert noxfile.have_base_image(Session(tmp_path), "podman")  # there
+
+
+def test_the_session_runs_and_tests_the_image_it_built_by_id_not_the_shared_tag(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another checkout on the same engine can move `<slug>:dev` between the build and the runs: runs use the ID."""
+    fake_engine(tmp_path / "bin", "podman")
+    monkeypatch.setenv("CONTAINER_ENGINE", "podman")
+    monkeypatch.setattr(noxfile, "run_options", lambda session, engine: ["--rm"])
+    monkeypatch.setattr(noxfile, "build_options", lambda session: [])  # labels from git: not what is tested here
+    session = Session(tmp_path)
+    noxfile.container(session)
+    build = [args for args, _ in session.runs if args[1:2] == ("build",)]
+    assert len(build) == 1 and f"--iidfile={tmp_path / 'image-id'}" in build[0], build
+    assert noxfile.IMAGE in build[0]  # the tag stays, for people
+    runs = [args for args, _ in session.runs if args[1:2] == ("run",)]
+    assert runs and all(session.image_id in args and noxfile.IMAGE not in args for args in runs), runs
+    tests = [kwargs["env"] for args, kwargs in session.runs if args[0] == "pytest"]
+    assert [env["CONTAINER_IMAGE"] for env in tests] == [session.image_id]
