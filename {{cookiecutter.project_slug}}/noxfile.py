@@ -116,8 +116,9 @@ def benchmark(session: nox.Session) -> None:
 {%- if cookiecutter.container == "yes" %}
     if name == "container":
         engine = container_engine(session)
-        have_base_image(session, engine)
-        session.run("python", "benchmarks/container.py", *args, env={**ENV, "CONTAINER_ENGINE": engine})
+        base = have_base_image(session, engine)
+        env = {**ENV, "CONTAINER_ENGINE": engine, "BASE_IMAGE": base}
+        session.run("python", "benchmarks/container.py", *args, env=env)
         return
 {%- endif %}
     session.run("python", f"benchmarks/{name}.py", *args, env=ENV)
@@ -193,12 +194,13 @@ def container(session: nox.Session) -> None:
     other checkout of the project on the same engine, and another build can move it in between.
     """
     engine = container_engine(session)
-    have_base_image(session, engine)
+    base = have_base_image(session, engine)
     install(session)
     iidfile = Path(session.create_tmp()) / "image-id"
     iidfile.unlink(missing_ok=True)
     start = time.monotonic()
-    session.run(engine, "build", *build_options(session), f"--iidfile={iidfile}", "--tag", IMAGE, ".", external=True)
+    options = build_options(session, base)
+    session.run(engine, "build", *options, f"--iidfile={iidfile}", "--tag", IMAGE, ".", external=True)
     built = time.monotonic() - start
     image = iidfile.read_text(encoding="utf-8").strip()
     inspect = [engine, "image", "inspect", "--format", "{% raw %}{{.Size}}{% endraw %}", image]
@@ -209,7 +211,7 @@ def container(session: nox.Session) -> None:
         start = time.monotonic()
         session.run(engine, "run", *options, image, *args, external=True)
         session.log(f"{' '.join(args)} in the container: {time.monotonic() - start:.1f} s")
-    test_env = {**ENV, "CONTAINER_ENGINE": engine, "CONTAINER_IMAGE": image}
+    test_env = {**ENV, "CONTAINER_ENGINE": engine, "CONTAINER_IMAGE": image, "BASE_IMAGE": base}
     session.run("pytest", "--container", "-m", "container", "-p", "no:cacheprovider", env=test_env)
 
 
@@ -255,26 +257,33 @@ def container_engine(session: nox.Session) -> str:
 def have_base_image(session: nox.Session, engine: str) -> str:
     """Make sure the engine has the image to build on ($BASE_IMAGE, else the Dockerfile's default); return its name.
 
-    Looks for it locally (`image inspect`), else pulls it. Stops the session with one sentence naming the image and
-    the fix when it can be had neither way (no registry here, or no such image).
+    Looks for it locally (`image inspect`), else pulls it, then checks it has what the Dockerfile runs (python3 with
+    venv). Stops the session with one sentence naming the image and the fix when it can be had neither way (no
+    registry here, or no such image) or lacks python3.
     """
     default = re.search(r"^ARG BASE_IMAGE=(\S+)$", Path("Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
     base = os.environ.get("BASE_IMAGE", "").strip() or (default[1] if default else "")
-    if answers(engine, "image", "inspect", base).returncode == 0:
-        return base
-    session.log(f"pulling the base image {base} ...")
-    pulled = answers(engine, "pull", base)
-    if pulled.returncode != 0:
-        reason = next((line for line in reversed(pulled.stderr.splitlines()) if line.strip()), "no reason given")
+    if answers(engine, "image", "inspect", base).returncode != 0:
+        session.log(f"pulling the base image {base} ...")
+        pulled = answers(engine, "pull", base)
+        if pulled.returncode != 0:
+            reason = next((line for line in reversed(pulled.stderr.splitlines()) if line.strip()), "no reason given")
+            session.error(
+                f"the base image {base} is neither on this engine nor to be pulled ({reason.strip()[:300]}); set "
+                'BASE_IMAGE to a local or mirrored image with python3 and python3-venv (README, "The step image")'
+            )
+    probe = answers(engine, "run", "--rm", "--entrypoint", "python3", base, "-c", "import ensurepip, venv")
+    if probe.returncode != 0:
+        reason = next((line for line in reversed(probe.stderr.splitlines()) if line.strip()), "no reason given")
         session.error(
-            f"the base image {base} is neither on this engine nor to be pulled ({reason.strip()[:300]}); set "
-            'BASE_IMAGE to a local or mirrored image with python3 and python3-venv (README, "The step image")'
+            f"the base image {base} has no python3 with venv and ensurepip ({reason.strip()[:300]}); set BASE_IMAGE "
+            'to an image with python3 and python3-venv (README, "The step image")'
         )
     return base
 
 
-def build_options(session: nox.Session) -> list[str]:
-    """The build's arguments: the labels' values, $BASE_IMAGE and the CA bundle secret when they are given."""
+def build_options(session: nox.Session, base: str) -> list[str]:
+    """The build's arguments: the labels' values, the base image `base` and the CA bundle secret when given."""
     revision = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout
     remote = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True, text=True, check=False)
     # A remote URL may carry a user name and token before its host: the label keeps only the address.
@@ -290,8 +299,7 @@ def build_options(session: nox.Session) -> list[str]:
     }
     options = [f"--build-arg={argument}={value}" for argument, (_, value) in labels.items()]
     options += [f"--label=org.opencontainers.image.{label}={value}" for label, value in labels.values()]
-    if os.environ.get("BASE_IMAGE"):
-        options.append(f"--build-arg=BASE_IMAGE={os.environ['BASE_IMAGE']}")
+    options.append(f"--build-arg=BASE_IMAGE={base}")
     ca_bundle = os.environ.get("SSL_CERT_FILE", "")
     if ca_bundle and Path(ca_bundle).is_file():
         options.append(f"--secret=id=ca,src={ca_bundle}")
@@ -310,7 +318,15 @@ def run_options(session: nox.Session, engine: str) -> list[str]:
     options = ["--rm", "--read-only", "--tmpfs=/tmp:rw,mode=1777", "--tmpfs=/app/logs:rw,mode=1777"]
     for name in MOUNTED:
         folder = Path(name).resolve()
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+            if not folder.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(folder))
+        except OSError as error:
+            session.error(
+                f"{name}/ cannot be the container's /app/{name} ({error.strerror}: {folder}); make it a folder you "
+                "can write to, or remove it so the session makes one"
+            )
         options.append(f"--volume={folder}:/app/{name}")
     options += [f"--env={name}" for name in PASSED if name in os.environ]
     uid = os.getuid() if hasattr(os, "getuid") else None  # Docker Desktop (Windows, macOS) maps ids itself

@@ -24,6 +24,7 @@ from nox.project import load_toml  # tomllib where there is one, tomli on Python
 from packaging.requirements import Requirement
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+GIT = shutil.which("git") or "git"  # before a test narrows PATH
 DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")
 PYPROJECT = load_toml(PROJECT_DIR / "pyproject.toml")
 TOML = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")  # tomli comes with nox
@@ -326,7 +327,7 @@ def test_the_session_runs_and_tests_the_image_it_built_by_id_not_the_shared_tag(
     fake_engine(tmp_path / "bin", "podman")
     monkeypatch.setenv("CONTAINER_ENGINE", "podman")
     monkeypatch.setattr(noxfile, "run_options", lambda session, engine: ["--rm"])
-    monkeypatch.setattr(noxfile, "build_options", lambda session: [])  # labels from git: not what is tested here
+    monkeypatch.setattr(noxfile, "build_options", lambda session, base: [])  # labels from git: not tested here
     session = Session(tmp_path)
     noxfile.container(session)
     build = [args for args, _ in session.runs if args[1:2] == ("build",)]
@@ -336,3 +337,40 @@ def test_the_session_runs_and_tests_the_image_it_built_by_id_not_the_shared_tag(
     assert runs and all(session.image_id in args and noxfile.IMAGE not in args for args in runs), runs
     tests = [kwargs["env"] for args, kwargs in session.runs if args[0] == "pytest"]
     assert [env["CONTAINER_IMAGE"] for env in tests] == [session.image_id]
+
+
+def test_a_base_image_without_python3_and_venv_stops_the_session_naming_it(noxfile: ModuleType, tmp_path: Path) -> None:
+    """An image the engine has but the Dockerfile cannot build on (no python3, no venv): named before any build."""
+    fake_engine(tmp_path / "bin", "podman", run=127)
+    message = stopped(noxfile.have_base_image, Session(tmp_path), "podman")
+    assert "has no python3 with venv and ensurepip" in message and "set BASE_IMAGE" in message, message
+
+
+def test_the_build_gets_the_base_image_as_checked_without_stray_spaces(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BASE_IMAGE='name ' passed the check stripped, then reached the build unstripped ("invalid reference format")."""
+    fake_engine(tmp_path / "bin", "podman")
+    (tmp_path / "bin" / "git").symlink_to(GIT)
+    monkeypatch.setenv("BASE_IMAGE", "localhost/base:1 ")
+    base = noxfile.have_base_image(Session(tmp_path), "podman")
+    assert base == "localhost/base:1"
+    options = noxfile.build_options(Session(tmp_path), base)
+    assert [option for option in options if "BASE_IMAGE" in option] == ["--build-arg=BASE_IMAGE=localhost/base:1"]
+
+
+@pytest.mark.parametrize("name", ["reports", "warehouse", "target"])
+def test_a_mounted_folder_that_is_not_a_folder_stops_the_session_in_one_sentence(
+    noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A file, or a link to nowhere, where the session mounts a folder: one sentence, not a Python traceback."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    (project / name).write_text("x", encoding="utf-8")
+    message = stopped(noxfile.run_options, Session(tmp_path), "podman")
+    assert message.startswith(f"{name}/ cannot be the container's /app/{name} (") and "make it a folder" in message
+    (project / name).unlink()
+    (project / name).symlink_to(tmp_path / "nowhere" / "deeper")
+    message = stopped(noxfile.run_options, Session(tmp_path), "podman")
+    assert message.startswith(f"{name}/ cannot be the container's /app/{name} ("), message
