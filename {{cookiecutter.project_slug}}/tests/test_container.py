@@ -161,17 +161,32 @@ PLANTED = {
     "models/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
     f"src/{PACKAGE}/.pypirc": "[pypi]\nusername = __token__\npassword = SECRET\n",
     f"src/{PACKAGE}/secrets.env": "WAREHOUSE_PASSWORD=SECRET\n",
+    # Files without a type in the folders the image takes (.dockerignore cannot leave them out on every engine), and a
+    # credential named creds of a type the image takes.
+    "models/kubeconfig": "users:\n- name: prod\n  user: {token: SECRET}\n",
+    "data/raw/sample/kubeconfig": "users:\n- name: prod\n  user: {token: SECRET}\n",
+    f"src/{PACKAGE}/kubeconfig": "users:\n- name: prod\n  user: {token: SECRET}\n",
+    "models/bigblob": "SECRET\n",
+    "data/raw/sample/prod-creds.yml": "warehouse_password: SECRET\n",
+}
+# Files dbt reads that a developer adds, which the image must carry as the checkout has them (WANTED: a marker).
+WANTED = {
+    "models/staging/extra/schema.yaml": "version: 2\n# WANTED\n",
+    "snapshots/properties.yml": "version: 2\n# WANTED\n",
 }
 
 
 def test_no_secret_of_the_folder_or_the_run_reaches_any_layer(engine: str, tmp_path: Path) -> None:
     """Secret files planted in the build context (untracked, in the folders the image copies), and those a run
-    gets, are in no layer of the saved image and in no report."""
+    gets, are in no layer of the saved image and in no report; the dbt files planted with them (a nested `.yaml`
+    properties file, a snapshots/ folder) are in the image."""
     context = copy_tracked(tmp_path / "context")
     planted = {path: secrets.token_hex(16) for path in PLANTED}
-    for path, secret in planted.items():
+    wanted = {path: secrets.token_hex(16) for path in WANTED}
+    for path, secret in [*planted.items(), *wanted.items()]:
         (context / path).parent.mkdir(parents=True, exist_ok=True)
-        (context / path).write_text(PLANTED[path].replace("SECRET", secret), encoding="utf-8")
+        text = PLANTED[path].replace("SECRET", secret) if path in PLANTED else WANTED[path].replace("WANTED", secret)
+        (context / path).write_text(text, encoding="utf-8")
     at_run = {"PII_HASH_KEY": secrets.token_hex(24), "WAREHOUSE_PASSWORD": secrets.token_hex(16)}
     tag = own_tag("secrets-test")
     built = build(engine, context, tag, tmp_path / "image-id")
@@ -186,9 +201,13 @@ def test_no_secret_of_the_folder_or_the_run_reaches_any_layer(engine: str, tmp_p
     finally:
         subprocess.run([engine, "rmi", tag], capture_output=True, check=False)
     needles = {name: value.encode() for name, value in {**planted, **at_run}.items()}
+    markers = {name: value.encode() for name, value in wanted.items()}
     with tarfile.open(archive) as saved_image:
         leaks = sorted(set(found_in(saved_image, needles, "image")))
+    with tarfile.open(archive) as saved_image:
+        present = {found.rsplit(": holds ", 1)[1] for found in found_in(saved_image, markers, "image")}
     assert not leaks, leaks
+    assert present == set(WANTED), f"not in the image: {sorted(set(WANTED) - present)}"
     outputs = [path for path in (tmp_path / "run" / "reports").rglob("*") if path.is_file()]
     assert outputs, "the run wrote no report into the mounted reports/"
     leaks = [f"{path}: {name}" for path in outputs for name, value in needles.items() if value in path.read_bytes()]

@@ -49,7 +49,7 @@ def test_the_image_runs_as_a_non_root_user_from_a_configurable_base() -> None:
     assert users
     assert users[-1].split(":")[0] not in ("root", "0")
     assert re.search(r"^ARG BASE_IMAGE=\S+", DOCKERFILE, re.MULTILINE)
-    assert DOCKERFILE.count("FROM ${BASE_IMAGE}") == 2  # multi-stage
+    assert DOCKERFILE.count("FROM ${BASE_IMAGE}") == 3  # multi-stage: build, project, runtime
 
 
 def test_every_file_the_image_copies_exists() -> None:
@@ -104,18 +104,51 @@ NEVER_IN_THE_CONTEXT = (
     "reports/ci/run/report.json", "target/ci/manifest.json", "warehouse/ci.duckdb", "logs/ci/dbt.log",
     ".git/config", ".venv/bin/python", "data/raw/sample/extra.duckdb", f"src/{PACKAGE}/__pycache__/cli.pyc",
     "tests/test_cli.py", ".github/workflows/ci.yml",
+    "data/raw/sample/prod-creds.yml", "models/creds", "macros/db-cred.sql", "models/staging/kubeconfig",
+    "data/raw/sample/apikey.csv", "models/api_key.yml", "data/prod.tfvars", "data/vault.kdbx", "data/raw/app.sqlite",
+)  # fmt: skip
+# Paths a developer may add that the image needs: every folder dbt_project.yml may declare, `.yaml` properties files,
+# and names that only look like a credential's.
+NEEDED_IN_THE_CONTEXT = (
+    "models/staging/shop/schema.yaml", "models/staging/stg_shop__credits.sql", "snapshots/orders_snapshot.sql",
+    "snapshots/schema.yaml", "seeds/credit_notes.csv", "seeds/properties.yml", "analyses/revenue.sql",
+    "macros/schema.yaml", "data_tests/schema.yaml", "data/reference/reconciliations.yaml",
 )  # fmt: skip
 
 
-def needed_in_the_context() -> list[str]:
-    """The tracked files the Dockerfile's COPY instructions name, itself or in a folder it names (git ls-files)."""
+def stage(name: str) -> str:
+    """The Dockerfile's stage `name` (`FROM ... AS name` up to the next FROM), continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    found = re.search(rf"^FROM \S+ AS {name}$(.*?)(?=^FROM |\Z)", joined, re.MULTILINE | re.DOTALL)
+    assert found is not None, f"the Dockerfile has no stage {name}"
+    return found[1]
+
+
+def pruned(stage_name: str, paths: list[str], folder: Path) -> list[str]:
+    """Which of `paths` (relative to the stage's WORKDIR) the `find` RUN instructions of `stage_name` keep: they run
+    here, in `folder`, on empty files of those names, as the image build runs them (POSIX sh and find)."""
+    for path in paths:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).touch()
+    runs = re.findall(r"^RUN (find .+)$", stage(stage_name), re.MULTILINE)
+    assert runs, f"the stage {stage_name} prunes nothing with find"
+    for run in runs:
+        subprocess.run(["sh", "-c", run], cwd=folder, check=True)
+    return sorted(path for path in paths if (folder / path).is_file())
+
+
+def needed_in_the_context(tmp: Path) -> list[str]:
+    """The tracked files the image takes (git ls-files): those the Dockerfile's COPY instructions name, itself or in a
+    folder it names, and those the project stage keeps of the whole context (`COPY . ./`)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     sources = [
         part for line in instructions("COPY") if not line.startswith("--from")
-        for part in [part for part in line.split() if not part.startswith("--")][:-1]
+        for part in [part for part in line.split() if not part.startswith("--")][:-1] if part != "."
     ]  # fmt: skip
     listed = subprocess.run(
         ["git", "ls-files", "--", *sources], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
     ).stdout.split()
+    listed += pruned("project", tracked.stdout.split(), tmp)
     assert listed, "git ls-files names none of the files the Dockerfile copies"
     return listed
 
@@ -165,12 +198,51 @@ def test_the_matcher_prunes_a_left_out_folder_as_podman_does() -> None:
 
 
 @pytest.mark.parametrize("walker", ["buildkit", "pruning"])
-def test_the_build_context_holds_what_the_image_copies_and_no_secret(walker: str) -> None:
+def test_the_build_context_holds_what_the_image_copies_and_no_secret(walker: str, tmp_path: Path) -> None:
     """.dockerignore is an allow-list: every tracked file the Dockerfile copies is in, no secret or run output is."""
     lines = (PROJECT_DIR / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert [path for path in NEVER_IN_THE_CONTEXT if not ignored(path, patterns, walker)] == []
-    assert [path for path in needed_in_the_context() if ignored(path, patterns, walker)] == []
+    assert [path for path in needed_in_the_context(tmp_path) if ignored(path, patterns, walker)] == []
+    assert [path for path in NEEDED_IN_THE_CONTEXT if ignored(path, patterns, walker)] == []
+
+
+# Files a .dockerignore cannot leave out on every engine (no type, in a folder it takes back), and other folders.
+UNTYPED = ("models/kubeconfig", "models/bigblob", "data/raw/sample/kubeconfig", "macros/dump", "seeds/notes")
+ELSEWHERE = ("tests/test_cli.py", "deploy/kubernetes/cronjob.yaml", "benchmarks/README.md", "noxfile.py", "Dockerfile")
+
+
+def test_the_project_stage_keeps_only_what_dbt_and_ingest_read(tmp_path: Path) -> None:
+    """Whatever the context holds, the run stage gets dbt's folders and the raw data, only of the types they read."""
+    kept = [*NEEDED_IN_THE_CONTEXT, "dbt_project.yml", "profiles.yml", "models/marts/fct_orders.py"]
+    kept += ["data/raw/sample/orders.parquet", "data/raw/sample/payments.jsonl", "data/raw/sample/manifest.json"]
+    left_out = [*UNTYPED, *ELSEWHERE, "models/notes.txt", "data/raw/dump.json", "data/raw/sample/load.py"]
+    assert pruned("project", [*kept, *left_out], tmp_path) == sorted(kept)
+
+
+def test_every_folder_dbt_project_declares_reaches_the_image(tmp_path: Path) -> None:
+    """Each `*-paths` folder of dbt_project.yml (and dbt's defaults for seeds and analyses), with `.yml` and `.yaml`
+    properties files, passes .dockerignore on both engines and the project stage."""
+    declared = re.findall(r"^[a-z]+-paths: \[(.*)\]$", (PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"),
+                          re.MULTILINE)  # fmt: skip
+    folders = {"seeds", "analyses"} | {json.loads(item) for line in declared for item in line.split(",")}
+    assert {"models", "macros", "data_tests", "snapshots"} <= folders, declared
+    paths = [f"{folder}/nested/{name}" for folder in sorted(folders) for name in ("a.sql", "b.yml", "schema.yaml")]
+    lines = (PROJECT_DIR / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for walker in ("buildkit", "pruning"):
+        assert [path for path in paths if ignored(path, patterns, walker)] == [], walker
+    assert pruned("project", paths, tmp_path) == sorted(paths)
+
+
+def test_the_package_is_built_from_its_python_files_only(tmp_path: Path) -> None:
+    """The build stage prunes src/ before the install that builds the wheel: a file without a type stays out."""
+    package = f"src/{PACKAGE}"
+    kept = [f"{package}/__init__.py", f"{package}/py.typed", f"{package}/sub/module.py"]
+    left_out = [f"{package}/kubeconfig", f"{package}/settings.toml", f"{package}/sub/blob"]
+    assert pruned("build", [*kept, *left_out], tmp_path) == sorted(kept)
+    build = stage("build")
+    assert build.index("RUN find src") < build.rindex("uv sync"), "the prune must come before the install"
 
 
 def test_the_lock_satisfies_every_dependency() -> None:
