@@ -163,22 +163,22 @@ def promote_license(root: Path, license_name: str, written: Collection[str]) -> 
 def lock(root: Path, python: str | None = None) -> bool:
     """Write uv.lock, the project's one lock, so the first commit holds it; report and carry on when uv cannot.
 
-    `python` (the answer python_version, e.g. "3.12") is the interpreter uv resolves with; without it uv picks
-    one that satisfies requires-python, downloading the newest when none is installed. Without uv, or without
-    an index or that Python (offline), the project is generated without uv.lock: one line says to run `uv lock`
-    and commit it (the nox sessions, CI and the image refuse to install without it).
+    The lock is universal: uv resolves it with any installed Python that meets requires-python, and downloads
+    the newest one when none does. `python` (the answer python_version, e.g. "3.12", the lowest supported) is
+    named in the message when the lock fails. Without uv, or without an index or such a Python (offline), the
+    project is generated without uv.lock: one line says to run `uv lock` and commit it (the nox sessions, CI and
+    the image refuse to install without it).
     """
     uv = shutil.which("uv")
     if uv is None:
         print("uv not found: skipped `uv lock`; install uv, run `uv lock` and commit uv.lock.", file=sys.stderr)
         return False
-    command = [uv, "lock", "--quiet", *(["--python", python] if python else [])]
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    result = subprocess.run([uv, "lock", "--quiet"], cwd=root, capture_output=True, text=True, check=False)
     if result.returncode == 0:
         return True
     reason = " ".join(result.stderr.split())[-300:] or f"exit status {result.returncode}"
-    where = f" with Python {python}" if python else ""
-    print(f"uv lock{where} failed ({reason}); run `uv lock`{where} and commit uv.lock.", file=sys.stderr)
+    where = f" where Python {python} or newer is installed" if python else ""
+    print(f"uv lock failed ({reason}); run `uv lock`{where} and commit uv.lock.", file=sys.stderr)
     return False
 
 
@@ -263,7 +263,7 @@ def main() -> None:
         sys.exit(1)
     prune(root, paths_to_remove(answers), written)
     promote_license(root, answers["license"], written)
-    lock(root, str(answers["python_version"]))
+    lock(root, str(answers.get("python_version", "")) or None)
     initial_commit(root, answers)
     print(next_step(answers["project_slug"]))
 
