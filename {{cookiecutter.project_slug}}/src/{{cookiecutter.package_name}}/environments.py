@@ -11,11 +11,11 @@ of an instance; a server warehouse would drop a schema here instead (the seam is
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,14 +38,14 @@ class Instance:
 
 
 def check_folders(settings: Settings, folders: dict[str, Path] | None = None) -> None:
-    """Check that each folder a run of `settings` writes to takes a file; leave nothing behind.
+    """Check that each folder a run of `settings` writes to can be written (or made), without writing anything.
 
     `folders` maps what goes there to the folder; by default the instance's run reports (`reports/<instance>`),
     dbt artifacts (`target/<instance>`) and dbt logs (`logs/<instance>`). Called before a run writes anything, so
     a folder it cannot write (a read-only checkout, a mount the step image's user does not own) stops it with one
-    sentence instead of a traceback from dbt or the report halfway through. Folders it had to create for the probe
-    are removed again (a refused run leaves no trace). Raises PipelineError naming the folder, the system's
-    reason and the fix.
+    sentence instead of a traceback from dbt or the report halfway through. It looks at the folder, or the nearest
+    of its parents that exists, and creates nothing: concurrent runs (`run-many`) share the parents, and a refused
+    run leaves no trace. Raises PipelineError naming the folder, the reason and the fix.
     """
     if folders is None:
         folders = {
@@ -54,18 +54,17 @@ def check_folders(settings: Settings, folders: dict[str, Path] | None = None) ->
             "dbt logs": settings.log_dir,
         }
     for what, folder in folders.items():
-        created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-            for made in created:  # deepest first
-                made.rmdir()
-        except OSError as error:
-            raise PipelineError(
-                f"cannot write in {folder} ({error.strerror}); the run writes its {what} there: make "
-                "the folder writable for this user (for the step image, by its user 10001, or run it with --user)."
-            ) from None
+        existing = next(path for path in (folder, *folder.parents) if path.exists() or path.is_symlink())
+        if not existing.is_dir():
+            reason = errno.ENOTDIR
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            reason = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
+        else:
+            continue
+        raise PipelineError(
+            f"cannot write in {folder} ({os.strerror(reason)}); the run writes its {what} there: make the folder "
+            "writable for this user (for the step image, by its user 10001, or run it with --user)."
+        )
 
 
 def owner_path(database: Path) -> Path:
