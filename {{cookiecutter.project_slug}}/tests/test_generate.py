@@ -1,17 +1,72 @@
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
+import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from {{ cookiecutter.package_name }} import cli, generate
 
+SCALE = 0.02
 
-def test_the_same_seed_gives_the_same_rows() -> None:
-    assert generate.generate(0.01, seed=7).rows == generate.generate(0.01, seed=7).rows
-    assert generate.generate(0.01, seed=7).rows != generate.generate(0.01, seed=8).rows
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files at a small scale, with the finance reference in reference/ beside them (read only by the tests)."""
+    out = tmp_path_factory.mktemp("generated")
+    generate.write(SCALE, generate.SEED, out / "raw", say=lambda _: None, reference_dir=out / "reference")
+    return out
+
+
+def _manifest(raw: Path) -> dict[str, dict[str, int]]:
+    files: dict[str, dict[str, int]] = json.loads((raw / generate.MANIFEST).read_text(encoding="utf-8"))["files"]
+    return files
+
+
+def _rows(raw: Path, table: str) -> list[tuple[str | None, ...]]:
+    """Every data row of a file as text in file order (None is missing), broken lines excepted."""
+    path = raw / generate.FILES[table]
+    names = list(generate.COLUMNS[table])
+    if path.suffix == ".jsonl":
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows.append(tuple(None if record[n] is None else str(record[n]) for n in names))
+        return rows
+    if path.suffix == ".csv":
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]
+        return [
+            tuple(value if value != "" else None for value in line.split(","))
+            for line in lines
+            if line.count(",") == len(names) - 1
+        ]
+    return [
+        tuple(None if value is None else str(value) for value in row)
+        for row in duckdb.execute(f"select {', '.join(names)} from read_parquet(?)", [str(path)]).fetchall()
+    ]
+
+
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path: Path) -> None:
+    for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
+        generate.write(0.005, seed, tmp_path / name, say=lambda _: None, reference_dir=tmp_path / name / "ref")
+    for file_name in [*generate.FILES.values(), generate.MANIFEST, "ref/monthly_net_revenue.csv"]:
+        first = (tmp_path / "a" / file_name).read_bytes()
+        assert (tmp_path / "b" / file_name).read_bytes() == first, file_name
+        if file_name != generate.MANIFEST:
+            assert (tmp_path / "c" / file_name).read_bytes() != first, file_name
+
+
+def test_the_hash_in_sql_is_the_hash_in_python() -> None:
+    with duckdb.connect() as con:
+        con.execute(generate._MACROS)
+        values = [0, 1, 12345, 2**31, 2**32 - 1]
+        in_sql = con.execute(f"select [{', '.join(f'mix({v})' for v in values)}]").fetchone()
+    assert in_sql == ([generate._mix32(v) for v in values],)
+    assert len({generate._mix32(v) for v in range(10_000)}) == 10_000  # a bijection: no two ids collide
 
 
 def test_scale_factor_one_is_about_a_hundred_thousand_orders() -> None:
@@ -26,66 +81,105 @@ def test_a_scale_at_or_below_zero_is_refused(scale: float) -> None:
         generate.sizes(scale)
 
 
-def test_valid_rows_are_consistent_and_malformed_rows_are_extra() -> None:
-    data = generate.generate(0.02)
-    orders = data.rows["orders"][: data.valid["orders"]]
-    items = data.rows["order_items"][: data.valid["order_items"]]
-    payments = data.rows["payments"][: data.valid["payments"]]
-    order_ids = {row[0] for row in orders}
-    assert {row[1] for row in items} == order_ids  # every order has at least one item
-    net: defaultdict[str, Decimal] = defaultdict(Decimal)
-    for _, order_id, _, quantity, price, discount in items:
-        assert quantity and price and discount
-        net[str(order_id)] += int(quantity) * Decimal(price) - Decimal(discount)
-    paid: defaultdict[str, Decimal] = defaultdict(Decimal)
-    for row in payments:
-        paid[str(row[1])] += Decimal(str(row[4]))
-    for order_id, _, _, status, _ in orders:
-        assert paid.get(str(order_id), Decimal(0)) == (Decimal(0) if status == "cancelled" else net[str(order_id)])
-    for table, rows in data.rows.items():
-        extra = len(rows) - data.valid[table] - data.duplicates[table] + len(data.broken_lines.get(table, []))
-        assert extra == data.malformed[table] > 0
+def test_the_files_hold_the_counts_of_their_manifest(made: Path) -> None:
+    files = _manifest(made / "raw")
+    for table, file_name in generate.FILES.items():
+        entry = files[file_name]
+        broken = int(table in generate.BROKEN_LINES)
+        assert len(_rows(made / "raw", table)) + broken == entry["rows"], table
+        assert entry["rows"] == entry["valid_rows"] + entry["duplicate_rows"] + entry["malformed_rows"], table
+        expected = generate.sizes(SCALE).get(table)
+        assert expected is None or entry["valid_rows"] == expected, table
 
 
-def test_the_products_feed_repeats_a_few_valid_rows_verbatim_after_the_valid_ones() -> None:
-    data = generate.generate(0.02)
-    for table, rows in data.rows.items():
-        count = data.duplicates[table]
+def test_valid_rows_are_consistent_and_in_id_order(made: Path) -> None:
+    files = _manifest(made / "raw")
+    valid = {t: _rows(made / "raw", t)[: files[f]["valid_rows"]] for t, f in generate.FILES.items()}
+    for table, rows in valid.items():
+        assert [row[0] for row in rows] == [str(i) for i in range(1, len(rows) + 1)], table  # dense, in order
+        assert all(value is not None for row in rows for value in row), table
+    signups = {row[0]: row[5] for row in valid["customers"]}
+    prices = {row[0]: row[4] for row in valid["products"]}
+    orders = {row[0]: row for row in valid["orders"]}
+    for _, customer_id, ordered_at, _, _ in orders.values():
+        assert str(ordered_at) >= str(signups[str(customer_id)]) and str(ordered_at).startswith("2025-")
+    net = dict.fromkeys(orders, 0)
+    for _, order_id, product_id, quantity, price, discount in valid["order_items"]:
+        assert price == prices[str(product_id)] and 1 <= int(str(quantity)) <= 5
+        gross = int(str(quantity)) * _cents(price)
+        assert _cents(discount) in (0, gross // 10)
+        net[str(order_id)] += gross - _cents(discount)
+    assert all(net.values())  # every order has at least one item
+    paid: dict[str, list[int]] = {}
+    for _, order_id, paid_at, _, amount in valid["payments"]:
+        assert str(paid_at) >= str(orders[str(order_id)][2])
+        paid.setdefault(str(order_id), []).append(_cents(amount))
+    for order_id, row in orders.items():
+        if row[3] == "cancelled":
+            assert order_id not in paid
+        else:
+            assert len(paid[order_id]) in (1, 2) and sum(paid[order_id]) == net[order_id], order_id
+
+
+def test_the_products_feed_repeats_a_few_valid_rows_verbatim_after_the_valid_ones(made: Path) -> None:
+    files = _manifest(made / "raw")
+    for table, file_name in generate.FILES.items():
+        count = files[file_name]["duplicate_rows"]
         if table not in generate.DUPLICATED_TABLES:
             assert count == 0, table
             continue
-        valid = rows[: data.valid[table]]
-        repeated = rows[data.valid[table] : data.valid[table] + count]
+        rows = _rows(made / "raw", table)
+        valid = rows[: files[file_name]["valid_rows"]]
+        repeated = rows[len(valid) : len(valid) + count]
         assert count == max(1, round(len(valid) * generate.DUPLICATE_SHARE))
-        assert len({row[0] for row in valid}) == len(valid)  # valid_rows counts distinct entities
         assert all(row in valid for row in repeated)
         assert len({row[0] for row in repeated}) == count
-    assert generate.generate(0.0001).duplicates["products"] == 1  # at least one, at any scale
+        assert [row[0] for row in repeated] == sorted((row[0] for row in repeated), key=int)
 
 
-def test_the_monthly_net_revenue_reference_is_what_the_non_cancelled_orders_were_paid() -> None:
-    data = generate.generate(0.02)
-    reference = generate.monthly_net_revenue(data)
+def test_a_scale_that_rounds_to_no_duplicate_still_repeats_one(tmp_path: Path) -> None:
+    generated = generate.write(0.0001, 1, tmp_path, say=lambda _: None)
+    assert generated.counts["products"].duplicate_rows == 1
+
+
+def test_each_malformed_row_has_an_unused_id_and_breaks_exactly_one_rule(made: Path) -> None:
+    files = _manifest(made / "raw")
+    for table, file_name in generate.FILES.items():
+        entry = files[file_name]
+        rows = _rows(made / "raw", table)[entry["valid_rows"] + entry["duplicate_rows"] :]
+        assert len(rows) == entry["malformed_rows"] - int(table in generate.BROKEN_LINES) > 0, table
+        types = list(generate.COLUMNS[table].values())
+        for turn, row in enumerate(rows):
+            bad = [i for i, (value, t) in enumerate(zip(row, types, strict=True)) if not _holds(value, t)]
+            assert bad == [generate.BREAKERS[table][turn % len(generate.BREAKERS[table])][0]], (table, row)
+            if bad != [0]:
+                assert int(str(row[0])) > entry["valid_rows"], (table, row)  # an id no valid row uses
+            if table in ("order_items", "payments") and bad != [1]:
+                assert row[1] == "1", (table, row)
+
+
+def test_the_monthly_net_revenue_reference_is_what_the_non_cancelled_orders_were_paid(made: Path) -> None:
+    lines = (made / "reference" / "monthly_net_revenue.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "month,net_revenue"
+    reference = [tuple(line.split(",")) for line in lines[1:]]
     assert [month for month, _ in reference] == [f"2025-{m:02d}-01" for m in range(1, 13)]
-    assert all(revenue.count(".") == 1 and len(revenue.split(".")[1]) == 2 for _, revenue in reference)
-    # Paid amounts are generated apart from the items; a cancelled order is never paid.
-    payments = data.rows["payments"][: data.valid["payments"]]
-    assert sum(Decimal(revenue) for _, revenue in reference) == sum(Decimal(str(row[4])) for row in payments)
-    # Net of discounts: more than the discounted lines alone, less than the gross.
-    items = data.rows["order_items"][: data.valid["order_items"]]
-    gross = sum(int(str(row[3])) * Decimal(str(row[4])) for row in items)
-    assert sum(Decimal(revenue) for _, revenue in reference) < gross
+    assert all(len(revenue.split(".")[1]) == 2 for _, revenue in reference)
+    files = _manifest(made / "raw")
+    orders = _rows(made / "raw", "orders")[: files["orders.parquet"]["valid_rows"]]
+    items = _rows(made / "raw", "order_items")[: files["order_items.parquet"]["valid_rows"]]
+    month = {row[0]: f"{str(row[2])[:7]}-01" for row in orders if row[3] != "cancelled"}
+    expected: dict[str, int] = {}
+    for _, order_id, _, quantity, price, discount in items:
+        if str(order_id) in month:
+            key = month[str(order_id)]
+            expected[key] = expected.get(key, 0) + int(str(quantity)) * _cents(price) - _cents(discount)
+    assert {m: _cents(revenue) for m, revenue in reference} == expected
 
 
-def test_the_reference_is_written_with_its_own_checksum_manifest(tmp_path: Path) -> None:
-    data = generate.generate(0.001, seed=3)
-    paths = generate.write(data, tmp_path / "raw", say=lambda _: None, reference_dir=tmp_path / "reference")
-    reference = paths["monthly_net_revenue"]
-    assert reference.read_text(encoding="utf-8").splitlines()[0] == "month,net_revenue"
-    assert sorted(p.name for p in reference.parent.iterdir()) == sorted(
-        [*generate.REFERENCE_FILES.values(), generate.MANIFEST]
-    )
-    assert generate.verify_manifest(reference.parent) == []
+def test_the_reference_is_written_with_its_own_checksum_manifest(made: Path) -> None:
+    reference = made / "reference"
+    assert sorted(p.name for p in reference.iterdir()) == sorted([*generate.REFERENCE_FILES.values(), generate.MANIFEST])
+    assert generate.verify_manifest(reference) == []
 
 
 def test_the_generate_command_writes_every_format_and_a_manifest(tmp_path: Path) -> None:
@@ -102,3 +196,16 @@ def test_generated_data_for_a_scale_is_made_once_and_reused(tmp_path: Path) -> N
     (first / "orders.parquet").write_bytes(b"tampered")
     generate.ensure(0.001, tmp_path)  # a broken checksum regenerates
     assert generate.verify_manifest(first) == []
+
+
+def _cents(value: object) -> int:
+    whole, _, fraction = str(value).partition(".")
+    return int(whole) * 100 + int(fraction.ljust(2, "0")[:2])
+
+
+def _holds(value: str | None, data_type: str) -> bool:
+    """Whether a text value is present and its column's type can hold it (what ingestion checks)."""
+    if value is None:
+        return False
+    cast = duckdb.execute(f"select try_cast(? as {data_type}) is not null", [value]).fetchone()
+    return cast == (True,)

@@ -72,12 +72,12 @@ def stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Stopped:
         calls.append("generate")
         return project_dir / config.SAMPLE_DIR
 
-    def write(data: object, out: Path) -> None:
+    def write(scale: float, seed: int, out: Path, reference_dir: Path | None = None) -> generate.Generated:
         calls.append("generate")
+        return generate.Generated(scale=scale, seed=seed)
 
     monkeypatch.setattr(generate, "ensure", ensure)
     monkeypatch.setattr(generate, "write", write)
-    monkeypatch.setattr(generate, "generate", lambda scale, seed: generate.Dataset(scale=scale, seed=seed))
 {%- endif %}
     monkeypatch.setenv("GITHUB_HEAD_REF", "main")  # no git call per case
     monkeypatch.chdir(tmp_path)  # relative paths land in the test's folder

@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--scale", type=_scale, default=generate.SAMPLE_SCALE, help="scale factor (1 = ~100k orders)")
     gen.add_argument("--seed", type=_seed, default=generate.SEED, help="random seed (0 to 4294967295)")
     gen.add_argument("--out", type=_path("--out"), required=True, help="folder to write the files and manifest to")
+    gen.add_argument(
+        "--reference",
+        type=_path("--reference"),
+        help="also write the finance reference (monthly net revenue) and its manifest to this folder",
+    )
 {%- endif %}
     _command(commands, "ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
     _command(
@@ -204,12 +209,11 @@ def _parser() -> argparse.ArgumentParser:
 
 {% if cookiecutter.include_example == "yes" %}
 def _generate(args: argparse.Namespace) -> int:
-    data = generate.generate(args.scale, args.seed)
     try:
-        generate.write(data, args.out)
+        generated = generate.write(args.scale, args.seed, args.out, reference_dir=args.reference)
     except OSError as error:
         raise PipelineError(f"cannot write to --out {config.shown(str(args.out))}: {error.strerror}.") from None
-    print(f"wrote {sum(len(rows) for rows in data.rows.values()):,} rows to {args.out}")
+    print(f"wrote {generated.rows:,} rows to {args.out}")
     return 0
 
 {% endif %}
