@@ -53,6 +53,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "data/reference",
         "src/{package}/generate.py",
         "tests/test_generate.py",
+        "benchmarks/generate.py",
         "tests/test_sample_data.py",
         "tests/test_pipeline.py",
         "tests/test_branches.py",

@@ -511,6 +511,7 @@ EXAMPLE_FILES = {
     "data/reference/inner/model.sql",
     "src/shop_analytics/generate.py",
     "tests/test_generate.py",
+    "benchmarks/generate.py",
     "tests/test_sample_data.py",
     "tests/test_pipeline.py",
     "tests/test_branches.py",

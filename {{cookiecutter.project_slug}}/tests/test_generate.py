@@ -100,7 +100,7 @@ def test_valid_rows_are_consistent_and_in_id_order(made: Path) -> None:
         assert all(value is not None for row in rows for value in row), table
     signups = {row[0]: row[5] for row in valid["customers"]}
     prices = {row[0]: row[4] for row in valid["products"]}
-    orders = {row[0]: row for row in valid["orders"]}
+    orders = {str(row[0]): row for row in valid["orders"]}
     for _, customer_id, ordered_at, _, _ in orders.values():
         assert str(ordered_at) >= str(signups[str(customer_id)]) and str(ordered_at).startswith("2025-")
     net = dict.fromkeys(orders, 0)
@@ -134,7 +134,7 @@ def test_the_products_feed_repeats_a_few_valid_rows_verbatim_after_the_valid_one
         assert count == max(1, round(len(valid) * generate.DUPLICATE_SHARE))
         assert all(row in valid for row in repeated)
         assert len({row[0] for row in repeated}) == count
-        assert [row[0] for row in repeated] == sorted((row[0] for row in repeated), key=int)
+        assert [int(str(row[0])) for row in repeated] == sorted(int(str(row[0])) for row in repeated)
 
 
 def test_a_scale_that_rounds_to_no_duplicate_still_repeats_one(tmp_path: Path) -> None:
@@ -178,7 +178,9 @@ def test_the_monthly_net_revenue_reference_is_what_the_non_cancelled_orders_were
 
 def test_the_reference_is_written_with_its_own_checksum_manifest(made: Path) -> None:
     reference = made / "reference"
-    assert sorted(p.name for p in reference.iterdir()) == sorted([*generate.REFERENCE_FILES.values(), generate.MANIFEST])
+    assert sorted(p.name for p in reference.iterdir()) == sorted(
+        [*generate.REFERENCE_FILES.values(), generate.MANIFEST]
+    )
     assert generate.verify_manifest(reference) == []
 
 

@@ -435,9 +435,7 @@ def _extras(sql: _Sql, table: str, valid: int) -> tuple[str, int, int]:
     if duplicates:
         chosen = f"""select {key} from ({getattr(sql, table)()})
                      order by {sql.pick("product_duplicate", key, 2**31)}, {key} limit {duplicates}"""
-        parts.append(
-            f"select 0 as part, {key} as n, {text} from ({getattr(sql, table)()}) where {key} in ({chosen})"
-        )
+        parts.append(f"select 0 as part, {key} as n, {text} from ({getattr(sql, table)()}) where {key} in ({chosen})")
     picks = f"""select k, 1 + {sql.pick(f"malformed_{table}", "k", valid)} as source
                 from range({malformed}) as t(k)"""
     columns = list(COLUMNS[table])
@@ -488,12 +486,14 @@ def write(
             con.execute(f"create table order_base as {sql.order_base()}")
             con.execute(f"create table order_plan as {sql.order_plan()}")
             con.execute("drop table order_base")
-            counted = con.execute("select sum(item_count), sum(payment_count) from order_plan").fetchone()
-            assert counted is not None
-            valid = {**n, "order_items": int(counted[0]), "payments": int(counted[1])}
+            items, payments = con.execute("select sum(item_count), sum(payment_count) from order_plan").fetchone() or (
+                0,
+                0,
+            )
+            valid = {**n, "order_items": int(items), "payments": int(payments)}
             for table, file_name in FILES.items():
                 path = out_dir / file_name
-                counts = _write_table(con, sql, table, valid[table], path, Path(scratch))
+                counts = _write_table(con, sql, table, valid=valid[table], path=path, scratch=Path(scratch))
                 generated.counts[table] = counts
                 extra = f", {counts.duplicate_rows:,} duplicated" if counts.duplicate_rows else ""
                 say(f"  wrote {path} ({counts.rows:,} rows, {counts.malformed_rows:,} malformed on purpose{extra})")
@@ -506,7 +506,7 @@ def write(
 
 
 def _write_table(
-    con: duckdb.DuckDBPyConnection, sql: _Sql, table: str, valid: int, path: Path, scratch: Path
+    con: duckdb.DuckDBPyConnection, sql: _Sql, table: str, *, valid: int, path: Path, scratch: Path
 ) -> FileCounts:
     """Stream one table's valid rows, then its duplicates and malformed rows, into its file."""
     extras, duplicates, malformed = _extras(sql, table, valid)
@@ -529,7 +529,8 @@ def _write_table(
         con.execute(f"copy (select {', '.join(valid_columns)} from ({rows})) to {_literal(path)} ({options})")
         tail = scratch / f"{table}.tail"
         options = "format csv, header false" if path.suffix == ".csv" else "format json"
-        con.execute(f"copy (select {', '.join(_text_to(table, path.suffix))} from ({extras})) to {_literal(tail)} ({options})")
+        columns = ", ".join(_text_to(table, path.suffix))
+        con.execute(f"copy (select {columns} from ({extras})) to {_literal(tail)} ({options})")
         with path.open("ab") as handle, tail.open("rb") as rest:
             shutil.copyfileobj(rest, handle)
             if broken is not None:
