@@ -21,6 +21,7 @@ DuckDB, by the same item formulas that wrote the items file and without the dbt 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import shutil
@@ -227,6 +228,7 @@ class _Sql:
         self.b = {stream: stream_base(seed, stream) for stream in STREAMS}
 
     def pick(self, stream: str, row: str, n: int | str) -> str:
+        """A SQL expression: a uniform integer in [0, n) drawn from a stream for a row key (ids below 2**30)."""
         return f"pick({self.b[stream]}, {row}, {n})"
 
     def price(self, product: str) -> str:
@@ -250,8 +252,9 @@ class _Sql:
         discount = f"(case when {discounted} then {quantity} * {price} // 10 else 0 end)"
         return {"product": product, "quantity": quantity, "price": price, "discount": discount}
 
-    # Typed rows: ids bigint, money in integer cents, times in seconds after EPOCH, booleans boolean.
+    # Typed rows in the columns of COLUMNS: ids bigint, money in integer cents, times in seconds after EPOCH.
     def products(self) -> str:
+        """product_id, sku, product_name, category, unit_price (cents), is_active (boolean)."""
         category = f"{_text(CATEGORIES)}[id % {len(CATEGORIES)} + 1]"
         adjective = f"{_text(ADJECTIVES)}[{self.pick('product_adjective', 'id', len(ADJECTIVES))} + 1]"
         return f"""
@@ -262,6 +265,7 @@ class _Sql:
             from range(1, {self.n["products"] + 1}) as t(id)"""
 
     def customers(self) -> str:
+        """customer_id, first_name, last_name, email, country_code, signed_up_at (s)."""
         first = f"{_text(FIRST_NAMES)}[{self.pick('customer_first', 'id', len(FIRST_NAMES))} + 1]"
         last = f"{_text(LAST_NAMES)}[{self.pick('customer_last', 'id', len(LAST_NAMES))} + 1]"
         return f"""
@@ -327,9 +331,11 @@ class _Sql:
         return f"({item['quantity']} * {item['price']} - {item['discount']})"
 
     def orders(self) -> str:
+        """order_id, customer_id, ordered_at (s), status, channel: read from the `order_plan` table."""
         return "select order_id, customer_id, ordered_at, status, channel from order_plan"
 
     def order_items(self) -> str:
+        """order_item_id, order_id, product_id, quantity, unit_price and discount_amount (cents), from `order_plan`."""
         item = self.item("order_id", "slot")
         return f"""
             select item_offset + slot + 1 as order_item_id, order_id, {item["product"]} as product_id,
@@ -337,6 +343,7 @@ class _Sql:
             from (select item_offset, order_id, unnest(range(item_count)) as slot from order_plan)"""
 
     def payments(self) -> str:
+        """payment_id, order_id, paid_at (s), payment_method, amount (cents): one or two shares of the order's net."""
         minutes = self.pick("payment_minutes", "payment_id", 121)
         return f"""
             select payment_id, order_id, ordered_at + 60 * {minutes} as paid_at, payment_method,
@@ -471,38 +478,49 @@ def write(
     for a scale at or below zero and OSError when out_dir cannot be written.
     """
     n = sizes(scale)
-    sql = _Sql(seed, n)
-    out_dir.mkdir(parents=True, exist_ok=True)
     generated = Generated(scale=scale, seed=seed)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".generate-") as scratch:
-        con = duckdb.connect(str(Path(scratch) / "plan.duckdb"))
-        try:
-            con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
-            con.execute(f"set threads = {THREADS}")
-            con.execute("set preserve_insertion_order = true")
-            con.execute("set temp_directory = ?", [str(Path(scratch) / "spill")])
-            con.execute(_MACROS)
-            # Two steps: the hashes in parallel, then the running offsets in one ordered pass.
-            con.execute(f"create table order_base as {sql.order_base()}")
-            con.execute(f"create table order_plan as {sql.order_plan()}")
-            con.execute("drop table order_base")
-            items, payments = con.execute("select sum(item_count), sum(payment_count) from order_plan").fetchone() or (
-                0,
-                0,
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".generate-") as scratch:
+            _write(
+                _Sql(seed, n), generated, out_dir=out_dir, scratch=Path(scratch), say=say, reference_dir=reference_dir
             )
-            valid = {**n, "order_items": int(items), "payments": int(payments)}
-            for table, file_name in FILES.items():
-                path = out_dir / file_name
-                counts = _write_table(con, sql, table, valid=valid[table], path=path, scratch=Path(scratch))
-                generated.counts[table] = counts
-                extra = f", {counts.duplicate_rows:,} duplicated" if counts.duplicate_rows else ""
-                say(f"  wrote {path} ({counts.rows:,} rows, {counts.malformed_rows:,} malformed on purpose{extra})")
-            if reference_dir is not None:
-                write_reference(monthly_net_revenue(con), scale, seed, reference_dir, say)
-        finally:
-            con.close()
+    except duckdb.IOException as error:  # e.g. a full disk while DuckDB writes or spills
+        raise OSError(errno.EIO, str(error).splitlines()[0]) from None
     write_manifest(generated, out_dir)
     return generated
+
+
+def _write(
+    sql: _Sql,
+    generated: Generated,
+    *,
+    out_dir: Path,
+    scratch: Path,
+    say: Callable[[str], None],
+    reference_dir: Path | None,
+) -> None:
+    """`write` inside its scratch folder (the plan database and DuckDB's spill files); fills generated.counts."""
+    with duckdb.connect(str(scratch / "plan.duckdb")) as con:
+        con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"set threads = {THREADS}")
+        con.execute("set preserve_insertion_order = true")
+        con.execute("set temp_directory = ?", [str(scratch / "spill")])
+        con.execute(_MACROS)
+        # Two steps: the hashes in parallel, then the running offsets in one ordered pass.
+        con.execute(f"create table order_base as {sql.order_base()}")
+        con.execute(f"create table order_plan as {sql.order_plan()}")
+        con.execute("drop table order_base")
+        counted = con.execute("select sum(item_count), sum(payment_count) from order_plan").fetchone() or (0, 0)
+        valid = {**sql.n, "order_items": int(counted[0]), "payments": int(counted[1])}
+        for table, file_name in FILES.items():
+            path = out_dir / file_name
+            counts = _write_table(con, sql, table, valid=valid[table], path=path, scratch=scratch)
+            generated.counts[table] = counts
+            extra = f", {counts.duplicate_rows:,} duplicated" if counts.duplicate_rows else ""
+            say(f"  wrote {path} ({counts.rows:,} rows, {counts.malformed_rows:,} malformed on purpose{extra})")
+        if reference_dir is not None:
+            write_reference(monthly_net_revenue(con), generated.scale, generated.seed, reference_dir, say)
 
 
 def _write_table(
