@@ -158,6 +158,15 @@ def test_each_malformed_row_has_an_unused_id_and_breaks_exactly_one_rule(made: P
                 assert row[1] == "1", (table, row)
 
 
+def test_json_lines_carry_integers_and_amounts_as_numbers_and_the_rest_as_text(made: Path) -> None:
+    lines = (made / "raw" / generate.FILES["payments"]).read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    assert [type(first[name]) for name in generate.COLUMNS["payments"]] == [int, int, str, str, float]
+    malformed = [json.loads(line) for line in lines[-4:-1]]
+    assert [record["amount"] for record in malformed if isinstance(record["amount"], str)] == ["twelve"]
+    assert lines[-1] == generate.BROKEN_LINES["payments"]
+
+
 def test_the_monthly_net_revenue_reference_is_what_the_non_cancelled_orders_were_paid(made: Path) -> None:
     lines = (made / "reference" / "monthly_net_revenue.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "month,net_revenue"
