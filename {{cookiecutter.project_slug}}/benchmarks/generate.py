@@ -30,16 +30,18 @@ STEPS = ("ingest",)
 GIB = 1024**3
 
 
-def measure(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Run `python -m <package> ARGS` in a child through a one-shot wrapper; return wall seconds and peak RSS bytes.
+def measure(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Run `python -m <package> ARGS` in a child; return wall seconds, CPU seconds and peak RSS bytes.
 
     The wrapper is a fresh interpreter that starts the CLI as its own child and reports that child's
-    `ru_maxrss` (kilobytes on Linux), so the figure is one process's peak, never the benchmark's own.
+    `ru_maxrss` (kilobytes on Linux), so the figure is one process's peak, never the benchmark's own. CPU
+    seconds (user + system) hold still when other work shares the machine's cores; wall seconds do not.
     """
     wrapper = (
         "import resource, subprocess, sys; "
         "code = subprocess.call([sys.executable, '-m', sys.argv[1], *sys.argv[2:]], stdout=sys.stderr); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime); sys.exit(code)"
     )
     started = time.perf_counter()
     result = subprocess.run(
@@ -48,7 +50,8 @@ def measure(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"benchmark step failed: {' '.join(args)}\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    return seconds, int(result.stdout.strip().splitlines()[-1]) * 1024
+    peak, cpu = result.stdout.strip().splitlines()[-1].split()
+    return seconds, float(cpu), int(peak) * 1024
 
 
 def spread(values: list[float], unit: str, scale: float = 1.0) -> str:
@@ -68,15 +71,19 @@ def main() -> None:
     scales = [scale for scale in SCALES if scale <= args.max_scale]
     env = {key: value for key, value in os.environ.items() if key != "UV_PROJECT_ENVIRONMENT"}
     times: dict[float, list[float]] = {scale: [] for scale in scales}
+    cpus: dict[float, list[float]] = {scale: [] for scale in scales}
     peaks: dict[float, list[float]] = {scale: [] for scale in scales}
-    runs: list[tuple[float, int]] = []
-    steps: dict[str, list[tuple[float, int]]] = {}
+    runs: list[tuple[float, float, int]] = []
+    steps: dict[str, list[tuple[float, float, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="benchmark-generate-") as scratch:
         for round_ in range(args.repeat):
             for scale in scales:
                 out = Path(scratch) / f"sf_{scale:g}_{round_}"
-                seconds, peak = measure(["generate", "--scale", f"{scale:g}", "--out", str(out)], Path(scratch), env)
+                seconds, cpu, peak = measure(
+                    ["generate", "--scale", f"{scale:g}", "--out", str(out)], Path(scratch), env
+                )
                 times[scale].append(seconds)
+                cpus[scale].append(cpu)
                 peaks[scale].append(peak)
                 shutil.rmtree(out)
             project = copy_project(Path(scratch) / f"project_{round_}")
@@ -87,7 +94,7 @@ def main() -> None:
                 steps.setdefault(step, []).append(measure([step, *scale_args], project, run_env))
             shutil.rmtree(project)
     print(f"\ngenerate, {args.repeat} round(s), median (min-max); the ratio is against the scale 10x smaller")
-    print(f"{'scale':>6}  {'seconds':>26}  {'peak RSS':>26}  {'x time':>7}  {'x memory':>8}")
+    print(f"{'scale':>6}  {'seconds':>26}  {'CPU seconds':>26}  {'peak RSS':>26}  {'x time':>7}  {'x memory':>8}")
     for index, scale in enumerate(scales):
         ratio = ""
         if index and scales[index - 1] * 10 == scale:
@@ -96,14 +103,19 @@ def main() -> None:
                 f"{statistics.median(times[scale]) / statistics.median(times[previous]):7.1f}  "
                 f"{statistics.median(peaks[scale]) / statistics.median(peaks[previous]):8.1f}"
             )
-        print(f"{scale:>6g}  {spread(times[scale], 's'):>26}  {spread(peaks[scale], 'GiB', GIB):>26}  {ratio}")
-    run_seconds = [wall for wall, _ in runs]
-    run_peak = [float(rss) for _, rss in runs]
+        figures = (
+            f"{spread(times[scale], 's'):>26}  {spread(cpus[scale], 's'):>26}  {spread(peaks[scale], 'GiB', GIB):>26}"
+        )
+        print(f"{scale:>6g}  {figures}  {ratio}")
+    run_seconds, run_cpu, run_peak = [r[0] for r in runs], [r[1] for r in runs], [float(r[2]) for r in runs]
     print(f"\nfirst run at scale {args.run_scale:g} (run --env ci --scale {args.run_scale:g}, a fresh copy):")
-    print(f"  {'run':>8}  {spread(run_seconds, 's')}, peak RSS {spread(run_peak, 'GiB', GIB)}")
-    for step, figures in steps.items():
-        step_seconds, step_peak = [w for w, _ in figures], [float(rss) for _, rss in figures]
-        print(f"  {step:>8}  {spread(step_seconds, 's')}, peak RSS {spread(step_peak, 'GiB', GIB)} (alone)")
+    print(
+        f"  {'run':>8}  {spread(run_seconds, 's')}, CPU {spread(run_cpu, 's')}, peak RSS {spread(run_peak, 'GiB', GIB)}"
+    )
+    for step, rows in steps.items():
+        step_seconds, step_cpu, step_peak = [r[0] for r in rows], [r[1] for r in rows], [float(r[2]) for r in rows]
+        cpu_text = f"CPU {spread(step_cpu, 's')}"
+        print(f"  {step:>8}  {spread(step_seconds, 's')}, {cpu_text}, peak RSS {spread(step_peak, 'GiB', GIB)} (alone)")
 
 
 if __name__ == "__main__":
