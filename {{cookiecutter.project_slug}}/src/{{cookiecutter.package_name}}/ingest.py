@@ -288,11 +288,6 @@ def load_specs(manifest: Mapping[str, Any]) -> list[TableSpec]:
     return specs
 
 
-def _csv_field(value: str | None) -> str:
-    """One field of the staging CSV: quoted text, or nothing at all for a missing value."""
-    return "" if value is None else '"' + value.replace('"', '""') + '"'
-
-
 class _Staging:
     """A clean CSV of the records a reader accepted: `_line`, then one text field per declared column.
 
@@ -323,7 +318,12 @@ class _Staging:
                 joined.encode("utf-8")
             except UnicodeEncodeError:
                 return "is not valid UTF-8 text"
-        self.handle.write(",".join([str(line), *(_csv_field(v) for v in values)]) + "\n")
+        # Quoted text, or nothing at all for a missing value (None). Runs once per record: kept inline.
+        if '"' in joined:
+            fields = ["" if v is None else '"' + v.replace('"', '""') + '"' for v in values]
+        else:
+            fields = ["" if v is None else '"' + v + '"' for v in values]
+        self.handle.write(f"{line},{','.join(fields)}\n")
         self.rows += 1
         return None
 
@@ -446,8 +446,12 @@ def _no_data_rows(path: Path, spec: TableSpec) -> PipelineError:
     )
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as `surrogateescape` keeps it
+
+
 def _has_surrogates(fields: list[str]) -> bool:
-    return any("\udc80" <= char <= "\udcff" for field in fields for char in field)
+    text = "".join(fields)
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def _json_text(value: object) -> str | None:
@@ -489,6 +493,7 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+_TEXTS = (str, _Fraction)  # JSON values _json_text returns unchanged
 # Numbers keep their exact spelling (a float would round 0.1000000000000000001), also inside an array or
 # object (_json_nested); NaN is not JSON.
 _JSON = json.JSONDecoder(parse_float=_Fraction, parse_constant=_no_constants)
@@ -497,6 +502,7 @@ _JSON = json.JSONDecoder(parse_float=_Fraction, parse_constant=_no_constants)
 def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path, p: _Params) -> Source:
     """Read line by line so that one broken line is quarantined, not fatal."""
     unreadable: Unreadable = []
+    names = [c.name for c in spec.columns]
     with path.open("rb") as handle, _Staging(staging, spec) as stage:
         for line, data in enumerate(handle, start=1):
             if not data.strip():
@@ -513,7 +519,9 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
                 kind = _json_kind(record, text)
                 unreadable.append((line, f"JSON line is {kind}, not an object", _text(text)))
                 continue
-            problem = stage.add(line, [_json_text(record.get(c.name)) for c in spec.columns])
+            # Strings and nulls (most values) are already what _json_text would return.
+            values = [v if v is None or v.__class__ in _TEXTS else _json_text(v) for v in map(record.get, names)]
+            problem = stage.add(line, values)
             if problem is not None:
                 unreadable.append((line, f"unreadable JSON line ({problem})", _text(text)))
     if not stage.rows and not unreadable:
