@@ -381,6 +381,20 @@ def test_json_kind_names_what_a_line_holds_instead_of_an_object(line: str, kind:
     assert ingest._json_kind(ingest._JSON.decode(line), line) == kind
 
 
+@pytest.mark.parametrize(
+    "line",
+    ['{"a": 1}\n', ' \t{"a": [1.50]} \r\n', '{"a": 1} x\n', "", "\n", '\x0c{"a": 1}', '{"a": 1}\x0c', "[1, 2]", '"s"'],
+)
+def test_a_json_line_is_read_as_the_decoder_reads_it(line: str) -> None:
+    try:
+        expected: object = ingest._JSON.decode(line)
+    except ValueError:
+        with pytest.raises(ValueError):  # the decoder's own error types vary
+            ingest._json_line(line)
+    else:
+        assert ingest._json_line(line) == expected
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_the_json_decoder_refuses_the_non_json_constants(constant: str) -> None:
     with pytest.raises(ValueError, match=rf"^{re.escape(constant)} is not JSON$"):
