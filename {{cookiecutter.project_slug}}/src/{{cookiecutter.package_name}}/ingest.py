@@ -161,12 +161,13 @@ def exact_type(physical: str, declared: str) -> bool:
     Exact pairs, loaded without a text round trip: a signed integer into an integer at least as wide
     (int32 -> bigint), an unsigned one into a wider signed or an as-wide unsigned integer; an integer into
     a decimal(p,s) with p - s at least its digits (int32 needs 10: decimal(12,2) is exact, (11,2) is not); a
-    decimal(p1,s1) into a decimal(p2,s2) with s2 >= s1 and p2 - s2 >= p1 - s1; float into float or
-    double, double into double; date into date; boolean into boolean; a timestamp of second, milli- or
+    decimal(p1,s1) into a decimal(p2,s2) with s2 >= s1 and p2 - s2 >= p1 - s1; float into float, double
+    into double; date into date; boolean into boolean; a timestamp of second, milli- or
     microsecond precision into timestamp or timestamptz, and timestamptz into either (the session time
     zone is UTC: the instant is kept). Anything else is not exact and is checked as text: a double into
     a decimal (a third decimal must be quarantined, not rounded), a bigint into an integer (range), a
-    double into an integer (fraction), nanosecond timestamps, and any text column.
+    double into an integer (fraction), a float into a double (the text rules load float 0.1 as double
+    0.1, as before, not as 0.10000000149011612), nanosecond timestamps, and any text column.
     """
     kind, args = _type_parts(physical)
     target, target_args = _type_parts(declared)
@@ -177,7 +178,7 @@ def exact_type(physical: str, declared: str) -> bool:
         (precision, scale), (to_precision, to_scale) = _decimal(args), _decimal(target_args)
         return to_scale >= scale and to_precision - to_scale >= precision - scale
     if kind in _FLOAT_BITS:
-        return target in _FLOAT_BITS and _FLOAT_BITS[kind] <= _FLOAT_BITS[target]
+        return target in _FLOAT_BITS and _FLOAT_BITS[kind] == _FLOAT_BITS[target]
     if kind in _MICROSECONDS | _TIMESTAMPTZ:
         return target in _TIMESTAMPS | _TIMESTAMPTZ
     return kind in {"date", "boolean"} and kind == target
@@ -772,10 +773,7 @@ def _load_table(
         raise
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
     target = sql.relation(spec.schema, spec.table)
-    valid = (
-        f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
-        "from _checked where _reason is null order by _line)"
-    )
+    valid = f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at from _checked where _reason is null)"
     p.execute(con, f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}")
     quarantine = sql.relation(spec.schema, QUARANTINE)
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
@@ -937,6 +935,9 @@ def ingest(
     with tempfile.TemporaryDirectory(prefix="ingest-") as scratch, duckdb.connect(str(duckdb_path)) as con:
         # Offsets are converted to UTC, the unit of every timestamp the marts document.
         con.execute("set TimeZone = 'UTC'")
+        # Rows are written in file order without sorting them: the staging CSV and `_checked` are in
+        # that order, and DuckDB keeps it through scans and filters while this is on (its default).
+        con.execute("set preserve_insertion_order = true")
         masker.register(con)
         con.execute("begin transaction")
         spec = None
