@@ -60,6 +60,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_dbt_checks.py",
         "tests/test_wap.py",
         "tests/test_backfill.py",
+        "benchmarks/ingest.py",
     ],
 }
 LICENSES_DIR = "licenses"

@@ -74,6 +74,7 @@ EXAMPLE = {
     f"src/{PACKAGE}/generate.py", "tests/test_generate.py", "tests/test_pipeline.py", "tests/test_sample_data.py",
     "benchmarks/generate.py",
     "tests/test_branches.py", "tests/test_dbt_checks.py", "tests/test_wap.py", "tests/test_backfill.py",
+    "benchmarks/ingest.py",
 }  # fmt: skip
 SKELETON = {
     "data/raw/.gitkeep", "data_tests/.gitkeep", "models/staging/.gitkeep",

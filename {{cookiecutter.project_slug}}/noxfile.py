@@ -110,7 +110,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Print benchmark figures: `-- nox_sessions`, `-- checks_overhead`{% if cookiecutter.include_example == "yes" %}, `-- generate`{% endif %} or `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}`."""
+    """Print a benchmark's figures: `-- NAME [ARGS]` runs benchmarks/NAME.py (`-- slim_ci`, `-- nox_sessions`, ...)."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
 {%- if cookiecutter.container == "yes" %}

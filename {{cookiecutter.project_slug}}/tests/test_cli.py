@@ -60,6 +60,14 @@ def test_each_command_runs_its_step_functions(project: Path, captured: Calls, co
     assert steps == EXPECTED_STEPS[command]
     assert run.settings.env == "dev"
     assert run.backfill is None
+    assert run.reload is False  # unchanged raw files are reused unless asked
+
+
+@pytest.mark.parametrize("command", ["run", "ingest", "unit-test"])
+def test_reload_asks_ingest_to_load_every_raw_file_again(project: Path, captured: Calls, command: str) -> None:
+    assert cli.main([command, "--reload"]) == 0
+    run, _ = captured[0]
+    assert run.reload is True
 
 
 def test_pipeline_steps_are_the_documented_order() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from {{ cookiecutter.package_name }} import ingest
+from {{ cookiecutter.package_name }} import ingest, pii
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import Column, TableResult, TableSpec
 
@@ -381,6 +381,20 @@ def test_json_kind_names_what_a_line_holds_instead_of_an_object(line: str, kind:
     assert ingest._json_kind(ingest._JSON.decode(line), line) == kind
 
 
+@pytest.mark.parametrize(
+    "line",
+    ['{"a": 1}\n', ' \t{"a": [1.50]} \r\n', '{"a": 1} x\n', "", "\n", '\x0c{"a": 1}', '{"a": 1}\x0c', "[1, 2]", '"s"'],
+)
+def test_a_json_line_is_read_as_the_decoder_reads_it(line: str) -> None:
+    try:
+        expected: object = ingest._JSON.decode(line)
+    except ValueError:
+        with pytest.raises(ValueError):  # the decoder's own error types vary
+            ingest._json_line(line)
+    else:
+        assert ingest._json_line(line) == expected
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_the_json_decoder_refuses_the_non_json_constants(constant: str) -> None:
     with pytest.raises(ValueError, match=rf"^{re.escape(constant)} is not JSON$"):
@@ -623,3 +637,248 @@ def test_a_raw_file_linked_from_outside_is_refused_with_the_fix(tmp_path: Path) 
         "copy the file into the raw folder instead of linking to it."
     )
     assert ingest._raw_path(outside, _spec(Column("id", "integer", True))) == outside / "t.csv"
+
+
+# --- typed Parquet: exact types load as they are ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("physical", "declared", "exact"),
+    [
+        ("INTEGER", "integer", True),
+        ("INTEGER", "bigint", True),
+        ("SMALLINT", "int", True),
+        ("BIGINT", "integer", False),  # range
+        ("UINTEGER", "bigint", True),
+        ("UINTEGER", "integer", False),
+        ("INTEGER", "uinteger", False),  # a negative value
+        ("INTEGER", "decimal(12,2)", True),  # 10 digits before the point
+        ("INTEGER", "decimal(11,2)", False),
+        ("DECIMAL(12,2)", "numeric(12,2)", True),
+        ("DECIMAL(12,2)", "numeric(14,4)", True),
+        ("DECIMAL(12,3)", "numeric(12,2)", False),  # a third decimal
+        ("DECIMAL(12,2)", "numeric(11,2)", False),
+        ("DOUBLE", "numeric(12,2)", False),  # the exact-decimal rule must see the text
+        ("DOUBLE", "integer", False),  # a fraction
+        ("FLOAT", "real", True),
+        ("FLOAT", "double", False),  # the text rules keep float 0.1 as double 0.1
+        ("DOUBLE", "double precision", True),
+        ("DOUBLE", "real", False),
+        ("TIMESTAMP", "timestamp", True),
+        ("TIMESTAMP_MS", "timestamp", True),
+        ("TIMESTAMP WITH TIME ZONE", "timestamp", True),  # UTC
+        ("TIMESTAMP", "timestamptz", True),
+        ("TIMESTAMP_NS", "timestamp", False),  # nanoseconds
+        ("DATE", "date", True),
+        ("TIMESTAMP", "date", False),  # a time of day
+        ("BOOLEAN", "boolean", True),
+        ("VARCHAR", "varchar", False),  # text goes through the text rules (trim, null values)
+        ("VARCHAR", "integer", False),
+    ],
+)
+def test_exact_type_names_the_pairs_that_keep_every_value(physical: str, declared: str, exact: bool) -> None:
+    assert ingest.exact_type(physical, declared) is exact
+
+
+def _parquet(path: Path, query: str) -> None:
+    path.parent.mkdir(exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"copy ({query}) to '{path}' (format parquet)")
+
+
+def test_typed_parquet_columns_load_as_they_are_without_the_text_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the columns whose Parquet type is not exact (here a double declared decimal) go through `_rules`."""
+    _parquet(
+        tmp_path / "raw" / "t.parquet",
+        "select * from (values (1::integer, 2::bigint, 10.5::double, 1.25::decimal(12,2), "
+        "timestamp '2024-08-17 19:44:30', true, 'x'), (null, 3, 1.005, null, null, null, null), "
+        "(3, 4, 7.0, 2.5, timestamp '2024-01-01', false, ' y ')) as t(i, b, n, d, ts, f, v)",
+    )
+    spec = _spec(
+        Column("i", "integer", True),
+        Column("b", "bigint", False),
+        Column("n", "numeric(12,2)", False),
+        Column("d", "numeric(12,2)", False),
+        Column("ts", "timestamp", False),
+        Column("f", "boolean", False),
+        Column("v", "varchar", False),
+        raw_file="t.parquet",
+    )
+    checked: list[str] = []
+    rules = ingest._rules
+
+    def spy(column: Column, text: str, p: Any) -> Any:
+        checked.append(column.name)
+        return rules(column, text, p)
+
+    monkeypatch.setattr(ingest, "_rules", spy)
+    result, db = _load_parquet(tmp_path, spec)
+    assert checked == ["n", "v"]
+    assert (result.loaded_rows, result.quarantined_rows) == (2, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select * exclude (_loaded_at) from raw.t order by i").fetchall() == [
+            (1, 2, Decimal("10.50"), Decimal("1.25"), dt.datetime(2024, 8, 17, 19, 44, 30), True, "x"),
+            (3, 4, Decimal("7.00"), Decimal("2.50"), dt.datetime(2024, 1, 1), False, " y "),
+        ]
+    # Row 2: a missing required typed value and a third decimal from a double, as the text path reports them.
+    assert _quarantine(db) == [
+        (
+            2,
+            "i is missing; n '1.005' has more than 2 decimals; numeric(12,2) would round it",
+            '{"i":null,"b":"3","n":"1.005","d":null,"ts":null,"f":null,"v":null}',
+        )
+    ]
+
+
+def _load_parquet(tmp_path: Path, spec: TableSpec, **kwargs: Any) -> tuple[ingest.IngestResult, Path]:
+    db = tmp_path / "w.duckdb"
+    return ingest.ingest(db, [spec], tmp_path / "raw", "run-1", progress=lambda _: None, **kwargs), db
+
+
+# --- reuse: a raw file unchanged since the last ingest is not loaded again --------------------------------------
+
+ACCOUNTS = b"id,name\n1,ada\nx,bea\n2,cy\n"
+
+
+def _ingest(tmp_path: Path, spec: TableSpec, run_id: str, **kwargs: Any) -> tuple[ingest.IngestResult, list[str]]:
+    said: list[str] = []
+    result = ingest.ingest(tmp_path / "w.duckdb", [spec], tmp_path / "raw", run_id, progress=said.append, **kwargs)
+    return result, said
+
+
+def _accounts(tmp_path: Path, content: bytes = ACCOUNTS) -> TableSpec:
+    (tmp_path / "raw").mkdir(exist_ok=True)
+    (tmp_path / "raw" / "t.csv").write_bytes(content)
+    return _spec(Column("id", "integer", True), Column("name", "varchar", False, pii=True))
+
+
+def _stored(tmp_path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(table rows, quarantine rows, _ingest_state rows), `_loaded_at` and timestamps left out."""
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        return (
+            con.execute("select * exclude (_loaded_at) from raw.t order by id").fetchall(),
+            con.execute("select run_id, row_number, reason, record from raw._quarantine order by 2").fetchall(),
+            con.execute(
+                "select source_table, raw_file, relation, sha256, loaded_rows, quarantined_rows, run_id "
+                "from raw._ingest_state"
+            ).fetchall(),
+        )
+
+
+def test_an_unchanged_file_is_reused_with_the_first_loads_counts_and_says_so(tmp_path: Path) -> None:
+    spec = _accounts(tmp_path)
+    first, _ = _ingest(tmp_path, spec, "run-1")
+    stored = _stored(tmp_path)
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        [(loaded_at,)] = con.execute("select distinct _loaded_at from raw.t").fetchall()
+    again, said = _ingest(tmp_path, spec, "run-2")
+    assert again.tables == (TableResult("t", "t.csv", 2, 1, "raw", reused_from="run-1"),)
+    assert (again.loaded_rows, again.quarantined_rows) == (first.loaded_rows, first.quarantined_rows) == (2, 1)
+    assert again.reused == ["t"]
+    assert first.reused == []
+    assert said == [
+        "  t.csv" + " " * 20 + "-> raw.t" + " " * 22 + "2 rows       1 quarantined  reused (unchanged since run run-1)"
+    ]
+    # Nothing rewritten: the same rows, the quarantine still from run-1, the state of run-1's load.
+    assert _stored(tmp_path) == stored
+    assert stored[2] == [("t", "t.csv", "t", ingest.file_digest(tmp_path / "raw" / "t.csv"), 2, 1, "run-1")]
+    # Only `_loaded_at` moves, so dbt's source freshness measures the last ingest as before.
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        [(moved,)] = con.execute("select distinct _loaded_at from raw.t").fetchall()
+    assert moved > loaded_at
+
+
+def test_a_changed_byte_reloads_the_file(tmp_path: Path) -> None:
+    spec = _accounts(tmp_path)
+    _ingest(tmp_path, spec, "run-1")
+    _accounts(tmp_path, ACCOUNTS.replace(b"cy", b"cz"))
+    result, said = _ingest(tmp_path, spec, "run-2")
+    assert result.tables == (TableResult("t", "t.csv", 2, 1, "raw"),)
+    assert "reused" not in said[0]
+    _, quarantine, state = _stored(tmp_path)
+    assert [run_id for run_id, *_ in quarantine] == ["run-2"]
+    assert [entry[-1] for entry in state] == ["run-2"]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"columns": (Column("id", "bigint", True), Column("name", "varchar", False, pii=True))}, None),
+        ({"columns": (Column("id", "integer", True), Column("name", "varchar", False))}, None),  # pii flag
+        ({"columns": (Column("id", "integer", False), Column("name", "varchar", False, pii=True))}, None),
+        ({"null_values": ("NULL",)}, None),
+        ({"identifier": "t_v2"}, None),
+        ({}, b"another-key-that-is-long-enough-for-staging"),  # the masking key
+    ],
+)
+def test_a_changed_spec_or_masking_key_reloads_the_file(
+    tmp_path: Path, change: dict[str, Any], key: bytes | None
+) -> None:
+    spec = _accounts(tmp_path)
+    _ingest(tmp_path, spec, "run-1")
+    changed = TableSpec(**{**spec.__dict__, **change})
+    result, said = _ingest(tmp_path, changed, "run-2", **({"pii_key": key} if key else {}))
+    assert result.reused == []
+    assert "reused" not in said[0]
+
+
+def test_prod_clear_values_are_not_reused_under_a_masking_key(tmp_path: Path) -> None:
+    spec = _accounts(tmp_path)
+    _ingest(tmp_path, spec, "run-1", pii_key=None)
+    assert _ingest(tmp_path, spec, "run-2")[0].reused == []
+    assert _ingest(tmp_path, spec, "run-3")[0].reused == ["t"]
+
+
+def test_reload_loads_an_unchanged_file_again(tmp_path: Path) -> None:
+    spec = _accounts(tmp_path)
+    _ingest(tmp_path, spec, "run-1")
+    result, _ = _ingest(tmp_path, spec, "run-2", reload=True)
+    assert result.tables == (TableResult("t", "t.csv", 2, 1, "raw"),)
+    assert [entry[-1] for entry in _stored(tmp_path)[2]] == ["run-2"]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "drop table raw.t",
+        "delete from raw.t where id = 1",
+        "delete from raw._quarantine",
+        "insert into raw.t (id) values (9)",
+    ],
+)
+def test_a_table_or_quarantine_changed_since_the_load_is_loaded_again(tmp_path: Path, tamper: str) -> None:
+    spec = _accounts(tmp_path)
+    _ingest(tmp_path, spec, "run-1")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute(tamper)
+    result, _ = _ingest(tmp_path, spec, "run-2")
+    assert result.tables == (TableResult("t", "t.csv", 2, 1, "raw"),)
+
+
+def test_a_rolled_back_ingest_records_no_digest(tmp_path: Path) -> None:
+    """The second file fails after the first was loaded: its new digest must not survive the rollback."""
+    spec = _accounts(tmp_path)
+    broken = _spec(Column("id", "integer", True), raw_file="b.csv", name="b")
+    _ingest(tmp_path, spec, "run-1")
+    _accounts(tmp_path, ACCOUNTS.replace(b"cy", b"cz"))  # same counts, other content
+    (tmp_path / "raw" / "b.csv").write_bytes(b"other\n1\n")
+    with pytest.raises(PipelineError, match="lacks the declared column"):
+        ingest.ingest(tmp_path / "w.duckdb", [spec, broken], tmp_path / "raw", "run-2", progress=lambda _: None)
+    assert [entry[-1] for entry in _stored(tmp_path)[2]] == ["run-1"]
+    result, _ = _ingest(tmp_path, spec, "run-3")
+    assert result.reused == []
+    assert _stored(tmp_path)[0] == [
+        (1, pii.mask("ada", pii.DEV_KEY.encode())),
+        (2, pii.mask("cz", pii.DEV_KEY.encode())),
+    ]
+
+
+def test_the_state_holds_no_key_and_the_spec_digest_depends_on_the_key_only_through_a_fingerprint() -> None:
+    spec = _spec(Column("id", "integer", True))
+    key = b"a-secret-masking-key-of-enough-length-0123"
+    digests = {ingest.spec_digest(spec, k) for k in (None, key, pii.DEV_KEY.encode())}
+    assert len(digests) == 3
+    assert ingest.spec_digest(spec, key) == ingest.spec_digest(spec, key)
+    assert all(key.hex() not in d and key.decode() not in d for d in digests)

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import cli as run_cli
 from {{ cookiecutter.package_name }} import cli
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,20 @@ def test_dbt_unit_tests_run_without_real_data(project: Path, capsys: pytest.Capt
     manifest = json.loads((project / "target" / "ci" / "manifest.json").read_text(encoding="utf-8"))
     assert len(manifest["unit_tests"]) >= 2
     assert f"{len(manifest['unit_tests'])} unit tests passed" in capsys.readouterr().out
+
+
+def test_a_second_identical_run_reuses_every_raw_file_and_grows_neither_database(project: Path) -> None:
+    """Unchanged raw files are not loaded again, and the consumers' file is written anew, not patched."""
+    warehouse = project / "warehouse"
+    audit, published = warehouse / "ci__audit.duckdb", warehouse / "ci.duckdb"
+    run_cli(project, "run", "--env", "ci")
+    first = {path: path.stat().st_size for path in (audit, published)}
+    files = json.loads((project / "data" / "raw" / "sample" / "manifest.json").read_text(encoding="utf-8"))["files"]
+    out = run_cli(project, "ingest", "--env", "ci")
+    assert out.count("reused (unchanged since run ") == len(files), out
+    assert audit.stat().st_size <= first[audit] * 1.05  # a reuse writes only the `_loaded_at` stamps
+    out = run_cli(project, "run", "--env", "ci")
+    assert "PUBLISHED" in out
+    assert abs(published.stat().st_size - first[published]) <= first[published] * 0.05
+    out = run_cli(project, "ingest", "--env", "ci", "--reload")
+    assert "reused" not in out

@@ -128,6 +128,21 @@ def test_publish_replaces_tables_keeps_others_and_removes_leftovers(tmp_path: Pa
     assert not target.with_name("shop.duckdb.wal").exists()
 
 
+def test_publishing_the_same_marts_again_leaves_the_file_the_same_size(tmp_path: Path) -> None:
+    """Replacing tables inside a copy of the old file doubled it every other publish; a new file does not grow."""
+    settings = _settings(tmp_path)
+    settings.duckdb_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.audit_path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_a as select i as id, 'label ' || i as label from range(300000) as t(i)")
+    relations = [Relation("marts", "fct_a")]
+    publish.publish(settings, relations)
+    first = settings.duckdb_path.stat().st_size
+    publish.publish(settings, relations)
+    assert settings.duckdb_path.stat().st_size <= first * 1.05
+    assert publish.snapshot(settings.duckdb_path)["marts.fct_a"][:1] == [(0, "label 0")]
+
+
 def test_staging_copy_carries_the_write_ahead_log(tmp_path: Path) -> None:
     target = tmp_path / "shop.duckdb"
     target.write_bytes(b"db")

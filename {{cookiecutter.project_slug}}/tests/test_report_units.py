@@ -190,7 +190,10 @@ def _document(settings: config.Settings, status: str, ingested: IngestResult | N
 def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     ingested = IngestResult(
-        (TableResult("orders", "orders.csv", 995, 5, "raw"), TableResult("items", "items.csv", 20, 0, "erp"))
+        (
+            TableResult("orders", "orders.csv", 995, 5, "raw"),
+            TableResult("items", "items.csv", 20, 0, "erp", reused_from="r0"),
+        )
     )
     assert _document(settings, "published", ingested) == {
         "run_id": "r1",
@@ -214,6 +217,7 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
         "loaded": {"orders": 995, "items": 20},
         "quarantine": {"orders": 5, "items": 0},
         "quarantine_relations": ["raw._quarantine"],  # erp._quarantine holds no row of this run
+        "reused": {"items": "r0"},  # items.csv was unchanged since run r0: not loaded again
         "history": [
             {"run_id": "r0", "started_at": "2025-12-31T00:00:00", "status": "published", "seconds": 9.0,
              "rows": {"fct_a": 5.0}, "model_seconds": {"fct_a": 0.3}},
@@ -240,7 +244,7 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
 def test_a_run_that_did_not_publish_says_why(tmp_path: Path, status: str, published: bool, note: str) -> None:
     document = _document(_settings(tmp_path), status, None)
     assert (document["published"], document["publish_note"]) == (published, note)
-    assert (document["loaded"], document["quarantine"]) == ({}, {})
+    assert (document["loaded"], document["quarantine"], document["reused"]) == ({}, {}, {})
 
 
 def test_a_document_without_history_has_no_models(tmp_path: Path) -> None:

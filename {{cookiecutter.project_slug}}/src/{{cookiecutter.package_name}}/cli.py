@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         type=_path("--raw-dir"),
         help="folder of raw files (default: $RAW_DATA_DIR or the committed sample)",
     )
+    raw.add_argument(
+        "--reload",
+        action="store_true",
+        help="load every raw file again, also those unchanged since this instance last ingested them",
+    )
 {%- if cookiecutter.include_example == "yes" %}
     raw.add_argument(
         "--scale", type=_scale, help="generate raw data at this scale factor (1 = ~100k orders) and use it"
@@ -303,6 +308,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         variables=dict(getattr(args, "var", ())),
         slim=getattr(args, "slim", False),
         backfill=backfill,
+        reload=getattr(args, "reload", False),
     )
     steps: dict[str, list[tuple[str, pipeline.Step]]] = {
         "ingest": [("ingest", pipeline.ingest_step)],

@@ -15,17 +15,25 @@ an editor shows it, header included (CSV data row 1 is line 2; JSON line N is li
 has no lines: its row number is the row's index in the file + 1. For every file, loaded rows +
 quarantined rows = data rows in the file, where a data row is a CSV record (a quoted field may
 span lines) or a JSON line, blank lines excepted, or a Parquet row.
+
+Cost: Python splits CSV and JSON lines into a staging CSV (what makes line numbers and the quarantine
+of unreadable records exact); DuckDB reads that file, or the Parquet file, once, into one temp table
+of checked rows from which both the table and the quarantine are written. A Parquet column whose
+type already holds the declared type's values exactly (`exact_type`) is loaded as is; only the
+others go through the text rules. A file whose bytes and spec did not change since this database
+last loaded it is not loaded again (`ingest`, `<schema>._ingest_state`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +60,15 @@ _TEXT = {"varchar", "text", "string", "char", "bpchar"}
 _FLOATS = {"double", "float", "real", "float4", "float8", "double precision"}
 
 Unreadable = list[tuple[int, str, str]]  # (line, reason, original text) of records no column can be read from
+STATE = "_ingest_state"
+# Exact pairs (exact_type): integer widths in bits, and the decimal digits each width can need.
+_SIGNED = {"tinyint": 8, "int1": 8, "smallint": 16, "int2": 16, "integer": 32, "int": 32, "int4": 32}
+_SIGNED |= {"bigint": 64, "int8": 64, "long": 64, "hugeint": 128}
+_UNSIGNED = {"utinyint": 8, "usmallint": 16, "uinteger": 32, "ubigint": 64, "uhugeint": 128}
+_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20, 128: 39}
+_FLOAT_BITS = {"float": 32, "real": 32, "float4": 32, "double": 64, "float8": 64, "double precision": 64}
+# Parquet timestamps of at most microsecond precision (TIMESTAMP_NS is not: it goes through the text rules).
+_MICROSECONDS = {"timestamp", "timestamp_ms", "timestamp_s", "datetime"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,8 @@ class TableResult:
     loaded_rows: int
     quarantined_rows: int
     schema: str  # where the table and its schema's quarantine (`<schema>._quarantine`) were written
+    # The run whose load of the same file (same sha256, same spec, same masking key) was kept; '' when loaded now.
+    reused_from: str = ""
 
     @property
     def quarantine(self) -> str:
@@ -109,10 +128,75 @@ class IngestResult:
         return sum(t.quarantined_rows for t in self.tables)
 
     @property
+    def reused(self) -> list[str]:
+        """The tables kept from an earlier run because their raw file and spec did not change."""
+        return [t.table for t in self.tables if t.reused_from]
+
+    @property
     def quarantines(self) -> list[str]:
         """The quarantine relations holding this run's bad rows (every ingested schema's when there are none)."""
         holding = [t for t in self.tables if t.quarantined_rows] or list(self.tables)
         return sorted({t.quarantine for t in holding})
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a reader hands to the checks: a relation and the records it could not read.
+
+    `relation` is parenthesised SQL with `_line` (the row number, module docstring) and one column per
+    declared column, its values bound as parameters of the statement that reads it (nothing is
+    materialised until then). A column named in `typed` already has a type that holds its declared
+    type's values exactly (`exact_type`) and loads as is; every other column is text and goes through
+    the text rules.
+    """
+
+    relation: str
+    unreadable: Unreadable = field(default_factory=list)
+    typed: frozenset[str] = frozenset()
+
+
+def exact_type(physical: str, declared: str) -> bool:
+    """Whether every value of DuckDB type `physical` (a Parquet column's) is exactly a value of `declared`.
+
+    Exact pairs, loaded without a text round trip: a signed integer into an integer at least as wide
+    (int32 -> bigint), an unsigned one into a wider signed or an as-wide unsigned integer; an integer into
+    a decimal(p,s) with p - s at least its digits (int32 needs 10: decimal(12,2) is exact, (11,2) is not); a
+    decimal(p1,s1) into a decimal(p2,s2) with s2 >= s1 and p2 - s2 >= p1 - s1; float into float, double
+    into double; date into date; boolean into boolean; a timestamp of second, milli- or
+    microsecond precision into timestamp or timestamptz, and timestamptz into either (the session time
+    zone is UTC: the instant is kept). Anything else is not exact and is checked as text: a double into
+    a decimal (a third decimal must be quarantined, not rounded), a bigint into an integer (range), a
+    double into an integer (fraction), a float into a double (the text rules load float 0.1 as double
+    0.1, as before, not as 0.10000000149011612), nanosecond timestamps, and any text column.
+    """
+    kind, args = _type_parts(physical)
+    target, target_args = _type_parts(declared)
+    bits = _SIGNED.get(kind) or _UNSIGNED.get(kind)
+    if bits:
+        return _integer_fits(kind in _UNSIGNED, bits, target, target_args)
+    if kind == "decimal" and target in {"decimal", "numeric"}:
+        (precision, scale), (to_precision, to_scale) = _decimal(args), _decimal(target_args)
+        return to_scale >= scale and to_precision - to_scale >= precision - scale
+    if kind in _FLOAT_BITS:
+        return target in _FLOAT_BITS and _FLOAT_BITS[kind] == _FLOAT_BITS[target]
+    if kind in _MICROSECONDS | _TIMESTAMPTZ:
+        return target in _TIMESTAMPS | _TIMESTAMPTZ
+    return kind in {"date", "boolean"} and kind == target
+
+
+def _integer_fits(unsigned: bool, bits: int, target: str, args: list[int]) -> bool:
+    """Whether every integer of `bits` bits (unsigned or not) is a value of the declared type `target`(`args`)."""
+    if target in {"decimal", "numeric"}:
+        precision, scale = _decimal(args)
+        return precision - scale >= _DIGITS[bits]
+    if target in _SIGNED:
+        return bits < _SIGNED[target] or (not unsigned and bits == _SIGNED[target])
+    return unsigned and bits <= _UNSIGNED.get(target, 0)
+
+
+def _decimal(args: list[int]) -> tuple[int, int]:
+    """(precision, scale) of a decimal type's arguments, with DuckDB's defaults (18,3), and scale 0 for (p)."""
+    return (args[0] if args else 18), (args[1] if len(args) > 1 else (0 if args else 3))
 
 
 def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,11 +289,6 @@ def load_specs(manifest: Mapping[str, Any]) -> list[TableSpec]:
     return specs
 
 
-def _csv_field(value: str | None) -> str:
-    """One field of the staging CSV: quoted text, or nothing at all for a missing value."""
-    return "" if value is None else '"' + value.replace('"', '""') + '"'
-
-
 class _Staging:
     """A clean CSV of the records a reader accepted: `_line`, then one text field per declared column.
 
@@ -240,21 +319,27 @@ class _Staging:
                 joined.encode("utf-8")
             except UnicodeEncodeError:
                 return "is not valid UTF-8 text"
-        self.handle.write(",".join([str(line), *(_csv_field(v) for v in values)]) + "\n")
+        # Quoted text, or nothing at all for a missing value (None). Runs once per record: kept inline.
+        if '"' in joined:
+            fields = ["" if v is None else '"' + v.replace('"', '""') + '"' for v in values]
+        else:
+            fields = ["" if v is None else '"' + v + '"' for v in values]
+        self.handle.write(f"{line},{','.join(fields)}\n")
         self.rows += 1
         return None
 
-    def load(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    def source(self, spec: TableSpec, p: _Params) -> Source:
+        """The staged records as a relation (`_line`, then the declared columns as text), read when queried."""
         self.handle.close()
         # A struct literal of the generated column names (c0, c1, ...), never of a declared name.
         types = "{" + ", ".join(["'_line': 'BIGINT'", *(f"'c{i}': 'VARCHAR'" for i in range(self.width))]) + "}"
         renames = ", ".join(f"c{i} as {sql.identifier(c.name)}" for i, c in enumerate(spec.columns))
-        con.execute(
-            f"create or replace temp table _incoming as select _line, {renames} "
-            f"from read_csv(?, header = true, columns = {types}, delim = ',', quote = '\"', escape = '\"', "
-            "allow_quoted_nulls = false, auto_detect = false, strict_mode = true)",
-            [str(self.path)],
+        relation = (
+            f"(select _line, {renames} "
+            f"from read_csv({p(str(self.path))}, header = true, columns = {types}, delim = ',', quote = '\"', "
+            "escape = '\"', allow_quoted_nulls = false, auto_detect = false, strict_mode = true))"
         )
+        return Source(relation)
 
 
 def _text(raw: str) -> str:
@@ -330,7 +415,7 @@ def _csv_records(handle: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str
         yield consumed - len(taken) + 1, fields, reason, raw
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
+def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path, p: _Params) -> Source:
     """Split a CSV with Python's csv module; records it cannot use come back as (line, reason, text)."""
     unreadable: Unreadable = []
     with path.open("rb") as handle, _Staging(staging, spec) as stage:
@@ -352,8 +437,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, stagi
                 unreadable.append((line, f"unreadable CSV line ({reason})", _text(raw)))
     if not stage.rows and not unreadable:
         raise _no_data_rows(path, spec)
-    stage.load(con, spec)
-    return unreadable
+    return replace(stage.source(spec, p), unreadable=unreadable)
 
 
 def _no_data_rows(path: Path, spec: TableSpec) -> PipelineError:
@@ -363,8 +447,12 @@ def _no_data_rows(path: Path, spec: TableSpec) -> PipelineError:
     )
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as `surrogateescape` keeps it
+
+
 def _has_surrogates(fields: list[str]) -> bool:
-    return any("\udc80" <= char <= "\udcff" for field in fields for char in field)
+    text = "".join(fields)
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def _json_text(value: object) -> str | None:
@@ -406,14 +494,29 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+_TEXTS = (str, _Fraction)  # JSON values _json_text returns unchanged
 # Numbers keep their exact spelling (a float would round 0.1000000000000000001), also inside an array or
 # object (_json_nested); NaN is not JSON.
 _JSON = json.JSONDecoder(parse_float=_Fraction, parse_constant=_no_constants)
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
+def _json_line(text: str) -> object:
+    """The JSON value a line holds, as `_JSON.decode` reads it (ValueError when it is not one JSON value).
+
+    JSON's own whitespace around the value is allowed, anything else after it is not. raw_decode skips
+    the two whitespace regular expressions `decode` runs per line (ingest reads millions of lines).
+    """
+    body = text.strip(" \t\n\r")
+    value, end = _JSON.raw_decode(body)
+    if end != len(body):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path, p: _Params) -> Source:
     """Read line by line so that one broken line is quarantined, not fatal."""
     unreadable: Unreadable = []
+    names = [c.name for c in spec.columns]
     with path.open("rb") as handle, _Staging(staging, spec) as stage:
         for line, data in enumerate(handle, start=1):
             if not data.strip():
@@ -422,7 +525,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
             if line == 1:
                 text = text.removeprefix("\ufeff")
             try:
-                record = _JSON.decode(text)
+                record = _json_line(text)
             except ValueError:
                 unreadable.append((line, "malformed JSON", _text(text)))
                 continue
@@ -430,39 +533,55 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, sta
                 kind = _json_kind(record, text)
                 unreadable.append((line, f"JSON line is {kind}, not an object", _text(text)))
                 continue
-            problem = stage.add(line, [_json_text(record.get(c.name)) for c in spec.columns])
+            # Strings, nulls and integers (most values) inline; _json_text for the rest.
+            values = [
+                v if v is None or v.__class__ in _TEXTS else str(v) if v.__class__ is int else _json_text(v)
+                for v in map(record.get, names)
+            ]
+            problem = stage.add(line, values)
             if problem is not None:
                 unreadable.append((line, f"unreadable JSON line ({problem})", _text(text)))
     if not stage.rows and not unreadable:
         raise _no_data_rows(path, spec)
-    stage.load(con, spec)
-    return unreadable
+    return replace(stage.source(spec, p), unreadable=unreadable)
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path) -> Unreadable:
-    """Parquet columns are typed: they are checked as their text, so `1.5` in a double column is seen."""
+def _read_parquet(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, staging: Path, p: _Params) -> Source:
+    """Read a Parquet file's declared columns, typed ones as they are.
+
+    A column whose type holds its declared type's values exactly (`exact_type`) is read as is; any other
+    is checked as its text, so `1.5` in a double column declared integer is seen.
+    """
     try:
-        present = [row[0] for row in con.execute("select name from parquet_schema(?)", [str(path)]).fetchall()]
-        _check_columns(spec, present)
-        texts = ", ".join(
-            f"cast({sql.identifier(c.name)} as varchar) as {sql.identifier(c.name)}" for c in spec.columns
+        present = dict(
+            con.execute(
+                "select column_name, column_type from (describe select * from read_parquet(?))", [str(path)]
+            ).fetchall()
         )
-        con.execute(
-            f"create or replace temp table _incoming as select file_row_number + 1 as _line, {texts} "
-            "from read_parquet(?, file_row_number = true)",
-            [str(path)],
-        )
+        rows = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()
     except duckdb.Error as error:
-        raise PipelineError(
-            f"{path.name} cannot be read as Parquet ({str(error).splitlines()[0]}); replace it with a valid file."
-        ) from error
-    rows = con.execute("select count(*) from _incoming").fetchone()
+        raise _unreadable_parquet(path, error) from error
+    _check_columns(spec, list(present))
     if not rows or not rows[0]:
         raise _no_data_rows(path, spec)
-    return []
+    typed = frozenset(c.name for c in spec.columns if exact_type(str(present[c.name]), c.data_type))
+    names = [sql.identifier(c.name) for c in spec.columns]
+    columns = ", ".join(
+        name if c.name in typed else f"cast({name} as varchar) as {name}"
+        for c, name in zip(spec.columns, names, strict=True)
+    )
+    read = f"read_parquet({p(str(path))}, file_row_number = true)"
+    relation = f"(select file_row_number + 1 as _line, {columns} from {read})"
+    return Source(relation, typed=typed)
 
 
-READERS: dict[str, Callable[[duckdb.DuckDBPyConnection, TableSpec, Path, Path], Unreadable]] = {
+def _unreadable_parquet(path: Path, error: duckdb.Error) -> PipelineError:
+    return PipelineError(
+        f"{path.name} cannot be read as Parquet ({str(error).splitlines()[0]}); replace it with a valid file."
+    )
+
+
+READERS: dict[str, Callable[[duckdb.DuckDBPyConnection, TableSpec, Path, Path, _Params], Source]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
     ".jsonl": _read_jsonl,
@@ -595,9 +714,16 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
     return rules, value
 
 
-def _column_sql(column: Column, nulls: str, p: _Params) -> tuple[str, str]:
-    """(reason expression or null, load expression) of one column of `_incoming` (all text)."""
+def _column_sql(column: Column, nulls: str, p: _Params, *, typed: bool = False) -> tuple[str, str]:
+    """(reason expression or null, load expression) of one column of a reader's relation (`Source`).
+
+    A text column goes through the text rules (`_rules`); a `typed` one (`exact_type`) can only be
+    missing (SQL null): its value loads as is, cast to the declared type, which keeps it exactly.
+    """
     ref = sql.identifier(column.name)
+    if typed:
+        reason = f"case when {ref} is null then {p(column.name + ' is missing')} end" if column.required else "null"
+        return reason, f"cast({ref} as {column.data_type})"
     text = f"trim({ref})"
     missing = f"{ref} is null or {text} = '' or list_contains({nulls}, {text})"
     rules, value = _rules(column, text, p)
@@ -621,47 +747,55 @@ def _load_table(
     scratch: Path,
     masker: pii.Masker,
 ) -> TableResult:
+    """Check one raw file and write its table and its quarantine rows; the counts written.
+
+    The reader's relation is read once, into the temp table `_checked` (`_line`, the declared columns
+    as read, `_reason`: null for a good row); the table and the quarantine are both written from it.
+    """
     # Outside prod, pii columns are masked in the very queries that write (never updated afterwards:
     # a clear value once written could stay in the file's free blocks).
     pii_columns = [c.name for c in spec.columns if c.pii]
-    unreadable = READERS[path.suffix](con, spec, path, scratch / f"{spec.name}.csv")
     p = _Params()
+    source = READERS[path.suffix](con, spec, path, scratch / f"{spec.name}.csv", p)
     nulls = p(list(spec.null_values))
-    columns = [_column_sql(c, nulls, p) for c in spec.columns]
+    columns = [_column_sql(c, nulls, p, typed=c.name in source.typed) for c in spec.columns]
     names = [sql.identifier(c.name) for c in spec.columns]
     reasons = ", ".join(reason for reason, _ in columns)
-    p.execute(
-        con,
-        f"create or replace temp table _checked as select _line, {', '.join(names)}, "
-        f"nullif(concat_ws('; ', {reasons}), '') as _reason from _incoming",
-    )
+    try:
+        p.execute(
+            con,
+            f"create or replace temp table _checked as select _line, {', '.join(names)}, "
+            f"nullif(concat_ws('; ', {reasons}), '') as _reason from {source.relation}",
+        )
+    except duckdb.Error as error:
+        if path.suffix == ".parquet":  # a page that does not decode shows only when the rows are read
+            raise _unreadable_parquet(path, error) from error
+        raise
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
     target = sql.relation(spec.schema, spec.table)
-    con.execute(f"create schema if not exists {sql.identifier(spec.schema)}")
-    valid = (
-        f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at "
-        "from _checked where _reason is null order by _line)"
-    )
+    valid = f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at from _checked where _reason is null)"
     p.execute(con, f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}")
     quarantine = sql.relation(spec.schema, QUARANTINE)
     con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
     # A bad row's other text fields and its reason may hold a pii value too (shifted fields): scrub them.
     texts = con.execute("select column_name from (describe _checked) where column_type = 'VARCHAR'").fetchall()
     scrub = [name for (name,) in texts if name not in pii_columns]
-    record = "to_json(struct_pack(" + ", ".join(f"{n} := {n}" for n in names) + "))"
+    # The record holds the row's fields as text, typed columns included (`{"order_id": "7", ...}`).
+    record = "to_json(struct_pack(" + ", ".join(f"{n} := cast({n} as varchar)" for n in names) + "))"
     con.execute(
         f"insert into {quarantine} select ?, ?, ?, _line, _reason, cast({record} as varchar), ? "
         f"from {masker.select('_checked', pii_columns, scrub)} where _reason is not null",
         [run_id, spec.name, spec.raw_file, loaded_at],
     )
-    if unreadable:
+    if source.unreadable:
         con.executemany(
             f"insert into {quarantine} values (?, ?, ?, ?, ?, ?, ?)",
             [
                 [run_id, spec.name, spec.raw_file, line, reason, masker.line(text, bool(pii_columns)), loaded_at]
-                for line, reason, text in unreadable
+                for line, reason, text in source.unreadable
             ],
         )
+    con.execute("drop table _checked")
     loaded = con.execute(f"select count(*) from {target}").fetchone()
     quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
     return TableResult(
@@ -671,6 +805,81 @@ def _load_table(
         int(quarantined[0]) if quarantined else 0,
         spec.schema,
     )
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, 64 hex digits (read in 1 MiB blocks)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def spec_digest(spec: TableSpec, pii_key: bytes | None) -> str:
+    """sha256 (hex) of everything besides the file's bytes that decides what a raw file loads as.
+
+    The table's spec (source, schema, name, identifier, raw file, each column's name, type, required
+    and pii flags, the null values), a fingerprint of the masking key (an HMAC under the key: the key
+    itself is never stored, and prod's None gives its own digest), and the code of this module and
+    of pii.py (a new rule or a new mask reloads every file).
+    """
+    fingerprint = "clear" if pii_key is None else pii.digest("ingest state: masking key fingerprint", pii_key)
+    code = hashlib.sha256()
+    for module in (Path(__file__), Path(pii.__file__)):
+        code.update(module.read_bytes())
+    described = {
+        "source": spec.source,
+        "schema": spec.schema,
+        "name": spec.name,
+        "table": spec.table,
+        "raw_file": spec.raw_file,
+        "columns": [[c.name, c.data_type, c.required, c.pii] for c in spec.columns],
+        "null_values": list(spec.null_values),
+        "key": fingerprint,
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _reusable(con: duckdb.DuckDBPyConnection, spec: TableSpec, sha256: str, digest: str) -> TableResult | None:
+    """The counts of this table's last load if it can be kept, else None.
+
+    It can when that load read the same file (`sha256`) under the same spec (`digest`, spec_digest), and
+    the table and its quarantine rows are still as that load left them (by count).
+    """
+    row = con.execute(
+        f"select run_id, loaded_rows, quarantined_rows from {sql.relation(spec.schema, STATE)} "
+        "where source_table = ? and sha256 = ? and spec_digest = ?",
+        [spec.name, sha256, digest],
+    ).fetchone()
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [spec.schema, spec.table],
+    ).fetchone()
+    if row is None or not exists or not exists[0]:
+        return None
+    run_id, loaded_rows, quarantined_rows = row
+    loaded = con.execute(f"select count(*) from {sql.relation(spec.schema, spec.table)}").fetchone()
+    quarantined = con.execute(
+        f"select count(*) from {sql.relation(spec.schema, QUARANTINE)} where source_table = ?", [spec.name]
+    ).fetchone()
+    if (loaded and loaded[0]) != loaded_rows or (quarantined and quarantined[0]) != quarantined_rows:
+        return None
+    return TableResult(spec.name, spec.raw_file, loaded_rows, quarantined_rows, spec.schema, reused_from=run_id)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, result: TableResult, *, sha256: str, digest: str, run_id: str
+) -> None:
+    """Record what this run loaded for a table (`<schema>._ingest_state`), in the ingest's transaction."""
+    state = sql.relation(spec.schema, STATE)
+    con.execute(f"delete from {state} where source_table = ?", [spec.name])
+    con.execute(
+        f"insert into {state} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            spec.name, spec.raw_file, spec.table, sha256, digest,
+            result.loaded_rows, result.quarantined_rows, run_id, datetime.now(timezone.utc).replace(tzinfo=None),
+        ],
+    )  # fmt: skip
 
 
 def _raw_path(raw_dir: Path, spec: TableSpec) -> Path:
@@ -693,6 +902,7 @@ def ingest(
     progress: Callable[[str], None] = print,
     *,
     pii_key: bytes | None = pii.DEV_KEY.encode(),
+    reload: bool = False,
 ) -> IngestResult:
     """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing.
 
@@ -702,6 +912,14 @@ def ingest(
     quarantined_at, UTC). Raises PipelineError, with nothing written, for a missing file, a file
     outside `raw_dir`, a file without data rows, a file that lacks a declared column or cannot be read.
     `pii_key` masks the `pii` columns (raw tables and quarantine, see pii.py); None stores them clear (prod).
+
+    A raw file this database last loaded byte for byte (sha256) under the same spec and masking key
+    (`spec_digest`), whose table and quarantine rows still hold that load's counts, is not loaded
+    again: its table keeps its rows (only `_loaded_at` moves to this run, so source freshness measures
+    the last ingest, as when it is reloaded), its quarantine rows keep their run_id, and its TableResult
+    says `reused_from` that run. `reload` loads every file regardless. Each load is recorded in
+    `<schema>._ingest_state` (source_table, raw_file, relation, sha256, spec_digest, loaded_rows,
+    quarantined_rows, run_id, loaded_at UTC) in the same transaction, so a rolled-back ingest records nothing.
     """
     masker = pii.Masker(pii_key)
     paths = [_raw_path(raw_dir, spec) for spec in specs]
@@ -717,6 +935,9 @@ def ingest(
     with tempfile.TemporaryDirectory(prefix="ingest-") as scratch, duckdb.connect(str(duckdb_path)) as con:
         # Offsets are converted to UTC, the unit of every timestamp the marts document.
         con.execute("set TimeZone = 'UTC'")
+        # Rows are written in file order without sorting them: the staging CSV and `_checked` are in
+        # that order, and DuckDB keeps it through scans and filters while this is on (its default).
+        con.execute("set preserve_insertion_order = true")
         masker.register(con)
         con.execute("begin transaction")
         spec = None
@@ -728,12 +949,28 @@ def ingest(
                     "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
                     "reason varchar, record varchar, quarantined_at timestamp)"
                 )
-            for spec, path in zip(specs, paths, strict=True):
-                result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch), masker=masker)
-                progress(
-                    f"  {spec.raw_file:<24} -> {spec.schema}.{spec.table:<14} "
-                    f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
+                con.execute(
+                    f"create table if not exists {sql.relation(schema, STATE)} ("
+                    "source_table varchar, raw_file varchar, relation varchar, sha256 varchar, spec_digest varchar, "
+                    "loaded_rows bigint, quarantined_rows bigint, run_id varchar, loaded_at timestamp)"
                 )
+            for spec, path in zip(specs, paths, strict=True):
+                sha256, digest = file_digest(path), spec_digest(spec, pii_key)
+                result = None if reload else _reusable(con, spec, sha256, digest)
+                if result is None:
+                    result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch), masker=masker)
+                    _record(con, spec, result, sha256=sha256, digest=digest, run_id=run_id)
+                    done = f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
+                else:
+                    con.execute(
+                        f"update {sql.relation(spec.schema, spec.table)} set _loaded_at = cast(? as timestamp)",
+                        [loaded_at],
+                    )
+                    done = (
+                        f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined  "
+                        f"reused (unchanged since run {result.reused_from})"
+                    )
+                progress(f"  {spec.raw_file:<24} -> {spec.schema}.{spec.table:<14} {done}")
                 results.append(result)
             con.execute("commit")
         except duckdb.Error as error:

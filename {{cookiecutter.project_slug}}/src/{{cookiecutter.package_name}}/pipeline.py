@@ -40,6 +40,7 @@ class Run:
     variables: dict[str, str] = field(default_factory=dict)
     slim: bool = False
     backfill: tuple[str, str] | None = None
+    reload: bool = False  # ingest loads every raw file again, even those unchanged since the last ingest
     run_id: str = field(default_factory=_new_run_id)
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     started: float = field(default_factory=time.perf_counter)
@@ -84,7 +85,9 @@ def ingest_step(run: Run, say: Callable[[str], None]) -> None:
     if not specs:
         say("  no source table declares a meta.raw_file: nothing to ingest")
         return
-    run.ingested = ingest.ingest(run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key)
+    run.ingested = ingest.ingest(
+        run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key, reload=run.reload
+    )
     say(f"  {run.ingested.loaded_rows:,} rows loaded, {run.ingested.quarantined_rows:,} quarantined")
     run.checks += checks.quarantine_checks(
         {t.table: t.loaded_rows for t in run.ingested.tables},

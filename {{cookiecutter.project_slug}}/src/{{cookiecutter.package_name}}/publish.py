@@ -3,8 +3,12 @@
 The pipeline builds and checks everything in the audit database; only when no error-level
 check failed does `publish` copy the published relations (the marts) to the consumers'
 database. It never writes that file in place, because a reader (a BI tool, a notebook) would
-block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, replaces
-the relations in the copy inside one transaction, and `os.replace`s the copy over the old file.
+block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, writes a
+new file `.<name>.<pid>.publishing.new` holding the tables of the copy that this run does not
+replace and the relations it publishes, inside one transaction, and `os.replace`s the new file
+over the old one. A new file holds only live blocks, so publishing the same marts again leaves it
+the same size (replacing tables inside a copy grew it by the replaced tables every other run:
+DuckDB frees their blocks only after the new ones are written). Only tables are carried over.
 Readers that had the old file open keep reading it until they reconnect; a new connection sees
 all new tables. A process killed at any point leaves the old file untouched (the next publish
 removes its leftover copy). Each warehouse gets its own `_publish_<type>` function; DuckDB's is below.
@@ -72,17 +76,38 @@ def _staging_copy(target: Path) -> Path:
     return staged
 
 
+def _kept_tables(con: duckdb.DuckDBPyConnection, relations: list[Relation]) -> list[Relation]:
+    """The tables of the attached `previous` database that this publish does not replace."""
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = 'previous' and table_type = 'BASE TABLE' order by 1, 2"
+    ).fetchall()
+    return [Relation(schema, name) for schema, name in tables if Relation(schema, name) not in relations]
+
+
 def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
     target = settings.duckdb_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = _staging_copy(target)
+    previous = _staging_copy(target)
+    staged = previous.with_name(previous.name + ".new")
     # From the audit side: dbt-duckdb may hold the audit file open in this process, and DuckDB
-    # lets one process open a file once; the copy of the consumers' file is attached and written to.
+    # lets one process open a file once; the copy of the consumers' file is attached and read from,
+    # the new file attached and written to.
     try:
         with duckdb.connect(str(settings.audit_path)) as con:
             con.execute("attach ? as published", [str(staged)])
+            kept = []
+            if previous.is_file():
+                con.execute("attach ? as previous (read_only)", [str(previous)])
+                kept = _kept_tables(con, relations)
             try:
                 con.execute("begin transaction")
+                for relation in kept:
+                    con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
+                    con.execute(
+                        f"create table {sql.relation('published', relation.schema, relation.name)} "
+                        f"as select * from {sql.relation('previous', relation.schema, relation.name)}"
+                    )
                 for i, relation in enumerate(relations):
                     con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
                     con.execute(
@@ -99,12 +124,17 @@ def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
                 raise
             finally:
                 con.execute("detach published")
+                if previous.is_file():
+                    con.execute("detach database if exists previous")
     except duckdb.Error as error:
-        staged.unlink(missing_ok=True)
-        staged.with_name(staged.name + ".wal").unlink(missing_ok=True)
+        for path in (staged, previous):
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
         raise database_in_use(error) or PipelineError(
             f"publish failed, consumers still see the previous tables: {error}"
         ) from error
+    previous.unlink(missing_ok=True)
+    previous.with_name(previous.name + ".wal").unlink(missing_ok=True)
     staged.replace(target)  # atomic on one filesystem: readers see the old file or the new one
     # The old file's log was replayed into the copy; left beside the new file it would be replayed again.
     target.with_name(target.name + ".wal").unlink(missing_ok=True)

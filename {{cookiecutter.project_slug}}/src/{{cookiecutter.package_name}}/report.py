@@ -190,7 +190,8 @@ def document(
     published (bool), publish_note (where to, or "nothing: <why>"), parameters, checks (Check.as_dict
     each), counts (outcome -> checks, see OUTCOMES), models ([{name, seconds, budget_seconds, rows}]),
     loaded and quarantine (raw table -> rows), quarantine_relations (where the bad rows are, e.g.
-    ["raw._quarantine"], see IngestResult.quarantines), history ([{run_id, started_at, status, seconds,
+    ["raw._quarantine"], see IngestResult.quarantines), reused (raw table -> the run whose load of the
+    unchanged file was kept, for the tables ingest did not load again), history ([{run_id, started_at, status, seconds,
     rows: {mart: rows}, model_seconds: {model: seconds}}]), control (Control.as_dict each), min_runs.
     """
     run_metrics = history[-1]["metrics"] if history else {}
@@ -211,6 +212,7 @@ def document(
         "loaded": {t.table: t.loaded_rows for t in ingested.tables} if ingested else {},
         "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
         "quarantine_relations": ingested.quarantines if ingested else [],
+        "reused": {t.table: t.reused_from for t in ingested.tables if t.reused_from} if ingested else {},
         "history": [_run_history(run) for run in history],
         "control": [limit.as_dict() for limit in control],
         "min_runs": MIN_RUNS,
