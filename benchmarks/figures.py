@@ -91,22 +91,13 @@ def parse_figures(output: str) -> list[Figure]:
 
 
 def find_figure(figures: Iterable[Figure], name: str, **match: object) -> Figure | None:
-    """The first figure called `name` whose extra fields equal `match` (e.g. `scale=10`), else None.
-
-    Numbers match by value (`scale=10` matches a printed `10.0`).
+    """The first figure called `name` whose extra fields equal `match` (e.g. `scale=10`, which a printed 10.0 equals),
+    else None.
     """
     for figure in figures:
-        if figure.name == name and all(same(figure.extra.get(key), value) for key, value in match.items()):
+        if figure.name == name and all(figure.extra.get(key) == value for key, value in match.items()):
             return figure
     return None
-
-
-def same(printed: object, wanted: object) -> bool:
-    """Whether a printed extra value is the wanted one: numbers by value, anything else by equality."""
-    numeric = (int, float)
-    if isinstance(printed, numeric) and isinstance(wanted, numeric) and not isinstance(printed, bool):
-        return float(printed) == float(wanted)
-    return printed == wanted
 
 
 @dataclass(frozen=True)
@@ -147,7 +138,7 @@ class Row:
         if self.target is None:
             return ""
         value = self.ratio() if self.target.of == "ratio" else (self.ours.median if self.ours else None)
-        if value is None or self.missing:
+        if value is None:
             return "n/a"
         return "yes" if value <= self.target.limit else "no"
 

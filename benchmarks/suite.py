@@ -39,6 +39,10 @@ SCALES = (0.1, 1, 10, 100)
 # What --skip takes: one name per part of the suite, each a row or a group of rows.
 PARTS = ("bake", "cold", "warm", "run", "generate", "slim", "fanout", "pre-commit")
 QUICK_SKIPS = ("cold", "warm", "fanout")
+NO_CCDS_TEMPLATE = (
+    "cookiecutter-data-science 2.3.0 on PyPI ships no template (wheel and sdist hold only `ccds`), and `ccds` "
+    "could not clone it from GitHub; pass --ccds-template with a local copy"
+)
 # Models of the synthetic fan-out slim_ci builds for P2 (issue 11: at least 50).
 FANOUT_MODELS = 50
 
@@ -153,7 +157,8 @@ def measure_bake(
             try:
                 theirs.append(bake_ccds(ccds, scratch / "bakes" / f"ccds-{i}", env))
             except StepFailed as error:
-                why_not_theirs = str(error)
+                # Without a local template, ccds clones it from GitHub: say that, not git's traceback.
+                why_not_theirs = str(error) if ccds else NO_CCDS_TEMPLATE
     against = "cookiecutter-data-science (`ccds --no-input`)"
     if why_not_theirs:
         return Row(label, summarise("bake", ours, "s"), against=f"{against}: not measured: {why_not_theirs}"), project
