@@ -13,7 +13,7 @@ import pytest
 import suite
 from conftest import TEMPLATE, git_env
 from figures import Figure, Row, Target, find_figure, parse_figures, render_table, summarise
-from steps import StepFailed
+from steps import StepFailed, clean_env, run
 
 BAKED_PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}" / "benchmarks" / "_project.py"
 
@@ -170,6 +170,30 @@ def test_quick_runs_each_figure_once_at_the_smallest_scale_without_nox() -> None
     assert "cold" in suite.QUICK_SKIPS
     assert (suite.parse_args([]).repeat, suite.parse_args([]).max_scale) == (3, 10)
     assert suite.parse_args(["--scale-100"]).max_scale == 100
+
+
+def test_a_failed_step_is_one_line_naming_the_command_and_its_last_words() -> None:
+    seconds, printed = run([sys.executable, "-c", "print('figures')"])
+    assert printed == "figures\n"
+    assert seconds > 0
+    with pytest.raises(StepFailed) as failed:
+        run([sys.executable, "-c", "import sys; print('first'); sys.exit('the last words')"])
+    assert str(failed.value).endswith("exited 1: the last words")
+    assert "\n" not in str(failed.value)
+    with pytest.raises(StepFailed, match="could not start"):
+        run(["/nonexistent/tool", "--version"])
+
+
+def test_commands_in_a_bake_get_their_own_temp_folder_and_none_of_the_sessions_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CI"):
+        monkeypatch.setenv(name, "set")
+    env = clean_env(tmp_path, UV_CACHE_DIR="cache")
+    assert not {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CI"} & set(env)
+    assert env["TMPDIR"] == str(tmp_path / "tmp")
+    assert (tmp_path / "tmp").is_dir()
+    assert env["UV_CACHE_DIR"] == "cache"
 
 
 @pytest.mark.slow
