@@ -165,10 +165,10 @@ def test_a_missing_baked_script_leaves_its_rows_not_measured(tmp_path: Path) -> 
 
 def test_quick_runs_each_figure_once_at_the_smallest_scale_without_nox() -> None:
     args = suite.parse_args(["--quick", "--skip", "pre-commit"])
-    assert (args.repeat, args.max_scale) == (1, 0.1)
+    assert (args.repeat, args.max_scale, args.run_scale) == (1, 0.1, 0.1)
     assert set(args.skip) == {"pre-commit", *suite.QUICK_SKIPS}
     assert "cold" in suite.QUICK_SKIPS
-    assert (suite.parse_args([]).repeat, suite.parse_args([]).max_scale) == (3, 10)
+    assert (suite.parse_args([]).repeat, suite.parse_args([]).max_scale, suite.parse_args([]).run_scale) == (3, 10, 10)
     assert suite.parse_args(["--scale-100"]).max_scale == 100
 
 
@@ -217,7 +217,7 @@ def test_a_quick_run_writes_the_table_with_every_row(tmp_path: Path) -> None:
         "first `nox` of a bake, cold",
         "default `nox`, warm",
         "`pre-commit run --all-files`, warm",
-        *(spec.label for spec in suite.baked_rows()),
+        *(spec.label for spec in suite.baked_rows(0.1, 0.1)),
     ]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| figure")]
     assert len(rows) == len(labels)
