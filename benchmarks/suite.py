@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,10 @@ NO_CCDS_TEMPLATE = (
     "cookiecutter-data-science 2.3.0 on PyPI ships no template (wheel and sdist hold only `ccds`), and `ccds` "
     "could not clone it from GitHub; pass --ccds-template with a local copy"
 )
+BAKE_LABEL = "bake the default project (`cookiecutter --no-input`)"
+COLD_LABEL = "first `nox` of a bake, cold (empty uv cache, new venvs and hooks)"
+WARM_LABEL = "default `nox`, warm (venvs, hooks and caches exist)"
+PRE_COMMIT_LABEL = "`pre-commit run --all-files`, warm"
 # Models of the synthetic fan-out slim_ci builds for P2 (issue 11: at least 50).
 FANOUT_MODELS = 50
 
@@ -155,7 +160,7 @@ def measure_bake(
     theirs: list[float] = []
     why_not_theirs = ""
     project = None
-    label = "bake the default project (`cookiecutter --no-input`)"
+    label = BAKE_LABEL
     for i in range(repeat):
         try:
             seconds, project = bake_ours(template, scratch / "bakes" / f"ours-{i}", env)
@@ -179,8 +184,6 @@ def measure_nox(template: Path, project: Path, scratch: Path, repeat: int, skip:
 
     Warm reuses `project`'s virtualenvs and hook environments; an untimed `nox` prepares them first.
     """
-    cold_label = "first `nox` of a bake, cold (empty uv cache, new venvs and hooks)"
-    warm_label = "default `nox`, warm (venvs, hooks and caches exist)"
     cold: list[float] = []
     warm: list[float] = []
     cold_failed = warm_failed = ""
@@ -200,6 +203,7 @@ def measure_nox(template: Path, project: Path, scratch: Path, repeat: int, skip:
                 cold.append(nox_in(cold_project, env=env)[0])
             except StepFailed as error:
                 cold_failed = str(error)
+            shutil.rmtree(fresh, ignore_errors=True)  # a bake's venvs and a uv cache: gigabytes each round
         if "warm" not in skip and not warm_failed:
             try:
                 log(f"warm `nox` {i + 1}/{repeat}")
@@ -208,7 +212,7 @@ def measure_nox(template: Path, project: Path, scratch: Path, repeat: int, skip:
                 warm_failed = str(error)
     rows = []
     for label, part, samples, failed in (("cold", "cold", cold, cold_failed), ("warm", "warm", warm, warm_failed)):
-        title = cold_label if label == "cold" else warm_label
+        title = COLD_LABEL if label == "cold" else WARM_LABEL
         if part in skip:
             rows.append(skipped(title, part, P1))
         elif failed:
@@ -269,7 +273,7 @@ def row_from_output(spec: Baked, output: str | StepFailed) -> Row:
 
 def measure_pre_commit(project: Path, scratch: Path, repeat: int) -> Row:
     """`pre-commit run --all-files` in the bake (its first commit made), warm: hooks installed by an untimed run."""
-    label = "`pre-commit run --all-files`, warm"
+    label = PRE_COMMIT_LABEL
     env = clean_env(scratch)
     try:
         run(["uv", "sync", "--only-group=dev"], cwd=project, env=env)
@@ -315,11 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(bake_row)
         later: list[tuple[Callable[[Path], list[Row]], list[Row]]] = [
             (lambda p: measure_nox(args.template, p, scratch, args.repeat, args.skip),
-             [Row("first `nox` of a bake, cold", target=P1), Row("default `nox`, warm", target=P1)]),
+             [Row(COLD_LABEL, target=P1), Row(WARM_LABEL, target=P1)]),
             (lambda p: measure_baked(p, specs, scratch, args.repeat, args.skip, args.max_scale),
              [Row(spec.label, target=spec.target) for spec in specs]),
-            (lambda p: [skipped("`pre-commit run --all-files`, warm", "pre-commit")] if "pre-commit" in args.skip
-             else [measure_pre_commit(p, scratch, args.repeat)], [Row("`pre-commit run --all-files`, warm")]),
+            (lambda p: [skipped(PRE_COMMIT_LABEL, "pre-commit")] if "pre-commit" in args.skip
+             else [measure_pre_commit(p, scratch, args.repeat)], [Row(PRE_COMMIT_LABEL)]),
         ]  # fmt: skip
         for measure, placeholders in later:
             if project is None:

@@ -213,16 +213,16 @@ def test_a_quick_run_writes_the_table_with_every_row(tmp_path: Path) -> None:
     table = output.read_text(encoding="utf-8")
     assert table in result.stdout
     labels = [
-        "bake the default project",
-        "first `nox` of a bake, cold",
-        "default `nox`, warm",
-        "`pre-commit run --all-files`, warm",
+        suite.BAKE_LABEL,
+        suite.COLD_LABEL,
+        suite.WARM_LABEL,
+        suite.PRE_COMMIT_LABEL,
         *(spec.label for spec in suite.baked_rows(0.1, 0.1)),
     ]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| figure")]
     assert len(rows) == len(labels)
     for label in labels:
-        assert any(row.startswith(f"| {label}") for row in rows), label
+        assert any(row.startswith(f"| {label} |") for row in rows), label
     bake = next(row for row in rows if row.startswith("| bake"))
     assert "not measured" not in bake.split("|")[2], bake
     assert " s" in bake.split("|")[2]
