@@ -48,7 +48,9 @@ def run(command: Sequence[str], cwd: Path | None = None, env: Mapping[str, str] 
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         printed = [line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()]
-        last = printed[-1][:200] if printed else "no output"
+        # nox's own closing lines ("nox > Session x failed.") say less than the command's last words above them.
+        said = [line for line in printed if not line.startswith("nox >")] or printed
+        last = said[-1][:200] if said else "no output"
         shown = " ".join([Path(command[0]).name, *command[1:5]]) + (" …" if len(command) > 5 else "")
         raise StepFailed(f"`{shown}` exited {result.returncode}: {last}")
     return seconds, result.stdout

@@ -285,10 +285,14 @@ def measure_pre_commit(project: Path, scratch: Path, repeat: int) -> Row:
     return Row(label, summarise("pre-commit", samples, "s"))
 
 
-def notes(args: argparse.Namespace, ccds_note: str, load: tuple[float, float]) -> list[str]:
+def template_commit(template: Path) -> str:
+    """The template's git commit (short), read when the suite starts; `unknown` outside a git checkout."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=template, capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def notes(args: argparse.Namespace, ccds_note: str, load: tuple[float, float], commit: str) -> list[str]:
     """The lines under the table: when, where, how many runs, what each comparison means."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.template, capture_output=True,
-                            text=True, check=False).stdout.strip() or "unknown"  # fmt: skip
     return [
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {os.cpu_count()} cores, load average "
         f"{load[0]:.1f} at the start and {load[1]:.1f} at the end; template commit {commit}; {args.repeat} "
@@ -306,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     ccds, ccds_note = ccds_template(args.ccds_template)
     specs = baked_rows(args.max_scale, args.run_scale)
-    start_load = os.getloadavg()[0]
+    start_load, commit = os.getloadavg()[0], template_commit(args.template)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="template-benchmark-") as folder:
         scratch = Path(folder)
@@ -330,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows += [Row(row.label, target=row.target, missing="no bake to measure in") for row in placeholders]
             else:
                 rows += measure(project)
-    table = render_table(rows, notes(args, ccds_note, (start_load, os.getloadavg()[0])))
+    table = render_table(rows, notes(args, ccds_note, (start_load, os.getloadavg()[0]), commit))
     print(table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(table, encoding="utf-8")

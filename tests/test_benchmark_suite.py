@@ -180,6 +180,9 @@ def test_a_failed_step_is_one_line_naming_the_command_and_its_last_words() -> No
         run([sys.executable, "-c", "import sys; print('first'); sys.exit('the last words')"])
     assert str(failed.value).endswith("exited 1: the last words")
     assert "\n" not in str(failed.value)
+    with pytest.raises(StepFailed) as failed:
+        run([sys.executable, "-c", "import sys; print('the reason'); print('nox > Session x failed.'); sys.exit(1)"])
+    assert str(failed.value).endswith("exited 1: the reason")
     with pytest.raises(StepFailed, match="could not start"):
         run(["/nonexistent/tool", "--version"])
 
