@@ -18,12 +18,12 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 ENV = {"UV_COMPILE_BYTECODE": "1"}
 # Mutants run in this many forked pytest processes at once: one per core (2 on CI runners).
 CHILDREN = str(os.cpu_count() or 2)
-PYTHON_PATHS = ("hooks", "tests", "local_extensions.py", "noxfile.py")
+PYTHON_PATHS = ("hooks", "tests", "benchmarks", "local_extensions.py", "noxfile.py")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and format-check the hooks, tests and this file with ruff."""
+    """Lint and format-check the hooks, tests, benchmarks and this file with ruff."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"), env=ENV)
     # Named paths: the baked project's pyproject.toml is a template, not TOML ruff can read.
     session.run("ruff", "check", *PYTHON_PATHS)
@@ -37,6 +37,19 @@ def tests(session: nox.Session) -> None:
     # The slow tests start nox and uv inside baked projects: they must not inherit this venv as their uv target
     # (with UV_PROJECT_ENVIRONMENT, a baked `uv run` syncs the baked project into this venv, dropping zizmor).
     session.run("pytest", *session.posargs, env={**ENV, "UV_PYTHON": None, "UV_PROJECT_ENVIRONMENT": None})
+
+
+@nox.session(default=False)
+def benchmark(session: nox.Session) -> None:
+    """Bake the default project and print issue 11's figures in one table (`-- --quick`, `-- --help`)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "benchmark"), env=ENV)
+    # The bake makes its own environments: nested uv and nox must not inherit this session's.
+    session.run(
+        "python",
+        "benchmarks/suite.py",
+        *session.posargs,
+        env={**ENV, "UV_PYTHON": None, "UV_PROJECT_ENVIRONMENT": None},
+    )
 
 
 @nox.session(default=False)

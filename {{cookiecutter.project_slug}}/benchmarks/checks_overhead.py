@@ -2,7 +2,7 @@
 
 Both build the same project on the same data (a fresh ci instance each time, repeated and
 interleaved so machine noise hits both alike) and run in their own process, so both pay
-the same interpreter and dbt start. Prints medians and the ratio. Not a test: it prints
+the same interpreter and dbt start. Prints medians, min and max (`_project.report`). Not a test: it prints
 figures. Run it with `nox -s benchmark -- checks_overhead --repeat 5`.
 """
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _project import PACKAGE, copy_project
+from _project import PACKAGE, copy_project, report
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -48,11 +47,10 @@ def main() -> None:
             full.append(
                 timed([sys.executable, "-m", PACKAGE, "run", "--env", "ci"], {**base, "PR_NUMBER": f"{2 * i + 2}"})
             )
-    bare_median, full_median = statistics.median(bare), statistics.median(full)
-    print(f"{args.repeat} runs each (medians), committed sample")
-    print(f"bare dbt build (after an untimed ingest)        {bare_median:6.2f} s")
-    print(f"pipeline: ingest, build, checks, publish, report {full_median:6.2f} s")
-    print(f"overhead ratio (pipeline / bare build): {full_median / bare_median:.2f}")
+    print(f"{args.repeat} runs each (medians [min-max]), committed sample")
+    report("bare dbt build", bare, "s")  # after an untimed ingest
+    report("pipeline run", full, "s")  # ingest, build, checks, publish, report
+    report("pipeline run / bare dbt build", [f / b for f, b in zip(full, bare, strict=True)], "ratio")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,12 @@
 
 The pipeline (`run --env ci` on the committed sample) runs in turns on the host (this virtualenv's CLI, in a
 throwaway copy of the project) and in the image (the run contract: read-only root, tmpfs, three mounted throwaway
-folders), `--repeat` times each; the medians and their ratio are printed side by side. The engine is
-$CONTAINER_ENGINE (the nox session picks docker or podman, whichever answers `info`); $BASE_IMAGE and $SSL_CERT_FILE
-are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads every dependency again. The runs
-use the warm build's image ID, and the tag (this run's own) is removed at the end: another checkout building on the
-same engine can move a shared tag in between. Not a test: it prints figures, never judges them. Run it with
-`nox -s benchmark -- container` (`--repeat 3` by default).
+folders), `--repeat` times each; the medians (with min and max: `_project.report`) and their ratio are printed side
+by side. The engine is $CONTAINER_ENGINE (the nox session picks docker or podman, whichever answers `info`);
+$BASE_IMAGE and $SSL_CERT_FILE are used as `nox -s container` uses them. The cold build (`--no-cache`) downloads
+every dependency again. The runs use the warm build's image ID, and the tag (this run's own) is removed at the end:
+another checkout building on the same engine can move a shared tag in between. Not a test: it prints figures, never
+judges them. Run it with `nox -s benchmark -- container` (`--repeat 3` by default).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from _project import PACKAGE, PROJECT_DIR, copy_project
+from _project import PACKAGE, PROJECT_DIR, copy_project, report
 
 # This run's own tag: a shared one (`:benchmark`) could be moved, or removed, by a benchmark of another checkout.
 IMAGE = f"{PACKAGE.replace('_', '-')}:benchmark-{secrets.token_hex(4)}"
@@ -77,12 +76,13 @@ def main() -> None:
             host.append(timed([sys.executable, "-m", PACKAGE, *PIPELINE], env=env))
             container.append(timed([engine, "run", *CONTRACT, *mounts, image, *PIPELINE]))
     subprocess.run([engine, "rmi", IMAGE], capture_output=True, check=False)
-    print(f"step image ({engine}): {size / 1e6:.0f} MB; build cold {cold:.1f} s, warm {warm:.1f} s")
-    print(f"{'pipeline `' + ' '.join(PIPELINE) + '`':<32}{'host':>10}{'container':>12}{'ratio':>8}")
-    on_host, in_container = statistics.median(host), statistics.median(container)
-    ratio = in_container / on_host
-    print(f"{f'median of {repeat} (s)':<32}{on_host:>10.1f}{in_container:>12.1f}{ratio:>8.2f}")
-    print(f"{'runs (s)':<32}{' '.join(f'{s:.1f}' for s in host):>10}  {' '.join(f'{s:.1f}' for s in container)}")
+    print(f"step image ({engine}), pipeline `{' '.join(PIPELINE)}` {repeat} times on each side")
+    report("image size", [size / 2**20], "MiB")
+    report("image build cold", [cold], "s")
+    report("image build warm", [warm], "s")
+    report("pipeline on the host", host, "s")
+    report("pipeline in the container", container, "s")
+    report("container / host", [c / h for c, h in zip(container, host, strict=True)], "ratio")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Each session runs in its own `nox -s NAME` process in this project, reusing its virtualenv (warm caches: run it
 twice, or after a `nox`, to leave installs out of the figures). `--integration` adds the tests session with its
 integration tests, the set CI runs. Not a test: it prints figures, never judges them. Run it with
-`nox -s benchmark -- nox_sessions` (`--repeat 3` prints medians).
+`nox -s benchmark -- nox_sessions` (`--repeat 3` prints medians, min and max: `_project.report`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
-import statistics
 import subprocess
 import sys
 import time
 
 import nox
-from _project import PROJECT_DIR
+from _project import PROJECT_DIR, report
 
 
 def default_sessions() -> list[str]:
@@ -52,11 +51,12 @@ def main() -> None:
     for _ in range(args.repeat):
         for label, nox_args in runs:
             seconds[label].append(timed(*nox_args))
-    medians = {label: statistics.median(values) for label, values in seconds.items()}
-    print(f"default nox sessions, {args.repeat} run(s) each (medians), {os.cpu_count()} cores, virtualenvs reused")
-    for label, value in medians.items():
-        print(f"{label:<24}{value:8.1f} s")
-    print(f"{'default nox (sum)':<24}{sum(medians[name] for name in defaults):8.1f} s")
+    print(f"default nox sessions, {args.repeat} run(s) each, {os.cpu_count()} cores, virtualenvs reused")
+    for label, values in seconds.items():
+        report(f"nox -s {label}", values, "s")
+    # The sessions of one round run one after the other, as a bare `nox` runs them: a round's sum is one `nox`.
+    rounds = [sum(seconds[name][i] for name in defaults) for i in range(args.repeat)]
+    report("default nox", rounds, "s", sessions=defaults)
 
 
 if __name__ == "__main__":

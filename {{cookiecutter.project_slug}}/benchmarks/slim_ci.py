@@ -3,7 +3,7 @@
 A production build makes the state; one mart model is then changed, and the ci build runs
 `--repeat` times in full and `--repeat` times slim (deferring to production). Both pay the
 same process start and ingest, so the ratio is what a pull request saves. Not a test: it
-prints figures. Run it with `nox -s benchmark -- slim_ci --repeat 5 --scale 0.5`.
+prints figures (`_project.report`). Run it with `nox -s benchmark -- slim_ci --repeat 5 --scale 0.5`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _project import PACKAGE, copy_project
+from _project import PACKAGE, copy_project, report
 
 from {{ cookiecutter.package_name }}.config import SAMPLE_DIR
 
@@ -79,17 +78,14 @@ def main() -> None:
             full.append(pipeline(project, "run", "--env", "ci", *scale, PR_NUMBER=str(2 * i + 1)))
             slim.append(pipeline(project, "run", "--env", "ci", "--slim", *scale, PR_NUMBER=str(2 * i + 2), **slim_env))
 
-    def median(runs: list[tuple[float, float, int]], index: int) -> float:
-        return statistics.median(run[index] for run in runs)
-
-    print(f"changed model: {changed}; scale: {args.scale or 'committed sample'}; {args.repeat} runs each (medians)")
-    print(f"{'build':<6} {'models':>7} {'dbt build s':>12} {'whole run s':>12}")
+    print(f"changed model: {changed}; scale: {args.scale or 'committed sample'}; {args.repeat} runs each")
+    models = {"full": full[0][2], "slim": slim[0][2]}
     for label, runs in (("full", full), ("slim", slim)):
-        print(f"{label:<6} {runs[0][2]:>7} {median(runs, 1):>12.2f} {median(runs, 0):>12.2f}")
-    print(
-        f"slim/full ratio: dbt build {median(slim, 1) / median(full, 1):.2f}, "
-        f"whole run {median(slim, 0) / median(full, 0):.2f}"
-    )
+        report(f"{label} dbt build", [run[1] for run in runs], "s", models=models[label])
+        report(f"{label} run", [run[0] for run in runs], "s", models=models[label])
+    # Each slim run against the full run it was interleaved with: the median of these is the saving's figure.
+    report("slim / full dbt build", [s[1] / f[1] for s, f in zip(slim, full, strict=True)], "ratio")
+    report("slim / full run", [s[0] / f[0] for s, f in zip(slim, full, strict=True)], "ratio")
 
 
 if __name__ == "__main__":
