@@ -23,9 +23,9 @@ from pathlib import Path
 from _project import PACKAGE, copy_project, report
 
 SCALES = (0.1, 1.0, 10.0, 100.0)
-# Measured alone after the first run, on the data it generated (`--reload`: reuse would skip every file): generation's peak is in the table above,
-# so a run whose peak exceeds both owes it to dbt's build. (`build` alone is not measured: without the sample its
-# reconciliation with the sample's finance reference fails, as it should.)
+# Measured alone after the first run, on the data it generated (`--reload`: reuse would skip every file).
+# Generation's peak is in the table above, so a run whose peak exceeds both owes it to dbt's build. (`build` alone
+# is not measured: without the sample its reconciliation with the sample's finance reference fails, as it should.)
 STEPS = (("ingest", "--reload"),)
 GIB = 1024**3
 MIB = 1024**2
