@@ -44,14 +44,19 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     started: float = field(default_factory=time.perf_counter)
     ingested: ingest.IngestResult | None = None
-    # dbt's parse of the project (manifest.json as a dict), made by the first step that needs the sources.
-    manifest: dict[str, Any] | None = field(default=None, repr=False)
+    # dbt's parse of the project, made once by the first step that needs it; every later dbt call reuses it.
+    parsed: build.Parsed | None = field(default=None, repr=False)
     slim_state: state.State | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
     checks: list[checks.Check] = field(default_factory=list)
     published: list[publish.Relation] = field(default_factory=list)
     crashed: str = ""
     report_dir: str = ""
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The run's parse as target/<instance>/manifest.json (a dict), or None before the first step parsed."""
+        return self.parsed.as_dict if self.parsed is not None else None
 
     @property
     def built(self) -> list[str]:
@@ -70,11 +75,16 @@ Step = Callable[[Run, Callable[[str], None]], None]
 BACKFILL_SELECTOR = "config.incremental_strategy:microbatch"
 
 
+def _parsed(run: Run) -> build.Parsed:
+    """The run's one parse of the project by dbt: ingest reads its sources, every dbt call reuses it."""
+    if run.parsed is None:
+        run.parsed = build.parse(run.settings, run.variables)
+    return run.parsed
+
+
 def _specs(run: Run) -> list[ingest.TableSpec]:
-    """The raw tables as dbt parses the sources, parsed once per run (ingest and build share it)."""
-    if run.manifest is None:
-        run.manifest = build.parse(run.settings, run.variables)
-    return ingest.load_specs(run.manifest)
+    """The raw tables as dbt parses the sources (ingest and build share the run's one parse)."""
+    return ingest.load_specs(_parsed(run).as_dict)
 
 
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
@@ -114,7 +124,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
     first = build.missing_relations(run.settings, build.models_reading_this(run.manifest or {}))
     if first:
         say(f"  building {', '.join(first)} empty first: a unit test reads its relation (`this`), not built yet")
-        empty = build.build_empty(run.settings, first, select, run.variables, extra)
+        empty = build.build_empty(run.settings, first, select, run.variables, extra, parsed=run.parsed)
         if not empty.success:
             run.builds = [empty]
             return
@@ -122,7 +132,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
     if reason and not run.backfill:
         say(f"  reprocessing every period of the incremental models (--full-refresh): {reason}")
         extra = (*extra, "--full-refresh")
-    run.builds = build.build(run.settings, select, run.variables, extra)
+    run.builds = build.build(run.settings, select, run.variables, extra, parsed=run.parsed)
     if not run.backfill:
         build.record_digests(run.settings, digests, run.built)
 
@@ -159,7 +169,7 @@ def publish_step(run: Run, say: Callable[[str], None]) -> None:
 
 def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
     """Run dbt's unit tests against empty parents; a failing unit test stops the run."""
-    run.builds = build.unit_tests(run.settings, run.variables)
+    run.builds = build.unit_tests(run.settings, run.variables, parsed=run.parsed)
     run.checks += checks.from_dbt(run.settings.target_dir)
     units = [c for c in run.checks if c.stage == "business"]
     say(f"  {sum(c.status == 'pass' for c in units)} of {len(units)} unit tests passed")

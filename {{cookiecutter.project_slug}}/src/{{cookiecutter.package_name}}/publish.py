@@ -3,8 +3,11 @@
 The pipeline builds and checks everything in the audit database; only when no error-level
 check failed does `publish` copy the published relations (the marts) to the consumers'
 database. It never writes that file in place, because a reader (a BI tool, a notebook) would
-block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, replaces
-the relations in the copy inside one transaction, and `os.replace`s the copy over the old file.
+block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, writes a new
+file `.<name>.<pid>.publishing.new` with the new relations and the previous file's other tables
+inside one transaction, and `os.replace`s the new file over the old one. Writing a new file rather
+than replacing tables in the copy keeps the file its content's size: DuckDB reuses but never returns
+the blocks a replaced table freed, so a replaced copy grew by up to the size of its tables per run.
 Readers that had the old file open keep reading it until they reconnect; a new connection sees
 all new tables. A process killed at any point leaves the old file untouched (the next publish
 removes its leftover copy). Each warehouse gets its own `_publish_<type>` function; DuckDB's is below.
@@ -72,24 +75,48 @@ def _staging_copy(target: Path) -> Path:
     return staged
 
 
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[Relation]:
+    """The base tables of an attached database, sorted."""
+    rows = con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ? and not internal order by 1, 2",
+        [database],
+    ).fetchall()
+    return [Relation(schema, name) for schema, name in rows]
+
+
 def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
     target = settings.duckdb_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = _staging_copy(target)
+    previous = _staging_copy(target)
+    staged = previous.with_name(previous.name + ".new")
     # From the audit side: dbt-duckdb may hold the audit file open in this process, and DuckDB
-    # lets one process open a file once; the copy of the consumers' file is attached and written to.
+    # lets one process open a file once; the new consumers' file is attached and written to.
     try:
         with duckdb.connect(str(settings.audit_path)) as con:
             con.execute("attach ? as published", [str(staged)])
+            kept: list[Relation] = []
+            if previous.is_file():
+                con.execute("attach ? as previous (read_only)", [str(previous)])
+                kept = [table for table in _tables(con, "previous") if table not in relations]
             try:
                 con.execute("begin transaction")
-                for i, relation in enumerate(relations):
+                # The previous file's tables this run does not replace (a slim run or a backfill publishes a few).
+                copies = [("previous", table, False) for table in kept]
+                copies += [("", relation, True) for relation in relations]
+                published = 0
+                for source, relation, built in copies:
                     con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
-                    con.execute(
-                        f"create or replace table {sql.relation('published', relation.schema, relation.name)} "
-                        f"as select * from {sql.relation(relation.schema, relation.name)}"
+                    origin = (
+                        sql.relation(source, relation.schema, relation.name)
+                        if source
+                        else sql.relation(relation.schema, relation.name)
                     )
-                    if settings.fault == KILL_DURING_PUBLISH and i == 0:
+                    con.execute(
+                        f"create table {sql.relation('published', relation.schema, relation.name)} "
+                        f"as select * from {origin}"
+                    )
+                    published += built
+                    if settings.fault == KILL_DURING_PUBLISH and published == 1 and built:
                         os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
                 con.execute("commit")
                 con.execute("checkpoint published")  # everything into the file itself: no log to carry over
@@ -99,15 +126,25 @@ def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
                 raise
             finally:
                 con.execute("detach published")
+                if previous.is_file():
+                    with suppress(duckdb.Error):
+                        con.execute("detach previous")
     except duckdb.Error as error:
-        staged.unlink(missing_ok=True)
-        staged.with_name(staged.name + ".wal").unlink(missing_ok=True)
+        _remove(staged)
+        _remove(previous)
         raise database_in_use(error) or PipelineError(
             f"publish failed, consumers still see the previous tables: {error}"
         ) from error
+    _remove(previous)
     staged.replace(target)  # atomic on one filesystem: readers see the old file or the new one
     # The old file's log was replayed into the copy; left beside the new file it would be replayed again.
     target.with_name(target.name + ".wal").unlink(missing_ok=True)
+
+
+def _remove(database: Path) -> None:
+    """Remove a staging file and its write-ahead log, if any."""
+    database.unlink(missing_ok=True)
+    database.with_name(database.name + ".wal").unlink(missing_ok=True)
 
 
 def publish(settings: Settings, relations: list[Relation]) -> list[Relation]:
