@@ -110,7 +110,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Print a benchmark's figures: `-- nox_sessions`, `-- checks_overhead` or `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}`."""
+    """Print a benchmark's figures: `-- nox_sessions`, `-- run_overhead` or `-- slim_ci{% if cookiecutter.include_example == "yes" %} --scale 0.5{% endif %}`."""
     install(session)
     name, *args = session.posargs or ["slim_ci"]
 {%- if cookiecutter.container == "yes" %}

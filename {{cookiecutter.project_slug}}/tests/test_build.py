@@ -195,6 +195,17 @@ def test_a_parse_is_reused_only_with_its_own_project_target_and_vars(project: Pa
 
 
 @pytest.mark.integration
+def test_the_parse_in_memory_reads_as_manifest_json(project: Path) -> None:
+    """Ingest reads the run's parse from memory: the sources, nodes and unit tests dbt writes to manifest.json."""
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    parsed = build.parse(settings)
+    assert build.invoke(settings, build.dbt_args(["parse"], settings)).success
+    written = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    for part in ("sources", "nodes", "unit_tests"):
+        assert parsed.as_dict[part] == written[part], part
+
+
+@pytest.mark.integration
 def test_a_build_with_other_vars_than_the_parse_parses_again(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A manifest parsed with one set of vars is never handed to a dbt call with another."""
     _incremental_project(project)
