@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -26,9 +27,15 @@ from _project import PACKAGE, copy_project
 
 from {{ cookiecutter.package_name }}.config import SAMPLE_DIR
 
+Timing = tuple[float, float, int, dict[str, float]]
+STEP_DONE = re.compile(r"^\s+(\w[\w ]*) done in ([\d.]+) s$", re.MULTILINE)
 
-def pipeline(project: Path, *args: str, **environ: str) -> tuple[float, float, int]:
-    """Run the CLI; return wall seconds, dbt's own build seconds, and how many models it built."""
+
+def pipeline(project: Path, *args: str, **environ: str) -> Timing:
+    """Run the CLI; return wall seconds, dbt's own build seconds, how many models it built, and each step's seconds.
+
+    The step seconds are read from the run's progress lines (`    build done in 4.2 s`).
+    """
     env = {**os.environ, "DBT_PROJECT_DIR": str(project), **environ}
     started = time.perf_counter()
     result = subprocess.run(
@@ -40,7 +47,8 @@ def pipeline(project: Path, *args: str, **environ: str) -> tuple[float, float, i
     instance = "prod" if "prod" in args else f"ci_pr_{environ['PR_NUMBER']}"
     run_results = json.loads((project / "target" / instance / "run_results.json").read_text(encoding="utf-8"))
     models = sum(r["unique_id"].startswith("model.") for r in run_results["results"])
-    return wall, float(run_results["elapsed_time"]), models
+    steps = {name: float(seconds) for name, seconds in STEP_DONE.findall(result.stdout)}
+    return wall, float(run_results["elapsed_time"]), models, steps
 
 
 FANOUT_MODEL = """{% raw %}select
@@ -128,8 +136,8 @@ def main() -> None:
             full.append(pipeline(project, "run", "--env", "ci", *scale, PR_NUMBER=str(2 * i + 1)))
             slim.append(pipeline(project, "run", "--env", "ci", "--slim", *scale, PR_NUMBER=str(2 * i + 2), **slim_env))
 
-    def median(runs: list[tuple[float, float, int]], index: int) -> float:
-        return statistics.median(run[index] for run in runs)
+    def median(runs: list[Timing], index: int) -> float:
+        return statistics.median(float(run[index]) for run in runs)  # type: ignore[arg-type]
 
     print(
         f"changed model: {changed}; scale: {args.scale or 'committed sample'}; fan-out models: {args.fanout}; "
@@ -142,6 +150,9 @@ def main() -> None:
             f"{label:<6} {runs[0][2]:>7} {median(runs, 1):>12.2f} {median(runs, 0):>12.2f}"
             f"  ({min(walls):.2f}-{max(walls):.2f})"
         )
+    for label, runs in (("full", full), ("slim", slim)):  # where the whole run's time goes
+        steps = {name: statistics.median(run[3].get(name, 0.0) for run in runs) for name in runs[0][3]}
+        print(f"{label} steps (medians): " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))
     print(
         f"slim/full ratio: dbt build {median(slim, 1) / median(full, 1):.2f}, "
         f"whole run {median(slim, 0) / median(full, 0):.2f}"
