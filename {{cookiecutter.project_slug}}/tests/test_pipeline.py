@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import cli as run
 from {{ cookiecutter.package_name }} import cli
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,12 @@ def test_dbt_unit_tests_run_without_real_data(project: Path, capsys: pytest.Capt
     manifest = json.loads((project / "target" / "ci" / "manifest.json").read_text(encoding="utf-8"))
     assert len(manifest["unit_tests"]) >= 2
     assert f"{len(manifest['unit_tests'])} unit tests passed" in capsys.readouterr().out
+
+
+def test_two_identical_runs_leave_the_published_database_its_size(project: Path) -> None:
+    """The consumers' file is written new at each publish: replaced tables leave no free blocks behind."""
+    published = project / "warehouse" / "ci.duckdb"
+    run(project, "run", "--env", "ci")  # each run its own process: dbt-duckdb keeps its connection open in one
+    first = published.stat().st_size
+    assert "Run summary (ci): PUBLISHED" in run(project, "run", "--env", "ci")
+    assert abs(published.stat().st_size - first) <= 0.05 * first, (first, published.stat().st_size)

@@ -121,13 +121,17 @@ def dbt_args(
     return [*args, *extra]
 
 
-def invoke(settings: Settings, args: list[str], manifest: Any = None) -> BuildResult:
+def invoke(settings: Settings, args: list[str], manifest: Any = None, *, artifact: Path | None = None) -> BuildResult:
     """Run one dbt command; a crash (not a failing test) becomes a PipelineError.
 
     `manifest` (dbt's Manifest from `parse`, or None) spares dbt its parse: the caller checks it was parsed
-    with this call's target and vars (`Parsed.fits`).
+    with this call's target and vars (`Parsed.fits`). `artifact`: a path to write dbt's result object to, in
+    dbt's own artifact format (for a call made with `--no-write-json`).
     """
-    return _result(args, _run(settings, args, manifest))
+    outcome = _run(settings, args, manifest)
+    if artifact is not None and outcome.exception is None and hasattr(outcome.result, "write"):
+        outcome.result.write(str(artifact))
+    return _result(args, outcome)
 
 
 def _result(args: list[str], outcome: Any) -> BuildResult:
@@ -221,12 +225,9 @@ def freshness(
     dbt would also rewrite manifest.json (~0.3 s at the example's size) though freshness changes nothing in it:
     it runs with `--no-write-json` and sources.json is written here from dbt's own result.
     """
-    sources = settings.target_dir / "sources.json"
     args = dbt_args(["source", "freshness"], settings, variables=variables, extra=["--no-write-json"])
-    outcome = _run(settings, args, _reused(parsed, settings, variables))
-    if outcome.exception is None and hasattr(outcome.result, "write"):
-        outcome.result.write(str(sources))
-    return _result(args, outcome)
+    manifest = _reused(parsed, settings, variables)
+    return invoke(settings, args, manifest, artifact=settings.target_dir / "sources.json")
 
 
 def build(

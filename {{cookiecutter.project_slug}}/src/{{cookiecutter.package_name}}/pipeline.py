@@ -3,6 +3,8 @@
 run = ingest -> build -> check -> publish -> report. Everything is written to and checked
 in the audit database; `publish` copies the marts to where consumers read them only when
 no error-level check failed. `report` always runs, so a failed run leaves its report too.
+dbt parses the project once per run (`Run.parsed`, made by the first step that needs it); every later
+dbt call of the run reuses that parse.
 
 One run at a time per environment instance: `execute` holds the instance's run lock
 (`locking.instance_lock`) from the first step to the report, and refuses to start while another
