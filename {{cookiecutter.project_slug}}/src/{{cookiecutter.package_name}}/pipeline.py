@@ -57,7 +57,7 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any] | None:
-        """The run's parse as target/<instance>/manifest.json (a dict), or None before the first step parsed."""
+        """The run's parse (sources, nodes, unit tests as manifest.json holds them); None before it parsed."""
         return self.parsed.as_dict if self.parsed is not None else None
 
     @property
