@@ -105,7 +105,7 @@ def baked_rows(max_scale: float = 10, run_scale: float = 10) -> list[Baked]:
         Baked("slim vs full CI run, the example, one mart changed", "slim", "slim_ci", ("--repeat", "{repeat}"),
               "slim run", "full run", "full run", P2),
         Baked(f"slim vs full CI run, {FANOUT_MODELS} models, one changed", "fanout", "slim_ci",
-              ("--repeat", "{repeat}", "--models", str(FANOUT_MODELS)), "slim run", "full run", "full run", P2),
+              ("--repeat", "{repeat}", "--fanout", str(FANOUT_MODELS)), "slim run", "full run", "full run", P2),
     ]  # fmt: skip
     return rows
 

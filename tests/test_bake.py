@@ -32,7 +32,7 @@ BASE = {
     "macros/generic_tests/no_fanout.sql", "macros/generic_tests/no_fanout.yml",
     "macros/generic_tests/unique_combination.sql", "macros/generic_tests/unique_combination.yml",
     "macros/privacy/mask_pii.sql", "macros/privacy/mask_pii.yml",
-    "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/checks_overhead.py",
+    "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/run_overhead.py",
     "benchmarks/_project.py", "benchmarks/lint_corpus.py", "sqlfluff_libs/__init__.py", "tests/test_lint_corpus.py",
     *(f"tests/lint_corpus/{path.relative_to(LINT_CORPUS).as_posix()}" for path in LINT_CORPUS.rglob("*.sql")),
     "benchmarks/nox_sessions.py",

@@ -4,12 +4,14 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from conftest import cli
 from {{ cookiecutter.package_name }} import build, config
+from {{ cookiecutter.package_name }}.cli import main as cli_main
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -90,7 +92,7 @@ def test_the_empty_build_touches_only_what_the_build_rebuilds(
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     calls: list[list[str]] = []
 
-    def invoke(_settings: object, args: list[str]) -> build.BuildResult:
+    def invoke(_settings: object, args: list[str], _manifest: object = None) -> build.BuildResult:
         calls.append(args)
         return build.BuildResult("run", True, ())
 
@@ -136,10 +138,8 @@ unit_tests:
 """
 
 
-@pytest.mark.integration
-def test_an_incremental_model_unit_tested_on_this_builds_in_full_on_a_fresh_instance(project: Path) -> None:
-    """dbt cannot run a unit test reading `this` before the model exists: the run builds it empty first, then
-    in full (with the usual filter, an empty table would stay empty)."""
+def _incremental_project(project: Path) -> None:
+    """Replace the project's models with one incremental mart whose unit test reads `this`."""
     for folder in ("models", "data_tests", "data"):
         shutil.rmtree(project / folder, ignore_errors=True)
     (project / "data_tests").mkdir()
@@ -147,6 +147,82 @@ def test_an_incremental_model_unit_tested_on_this_builds_in_full_on_a_fresh_inst
     marts.mkdir(parents=True)
     (marts / "fct_events.sql").write_text(INCREMENTAL_MODEL, encoding="utf-8")
     (marts / "_marts__models.yml").write_text(INCREMENTAL_UNIT_TEST, encoding="utf-8")
+
+
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count dbt's parses of a project in this process (each full or partial parse loads a manifest once)."""
+    from dbt.parser.manifest import ManifestLoader  # noqa: PLC0415 - dbt's 2 s import, integration tests only
+
+    parses: list[str] = []
+    real = ManifestLoader.get_full_manifest
+
+    def counted(cls: type, config: Any, *args: Any, **kwargs: Any) -> Any:
+        parses.append(str(config.project_root))
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(ManifestLoader, "get_full_manifest", classmethod(counted))
+    return parses
+
+
+@pytest.mark.integration
+def test_a_run_parses_the_project_once_and_still_writes_every_artifact(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freshness, the empty build and the build reuse the run's one parse; their artifacts are still written."""
+    _incremental_project(project)
+    parses = _count_parses(monkeypatch)
+    assert cli_main(["run", "--env", "ci"]) == 0
+    assert parses == [str(project)]
+    target = project / "target" / "ci"
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    assert any(r["unique_id"].endswith(".fct_events") and r["status"] == "success" for r in results)
+    assert "results" in json.loads((target / "sources.json").read_text(encoding="utf-8"))
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    assert any(uid.endswith(".fct_events") for uid in manifest["nodes"])
+
+
+def test_a_parse_is_reused_only_with_its_own_project_target_and_vars(project: Path) -> None:
+    """Vars and the target are rendered into the parse: a call with others must let dbt parse again."""
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    manifest = object()
+    parsed = build.Parsed(manifest, {}, settings.project_dir, "ci", build._frozen({"day": "2025-01-01"}))
+    assert build._reused(parsed, settings, {"day": "2025-01-01"}) is manifest
+    assert build._reused(parsed, settings, {"day": "2025-01-02"}) is None
+    assert build._reused(parsed, settings, None) is None
+    assert build._reused(None, settings, {"day": "2025-01-01"}) is None
+    dev = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project)})
+    assert build._reused(parsed, dev, {"day": "2025-01-01"}) is None
+
+
+@pytest.mark.integration
+def test_the_parse_in_memory_reads_as_manifest_json(project: Path) -> None:
+    """Ingest reads the run's parse from memory: the sources, nodes and unit tests dbt writes to manifest.json."""
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    parsed = build.parse(settings)
+    assert build.invoke(settings, build.dbt_args(["parse"], settings)).success
+    written = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    for part in ("sources", "nodes", "unit_tests"):
+        assert parsed.as_dict[part] == written[part], part
+
+
+@pytest.mark.integration
+def test_a_build_with_other_vars_than_the_parse_parses_again(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest parsed with one set of vars is never handed to a dbt call with another."""
+    _incremental_project(project)
+    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    parses = _count_parses(monkeypatch)
+    parsed = build.parse(settings, {"day": "1"})
+    build.build(settings, ["fct_events"], {"day": "1"}, parsed=parsed)
+    assert len(parses) == 1
+    build.build(settings, ["fct_events"], {"day": "2"}, parsed=parsed)
+    assert len(parses) == 3  # freshness and build each parse with the vars they were given
+
+
+@pytest.mark.integration
+def test_an_incremental_model_unit_tested_on_this_builds_in_full_on_a_fresh_instance(project: Path) -> None:
+    """dbt cannot run a unit test reading `this` before the model exists: the run builds it empty first, then
+    in full (with the usual filter, an empty table would stay empty)."""
+    _incremental_project(project)
     out = cli(project, "run", "--env", "ci")
     assert "building fct_events empty first" in out
     assert "PASS fct_events::only_newer_events_are_added" in out

@@ -354,7 +354,7 @@ def test_a_selection_that_matches_no_node_is_an_error_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dbt answers "Nothing to do" with success and no results: the run must not pass as done."""
-    monkeypatch.setattr(build, "invoke", lambda _settings, args: build.BuildResult(args[0], True, ()))
+    monkeypatch.setattr(build, "invoke", lambda _settings, args, *_, **__: build.BuildResult(args[0], True, ()))
     with pytest.raises(PipelineError, match=r"^--select 'fct_order' matches no node in the project; "):
         build.build(_settings(tmp_path), ["fct_order"])
     assert len(build.build(_settings(tmp_path))) == 2  # no selection: building nothing is not a mistake

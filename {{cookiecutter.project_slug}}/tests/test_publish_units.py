@@ -276,3 +276,22 @@ def test_publish_names_the_process_holding_the_audit_database(tmp_path: Path) ->
         "close the other connection or wait, then run again."
     )
     assert not settings.duckdb_path.exists()
+
+
+def test_publishing_the_same_relations_again_leaves_the_file_its_size(tmp_path: Path) -> None:
+    """A replaced table's blocks stay in a DuckDB file: the consumers' file is written new, never grows run on run."""
+    settings = _settings(tmp_path)
+    settings.duckdb_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.audit_path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_a as select range as id, md5(range::varchar) as label from range(200000)")
+        con.execute("create table marts.dim_b as select range as id from range(50000)")
+    relations = [Relation("marts", "fct_a"), Relation("marts", "dim_b")]
+    sizes = []
+    for _ in range(3):
+        publish.publish(settings, relations)
+        sizes.append(settings.duckdb_path.stat().st_size)
+    assert max(sizes) <= min(sizes) * 1.05, sizes
+    publish.publish(settings, relations[:1])  # a slim run: dim_b is carried over from the previous file
+    assert sorted(publish.snapshot(settings.duckdb_path)) == ["marts.dim_b", "marts.fct_a"]
+    assert settings.duckdb_path.stat().st_size <= min(sizes) * 1.05

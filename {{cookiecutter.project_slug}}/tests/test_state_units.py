@@ -114,6 +114,25 @@ def test_compile_merge_base_parses_the_old_tree_into_name_base(tmp_path: Path, m
     assert project_dir != repo
 
 
+def test_the_merge_base_parsed_at_the_same_commit_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next slim run at the same merge-base skips the checkout and the parse; another commit parses again."""
+    repo = _repo(tmp_path / "r")
+    settings = _settings(repo)
+    calls = _fake_parse(monkeypatch, success=True, write=True)
+    first = _git(repo, "rev-parse", "HEAD")
+    out = state.compile_merge_base(settings, first)
+    assert state.compile_merge_base(settings, first) == out
+    assert len(calls) == 1
+    (repo / "README.md").write_text("changed\n", encoding="utf-8")
+    _git(repo, "add", "README.md")
+    _git(repo, "commit", "--quiet", "-m", "next")
+    assert state.compile_merge_base(settings, _git(repo, "rev-parse", "HEAD")) == out
+    assert len(calls) == 2
+    (out / state.PARSED_AT).write_text("{half", encoding="utf-8")  # a stamp cut short: parse again
+    assert state.compile_merge_base(settings, _git(repo, "rev-parse", "HEAD")) == out
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize(("success", "write"), [(False, True), (True, False)])
 def test_compile_merge_base_none_when_parse_fails_or_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, success: bool, write: bool

@@ -1,4 +1,9 @@
-"""dbt through dbtRunner, in this process: dbt's ~2 s import is paid once per pipeline run."""
+"""dbt through dbtRunner, in this process: dbt's ~2 s import and its parse are paid once per pipeline run.
+
+`parse` returns a `Parsed` project; every later dbt call of the run (freshness, build, the empty build,
+unit tests) takes it and hands dbt the parsed manifest (`dbtRunner(manifest=...)`) instead of parsing again,
+as long as it runs with the parse's target and vars (`Parsed.fits`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,40 @@ class BuildResult:
 
     def failures(self) -> list[NodeResult]:
         return [node for node in self.nodes if node.status in ("error", "fail", "runtime error")]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """dbt's parse of one project for one target and one set of vars.
+
+    `manifest` is dbt's in-memory Manifest (what `dbtRunner().invoke(["parse"]).result` gives); `as_dict` holds
+    its sources, nodes and unit tests as manifest.json would (`manifest_dict`, for ingest's specs). Vars and the
+    target are rendered into the parse (`var()` in a config, `target.name` in a schema), so the manifest is
+    reused only by a call with the same project, target and vars.
+    """
+
+    manifest: Any = field(repr=False)
+    as_dict: dict[str, Any] = field(repr=False)
+    project_dir: Path
+    target: str
+    variables: tuple[tuple[str, str], ...]
+
+    def fits(self, settings: Settings, variables: Mapping[str, str] | None) -> bool:
+        """Whether a dbt call for `settings` with `variables` may reuse this parse (same project, target, vars)."""
+        return (
+            self.project_dir == settings.project_dir
+            and self.target == settings.env
+            and self.variables == _frozen(variables)
+        )
+
+
+def _frozen(variables: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in (variables or {}).items()))
+
+
+def _reused(parsed: Parsed | None, settings: Settings, variables: Mapping[str, str] | None) -> Any:
+    """The parsed manifest to hand dbt, or None (dbt parses) when there is none or it was parsed otherwise."""
+    return parsed.manifest if parsed is not None and parsed.fits(settings, variables) else None
 
 
 @contextmanager
@@ -82,15 +121,21 @@ def dbt_args(
     return [*args, *extra]
 
 
-def invoke(settings: Settings, args: list[str]) -> BuildResult:
-    """Run one dbt command; a crash (not a failing test) becomes a PipelineError."""
-    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - a 2 s import, only when dbt runs
+def invoke(settings: Settings, args: list[str], manifest: Any = None, *, artifact: Path | None = None) -> BuildResult:
+    """Run one dbt command; a crash (not a failing test) becomes a PipelineError.
 
-    # dbt-duckdb creates the database file but not its folder: a first run that ingested nothing
-    # (a project whose models read no source) must still find `warehouse/`.
-    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with _environment(settings.dbt_env()):
-        outcome = dbtRunner().invoke(args)
+    `manifest` (dbt's Manifest from `parse`, or None) spares dbt its parse: the caller checks it was parsed
+    with this call's target and vars (`Parsed.fits`). `artifact`: a path to write dbt's result object to, in
+    dbt's own artifact format (for a call made with `--no-write-json`).
+    """
+    outcome = _run(settings, args, manifest)
+    if artifact is not None and outcome.exception is None and hasattr(outcome.result, "write"):
+        outcome.result.write(str(artifact))
+    return _result(args, outcome)
+
+
+def _result(args: list[str], outcome: Any) -> BuildResult:
+    """Turn dbt's dbtRunnerResult into a BuildResult; a crash (dbt could not run at all) raises PipelineError."""
     if outcome.exception is not None:
         raise PipelineError(f"dbt {args[0]} could not run: {outcome.exception}")
     results: Any = getattr(outcome.result, "results", None) or []
@@ -107,22 +152,82 @@ def invoke(settings: Settings, args: list[str]) -> BuildResult:
     return BuildResult(command=" ".join(args[:1]), success=bool(outcome.success), nodes=nodes)
 
 
-def parse(settings: Settings, variables: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Parse the project with dbt and return its manifest (target/<instance>/manifest.json) as a dict.
+def _run(settings: Settings, args: list[str], manifest: Any = None) -> Any:
+    """dbtRunner(manifest=manifest).invoke(args) in this environment's variables: dbt's dbtRunnerResult."""
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - a 2 s import, only when dbt runs
 
-    Ingest resolves the raw tables from it (ingest.load_specs), so ingest and dbt read the same
-    sources; the partial-parse state it leaves makes the build's own parse cheap. Raises
-    PipelineError when dbt cannot parse the project (dbt's message says which file).
+    # dbt-duckdb creates the database file but not its folder: a first run that ingested nothing
+    # (a project whose models read no source) must still find `warehouse/`.
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    with _environment(settings.dbt_env()):
+        return dbtRunner(manifest=manifest).invoke(args)
+
+
+def parse(settings: Settings, variables: Mapping[str, str] | None = None) -> Parsed:
+    """Parse the project with dbt (once per run): dbt's manifest, and the parts of manifest.json the run reads.
+
+    Ingest resolves the raw tables from `Parsed.as_dict` (ingest.load_specs), so ingest and dbt read the
+    same sources; the later dbt calls of the run reuse the manifest (see `Parsed`). The parse writes no
+    manifest.json (~0.4 s at the example's size, and the build writes it again at its end): `as_dict` is
+    serialised from memory instead. dbt still saves its partial-parse state. Raises PipelineError when
+    dbt cannot parse the project (dbt's message says which file).
     """
-    result = invoke(settings, dbt_args(["parse"], settings, variables=variables))
-    manifest_path = settings.target_dir / "manifest.json"
-    if not result.success or not manifest_path.is_file():
+    outcome = _run(settings, dbt_args(["parse"], settings, variables=variables, extra=["--no-write-json"]))
+    if outcome.exception is not None or not outcome.success or outcome.result is None:
         raise PipelineError(
             f"dbt could not parse the project in {settings.project_dir}; fix the file its log above names "
             f"(full log: {settings.log_dir / 'dbt.log'})."
         )
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-    return manifest
+    return Parsed(
+        manifest=outcome.result,
+        as_dict=manifest_dict(outcome.result),
+        project_dir=settings.project_dir,
+        target=settings.env,
+        variables=_frozen(variables),
+    )
+
+
+# Keys dbt keeps on a parsed node in memory and drops from manifest.json.
+_IN_MEMORY_ONLY = ("config_call_dict", "unrendered_config_call_dict", "_event_status")
+
+
+def manifest_dict(manifest: Any) -> dict[str, Any]:
+    """The `sources`, `nodes` and `unit_tests` of dbt's in-memory Manifest, as manifest.json holds them.
+
+    What the pipeline reads of a parse (ingest's raw tables, the models whose unit tests read `this`),
+    without serialising the rest (dbt's hundreds of macros, docs, the graph maps) to a file.
+    """
+    writable = manifest.writable_manifest()
+    parts: dict[str, Any] = {}
+    for part in ("sources", "nodes", "unit_tests"):
+        parts[part] = {}
+        for unique_id, resource in getattr(writable, part).items():
+            node = resource.to_dict(omit_none=False)
+            for key in _IN_MEMORY_ONLY:
+                node.pop(key, None)
+            if node.get("defer_relation", "") is None:  # manifest.json leaves an empty one out
+                del node["defer_relation"]
+            parts[part][unique_id] = node
+    # Through JSON as dbt writes it (datetimes in ISO format), so the dict equals what manifest.json would hold.
+    as_json: dict[str, Any] = json.loads(json.dumps(parts, default=_json_value))
+    return as_json
+
+
+def _json_value(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def freshness(
+    settings: Settings, variables: Mapping[str, str] | None = None, *, parsed: Parsed | None = None
+) -> BuildResult:
+    """`dbt source freshness` of every source; writes target/<instance>/sources.json.
+
+    dbt would also rewrite manifest.json (~0.3 s at the example's size) though freshness changes nothing in it:
+    it runs with `--no-write-json` and sources.json is written here from dbt's own result.
+    """
+    args = dbt_args(["source", "freshness"], settings, variables=variables, extra=["--no-write-json"])
+    manifest = _reused(parsed, settings, variables)
+    return invoke(settings, args, manifest, artifact=settings.target_dir / "sources.json")
 
 
 def build(
@@ -130,25 +235,30 @@ def build(
     select: Sequence[str] = (),
     variables: Mapping[str, str] | None = None,
     extra: Sequence[str] = (),
+    *,
+    parsed: Parsed | None = None,
 ) -> list[BuildResult]:
     """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order).
 
-    Raises PipelineError when `select` is given and matches no node dbt can build: dbt itself only
-    warns "Nothing to do", and a run that did nothing must not pass.
+    `parsed` (from `parse`, same target and vars) spares both calls dbt's parse. Writes
+    target/<instance>/sources.json, run_results.json and manifest.json. Raises PipelineError when `select` is
+    given and matches no node dbt can build: dbt itself only warns "Nothing to do", and a run that did nothing
+    must not pass.
     """
     for stale in ("run_results.json", "sources.json"):  # never report a previous run's results
         (settings.target_dir / stale).unlink(missing_ok=True)
-    freshness = invoke(settings, dbt_args(["source", "freshness"], settings, variables=variables))
-    if not freshness.success:
-        return [freshness]
-    built = invoke(settings, dbt_args(["build"], settings, select, variables, extra=extra))
+    checked = freshness(settings, variables, parsed=parsed)
+    if not checked.success:
+        return [checked]
+    args = dbt_args(["build"], settings, select, variables, extra=extra)
+    built = invoke(settings, args, _reused(parsed, settings, variables))
     if select and not built.nodes:
         selection = " ".join(select)
         raise PipelineError(
             f"--select '{selection}' matches no node in the project; check the name "
             f"(`dbt ls --select '{selection}'` lists what a selection matches)."
         )
-    return [freshness, built]
+    return [checked, built]
 
 
 def models_reading_this(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -189,6 +299,8 @@ def build_empty(
     select: Sequence[str] = (),
     variables: Mapping[str, str] | None = None,
     extra: Sequence[str] = (),
+    *,
+    parsed: Parsed | None = None,
 ) -> BuildResult:
     """`dbt run --empty` of `models` and their parents: each becomes an empty relation with the model's columns.
 
@@ -208,7 +320,8 @@ def build_empty(
     # dbt reads `a,b` as the intersection of a and b.
     parents = [f"+{model}" for model in models]
     chosen = [f"{selector},{model}" for selector in selectors for model in parents] if selectors else parents
-    return invoke(settings, dbt_args(["run"], settings, chosen, variables, extra=[*rest, "--empty"]))
+    args = dbt_args(["run"], settings, chosen, variables, extra=[*rest, "--empty"])
+    return invoke(settings, args, _reused(parsed, settings, variables))
 
 
 def raw_digests(settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -281,9 +394,15 @@ def record_digests(settings: Settings, digests: Mapping[str, str], built: Sequen
     return True
 
 
-def unit_tests(settings: Settings, variables: Mapping[str, str] | None = None) -> list[BuildResult]:
-    """Run dbt's unit tests: their models' parents are built empty first, since dbt reads their columns."""
-    parents = invoke(settings, dbt_args(["run"], settings, ["+test_type:unit"], variables, extra=["--empty"]))
+def unit_tests(
+    settings: Settings, variables: Mapping[str, str] | None = None, *, parsed: Parsed | None = None
+) -> list[BuildResult]:
+    """Run dbt's unit tests: their models' parents are built empty first, since dbt reads their columns.
+
+    `parsed` (same target and vars) spares both dbt calls their parse; without it the first call parses.
+    """
+    manifest = _reused(parsed, settings, variables)
+    parents = invoke(settings, dbt_args(["run"], settings, ["+test_type:unit"], variables, extra=["--empty"]), manifest)
     if not parents.success:
         return [parents]
-    return [parents, invoke(settings, dbt_args(["test"], settings, ["test_type:unit"], variables))]
+    return [parents, invoke(settings, dbt_args(["test"], settings, ["test_type:unit"], variables), manifest)]

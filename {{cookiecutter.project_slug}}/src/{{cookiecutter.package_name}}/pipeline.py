@@ -3,6 +3,8 @@
 run = ingest -> build -> check -> publish -> report. Everything is written to and checked
 in the audit database; `publish` copies the marts to where consumers read them only when
 no error-level check failed. `report` always runs, so a failed run leaves its report too.
+dbt parses the project once per run (`Run.parsed`, made by the first step that needs it); every later
+dbt call of the run reuses that parse.
 
 One run at a time per environment instance: `execute` holds the instance's run lock
 (`locking.instance_lock`) from the first step to the report, and refuses to start while another
@@ -45,14 +47,19 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     started: float = field(default_factory=time.perf_counter)
     ingested: ingest.IngestResult | None = None
-    # dbt's parse of the project (manifest.json as a dict), made by the first step that needs the sources.
-    manifest: dict[str, Any] | None = field(default=None, repr=False)
+    # dbt's parse of the project, made once by the first step that needs it; every later dbt call reuses it.
+    parsed: build.Parsed | None = field(default=None, repr=False)
     slim_state: state.State | None = None
     builds: list[build.BuildResult] = field(default_factory=list)
     checks: list[checks.Check] = field(default_factory=list)
     published: list[publish.Relation] = field(default_factory=list)
     crashed: str = ""
     report_dir: str = ""
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The run's parse (sources, nodes, unit tests as manifest.json holds them); None before it parsed."""
+        return self.parsed.as_dict if self.parsed is not None else None
 
     @property
     def built(self) -> list[str]:
@@ -71,11 +78,16 @@ Step = Callable[[Run, Callable[[str], None]], None]
 BACKFILL_SELECTOR = "config.incremental_strategy:microbatch"
 
 
+def _parsed(run: Run) -> build.Parsed:
+    """The run's one parse of the project by dbt: ingest reads its sources, every dbt call reuses it."""
+    if run.parsed is None:
+        run.parsed = build.parse(run.settings, run.variables)
+    return run.parsed
+
+
 def _specs(run: Run) -> list[ingest.TableSpec]:
-    """The raw tables as dbt parses the sources, parsed once per run (ingest and build share it)."""
-    if run.manifest is None:
-        run.manifest = build.parse(run.settings, run.variables)
-    return ingest.load_specs(run.manifest)
+    """The raw tables as dbt parses the sources (ingest and build share the run's one parse)."""
+    return ingest.load_specs(_parsed(run).as_dict)
 
 
 def ingest_step(run: Run, say: Callable[[str], None]) -> None:
@@ -117,7 +129,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
     first = build.missing_relations(run.settings, build.models_reading_this(run.manifest or {}))
     if first:
         say(f"  building {', '.join(first)} empty first: a unit test reads its relation (`this`), not built yet")
-        empty = build.build_empty(run.settings, first, select, run.variables, extra)
+        empty = build.build_empty(run.settings, first, select, run.variables, extra, parsed=run.parsed)
         if not empty.success:
             run.builds = [empty]
             return
@@ -125,7 +137,7 @@ def build_step(run: Run, say: Callable[[str], None]) -> None:
     if reason and not run.backfill:
         say(f"  reprocessing every period of the incremental models (--full-refresh): {reason}")
         extra = (*extra, "--full-refresh")
-    run.builds = build.build(run.settings, select, run.variables, extra)
+    run.builds = build.build(run.settings, select, run.variables, extra, parsed=run.parsed)
     if not run.backfill:
         build.record_digests(run.settings, digests, run.built)
 
@@ -162,7 +174,7 @@ def publish_step(run: Run, say: Callable[[str], None]) -> None:
 
 def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
     """Run dbt's unit tests against empty parents; a failing unit test stops the run."""
-    run.builds = build.unit_tests(run.settings, run.variables)
+    run.builds = build.unit_tests(run.settings, run.variables, parsed=run.parsed)
     run.checks += checks.from_dbt(run.settings.target_dir)
     units = [c for c in run.checks if c.stage == "business"]
     say(f"  {sum(c.status == 'pass' for c in units)} of {len(units)} unit tests passed")

@@ -3,12 +3,11 @@
 The pipeline builds and checks everything in the audit database; only when no error-level
 check failed does `publish` copy the published relations (the marts) to the consumers'
 database. It never writes that file in place, because a reader (a BI tool, a notebook) would
-block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, writes a
-new file `.<name>.<pid>.publishing.new` holding the tables of the copy that this run does not
-replace and the relations it publishes, inside one transaction, and `os.replace`s the new file
-over the old one. A new file holds only live blocks, so publishing the same marts again leaves it
-the same size (replacing tables inside a copy grew it by the replaced tables every other run:
-DuckDB frees their blocks only after the new ones are written). Only tables are carried over.
+block the write: it copies the current file to `.<name>.<pid>.publishing` beside it, writes a new
+file `.<name>.<pid>.publishing.new` with the new relations and the previous file's other tables
+inside one transaction, and `os.replace`s the new file over the old one. Writing a new file rather
+than replacing tables in the copy keeps the file its content's size: DuckDB reuses but never returns
+the blocks a replaced table freed, so a replaced copy grew by up to the size of its tables per run.
 Readers that had the old file open keep reading it until they reconnect; a new connection sees
 all new tables. A process killed at any point leaves the old file untouched (the next publish
 removes its leftover copy). Each warehouse gets its own `_publish_<type>` function; DuckDB's is below.
@@ -76,13 +75,13 @@ def _staging_copy(target: Path) -> Path:
     return staged
 
 
-def _kept_tables(con: duckdb.DuckDBPyConnection, relations: list[Relation]) -> list[Relation]:
-    """The tables of the attached `previous` database that this publish does not replace."""
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = 'previous' and table_type = 'BASE TABLE' order by 1, 2"
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[Relation]:
+    """The base tables of an attached database, sorted."""
+    rows = con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ? and not internal order by 1, 2",
+        [database],
     ).fetchall()
-    return [Relation(schema, name) for schema, name in tables if Relation(schema, name) not in relations]
+    return [Relation(schema, name) for schema, name in rows]
 
 
 def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
@@ -91,30 +90,33 @@ def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
     previous = _staging_copy(target)
     staged = previous.with_name(previous.name + ".new")
     # From the audit side: dbt-duckdb may hold the audit file open in this process, and DuckDB
-    # lets one process open a file once; the copy of the consumers' file is attached and read from,
-    # the new file attached and written to.
+    # lets one process open a file once; the new consumers' file is attached and written to.
     try:
         with duckdb.connect(str(settings.audit_path)) as con:
             con.execute("attach ? as published", [str(staged)])
-            kept = []
+            kept: list[Relation] = []
             if previous.is_file():
                 con.execute("attach ? as previous (read_only)", [str(previous)])
-                kept = _kept_tables(con, relations)
+                kept = [table for table in _tables(con, "previous") if table not in relations]
             try:
                 con.execute("begin transaction")
-                for relation in kept:
+                # The previous file's tables this run does not replace (a slim run or a backfill publishes a few).
+                copies = [("previous", table, False) for table in kept]
+                copies += [("", relation, True) for relation in relations]
+                published = 0
+                for source, relation, built in copies:
                     con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
+                    origin = (
+                        sql.relation(source, relation.schema, relation.name)
+                        if source
+                        else sql.relation(relation.schema, relation.name)
+                    )
                     con.execute(
                         f"create table {sql.relation('published', relation.schema, relation.name)} "
-                        f"as select * from {sql.relation('previous', relation.schema, relation.name)}"
+                        f"as select * from {origin}"
                     )
-                for i, relation in enumerate(relations):
-                    con.execute(f"create schema if not exists {sql.relation('published', relation.schema)}")
-                    con.execute(
-                        f"create or replace table {sql.relation('published', relation.schema, relation.name)} "
-                        f"as select * from {sql.relation(relation.schema, relation.name)}"
-                    )
-                    if settings.fault == KILL_DURING_PUBLISH and i == 0:
+                    published += built
+                    if settings.fault == KILL_DURING_PUBLISH and published == 1 and built:
                         os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
                 con.execute("commit")
                 con.execute("checkpoint published")  # everything into the file itself: no log to carry over
@@ -125,19 +127,24 @@ def _publish_duckdb(settings: Settings, relations: list[Relation]) -> None:
             finally:
                 con.execute("detach published")
                 if previous.is_file():
-                    con.execute("detach database if exists previous")
+                    with suppress(duckdb.Error):
+                        con.execute("detach previous")
     except duckdb.Error as error:
-        for path in (staged, previous):
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        _remove(staged)
+        _remove(previous)
         raise database_in_use(error) or PipelineError(
             f"publish failed, consumers still see the previous tables: {error}"
         ) from error
-    previous.unlink(missing_ok=True)
-    previous.with_name(previous.name + ".wal").unlink(missing_ok=True)
+    _remove(previous)
     staged.replace(target)  # atomic on one filesystem: readers see the old file or the new one
     # The old file's log was replayed into the copy; left beside the new file it would be replayed again.
     target.with_name(target.name + ".wal").unlink(missing_ok=True)
+
+
+def _remove(database: Path) -> None:
+    """Remove a staging file and its write-ahead log, if any."""
+    database.unlink(missing_ok=True)
+    database.with_name(database.name + ".wal").unlink(missing_ok=True)
 
 
 def publish(settings: Settings, relations: list[Relation]) -> list[Relation]:
