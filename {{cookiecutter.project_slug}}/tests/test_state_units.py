@@ -121,6 +121,7 @@ def test_the_merge_base_parsed_at_the_same_commit_is_reused(tmp_path: Path, monk
     calls = _fake_parse(monkeypatch, success=True, write=True)
     first = _git(repo, "rev-parse", "HEAD")
     out = state.compile_merge_base(settings, first)
+    assert out is not None
     assert state.compile_merge_base(settings, first) == out
     assert len(calls) == 1
     (repo / "README.md").write_text("changed\n", encoding="utf-8")
