@@ -393,6 +393,53 @@ def test_changed_past_raw_rows_make_the_incremental_models_reprocess(tmp_path: P
     )
 
 
+def _raw_channels(settings: config.Settings, channels: list[str]) -> None:
+    with duckdb.connect(str(settings.audit_path)) as con:
+        con.execute("create schema if not exists raw")
+        con.execute(
+            "create or replace table raw.orders as select range + 1 as order_id, unnest(?) as channel from range(?)",
+            [channels, len(channels)],
+        )
+
+
+def test_an_even_number_of_equal_changes_still_moves_the_raw_digest(tmp_path: Path) -> None:
+    """Two orders moved from web to store (or a verbatim duplicate added twice) change the digest.
+
+    A XOR of row hashes cancels such pairs: the example's reprocessing test passed only by an odd count.
+    """
+    settings = _settings(tmp_path)
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    tables = [("raw", "orders")]
+    _raw_channels(settings, ["web", "web", "app", "web"])
+    before = build.raw_digests(settings, tables)
+    _raw_channels(settings, ["store", "store", "app", "web"])
+    assert build.raw_digests(settings, tables) != before
+    _raw_channels(settings, ["web", "web", "app", "web"])
+    assert build.raw_digests(settings, tables) == before
+
+
+def test_an_ingested_table_is_known_by_its_load_record_without_a_scan(tmp_path: Path) -> None:
+    """What ingest recorded (rows, file sha256, spec digest) is the digest; a new file's record moves it."""
+    settings = _settings(tmp_path)
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    tables = [("raw", "orders")]
+    _raw_channels(settings, ["web"])
+
+    def record(sha256: str) -> None:
+        with duckdb.connect(str(settings.audit_path)) as con:
+            con.execute(
+                "create or replace table raw._ingest_state as select 'orders' as source_table, "
+                "'orders.csv' as raw_file, 'orders' as relation, ? as sha256, 'spec' as spec_digest, "
+                "1 as loaded_rows, 0 as quarantined_rows, 'r1' as run_id, now() as loaded_at",
+                [sha256],
+            )
+
+    record("a" * 64)
+    assert build.raw_digests(settings, tables) == {"raw.orders": f"ingest:1:{'a' * 64}:spec"}
+    record("b" * 64)
+    assert build.raw_digests(settings, tables) == {"raw.orders": f"ingest:1:{'b' * 64}:spec"}
+
+
 def test_a_mart_without_an_enforced_contract_is_a_warning_naming_it(tmp_path: Path) -> None:
     """A mart with no contract builds; the report warns and names it. Staging models are not marts."""
     manifest = {

@@ -811,8 +811,11 @@ def _load_table(
 
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes, 64 hex digits (read in 1 MiB blocks)."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:  # hashlib.file_digest needs Python 3.11; the package supports 3.10
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def spec_digest(spec: TableSpec, pii_key: bytes | None) -> str:
