@@ -6,7 +6,7 @@ difference is what the pipeline adds (ingest of unchanged files, source freshnes
 publish, the report). Each side runs in its own process (`python -m <package> run` and the venv's
 `dbt build` with the instance's target, target path and database), interleaved `--repeat` times so
 machine noise hits both alike. Prints the medians with min and max, and the ratio of the medians.
-Not a test: it prints figures. Run it with `nox -s benchmark -- run_overhead [--scale 1] [--repeat 5]`.
+Not a test: it prints figures (`_project.report`). Run it with `nox -s benchmark -- run_overhead [--scale 1] [--repeat 5]`.
 It replaces checks_overhead's comparison, where each side built a fresh instance and the cold start
 both paid hid the pipeline's own cost.
 """
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _project import PACKAGE, copy_project
+from _project import PACKAGE, copy_project, report
 
 INSTANCE = "1"  # PR_NUMBER: both sides build ci_pr_1
 
@@ -80,6 +80,11 @@ def main() -> None:
     print(summary("bare dbt build", bare))
     print(summary("run --env ci (all five steps)", full))
     print(f"ratio run / bare dbt build (medians): {statistics.median(full) / statistics.median(bare):.2f}")
+    extra = {"scale": args.scale} if args.scale else {}
+    report("dbt build", bare, "s", **extra)
+    report("run", full, "s", **extra)
+    # Each run against the bare build it was interleaved with.
+    report("run / dbt build", [f / b for f, b in zip(full, bare, strict=True)], "ratio", **extra)
 
 
 if __name__ == "__main__":
