@@ -6,7 +6,8 @@ difference is what the pipeline adds (ingest of unchanged files, source freshnes
 publish, the report). Each side runs in its own process (`python -m <package> run` and the venv's
 `dbt build` with the instance's target, target path and database), interleaved `--repeat` times so
 machine noise hits both alike. Prints the medians with min and max, and the ratio of the medians.
-Not a test: it prints figures (`_project.report`). Run it with `nox -s benchmark -- run_overhead [--scale 1] [--repeat 5]`.
+Not a test: it prints figures (`_project.report`).
+Run it with `nox -s benchmark -- run_overhead [--scale 1] [--repeat 5]`.
 It replaces checks_overhead's comparison, where each side built a fresh instance and the cold start
 both paid hid the pipeline's own cost.
 """
