@@ -512,6 +512,7 @@ EXAMPLE_FILES = {
     "src/shop_analytics/generate.py",
     "tests/test_generate.py",
     "benchmarks/generate.py",
+    "benchmarks/ingest.py",
     "tests/test_sample_data.py",
     "tests/test_pipeline.py",
     "tests/test_branches.py",
