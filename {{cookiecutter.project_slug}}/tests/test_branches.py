@@ -139,6 +139,10 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     assert CHANGED in models_built(project, "ci_pr_21")
     report = json.loads(next((project / "reports" / "ci_pr_21").glob("*/report.json")).read_text(encoding="utf-8"))
     assert report["status"] == "published"
+    assert set(report["not_loaded"]) == {
+        f"raw.{table}" for table in ("customers", "products", "orders", "order_items", "payments")
+    }
+    assert "not loaded  raw.customers" in out  # the run summary names them too
 
     cli(project, "run", "--env", "ci", PR_NUMBER="22")  # a full run still loads every raw table
     every = {"customers", "products", "orders", "order_items", "payments"}

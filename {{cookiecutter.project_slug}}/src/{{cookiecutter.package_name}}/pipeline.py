@@ -270,6 +270,7 @@ def report_step(run: Run, say: Callable[[str], None]) -> None:
         history=[*(past or []), {"run_id": run.run_id, "started_at": run.started_at, "status": status,
                          "seconds": seconds, "metrics": metrics}],
         control=limits,
+        not_loaded=run.skipped,
     )  # fmt: skip
     folder = report.write(run.settings, document)
     run.report_dir = str(folder)
