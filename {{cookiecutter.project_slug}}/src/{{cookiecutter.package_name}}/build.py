@@ -289,9 +289,11 @@ def selected(
     without manifest.json).
     """
     listing = [argument for argument in extra if argument not in ("--defer", "--full-refresh")]
+    # `--log-level none`: the list is read from dbt's result, not printed (`--quiet` still prints it); a failure
+    # is named below and in the log file.
     args = dbt_args(
         ["ls"], settings, select, variables,
-        extra=[*listing, "--output", "json", "--output-keys", "unique_id", "--no-write-json", "--quiet"],
+        extra=[*listing, "--output", "json", "--output-keys", "unique_id", "--no-write-json", "--log-level", "none"],
     )  # fmt: skip
     outcome = _run(settings, args, _reused(parsed, settings, variables))
     if outcome.exception is not None or not outcome.success:
