@@ -103,6 +103,78 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
         assert slim
 
 
+def raw_tables(database: Path) -> set[str]:
+    """The raw tables an instance's ingest loaded (schema `raw`, ingest's own `_` tables left out)."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        found = con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
+    return {name for (name,) in found if not name.startswith("_")}
+
+
+def freshness_checked(project: Path, instance: str) -> set[str]:
+    """The source tables whose freshness the instance's last build checked (sources.json; none without it)."""
+    path = project / "target" / instance / "sources.json"
+    if not path.is_file():
+        return set()
+    return {r["unique_id"].split(".")[-1] for r in json.loads(path.read_text(encoding="utf-8"))["results"]}
+
+
+def edit(project: Path, model: str) -> None:
+    """Change one model's code (not its result), so dbt sees it as modified."""
+    path = next((project / "models").rglob(f"{model}.sql"))
+    path.write_text(path.read_text(encoding="utf-8") + "-- reviewed on a feature branch\n", encoding="utf-8")
+
+
+def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
+    project: Path, production: tuple[Path, Path]
+) -> None:
+    prod_db, state = production
+    change_a_model(project)
+    slim = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="21", **slim)
+    assert "the slim selection reads no raw table: nothing to ingest" in out
+    assert "not loaded, not read by the slim selection: raw.customers" in out
+    assert "source freshness not checked: the slim selection reads no source" in out
+    assert raw_tables(project / "warehouse" / "ci_pr_21__audit.duckdb") == set()
+    assert freshness_checked(project, "ci_pr_21") == set()
+    assert CHANGED in models_built(project, "ci_pr_21")
+    report = json.loads(next((project / "reports" / "ci_pr_21").glob("*/report.json")).read_text(encoding="utf-8"))
+    assert report["status"] == "published"
+    assert set(report["not_loaded"]) == {
+        f"raw.{table}" for table in ("customers", "products", "orders", "order_items", "payments")
+    }
+    assert "not loaded  raw.customers" in out  # the run summary names them too
+
+    cli(project, "run", "--env", "ci", PR_NUMBER="22")  # a full run still loads every raw table
+    every = {"customers", "products", "orders", "order_items", "payments"}
+    assert raw_tables(project / "warehouse" / "ci_pr_22__audit.duckdb") == every
+    assert freshness_checked(project, "ci_pr_22") == every
+
+
+def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
+    project: Path, production: tuple[Path, Path]
+) -> None:
+    prod_db, state = production
+    edit(project, "stg_shop__orders")
+    slim = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="23", **slim)
+    assert "not loaded, not read by the slim selection: raw.customers, raw.products" in out
+    assert raw_tables(project / "warehouse" / "ci_pr_23__audit.duckdb") == {"orders"}
+    assert freshness_checked(project, "ci_pr_23") == {"orders"}
+    assert {"stg_shop__orders", "fct_orders"} <= models_built(project, "ci_pr_23")
+
+
+def test_a_slim_run_without_deferral_loads_the_sources_of_every_ancestor(
+    project: Path, production: tuple[Path, Path]
+) -> None:
+    _, state = production
+    edit(project, "fct_daily_revenue")  # its ancestors read every raw table but customers
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="24", DBT_STATE_DIR=str(state))
+    assert "not loaded, not read by the slim selection: raw.customers" in out
+    loaded = raw_tables(project / "warehouse" / "ci_pr_24__audit.duckdb")
+    assert loaded == {"products", "orders", "order_items", "payments"}
+    assert "stg_shop__orders" in models_built(project, "ci_pr_24")
+
+
 def _git(project: Path, *args: str) -> None:
     identity = ["-c", "user.name=CI", "-c", "user.email=ci@example.com", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", *identity, *args], cwd=project, check=True, capture_output=True)

@@ -218,6 +218,7 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
         "quarantine": {"orders": 5, "items": 0},
         "quarantine_relations": ["raw._quarantine"],  # erp._quarantine holds no row of this run
         "reused": {"items": "r0"},  # items.csv was unchanged since run r0: not loaded again
+        "not_loaded": [],  # a slim run names the raw tables its selection reads none of
         "history": [
             {"run_id": "r0", "started_at": "2025-12-31T00:00:00", "status": "published", "seconds": 9.0,
              "rows": {"fct_a": 5.0}, "model_seconds": {"fct_a": 0.3}},

@@ -218,3 +218,27 @@ def test_resolve_full_build_when_the_merge_base_does_not_parse(tmp_path: Path, m
     said: list[str] = []
     assert state.resolve(_settings(repo), say=said.append) == state.State("none (full build)", None, ())
     assert said == ["  state: no production manifest and no merge-base with main: full build"]
+
+
+def _node(*parents: str, materialized: str = "view") -> dict[str, object]:
+    return {"depends_on": {"nodes": list(parents)}, "config": {"materialized": materialized}}
+
+
+def test_the_sources_a_selection_reads_are_its_nodes_own_and_those_of_their_ephemeral_parents() -> None:
+    orders, items, customers = "source.p.shop.orders", "source.p.shop.items", "source.p.shop.customers"
+    manifest = {
+        "sources": {orders: {}, items: {}, customers: {}},
+        "nodes": {
+            "model.p.stg_orders": _node(orders),
+            "model.p.eph_items": _node(items, materialized="ephemeral"),
+            "model.p.stg_customers": _node(customers),
+            "model.p.mart": _node("model.p.stg_orders", "model.p.eph_items", "model.p.stg_customers"),
+            "test.p.orders_not_null": _node(orders),
+        },
+    }
+    # The mart alone: its view parents are deferred, its ephemeral parent is compiled into it.
+    assert state.sources_read(manifest, ["model.p.mart"]) == {items}
+    assert state.sources_read(manifest, ["model.p.stg_orders", "model.p.mart"]) == {orders, items}
+    assert state.sources_read(manifest, ["test.p.orders_not_null"]) == {orders}  # a test on a source reads it
+    assert state.sources_read(manifest, [customers]) == {customers}  # a selected (modified) source
+    assert state.sources_read(manifest, []) == set()

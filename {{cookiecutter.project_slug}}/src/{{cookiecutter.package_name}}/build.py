@@ -218,14 +218,20 @@ def _json_value(value: Any) -> str:
 
 
 def freshness(
-    settings: Settings, variables: Mapping[str, str] | None = None, *, parsed: Parsed | None = None
+    settings: Settings,
+    variables: Mapping[str, str] | None = None,
+    *,
+    parsed: Parsed | None = None,
+    sources: Sequence[str] | None = None,
 ) -> BuildResult:
-    """`dbt source freshness` of every source; writes target/<instance>/sources.json.
+    """`dbt source freshness` of every source, or of `sources` (unique ids); writes target/<instance>/sources.json.
 
     dbt would also rewrite manifest.json (~0.3 s at the example's size) though freshness changes nothing in it:
     it runs with `--no-write-json` and sources.json is written here from dbt's own result.
     """
-    args = dbt_args(["source", "freshness"], settings, variables=variables, extra=["--no-write-json"])
+    # `source:<source>.<table>` selects one source table; the unique id's package part is dbt's, not the selector's.
+    select = [f"source:{'.'.join(uid.split('.')[2:])}" for uid in sources or ()]
+    args = dbt_args(["source", "freshness"], settings, select, variables, extra=["--no-write-json"])
     manifest = _reused(parsed, settings, variables)
     return invoke(settings, args, manifest, artifact=settings.target_dir / "sources.json")
 
@@ -237,19 +243,24 @@ def build(
     extra: Sequence[str] = (),
     *,
     parsed: Parsed | None = None,
+    fresh: Sequence[str] | None = None,
 ) -> list[BuildResult]:
     """Check source freshness, then `dbt build` (models, data tests and unit tests in DAG order).
 
-    `parsed` (from `parse`, same target and vars) spares both calls dbt's parse. Writes
+    `parsed` (from `parse`, same target and vars) spares both calls dbt's parse. `fresh`: the sources whose
+    freshness is checked, as source unique ids (`source.<package>.<source>.<table>`); None checks every source,
+    an empty sequence none (no freshness call, no sources.json: a slim build that reads no source). Writes
     target/<instance>/sources.json, run_results.json and manifest.json. Raises PipelineError when `select` is
     given and matches no node dbt can build: dbt itself only warns "Nothing to do", and a run that did nothing
     must not pass.
     """
     for stale in ("run_results.json", "sources.json"):  # never report a previous run's results
         (settings.target_dir / stale).unlink(missing_ok=True)
-    checked = freshness(settings, variables, parsed=parsed)
-    if not checked.success:
-        return [checked]
+    checked: list[BuildResult] = []
+    if fresh is None or fresh:
+        checked = [freshness(settings, variables, parsed=parsed, sources=fresh)]
+        if not checked[0].success:
+            return checked
     args = dbt_args(["build"], settings, select, variables, extra=extra)
     built = invoke(settings, args, _reused(parsed, settings, variables))
     if select and not built.nodes:
@@ -258,7 +269,39 @@ def build(
             f"--select '{selection}' matches no node in the project; check the name "
             f"(`dbt ls --select '{selection}'` lists what a selection matches)."
         )
-    return [checked, built]
+    return [*checked, built]
+
+
+def selected(
+    settings: Settings,
+    select: Sequence[str] = (),
+    variables: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
+    *,
+    parsed: Parsed | None = None,
+) -> list[str]:
+    """The unique ids of the nodes `dbt build` with `select` and `extra` would run (`dbt ls`, no build).
+
+    `extra` carries the slim selection (`--select state:modified+ --state <dir>`, `--indirect-selection`);
+    `--defer` is dropped (it changes where unselected parents are read from, not what is selected). With
+    `parsed` (same target and vars) dbt lists from that parse instead of parsing again. Models, tests, unit
+    tests, sources, seeds and snapshots alike. Raises PipelineError when dbt cannot list (e.g. a state folder
+    without manifest.json).
+    """
+    listing = [argument for argument in extra if argument not in ("--defer", "--full-refresh")]
+    # `--log-level none`: the list is read from dbt's result, not printed (`--quiet` still prints it); a failure
+    # is named below and in the log file.
+    args = dbt_args(
+        ["ls"], settings, select, variables,
+        extra=[*listing, "--output", "json", "--output-keys", "unique_id", "--no-write-json", "--log-level", "none"],
+    )  # fmt: skip
+    outcome = _run(settings, args, _reused(parsed, settings, variables))
+    if outcome.exception is not None or not outcome.success:
+        raise PipelineError(
+            f"dbt could not list what the selection builds: {outcome.exception or 'see its log above'} "
+            f"(full log: {settings.log_dir / 'dbt.log'})."
+        )
+    return [str(json.loads(line)["unique_id"]) for line in outcome.result or []]
 
 
 def models_reading_this(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:

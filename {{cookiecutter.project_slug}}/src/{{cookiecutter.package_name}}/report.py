@@ -181,6 +181,7 @@ def document(
     ingested: IngestResult | None,
     history: Sequence[Mapping[str, Any]],
     control: Sequence[Control],
+    not_loaded: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything about one run, as the JSON every other format is rendered from (`report.json`).
 
@@ -191,8 +192,10 @@ def document(
     each), counts (outcome -> checks, see OUTCOMES), models ([{name, seconds, budget_seconds, rows}]),
     loaded and quarantine (raw table -> rows), quarantine_relations (where the bad rows are, e.g.
     ["raw._quarantine"], see IngestResult.quarantines), reused (raw table -> the run whose load of the
-    unchanged file was kept, for the tables ingest did not load again), history ([{run_id, started_at, status, seconds,
-    rows: {mart: rows}, model_seconds: {model: seconds}}]), control (Control.as_dict each), min_runs.
+    unchanged file was kept, for the tables ingest did not load again), not_loaded (the raw tables,
+    `schema.table`, a slim run did not load because its selection reads none of them), history ([{run_id,
+    started_at, status, seconds, rows: {mart: rows}, model_seconds: {model: seconds}}]), control
+    (Control.as_dict each), min_runs.
     """
     run_metrics = history[-1]["metrics"] if history else {}
     return {
@@ -213,6 +216,7 @@ def document(
         "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
         "quarantine_relations": ingested.quarantines if ingested else [],
         "reused": {t.table: t.reused_from for t in ingested.tables if t.reused_from} if ingested else {},
+        "not_loaded": list(not_loaded),
         "history": [_run_history(run) for run in history],
         "control": [limit.as_dict() for limit in control],
         "min_runs": MIN_RUNS,
@@ -244,6 +248,8 @@ def render_document(document: Mapping[str, Any]) -> str:
             + ")"
             + _see(document)
         )
+    if document.get("not_loaded"):
+        lines.append(f"  not loaded  {', '.join(document['not_loaded'])} (not read by the slim selection)")
     for model in document["models"]:
         if model["rows"] is not None:
             lines.append(f"  mart        {model['name']:<28} {int(model['rows']):>10,} rows")

@@ -9,6 +9,9 @@ Where the state comes from, best first:
 Unchanged models are deferred to production when its database is reachable
 ($DBT_DEFER_DUCKDB_PATH); otherwise the changed models and their children are built with every
 parent they need.
+
+A slim run resolves the state before ingest and loads only the raw tables its selection reads
+(`sources_read`): with deferral, a mart change reads no raw table at all.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import build
 from .config import Settings
@@ -124,3 +128,33 @@ def resolve(settings: Settings, say: Callable[[str], None] = print) -> State:
         how = "changed models with their children and all their parents (no production data to defer to)"
     say(f"  state: {source}; building {how}")
     return State(source, manifest_dir, selection)
+
+
+def sources_read(manifest: Mapping[str, Any], selected: Iterable[str]) -> set[str]:
+    """The source unique ids (`source.<package>.<source>.<table>`) that the `selected` nodes read.
+
+    `manifest` is the run's parse as manifest.json holds it (`Parsed.as_dict`: `sources`, `nodes`); `selected`
+    the unique ids a build selects (`build.selected`). A node reads the sources in its `depends_on.nodes`,
+    and those of its ephemeral parents (dbt compiles an ephemeral model into the SQL of the node that refs it,
+    so deferral cannot stand in for it). A selected source counts as read. Other unselected parents are
+    deferred to production or, without deferral, selected too (`@state:modified`): their sources are theirs.
+    """
+    nodes = manifest.get("nodes") or {}
+    sources = set(manifest.get("sources") or {})
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = list(selected)
+    while pending:
+        unique_id = pending.pop()
+        if unique_id in seen:
+            continue
+        seen.add(unique_id)
+        if unique_id in sources:
+            found.add(unique_id)
+            continue
+        for parent in ((nodes.get(unique_id) or {}).get("depends_on") or {}).get("nodes") or []:
+            if parent in sources:
+                found.add(parent)
+            elif ((nodes.get(parent) or {}).get("config") or {}).get("materialized") == "ephemeral":
+                pending.append(parent)
+    return found
