@@ -129,8 +129,10 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
 ) -> None:
     prod_db, state = production
     change_a_model(project)
-    slim = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
-    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="21", **slim)
+    out = cli(
+        project, "run", "--env", "ci", "--slim",
+        PR_NUMBER="21", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
+    )  # fmt: skip
     assert "the slim selection reads no raw table: nothing to ingest" in out
     assert "not loaded, not read by the slim selection: raw.customers" in out
     assert "source freshness not checked: the slim selection reads no source" in out
@@ -155,8 +157,10 @@ def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
 ) -> None:
     prod_db, state = production
     edit(project, "stg_shop__orders")
-    slim = {"DBT_STATE_DIR": str(state), "DBT_DEFER_DUCKDB_PATH": str(prod_db)}
-    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="23", **slim)
+    out = cli(
+        project, "run", "--env", "ci", "--slim",
+        PR_NUMBER="23", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
+    )  # fmt: skip
     assert "not loaded, not read by the slim selection: raw.customers, raw.products" in out
     assert raw_tables(project / "warehouse" / "ci_pr_23__audit.duckdb") == {"orders"}
     assert freshness_checked(project, "ci_pr_23") == {"orders"}
