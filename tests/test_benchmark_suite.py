@@ -231,3 +231,23 @@ def test_a_quick_run_writes_the_table_with_every_row(tmp_path: Path) -> None:
     assert " s" in bake.split("|")[2]
     cold = next(row for row in rows if row.startswith("| first `nox`"))
     assert "skipped" in cold
+
+
+def test_skipping_the_bake_row_still_bakes_once_to_measure_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--skip bake` makes one untimed bake of ours and no ccds bake: no comparison, and no error for its absence."""
+    baked: list[Path] = []
+
+    def bake_ours(template: Path, folder: Path, env: dict[str, str]) -> tuple[float, Path]:
+        baked.append(folder)
+        return 1.5, folder / "project"
+
+    def bake_ccds(*_: object) -> float:
+        raise AssertionError("ccds is not baked when the bake row is skipped")
+
+    monkeypatch.setattr(suite, "bake_ours", bake_ours)
+    monkeypatch.setattr(suite, "bake_ccds", bake_ccds)
+    row, project = suite.measure_bake(tmp_path, tmp_path / "scratch", 1, None, with_ccds=False)
+    assert project == baked[0] / "project"
+    assert row.ours is not None
+    assert row.compared is None
+    assert not row.missing
