@@ -199,6 +199,19 @@ def test_the_generate_command_writes_every_format_and_a_manifest(tmp_path: Path)
     assert generate.verify_manifest(tmp_path) == []
 
 
+def test_a_reference_folder_that_cannot_be_made_is_named_and_no_data_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    out = tmp_path / "raw"
+    assert cli.main(["generate", "--scale", "0.001", "--out", str(out), "--reference", str(blocker / "ref")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write to --reference '"), err
+    assert err.endswith(": Not a directory.\n"), err
+    assert not any(out.iterdir())
+
+
 def test_generated_data_for_a_scale_is_made_once_and_reused(tmp_path: Path) -> None:
     first = generate.ensure(0.001, tmp_path)
     stamp = (first / "orders.parquet").stat().st_mtime_ns

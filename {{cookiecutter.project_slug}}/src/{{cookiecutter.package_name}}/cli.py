@@ -214,10 +214,18 @@ def _parser() -> argparse.ArgumentParser:
 
 {% if cookiecutter.include_example == "yes" %}
 def _generate(args: argparse.Namespace) -> int:
+    # Both folders first: a --reference that cannot be made must not leave the data files written.
+    for flag, folder in (("--out", args.out), ("--reference", args.reference)):
+        try:
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PipelineError(f"cannot write to {flag} {config.shown(str(folder))}: {error.strerror}.") from None
     try:
         generated = generate.write(args.scale, args.seed, args.out, reference_dir=args.reference)
     except OSError as error:
-        raise PipelineError(f"cannot write to --out {config.shown(str(args.out))}: {error.strerror}.") from None
+        where = config.shown(str(error.filename or args.out))
+        raise PipelineError(f"cannot write {where}: {error.strerror}.") from None
     print(f"wrote {generated.rows:,} rows to {args.out}")
     return 0
 
