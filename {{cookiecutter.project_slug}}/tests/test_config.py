@@ -180,6 +180,90 @@ def test_shared_environments_need_their_raw_data_location(project: Path) -> None
     assert settings.raw_dir == Path("/data/raw")
 
 
+# A job on a GitHub runner, as GitHub's default variables describe it; the runner's folders are made up.
+_RUNNER = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/runner/_temp", "GITHUB_WORKSPACE": "/runner/_work/shop/shop"}
+_HOSTED = {**_RUNNER, "RUNNER_ENVIRONMENT": "github-hosted"}
+_SELF_HOSTED = {**_RUNNER, "RUNNER_ENVIRONMENT": "self-hosted"}
+
+
+def _shared(project: Path, env: str, runner: dict[str, str], path: str, **more: str) -> config.Settings:
+    environ = {"DBT_PROJECT_DIR": str(project), "RAW_DATA_DIR": "/data/raw", "DBT_DUCKDB_PATH": path}
+    return config.resolve(env, environ={**environ, **runner, **more})
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+@pytest.mark.parametrize(
+    ("runner", "path", "why"),
+    [
+        (_HOSTED, "/srv/pipeline/db.duckdb", "runs on a GitHub-hosted runner (RUNNER_ENVIRONMENT=github-hosted)"),
+        (_SELF_HOSTED, "/runner/_temp/db.duckdb", "it is inside RUNNER_TEMP of this GitHub Actions job"),
+        (_SELF_HOSTED, "/runner/_work/shop/shop/warehouse/db.duckdb", "it is inside GITHUB_WORKSPACE"),
+        (_SELF_HOSTED, "/runner/_work/shop/shop/../shop/db.duckdb", "it is inside GITHUB_WORKSPACE"),
+        (_SELF_HOSTED, "warehouse/db.duckdb", "it is relative, so inside the checkout"),
+        ({"GITHUB_ACTIONS": "true"}, "warehouse/db.duckdb", "it is relative, so inside the checkout"),
+    ],
+    ids=["github-hosted", "runner-temp", "workspace", "workspace-dotdot", "relative", "no-runner-environment"],
+)
+def test_a_shared_database_a_github_job_would_lose_is_refused_in_one_sentence(
+    project: Path, env: str, runner: dict[str, str], path: str, why: str
+) -> None:
+    """GitHub-hosted machines, RUNNER_TEMP and the checkout are all gone or emptied by the next job."""
+    with pytest.raises(PipelineError) as error:
+        _shared(project, env, runner, path)
+    message = str(error.value)
+    assert message.startswith(f"DBT_DUCKDB_PATH={path!r} would lose {env}'s database: ")
+    assert why in message and "GITHUB_ACTIONS=true" in message
+    assert "self-hosted runner (the repository variable PIPELINE_RUNNER)" in message
+    assert f"e.g. /srv/pipeline/{env}.duckdb, or set PIPELINE_ALLOW_EPHEMERAL_DUCKDB=true" in message
+    assert "\n" not in message and message.endswith("copies the database out itself.")  # one sentence
+
+
+@pytest.mark.parametrize(
+    ("env", "runner", "path", "more"),
+    [
+        ("prod", _SELF_HOSTED, "/srv/pipeline/prod.duckdb", {}),  # a self-hosted runner's own disk
+        ("prod", _SELF_HOSTED, "/runner/_tempest/prod.duckdb", {}),  # beside RUNNER_TEMP, not in it
+        ("prod", _HOSTED, "/srv/pipeline/prod.duckdb", {"PIPELINE_ALLOW_EPHEMERAL_DUCKDB": "true"}),  # copied out
+        ("staging", {}, "warehouse/staging.duckdb", {}),  # a laptop or a server outside GitHub Actions
+        ("staging", {**_HOSTED, "GITHUB_ACTIONS": "false"}, "warehouse/staging.duckdb", {}),
+        ("prod", _HOSTED, "/srv/pipeline/prod.duckdb", {"PIPELINE_ALLOW_EPHEMERAL_DUCKDB": "  true "}),
+    ],
+    ids=["self-hosted-disk", "beside-runner-temp", "opted-out", "no-github", "github-actions-false", "opt-out-spaces"],
+)
+def test_a_shared_database_that_outlives_the_job_is_accepted(
+    project: Path, env: str, runner: dict[str, str], path: str, more: dict[str, str]
+) -> None:
+    assert _shared(project, env, runner, path, **more).duckdb_path == (project / path).resolve()
+
+
+@pytest.mark.parametrize("env", ["dev", "ci"])
+def test_throwaway_instances_may_live_on_a_github_hosted_runner(project: Path, env: str) -> None:
+    """dev and ci instances are rebuilt from the sample by every job: losing them loses nothing."""
+    settings = config.resolve(env, environ={"DBT_PROJECT_DIR": str(project), **_HOSTED})
+    assert settings.duckdb_path.is_relative_to(project / "warehouse")
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "TRUE!", "maybe"])
+def test_an_opt_out_that_is_not_true_or_false_is_named(project: Path, value: str) -> None:
+    refused = rf"PIPELINE_ALLOW_EPHEMERAL_DUCKDB='{re.escape(value)}' must be true or false"
+    with pytest.raises(PipelineError, match=refused):
+        _shared(project, "prod", _HOSTED, "/srv/pipeline/prod.duckdb", PIPELINE_ALLOW_EPHEMERAL_DUCKDB=value)
+    _shared(project, "prod", _SELF_HOSTED, "/srv/pipeline/prod.duckdb", PIPELINE_ALLOW_EPHEMERAL_DUCKDB="false")
+
+
+def test_a_prod_run_on_a_github_hosted_runner_stops_before_writing_anything(
+    shared_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {**_HOSTED, "DBT_DUCKDB_PATH": "warehouse/prod.duckdb", "RAW_DATA_DIR": "/data/raw",
+                        "WAREHOUSE_PASSWORD": "x"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    before = sorted(shared_project.rglob("*"))
+    assert cli.main(["run", "--env", "prod"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: DBT_DUCKDB_PATH='warehouse/prod.duckdb' would lose prod's database: ")
+    assert sorted(shared_project.rglob("*")) == before
+
+
 def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": "2"})
     # dbt builds in the audit database; only `publish` writes where consumers read.

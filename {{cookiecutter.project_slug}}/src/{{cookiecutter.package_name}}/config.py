@@ -38,11 +38,18 @@ PII_KEY_VAR = "PII_HASH_KEY"
 # Fault injection for the write-audit-publish tests only (e.g. kill-during-publish); never set it elsewhere.
 FAULT_VAR = "PIPELINE_FAULT"
 FAULTS = ("kill-during-publish",)
+# What GitHub Actions sets in every job (`ephemeral_database` says what each means), and the opt-out of that check.
+GITHUB_ACTIONS_VAR = "GITHUB_ACTIONS"
+RUNNER_ENVIRONMENT_VAR = "RUNNER_ENVIRONMENT"
+RUNNER_TEMP_VAR = "RUNNER_TEMP"
+WORKSPACE_VAR = "GITHUB_WORKSPACE"
+ALLOW_EPHEMERAL_VAR = "PIPELINE_ALLOW_EPHEMERAL_DUCKDB"
 # Every variable this package reads; the hostile-values test feeds each of them.
 VARIABLES = (
     DUCKDB_PATH_VAR, RAW_DATA_DIR_VAR, THREADS_VAR, PROJECT_DIR_VAR, PR_NUMBER_VAR, INSTANCE_VAR,
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
+    GITHUB_ACTIONS_VAR, RUNNER_ENVIRONMENT_VAR, RUNNER_TEMP_VAR, WORKSPACE_VAR, ALLOW_EPHEMERAL_VAR,
 )  # fmt: skip
 # What profiles.yml reads that the pipeline sets itself for each dbt call (Settings.dbt_env).
 PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
@@ -398,6 +405,56 @@ def _needed(env: str, project_dir: Path, connects: bool) -> dict[str, str]:
     return needed
 
 
+def ephemeral_database(env: str, given: Path | None, project_dir: Path, environ: Mapping[str, str]) -> None:
+    """Refuse staging's or prod's DuckDB file where the GitHub Actions job would lose it; PipelineError if so.
+
+    `given` is $DBT_DUCKDB_PATH as typed (relative to `project_dir`, the checkout, when not absolute).
+    Only inside a GitHub Actions job, told by GitHub's default variables (docs.github.com, "Variables
+    reference" > "Default environment variables"): GITHUB_ACTIONS is `true` in every job;
+    RUNNER_ENVIRONMENT is `github-hosted` (a fresh machine per job, discarded after it: every path is
+    lost) or `self-hosted`; RUNNER_TEMP "is emptied at the beginning and end of each job"; and
+    GITHUB_WORKSPACE is the checkout, which actions/checkout cleans with `git clean -ffdx` (its default
+    `clean: true`) at the next job, deleting untracked files such as `warehouse/*.duckdb`. So on a
+    self-hosted runner the file must lie outside both, given as an absolute path. dev and ci are
+    throwaway instances and never checked. $PIPELINE_ALLOW_EPHEMERAL_DUCKDB=true skips the check, for
+    a job that copies the database files (the published file and its `__audit` copy) out and back
+    itself; any value but `true`, `false` or blank is refused.
+    """
+    allow = environ.get(ALLOW_EPHEMERAL_VAR, "").strip()
+    if allow not in ("", "true", "false"):
+        raise PipelineError(
+            f"{ALLOW_EPHEMERAL_VAR}={shown(allow)} must be true or false, e.g. {ALLOW_EPHEMERAL_VAR}=true."
+        )
+    if env not in SHARED_ENVIRONMENTS or given is None or allow == "true":
+        return
+    if environ.get(GITHUB_ACTIONS_VAR, "").strip() != "true":
+        return
+    runner = f"this GitHub Actions job ({GITHUB_ACTIONS_VAR}=true)"
+    if environ.get(RUNNER_ENVIRONMENT_VAR, "").strip() == "github-hosted":
+        where = (
+            f"{runner} runs on a GitHub-hosted runner ({RUNNER_ENVIRONMENT_VAR}=github-hosted), "
+            "which is discarded after the job"
+        )
+    elif not given.is_absolute():
+        where = f"it is relative, so inside the checkout of {runner}, which the next job's actions/checkout cleans"
+    else:
+        where = ""
+        lost = {RUNNER_TEMP_VAR: "emptied after every job", WORKSPACE_VAR: "cleaned by the next job's actions/checkout"}
+        for var, what in lost.items():
+            folder = _path(environ, var, "/home/runner/work/_temp")
+            if folder is not None and given.resolve().is_relative_to(folder.resolve()):
+                where = f"it is inside {var} of {runner}, {what}"
+                break
+        if not where:
+            return
+    raise PipelineError(
+        f"{DUCKDB_PATH_VAR}={shown(str(given))} would lose {env}'s database: {where}; run the job on a self-hosted "
+        f"runner (the repository variable PIPELINE_RUNNER) with {DUCKDB_PATH_VAR} an absolute path on its "
+        f"persistent disk outside the workspace, e.g. /srv/pipeline/{env}.duckdb, or set {ALLOW_EPHEMERAL_VAR}=true "
+        "if the job copies the database out itself."
+    )
+
+
 def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
     """The instance name: $PIPELINE_INSTANCE as given (run-many's sets), else derived from branch or PR."""
     given = environ.get(INSTANCE_VAR, "").strip()
@@ -447,6 +504,7 @@ def resolve(
             raise _missing(env, missing)
         if connects:
             pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)  # set, but too short or the dev key
+    ephemeral_database(env, duckdb_path, project_dir, environ)  # a database a GitHub job would lose
     state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
     defer_path = _path(environ, DEFER_DUCKDB_PATH_VAR, "/data/prod.duckdb")
     # dbt-duckdb writes the attach alias (the file's stem) into its ATTACH statement unquoted.
