@@ -513,6 +513,29 @@ def test_production_waits_for_staging_and_its_environment(baked: Baked) -> None:
     assert staging["concurrency"]["cancel-in-progress"] is production["concurrency"]["cancel-in-progress"] is False
 
 
+# Where staging's and prod's DuckDB files live: a runner the team keeps, named by a repository variable.
+PERSISTENT_RUNNER = "${{ vars.PIPELINE_RUNNER || 'self-hosted' }}"
+
+
+def test_staging_and_prod_run_on_the_runner_that_keeps_their_database(baked: Baked) -> None:
+    """A GitHub-hosted runner is discarded after the job, so the jobs that write staging or prod run on the
+    self-hosted runner whose disk holds the database; every other job builds throwaway instances on GitHub's.
+    The header says how, with the names the pipeline reads (config.py) for its refusal and its opt-out."""
+    shared = {("deploy.yml", "staging"), ("deploy.yml", "production"), ("pipeline.yml", "pipeline")}
+    for workflow in baked.workflows:
+        for job_id, job in workflow.jobs.items():
+            expected = PERSISTENT_RUNNER if (workflow.path.name, job_id) in shared else "ubuntu-latest"
+            assert job["runs-on"] == expected, (workflow.path.name, job_id)
+    header = baked.workflow("deploy.yml").text.split("\nname:")[0]
+    said = ["self-hosted runner", "PIPELINE_RUNNER", "DBT_DUCKDB_PATH an absolute path", "outside the\n# workspace"]
+    for words in [*said, "RUNNER_TEMP", "PIPELINE_ALLOW_EPHEMERAL_DUCKDB=true"]:
+        assert words in header, words
+    config = next(baked.project.glob("src/*/config.py")).read_text(encoding="utf-8")
+    assert 'ALLOW_EPHEMERAL_VAR = "PIPELINE_ALLOW_EPHEMERAL_DUCKDB"' in config
+    assert "the repository variable PIPELINE_RUNNER" in config  # the refusal names the switch the workflows read
+    assert 'deploy.yml: "Where the database lives"' in baked.workflow("pipeline.yml").text
+
+
 def test_no_pipeline_run_can_cancel_an_approved_deploy(baked: Baked) -> None:
     """The pipeline's runs, scheduled or by hand, never join a group a deploy job waits in (either direction).
 
@@ -747,8 +770,9 @@ def test_with_pipeline_image_set_a_step_runs_the_image_under_its_run_contract(
         nox_args = (workspace / "uvx-args").read_text(encoding="utf-8").splitlines()
         assert nox_args[:4] == ["nox", "-s", "pipeline", "--"] and docker_calls(calls) == []
 
-        # Set: one `docker run` of that image, with the same command.
+        # Set: one `docker run` of that image, with the same command, told where it runs (a self-hosted runner).
         extra = {"PIPELINE_IMAGE": IMAGE, "DOCKER_CALLS": str(calls), "DOCKER_STATUS": str(status)}
+        extra |= RUNNER_VARIABLES
         result = run_step(step["run"], workspace, {**env, **extra}, fakes)
         assert result.returncode == status, (name, job_id, result.stderr)
         [call] = docker_calls(calls)
@@ -766,8 +790,8 @@ def test_with_pipeline_image_set_a_step_runs_the_image_under_its_run_contract(
             f"type=bind,source={workspace}/{folder},target={target}" for folder, target in MOUNTS.items()
         }
         assert options["--user"] == [uid]
-        assert sorted(options["--env"]) == sorted(secrets), (name, job_id)
-        assert call["env"] == secrets  # the values arrive, by name
+        assert sorted(options["--env"]) == sorted([*secrets, *RUNNER_VARIABLES]), (name, job_id)
+        assert call["env"] == {**secrets, **RUNNER_VARIABLES}  # the values arrive, by name
         assert not [arg for arg in call["argv"] for value in secrets.values() if value in arg]
         assert all((workspace / folder).is_dir() for folder in MOUNTS)
 
@@ -784,6 +808,50 @@ def test_an_absolute_raw_data_folder_is_mounted_read_only_at_the_same_path(baked
     assert result.returncode == 0, result.stderr
     options, _, command = docker_run(docker_calls(calls)[0]["argv"])
     assert f"type=bind,source={raw},target={raw},readonly" in options["--mount"]
+    assert command == ["run", "--env", "prod"]
+
+
+# What GitHub sets on a self-hosted runner that the pipeline's persistence check reads (config.ephemeral_database).
+RUNNER_VARIABLES = {
+    "GITHUB_ACTIONS": "true",
+    "RUNNER_ENVIRONMENT": "self-hosted",
+    "RUNNER_TEMP": "/runner/_temp",
+    "GITHUB_WORKSPACE": "/runner/_work/shop/shop",
+}
+
+
+@pytest.mark.parametrize(
+    ("database", "mounted"),
+    [
+        ("{tmp}/disk/prod.duckdb", "type=bind,source={tmp}/disk,target={tmp}/disk"),  # read-write, same path
+        ("{tmp}/no such folder/prod.duckdb", None),  # nothing to mount: the pipeline names the missing folder
+        ("/prod.duckdb", None),  # never the host's root over the image's
+        ("warehouse/prod.duckdb", None),  # in the mounted warehouse/ already
+    ],
+    ids=["absolute", "missing-folder", "root", "relative"],
+)
+def test_the_database_folder_on_the_runners_disk_is_mounted_at_the_same_path(
+    baked: Baked, tmp_path: Path, database: str, mounted: str | None
+) -> None:
+    """On a self-hosted runner DBT_DUCKDB_PATH names a file on its own disk, outside the checkout: the image
+    writes it there, and learns where it runs (the runner's variables, by name) to refuse what the job would lose."""
+    (tmp_path / "disk").mkdir()
+    fake_py = tmp_path / "fake_docker.py"
+    fake_py.write_text(FAKE_DOCKER, encoding="utf-8")
+    calls = tmp_path / "calls.jsonl"
+    env = {"PIPELINE_IMAGE": IMAGE, "DOCKER_CALLS": str(calls), "DBT_DUCKDB_PATH": database.format(tmp=tmp_path)}
+    env |= {**RUNNER_VARIABLES, "PIPELINE_ALLOW_EPHEMERAL_DUCKDB": "false"}
+    script = f'bash "{baked.project}/.github/run-in-image.sh" DBT_DUCKDB_PATH -- run --env prod'
+    result = run_step(script, tmp_path, env, {"docker": f'exec "{sys.executable}" "{fake_py}" "$@"'})
+    assert result.returncode == 0, result.stderr
+    [call] = docker_calls(calls)
+    options, _, command = docker_run(call["argv"])
+    extra = set(options["--mount"]) - {
+        f"type=bind,source={tmp_path}/{folder},target={target}" for folder, target in MOUNTS.items()
+    }
+    assert extra == ({mounted.format(tmp=tmp_path)} if mounted else set())
+    assert call["env"] == {"DBT_DUCKDB_PATH": env["DBT_DUCKDB_PATH"], **RUNNER_VARIABLES,
+                           "PIPELINE_ALLOW_EPHEMERAL_DUCKDB": "false"}  # fmt: skip
     assert command == ["run", "--env", "prod"]
 
 

@@ -284,6 +284,44 @@ def test_the_fake_gh_hands_the_last_deploys_manifest_to_the_ci_fetch_step(tmp_pa
     assert (runner.workspace / "state" / "prod" / "manifest.json").is_file()
 
 
+WHERE = """\
+name: where
+on: push
+jobs:
+  probe:
+    runs-on: ${{ vars.PIPELINE_RUNNER || 'self-hosted' }}
+    steps:
+      - id: where
+        env:
+          CONTEXT: ${{ runner.environment }}
+        run: echo "runner=$RUNNER_ENVIRONMENT/$CONTEXT" >> "$GITHUB_OUTPUT"
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [({}, "self-hosted/self-hosted"), ({"PIPELINE_RUNNER": "ubuntu-24.04"}, "github-hosted/github-hosted")],
+    ids=["self-hosted", "github-hosted"],
+)
+def test_the_runner_plays_the_runner_that_runs_on_names(
+    tmp_path: Path, variables: dict[str, str], expected: str
+) -> None:
+    """`runs-on` is evaluated (deploy.yml picks its runner with a repository variable), and the job sees the kind
+    of runner it asked for, as GitHub tells it: RUNNER_ENVIRONMENT and `runner.environment`."""
+    runner, path, event = sample_runner(tmp_path, WHERE)
+    runner.variables.update(variables)
+    run = runner.run(path, event)
+    assert run.conclusion == "success", run.report()
+    assert run.job("probe").step("where").outputs["runner"] == expected
+
+
+def test_the_runner_stops_at_a_runner_label_it_cannot_stand_in_for(tmp_path: Path) -> None:
+    runner, path, event = sample_runner(tmp_path, WHERE)
+    runner.variables["PIPELINE_RUNNER"] = "windows-latest"
+    with pytest.raises(UnsupportedWorkflow, match=r"runs on \['windows-latest'\]"):
+        runner.run(path, event)
+
+
 # --- The pipeline steps in the image (PIPELINE_IMAGE set), docker a fake that plays the container ---
 
 
@@ -294,10 +332,11 @@ def image_bake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def image_runner(project: Path, home: Path, status: int = 0) -> tuple[Runner, Path, Path]:
     """A runner whose `docker` is FAKE_DOCKER, with PIPELINE_IMAGE a repository variable and each environment's
-    settings as the README says to give them for the image: DBT_DUCKDB_PATH in warehouse/, RAW_DATA_DIR a folder
-    of the runner's."""
+    settings as the README says to give them for the image: DBT_DUCKDB_PATH on the self-hosted runner's own disk
+    (`disk/`, outside the workspace and its temp folder), RAW_DATA_DIR a folder of the runner's."""
     raw = home / "raw"
     raw.mkdir(parents=True, exist_ok=True)
+    (home / "disk").mkdir(exist_ok=True)
     calls = home / "docker-calls.jsonl"
     runner = Runner(
         project,
@@ -305,10 +344,12 @@ def image_runner(project: Path, home: Path, status: int = 0) -> tuple[Runner, Pa
         repository="Acme/Shop-Analytics",
         environments={
             "staging": Environment(
-                {"DBT_DUCKDB_PATH": "warehouse/staging.duckdb", "PII_HASH_KEY": "staging-" + "k" * 32},
+                {"DBT_DUCKDB_PATH": str(home / "disk" / "staging.duckdb"), "PII_HASH_KEY": "staging-" + "k" * 32},
                 {"RAW_DATA_DIR": str(raw)},
             ),
-            "production": Environment({"DBT_DUCKDB_PATH": "warehouse/prod.duckdb"}, {"RAW_DATA_DIR": str(raw)}),
+            "production": Environment(
+                {"DBT_DUCKDB_PATH": str(home / "disk" / "prod.duckdb")}, {"RAW_DATA_DIR": str(raw)}
+            ),
         },
         variables={"PIPELINE_IMAGE": IMAGE},
         extra_env={"DOCKER_CALLS": str(calls), "DOCKER_STATUS": str(status)},
@@ -338,10 +379,14 @@ def test_with_pipeline_image_set_the_deploy_runs_each_step_in_the_image(image_ba
     for login in made[0::4]:
         assert login["argv"] == ["login", "ghcr.io", "--username", "octocat", "--password-stdin"]
         assert login["stdin"].strip() == "ghs_localRunnerToken"  # the job's token, never on a command line
+    disk = tmp_path / "disk"
     secrets = {
-        "staging": {"DBT_DUCKDB_PATH": "warehouse/staging.duckdb", "PII_HASH_KEY": "staging-" + "k" * 32},
-        "prod": {"DBT_DUCKDB_PATH": "warehouse/prod.duckdb"},
+        "staging": {"DBT_DUCKDB_PATH": str(disk / "staging.duckdb"), "PII_HASH_KEY": "staging-" + "k" * 32},
+        "prod": {"DBT_DUCKDB_PATH": str(disk / "prod.duckdb")},
     }
+    # Where the job runs, for the pipeline's check that the database outlives the job: a self-hosted runner.
+    where = {"GITHUB_ACTIONS": "true", "RUNNER_ENVIRONMENT": "self-hosted", "GITHUB_WORKSPACE": str(runner.workspace)}
+    where["RUNNER_TEMP"] = str(runner.home / "temp")
     for env, (run_call, report_call) in zip(["staging", "prod"], [made[1:3], made[5:7]], strict=True):
         for call, command in (
             (run_call, ["run", "--env", env]),
@@ -353,8 +398,9 @@ def test_with_pipeline_image_set_the_deploy_runs_each_step_in_the_image(image_ba
             assert set(options["--mount"]) == {
                 *(f"type=bind,source={runner.workspace}/{name},target={path}" for name, path in MOUNTS.items()),
                 f"type=bind,source={raw},target={raw},readonly",
+                f"type=bind,source={disk},target={disk}",  # the database's folder, read-write, at the same path
             }
-            assert call["env"] == {**secrets[env], "RAW_DATA_DIR": str(raw)}
+            assert call["env"] == {**secrets[env], "RAW_DATA_DIR": str(raw), **where}
             assert not [arg for arg in call["argv"] for value in secrets[env].values() if value in arg]
     for job in ("staging", "production"):
         assert "the run report, from the image" in deploy.job(job).summary, job

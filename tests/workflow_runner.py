@@ -1,4 +1,4 @@
-"""Run a baked project's GitHub workflows on this machine, step by step, as a GitHub-hosted runner would.
+"""Run a baked project's GitHub workflows on this machine, step by step, as a GitHub runner would.
 
 GitHub cannot be reached and `act` needs Docker, so this is a small runner of its own: it orders jobs by
 `needs`, expands matrices, evaluates `${{ }}` expressions and `if:` conditions, runs each `run:` step with
@@ -8,7 +8,9 @@ local equivalent (below, ACTIONS); an action it does not know, or an input that 
 the run with an error instead of being skipped. `gh` is a fake that answers from the runs and artifacts
 this runner recorded. Jobs share one workspace: each checkout resets it to the event's commit and removes
 untracked files except KEEP (the nox virtualenvs, a warm cache; `warehouse/`, the databases that outlive
-a job as a server warehouse would).
+a job as a server warehouse would). This machine stands in for `ubuntu-*` (a GitHub-hosted runner) and for the
+label `self-hosted` (a runner of the team's own): `runs-on` is evaluated, and the job sees RUNNER_ENVIRONMENT
+`github-hosted` or `self-hosted` accordingly.
 """
 
 from __future__ import annotations
@@ -697,12 +699,21 @@ class Runner:
         for key in ("container", "services"):
             if key in job:
                 raise UnsupportedWorkflow(f"job {job_id} needs a Docker {key}")
-        if not str(job.get("runs-on", "ubuntu-latest")).startswith("ubuntu-"):
-            raise UnsupportedWorkflow(f"job {job_id} runs on {job['runs-on']}; this machine stands in for ubuntu only")
         needs = {name: done[name] for name in needs_of(job)}
         github = self.github_context(run, workflow, job_id)
         base_context = {"github": github, "inputs": inputs, "vars": self.variables, "needs": needs, "env": {}}
-        base_context |= {"runner": self.runner_context(), "secrets": {}, "matrix": {}, "steps": {}, "job": {}}
+        labels = interpolate(job.get("runs-on", "ubuntu-latest"), base_context)
+        labels = [to_string(label) for label in (labels if isinstance(labels, list) else [labels])]
+        if labels[:1] == ["self-hosted"]:
+            environment = "self-hosted"
+        elif len(labels) == 1 and labels[0].startswith("ubuntu-"):
+            environment = "github-hosted"
+        else:
+            raise UnsupportedWorkflow(
+                f"job {job_id} runs on {labels}; this machine stands in for ubuntu-* and self-hosted only"
+            )
+        base_context |= {"runner": self.runner_context(environment), "secrets": {}, "matrix": {}, "steps": {}}
+        base_context["job"] = {}
         needs_ok = all(need["result"] == "success" for need in needs.values())
         job_functions = {
             "success": lambda: needs_ok,
@@ -753,12 +764,13 @@ class Runner:
             "workspace": str(self.workspace),
         }
 
-    def runner_context(self) -> dict[str, str]:
+    def runner_context(self, environment: str = "github-hosted") -> dict[str, str]:
+        """The `runner` context of a job on this machine; `environment`: github-hosted or self-hosted."""
         return {
             "os": "Linux",
             "arch": "X64",
             "name": "local-runner",
-            "environment": "github-hosted",
+            "environment": environment,
             "temp": str(self.home / "temp"),
             "tool_cache": str(self.home / "toolcache"),
         }
@@ -791,7 +803,7 @@ class Runner:
             "RUNNER_OS": "Linux",
             "RUNNER_ARCH": "X64",
             "RUNNER_NAME": "local-runner",
-            "RUNNER_ENVIRONMENT": "github-hosted",
+            "RUNNER_ENVIRONMENT": context["runner"]["environment"],
             "RUNNER_TEMP": str(self.home / "temp"),
             "RUNNER_TOOL_CACHE": str(self.home / "toolcache"),
             # A hosted runner's /tmp is its own: the jobs' pytest runs must not share (and prune) the

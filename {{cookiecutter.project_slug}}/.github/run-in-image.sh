@@ -7,7 +7,11 @@
 # here when missing), so the dbt artifacts and run reports land where the later steps upload them.
 # Each NAME is an environment variable passed by name (`-e NAME`): its value, a secret perhaps,
 # never appears on a command line. $RAW_DATA_DIR, when it is an absolute folder on this machine,
-# is mounted read-only at the same path. The container runs as this user (uid:gid), so the files
+# is mounted read-only at the same path; the folder of $DBT_DUCKDB_PATH, when it is absolute (a
+# self-hosted runner's persistent disk), read-write at the same path. The variables GitHub sets
+# that tell the pipeline where it runs (GITHUB_ACTIONS, RUNNER_ENVIRONMENT, RUNNER_TEMP,
+# GITHUB_WORKSPACE) and PIPELINE_ALLOW_EPHEMERAL_DUCKDB pass too, when set, so that the image refuses a
+# database the job would lose exactly as the pipeline on the runner does. The container runs as this user (uid:gid), so the files
 # it leaves are this job's own; the image writes only to the tmpfs and the mounts, under any uid.
 # The command's exit code is this script's.
 set -euo pipefail
@@ -46,6 +50,17 @@ args=(
 if [[ ${RAW_DATA_DIR:-} == /* ]] && [ -d "$RAW_DATA_DIR" ]; then
   args+=(--mount "type=bind,source=$RAW_DATA_DIR,target=$RAW_DATA_DIR,readonly")
 fi
+if [[ ${DBT_DUCKDB_PATH:-} == /* ]]; then
+  database_dir=$(dirname "$DBT_DUCKDB_PATH")
+  if [ "$database_dir" != / ] && [ -d "$database_dir" ]; then
+    args+=(--mount "type=bind,source=$database_dir,target=$database_dir")
+  fi
+fi
+for name in GITHUB_ACTIONS RUNNER_ENVIRONMENT RUNNER_TEMP GITHUB_WORKSPACE PIPELINE_ALLOW_EPHEMERAL_DUCKDB; do
+  if [ -n "${!name+set}" ]; then
+    names+=("$name")
+  fi
+done
 for name in "${names[@]}"; do
   args+=(--env "$name")
 done
