@@ -418,7 +418,8 @@ def ephemeral_database(env: str, given: Path | None, project_dir: Path, environ:
     self-hosted runner the file must lie outside both, given as an absolute path. dev and ci are
     throwaway instances and never checked. $PIPELINE_ALLOW_EPHEMERAL_DUCKDB=true skips the check, for
     a job that copies the database files (the published file and its `__audit` copy) out and back
-    itself; any value but `true`, `false` or blank is refused.
+    itself, or whose staging or prod is a throwaway of its own (benchmarks/slim_ci.py); any value but
+    `true`, `false` or blank is refused.
     """
     allow = environ.get(ALLOW_EPHEMERAL_VAR, "").strip()
     if allow not in ("", "true", "false"):
