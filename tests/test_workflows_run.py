@@ -529,3 +529,36 @@ def test_the_workflows_run_from_a_branch_to_production(tmp_path: Path) -> None:
     for label, seconds, result in timings:
         print(f"{label.ljust(width)}  {seconds:7.1f}  {result}")
     print(f"{'total (with the bake)'.ljust(width)}  {time.monotonic() - started:7.1f}")
+
+
+@pytest.mark.slow
+def test_a_deploy_on_a_github_hosted_runner_stops_in_one_sentence_and_writes_no_database(tmp_path: Path) -> None:
+    """deploy.yml with PIPELINE_RUNNER=ubuntu-latest: the runner is discarded after the job, so staging's pipeline
+    refuses before writing, names the problem and the fix, and production never starts."""
+    project = bake(tmp_path / "bake")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    raw = {"RAW_DATA_DIR": "data/raw/sample"}
+    runner = Runner(
+        project,
+        tmp_path / "runner",
+        repository="acme/shop-analytics",
+        environments={
+            "staging": Environment(
+                {"DBT_DUCKDB_PATH": str(disk / "staging.duckdb"), "PII_HASH_KEY": "staging-" + "k" * 32}, raw
+            ),
+            "production": Environment({"DBT_DUCKDB_PATH": str(disk / "prod.duckdb")}, raw),
+        },
+        variables={"PIPELINE_RUNNER": "ubuntu-latest"},
+        extra_env={"UV_COMPILE_BYTECODE": "1"},
+    )
+    deploy = runner.run(project / ".github" / "workflows" / "deploy.yml", runner.push("main"))
+
+    assert deploy.conclusion == "failure", deploy.report()
+    log = deploy.job("staging").step("nox").log
+    refusal = [line for line in log.splitlines() if line.startswith("error: ")]
+    assert len(refusal) == 1 and "would lose staging's database" in refusal[0], log[-3000:]
+    assert "RUNNER_ENVIRONMENT=github-hosted" in refusal[0] and "PIPELINE_RUNNER" in refusal[0]
+    assert deploy.job("production").result == "skipped"
+    assert list(disk.iterdir()) == []
+    assert not list((project / "warehouse").glob("staging*"))
