@@ -8,11 +8,12 @@
 # Each NAME is an environment variable passed by name (`-e NAME`): its value, a secret perhaps,
 # never appears on a command line. $RAW_DATA_DIR, when it is an absolute folder on this machine,
 # is mounted read-only at the same path; the folder of $DBT_DUCKDB_PATH, when it is absolute (a
-# self-hosted runner's persistent disk), read-write at the same path. The variables GitHub sets
-# that tell the pipeline where it runs (GITHUB_ACTIONS, RUNNER_ENVIRONMENT, RUNNER_TEMP,
-# GITHUB_WORKSPACE) and PIPELINE_ALLOW_EPHEMERAL_DUCKDB pass too, when set, so that the image refuses a
-# database the job would lose exactly as the pipeline on the runner does. The container runs as this user (uid:gid), so the files
-# it leaves are this job's own; the image writes only to the tmpfs and the mounts, under any uid.
+# self-hosted runner's persistent disk), read-write at the same path (the folder, never the value,
+# is on docker's command line). The variables GitHub sets that tell the pipeline where it runs
+# (GITHUB_ACTIONS, RUNNER_ENVIRONMENT, RUNNER_TEMP, GITHUB_WORKSPACE) and PIPELINE_ALLOW_EPHEMERAL_DUCKDB
+# pass by name too, when set, so that the image refuses a database the job would lose exactly as the
+# pipeline on the runner does. The container runs as this user (uid:gid), so the files it leaves are
+# this job's own; the image writes only to the tmpfs and the mounts, under any uid.
 # The command's exit code is this script's.
 set -euo pipefail
 
