@@ -43,6 +43,14 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "deploy",
         "tests/test_run_contract.py",
     ],
+    ("warehouse", "duckdb"): [
+        "profiles.postgres.yml",
+        "macros/privacy/mask_pii_postgres.sql",
+        "macros/incremental",
+        "src/{package}/warehouses/postgres_server.py",
+        "tests/test_postgres.py",
+        "tests/test_postgres_example.py",
+    ],
     ("include_example", "no"): [
         "models/staging/shop",
         "models/intermediate/sales",
@@ -61,7 +69,13 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_wap.py",
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
+        "tests/test_postgres_example.py",
     ],
+}
+# (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it
+# when that answer is given (and is removed, as REMOVE_PATHS says, when another is).
+PROMOTE_PATHS: dict[tuple[str, str], dict[str, str]] = {
+    ("warehouse", "postgres"): {"profiles.postgres.yml": "profiles.yml"},
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"
@@ -145,6 +159,22 @@ def prune(root: Path, relative_paths: Iterable[str], written: Collection[str]) -
             (parent / ".gitkeep").touch()
     report_kept(kept)
     return removed
+
+
+def promote(root: Path, answers: Mapping[str, Any], written: Collection[str]) -> list[Path]:
+    """Move each variant file the answers pick (PROMOTE_PATHS) over the file it stands for; return the targets.
+
+    A variant the template did not write (the user's own file of that name) is left where it is.
+    """
+    promoted = []
+    for (option, value), variants in PROMOTE_PATHS.items():
+        if str(answers.get(option)) != value:
+            continue
+        for variant, target in variants.items():
+            if variant in written and (root / variant).is_file():
+                (root / variant).replace(root / target)
+                promoted.append(root / target)
+    return promoted
 
 
 def report_kept(kept: list[str]) -> None:
@@ -263,6 +293,7 @@ def main() -> None:
             f"cannot list the template's files ({error}); bake from a complete copy of the template.", file=sys.stderr
         )
         sys.exit(1)
+    promote(root, answers, written)
     prune(root, paths_to_remove(answers), written)
     promote_license(root, answers["license"], written)
     lock(root, str(answers.get("python_version", "")) or None)

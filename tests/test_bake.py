@@ -44,7 +44,7 @@ BASE = {
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     f"src/{PACKAGE}/pii.py", f"src/{PACKAGE}/pii_plugin.py", "tests/test_pii.py",
     f"src/{PACKAGE}/add_source.py", "tests/test_add_source.py", f"src/{PACKAGE}/contract.py", "tests/test_contract.py",
-    f"src/{PACKAGE}/properties.py",
+    f"src/{PACKAGE}/properties.py", f"src/{PACKAGE}/warehouses/__init__.py",
     "sqlfluff_libs/snapshot_blocks.py",
     f"src/{PACKAGE}/locking.py", "tests/test_concurrency.py", "tests/test_hostile_input.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
@@ -91,6 +91,12 @@ CONTAINER = {
     "deploy/kubernetes/cronjob.yaml",
     "tests/test_run_contract.py",
 }
+# Postgres bakes only (the hook prunes them from DuckDB bakes); POSTGRES_EXAMPLE only with the example too.
+POSTGRES = {
+    "macros/privacy/mask_pii_postgres.sql", "macros/incremental/microbatch_postgres.sql",
+    f"src/{PACKAGE}/warehouses/postgres_server.py", "tests/test_postgres.py",
+}  # fmt: skip
+POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
@@ -141,6 +147,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     files = set(BASE)
     files |= EXAMPLE if answers["include_example"] == "yes" else SKELETON
     files |= CONTAINER if answers["container"] == "yes" else set()
+    if answers["warehouse"] == "postgres":
+        files |= POSTGRES | (POSTGRES_EXAMPLE if answers["include_example"] == "yes" else set())
     return files
 
 

@@ -14,10 +14,15 @@ Tests marked `container` build and run the step image with a real engine: only `
 """
 
 from __future__ import annotations
-
+{% if cookiecutter.warehouse == "postgres" %}
+import contextlib
+{%- endif %}
 import functools
 import json
 import os
+{%- if cookiecutter.warehouse == "postgres" %}
+import secrets
+{%- endif %}
 import shutil
 import subprocess
 import sys
@@ -27,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+{%- if cookiecutter.warehouse == "postgres" %}
+
+from {{ cookiecutter.package_name }}.sql import identifier
+from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
+{%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -249,3 +259,37 @@ def parsed(project_dir: Path) -> dict[str, Any]:
     return _parse_models(
         tuple((p.relative_to(project_dir).as_posix(), p.read_text(encoding="utf-8")) for p in files if p.is_file())
     )
+{%- if cookiecutter.warehouse == "postgres" %}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """The session's PostgreSQL server: the one the PG* variables name when PGHOST is set, else a throwaway one.
+
+    Tests on it work in schemas of their own names (`schemas`), so a shared server keeps other people's data.
+    """
+    if os.environ.get("PGHOST"):
+        yield Server.from_environ(os.environ)
+        return
+    with throwaway() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def connect(server: Server, options: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A psycopg2 connection to `server` with session `options`, closed on exit."""
+    with contextlib.closing(server.connect(options)) as connection:
+        yield connection
+
+
+@pytest.fixture
+def schema(postgres: Server) -> Iterator[str]:
+    """A schema-name prefix of this test's own; every schema whose name starts with it is dropped afterwards."""
+    prefix = f"t{secrets.token_hex(4)}"
+    yield prefix
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        cursor.execute("select nspname from pg_namespace where starts_with(nspname, %s)", [prefix])
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"drop schema {identifier(name)} cascade")
+        connection.commit()
+{%- endif %}

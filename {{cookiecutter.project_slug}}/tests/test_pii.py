@@ -8,12 +8,13 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import jinja2
 import pytest
 
-from conftest import PROJECT_DIR, cli, parsed
+from conftest import PACKAGE, PROJECT_DIR, cli, parsed
 from {{ cookiecutter.package_name }} import config, pii
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
@@ -232,19 +233,30 @@ def test_dbt_connections_get_the_same_mask_on_every_cursor(monkeypatch: pytest.M
         Plugin("pii_plugin", {"environment": "staging"})
 
 
-def _render_mask_pii(target: str, column: str, keep_email_shape: bool) -> str:
-    """The SQL mask_pii() compiles to in a table model of `target`, rendered without dbt."""
-    source = (PROJECT_DIR / "macros" / "privacy" / "mask_pii.sql").read_text(encoding="utf-8")
+def _render_mask_pii(target: str, column: str, keep_email_shape: bool, warehouse: str = "duckdb") -> str:
+    """The SQL mask_pii() compiles to in a table model of `target` on `warehouse`, rendered without dbt.
+
+    adapter.dispatch() picks `<warehouse>__<name>`, else `default__<name>`, among the macros of macros/privacy/.
+    """
     environment = jinja2.Environment(extensions=["jinja2.ext.do"])  # noqa: S701  # renders SQL, not HTML
+    macros: dict[str, Any] = {}
+
+    def dispatch(name: str) -> Any:
+        return macros.get(f"{warehouse}__{name}") or macros[f"default__{name}"]
+
     context = {
-        "target": {"name": target},
+        "target": {"name": target, "type": warehouse},
+        "project_name": PACKAGE,
         "var": lambda name, default: default,
         "execute": True,
         "config": {"materialized": "table"},
-        "dbt": {"concat": lambda fields: "concat(" + ", ".join(fields) + ")"},
+        "dbt": {"concat": lambda fields: " || ".join(fields)},  # dbt's default__concat, DuckDB's and Postgres's
+        "adapter": {"dispatch": dispatch},
     }
-    macro = vars(environment.from_string(source).make_module(context))["mask_pii"]  # its names are dynamic
-    return str(macro(column, keep_email_shape=keep_email_shape))
+    for path in sorted((PROJECT_DIR / "macros" / "privacy").glob("*.sql")):
+        source = path.read_text(encoding="utf-8")
+        macros.update(vars(environment.from_string(source).make_module(context)))  # its names are dynamic
+    return str(macros["mask_pii"](column, keep_email_shape=keep_email_shape))
 
 
 @pytest.mark.parametrize("keep_email_shape", [False, True])

@@ -1,0 +1,1 @@
+"""What the pipeline asks of a warehouse, one module per warehouse."""
