@@ -208,13 +208,22 @@ def test_answers_reach_the_files_that_use_them(baked: tuple[Path, dict[str, str]
         assert f"ARG BASE_IMAGE=python:{answers['python_version']}-slim-bookworm" in dockerfile
 
 
+# Where each warehouse's profile says where to write: the settings staging and prod must be given.
+WHERE_SETTINGS = {
+    "duckdb": {"path": "DBT_DUCKDB_PATH"},
+    "postgres": {"host": "PGHOST", "user": "PGUSER", "password": "PGPASSWORD", "dbname": "PGDATABASE",
+                 "schema": "DBT_SCHEMA"},
+}  # fmt: skip
+
+
 def test_staging_and_prod_have_no_default_settings(baked: tuple[Path, dict[str, str]]) -> None:
-    project, _ = baked
+    project, answers = baked
     outputs = yaml.safe_load((project / "profiles.yml").read_text(encoding="utf-8"))[PACKAGE]["outputs"]
-    for env in ("staging", "prod"):
-        assert outputs[env]["path"] == "{{ env_var('DBT_DUCKDB_PATH') }}"
-    for env in ("dev", "ci"):
-        assert outputs[env]["path"].startswith("{{ env_var('DBT_DUCKDB_PATH', 'warehouse/")
+    for field, variable in WHERE_SETTINGS[answers["warehouse"]].items():
+        for env in ("staging", "prod"):
+            assert outputs[env][field] == f"{{{{ env_var('{variable}') }}}}", (env, field)
+        for env in ("dev", "ci"):
+            assert outputs[env][field].startswith(f"{{{{ env_var('{variable}', '"), (env, field)
 
 
 def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) -> None:

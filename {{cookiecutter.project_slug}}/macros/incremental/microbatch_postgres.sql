@@ -8,7 +8,7 @@
 {% macro postgres__get_incremental_microbatch_sql(arg_dict) -%}
     {%- set event_time = config.get('event_time') -%}
     {%- set batch = model.get('batch') or {} -%}
-    {%- if not (event_time and batch.get('event_time_start') and batch.get('event_time_end')) -%}
+    {% if not (event_time and batch.get('event_time_start') and batch.get('event_time_end')) -%}
         {{ exceptions.raise_compiler_error(
             "microbatch needs an event_time config and a batch window; " ~ model.name ~ " has neither"
         ) }}
