@@ -6,7 +6,9 @@ dbt builds and checks everything, and the **published** location, the one consum
 writes. DuckDB keeps them in two files (`<stem>__audit.duckdb` and `<stem>.duckdb`); a server warehouse keeps
 them in two schemas (`<instance>__audit` and `<instance>`). One module per warehouse implements the interface
 (`duckdb.py`, ...); `for_settings` picks it by the dbt adapter type of the environment's target in
-`profiles.yml`, so nothing outside this package names a warehouse.
+`profiles.yml`, so nothing outside this package names a warehouse. Each implementation module exposes a
+`Warehouse` class built from Settings (`Warehouse(settings)`, satisfying the `Warehouse` protocol) and a
+module-level `list_instances(project_dir, shared)`; mypy checks the conformance (`_conforms` in duckdb.py).
 
 SQL handed to a `Session` is plain SQL that runs on every supported warehouse (no engine-only function) with
 `?` placeholders (an implementation rewrites them for its driver); where a statement must differ, the
@@ -155,7 +157,7 @@ class Session(Protocol):
         ...
 
     def tables(self, schema: str) -> list[str]:
-        """The base tables of `schema` in this location, sorted; [] when the schema does not exist."""
+        """The tables and views of `schema` in this location, sorted; [] when the schema does not exist."""
         ...
 
     def describe(self, schema: str, table: str) -> list[tuple[str, str]]:
@@ -178,12 +180,13 @@ class Session(Protocol):
         """Whether this instance has a production to compare with or defer to (Settings.defer_path / prod)."""
         ...
 
-    def production_relation(self, schema: str, name: str, database: str = "") -> str:
+    def production_relation(self, schema: str, name: str, database: str | None = None) -> str:
         """A quoted relation naming `schema.name` in production, readable in this session.
 
-        `database` is dbt's `defer_relation.database` where dbt gave one (DuckDB: the alias the production file
-        is attached under, read-only, for the session's life; Postgres: the same database, another schema).
-        Raises WarehouseError when `production()` is False.
+        `database` is given for a relation dbt deferred to: its `defer_relation.database` ('' when dbt gave
+        none); None for any other relation of production. DuckDB attaches the production file read-only, for
+        the session's life, under that name (else a name of its own); Postgres reads another schema of the
+        same database. Raises WarehouseError when `production()` is False.
         """
         ...
 
@@ -221,7 +224,20 @@ class RawLoader(Protocol):
         ...
 
 
-class Warehouse(Protocol):
+class LoadTarget(Protocol):
+    """Where ingest loads raw tables: a Warehouse's audit location (or, in tests, one bare DuckDB file)."""
+
+    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
+        """One transaction on the audit location for ingest, committed on a normal exit, else rolled back.
+
+        Each of `schemas` gets its `_quarantine` and `_ingest_state` tables; an exception leaves nothing written.
+
+        `memory_limit` caps the local engine (DuckDB's `memory_limit` syntax, e.g. `256MB`).
+        """
+        ...
+
+
+class Warehouse(LoadTarget, Protocol):
     """One instance of one target on one warehouse (see the module docstring for its two locations)."""
 
     type: str  # the dbt adapter type: `duckdb`, `postgres`
@@ -237,6 +253,18 @@ class Warehouse(Protocol):
 
     def defer_env(self) -> dict[str, str]:
         """The env vars that point dbt's deferral at production ({} when there is none to defer to)."""
+        ...
+
+    def sibling_env(self, name: str) -> dict[str, str]:
+        """The env vars that place instance `name` of the same environment beside this one (`run-many`'s sets).
+
+        A blank value unsets a variable (config reads blank as unset). DuckDB: a shared environment's file path
+        beside this one's; dev and ci derive their own from the instance name.
+        """
+        ...
+
+    def production(self) -> str | None:
+        """Production in words (`prod.duckdb`) when this instance has one to defer to and compare with, else None."""
         ...
 
     def exists(self, location: Location = PUBLISHED) -> bool:
@@ -271,15 +299,6 @@ class Warehouse(Protocol):
         """A Session on the location; the audit one is created if missing unless `read_only`.
 
         Raises MissingRelation when a read-only location does not exist, InUse when another process holds it.
-        """
-        ...
-
-    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
-        """One transaction on the audit location for ingest, committed on a normal exit, else rolled back.
-
-        Each of `schemas` gets its `_quarantine` and `_ingest_state` tables; an exception leaves nothing written.
-
-        `memory_limit` caps the local engine (DuckDB's `memory_limit` syntax, e.g. `256MB`).
         """
         ...
 

@@ -26,7 +26,7 @@ import re
 import shutil
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,16 @@ def _error(error: duckdb.Error) -> WarehouseError:
     return WarehouseError(str(error))
 
 
+def ensure_writable(database: Path) -> None:
+    """Open `database` for writing once and close it, so a holder is named (InUse) before any work starts."""
+    if not database.is_file():
+        return
+    try:
+        duckdb.connect(str(database)).close()
+    except duckdb.Error as error:
+        raise _error(error) from None
+
+
 def owner_path(database: Path) -> Path:
     """The JSON file beside an instance's database that records whose instance it is."""
     return database.with_name(f"{database.stem}.owner.json")
@@ -143,8 +153,8 @@ class Session:
 
     def tables(self, schema: str) -> list[str]:
         rows = self.query(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = ? and not internal order by 1",
+            "select table_name from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = ? order by 1",
             [schema],
         )
         return [str(name) for (name,) in rows]
@@ -177,13 +187,18 @@ class Session:
     def production(self) -> bool:
         return self.production_path is not None and self.production_path.is_file()
 
-    def production_relation(self, schema: str, name: str, database: str = "") -> str:
-        """The production file attached read-only under `database` (default: its stem, or `production_<stem>`)."""
+    def production_relation(self, schema: str, name: str, database: str | None = None) -> str:
+        """A relation of the production file, attached read-only under a name of its own.
+
+        For a deferred relation that name is dbt's (`database`, else the file's stem, as the ci target attaches
+        it); otherwise the stem if attached so already, else `production_<stem>`.
+        """
         if self.production_path is None or not self.production_path.is_file():
             raise WarehouseError("no production database to read from; set DBT_DEFER_DUCKDB_PATH to the prod file.")
         stem = self.production_path.stem
-        if not database:
+        if database is None:
             database = stem if stem in self._attached() else "production_" + stem
+        database = database or stem
         return sql.relation(attach_read_only(self.con, self.production_path, database), schema, name)
 
     def _attached(self) -> set[str]:
@@ -335,6 +350,60 @@ def snapshot(database: Path) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
+@contextmanager
+def raw_loader(database: Path, schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoader]:
+    """Ingest's transaction on one database file (see `RawLoader`); the file is made when missing."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(database))
+    except duckdb.Error as error:
+        raise _error(error) from error
+    with con:
+        # Offsets are converted to UTC, the unit of every timestamp the marts document.
+        con.execute("set TimeZone = 'UTC'")
+        # Rows are written in file order without sorting them: the staging CSV and `_checked` are in
+        # that order, and DuckDB keeps it through scans and filters while this is on (its default).
+        con.execute("set preserve_insertion_order = true")
+        # Ingest streams: what does not fit spills to `<database>.tmp` beside the file instead of growing the
+        # process (at scale 10, peak RSS 0.52 GiB without a limit, 0.41 GiB with it, in the same time).
+        con.execute("set memory_limit = ?", [memory_limit])
+        con.execute("begin transaction")
+        try:
+            for schema in sorted(set(schemas)):
+                con.execute(f"create schema if not exists {sql.identifier(schema)}")
+                con.execute(
+                    f"create table if not exists {sql.relation(schema, QUARANTINE)} ("
+                    "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
+                    "reason varchar, record varchar, quarantined_at timestamp)"
+                )
+                con.execute(
+                    f"create table if not exists {sql.relation(schema, STATE)} ("
+                    "source_table varchar, raw_file varchar, relation varchar, sha256 varchar, "
+                    "spec_digest varchar, loaded_rows bigint, quarantined_rows bigint, run_id varchar, "
+                    "loaded_at timestamp)"
+                )
+            yield RawLoader(con)
+            con.execute("commit")
+        except BaseException:
+            with suppress(duckdb.Error):
+                con.execute("rollback")
+            raise
+
+
+class File:
+    """One DuckDB file as a LoadTarget, without Settings: tests and benchmarks ingest into it directly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
+        return raw_loader(self.path, schemas, memory_limit=memory_limit)
+
+    def session(self, *, read_only: bool = False) -> AbstractContextManager[Session]:
+        """A Session on the file (see `session_at`)."""
+        return session_at(self.path, read_only=read_only)
+
+
 class Warehouse:
     """A DuckDB instance: the audit file and the published file of one Settings (see the module docstring)."""
 
@@ -360,6 +429,15 @@ class Warehouse:
             return {}
         # DuckDB defers across files only when the production file is attached under its own name.
         return {DEFER_DUCKDB_PATH_VAR: str(defer), DEFER_DATABASE_VAR: defer.stem}
+
+    def sibling_env(self, name: str) -> dict[str, str]:
+        if self.settings.is_shared:  # shared environments have no default file: put each set beside the main one
+            return {DUCKDB_PATH_VAR: str(self.settings.duckdb_path.with_name(f"{name}.duckdb"))}
+        return {DUCKDB_PATH_VAR: ""}
+
+    def production(self) -> str | None:
+        defer = self.settings.defer_path
+        return defer.name if defer is not None and defer.is_file() else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
         return self.path(location).is_file()
@@ -398,16 +476,7 @@ class Warehouse:
         return self.settings.duckdb_path.with_name(f"{self.settings.duckdb_path.stem}.lock")
 
     def ensure_writable(self) -> None:
-        database = self.settings.audit_path
-        if not database.is_file():
-            return
-        try:
-            duckdb.connect(str(database)).close()
-        except duckdb.Error as error:
-            refusal = database_in_use(error)
-            if refusal is None:
-                raise _error(error) from error
-            raise refusal from None
+        ensure_writable(self.settings.audit_path)
 
     @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
@@ -417,44 +486,8 @@ class Warehouse:
         with session_at(database, read_only=read_only, production=self.settings.defer_path) as session:
             yield session
 
-    @contextmanager
-    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoader]:
-        database = self.settings.audit_path
-        database.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(database))
-        except duckdb.Error as error:
-            raise _error(error) from error
-        with con:
-            # Offsets are converted to UTC, the unit of every timestamp the marts document.
-            con.execute("set TimeZone = 'UTC'")
-            # Rows are written in file order without sorting them: the staging CSV and `_checked` are in
-            # that order, and DuckDB keeps it through scans and filters while this is on (its default).
-            con.execute("set preserve_insertion_order = true")
-            # Ingest streams: what does not fit spills to `<database>.tmp` beside the file instead of growing the
-            # process (at scale 10, peak RSS 0.52 GiB without a limit, 0.41 GiB with it, in the same time).
-            con.execute("set memory_limit = ?", [memory_limit])
-            con.execute("begin transaction")
-            try:
-                for schema in sorted(set(schemas)):
-                    con.execute(f"create schema if not exists {sql.identifier(schema)}")
-                    con.execute(
-                        f"create table if not exists {sql.relation(schema, QUARANTINE)} ("
-                        "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
-                        "reason varchar, record varchar, quarantined_at timestamp)"
-                    )
-                    con.execute(
-                        f"create table if not exists {sql.relation(schema, STATE)} ("
-                        "source_table varchar, raw_file varchar, relation varchar, sha256 varchar, "
-                        "spec_digest varchar, loaded_rows bigint, quarantined_rows bigint, run_id varchar, "
-                        "loaded_at timestamp)"
-                    )
-                yield RawLoader(con)
-                con.execute("commit")
-            except BaseException:
-                with suppress(duckdb.Error):
-                    con.execute("rollback")
-                raise
+    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
+        return raw_loader(self.settings.audit_path, schemas, memory_limit=memory_limit)
 
     def publish(self, relations: Sequence[Relation]) -> None:
         settings = self.settings
@@ -536,5 +569,5 @@ if TYPE_CHECKING:  # mypy checks that each class here has every method of the se
 
     def _conforms(
         settings: Settings, con: duckdb.DuckDBPyConnection
-    ) -> tuple[interface.Warehouse, interface.Session, interface.RawLoader]:
-        return Warehouse(settings), Session(con), RawLoader(con)
+    ) -> tuple[interface.Warehouse, interface.Session, interface.RawLoader, interface.LoadTarget]:
+        return Warehouse(settings), Session(con), RawLoader(con), File(Path())
