@@ -44,7 +44,7 @@ BASE = {
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     f"src/{PACKAGE}/pii.py", f"src/{PACKAGE}/pii_plugin.py", "tests/test_pii.py",
     f"src/{PACKAGE}/add_source.py", "tests/test_add_source.py", f"src/{PACKAGE}/contract.py", "tests/test_contract.py",
-    f"src/{PACKAGE}/properties.py", f"src/{PACKAGE}/warehouses/__init__.py",
+    f"src/{PACKAGE}/properties.py", f"src/{PACKAGE}/warehouses/__init__.py", f"src/{PACKAGE}/warehouses/duckdb.py",
     "sqlfluff_libs/snapshot_blocks.py",
     f"src/{PACKAGE}/locking.py", "tests/test_concurrency.py", "tests/test_hostile_input.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
