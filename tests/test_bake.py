@@ -94,7 +94,8 @@ CONTAINER = {
 # Postgres bakes only (the hook prunes them from DuckDB bakes); POSTGRES_EXAMPLE only with the example too.
 POSTGRES = {
     "macros/privacy/mask_pii_postgres.sql", "macros/incremental/microbatch_postgres.sql",
-    f"src/{PACKAGE}/warehouses/postgres_server.py", "tests/test_postgres.py",
+    f"src/{PACKAGE}/warehouses/postgres.py", f"src/{PACKAGE}/warehouses/postgres_server.py",
+    "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
 }  # fmt: skip
 POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}

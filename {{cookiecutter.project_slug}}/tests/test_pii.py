@@ -250,7 +250,7 @@ def _render_mask_pii(target: str, column: str, keep_email_shape: bool, warehouse
         "var": lambda name, default: default,
         "execute": True,
         "config": {"materialized": "table"},
-        "dbt": {"concat": lambda fields: " || ".join(fields)},  # dbt's default__concat, DuckDB's and Postgres's
+        "dbt": {"concat": " || ".join},  # dbt's default__concat, DuckDB's and Postgres's
         "adapter": {"dispatch": dispatch},
     }
     for path in sorted((PROJECT_DIR / "macros" / "privacy").glob("*.sql")):

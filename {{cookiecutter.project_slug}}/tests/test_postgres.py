@@ -11,9 +11,9 @@ import psycopg2
 import pytest
 
 from conftest import PACKAGE, connect
-from test_pii import _render_mask_pii
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions, throwaway
+from test_pii import _render_mask_pii
 
 KEY = "a test key, 32 characters or more, with a \\ backslash"  # PGOPTIONS must escape both
 PII_SETTING = f"{PACKAGE}.pii_key"
@@ -59,13 +59,17 @@ def test_pgoptions_reach_the_session_settings_through_psycopg2(
 
 
 @pytest.mark.parametrize("keep_email_shape", [False, True])
-def test_mask_pii_on_postgres_is_pii_py_s_mask_and_keeps_masked_values(postgres: Server, keep_email_shape: bool) -> None:
+def test_mask_pii_on_postgres_is_pii_py_s_mask_and_keeps_masked_values(
+    postgres: Server, keep_email_shape: bool
+) -> None:
     """The macro's Postgres SQL gives pii.py's digest under the session's key, for clear and already-masked rows."""
     expression = _render_mask_pii("ci", "value", keep_email_shape, warehouse="postgres")
     key = KEY.encode()
     ingested = pii.mask("ann@example.com", key) or ""
     with connect(postgres, {PII_SETTING: KEY}) as connection, connection.cursor() as cursor:
-        cursor.execute(f"select {expression} from (values (%s), (%s), (null)) as t(value)", ["ann@example.com", ingested])
+        cursor.execute(
+            f"select {expression} from (values (%s), (%s), (null)) as t(value)", ["ann@example.com", ingested]
+        )
         from_clear, from_masked, from_null = (row[0] for row in cursor.fetchall())
     expected = ingested.removeprefix(pii.PREFIX) + "@example.invalid" if keep_email_shape else ingested
     assert from_clear == from_masked == expected
