@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner
 
-from conftest import connect, parsed
+from conftest import PACKAGE, connect, parsed
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.sql import identifier, relation
@@ -43,10 +43,11 @@ def load_raw(server: Server, duckdb_path: Path, schema: str, target: str) -> dic
     return counts
 
 
-def dbt(project: Path, *args: str) -> None:
-    """Run one dbt command on the project's ci target; fail the test, naming the nodes that failed."""
+def dbt(project: Path, *args: str, profiles: Path | None = None) -> None:
+    """Run one dbt command on the ci target of the project's profiles.yml (or of `profiles`, a folder holding one);
+    fail the test, naming the nodes that failed."""
     outcome = dbtRunner().invoke(
-        [*args, "--project-dir", str(project), "--profiles-dir", str(project), "--target", "ci",
+        [*args, "--project-dir", str(project), "--profiles-dir", str(profiles or project), "--target", "ci",
          "--target-path", str(project / "target"), "--log-path", str(project / "logs")]
     )  # fmt: skip
     failed = [f"{r.node.name}: {r.message}" for r in getattr(outcome.result, "results", None) or []
@@ -90,3 +91,69 @@ def test_the_example_builds_on_postgres_and_masks_as_pii_py_does(
             f"{pii.mask(first, key)} {pii.mask(last, key)}",
             f"{pii.digest(email.lower(), key)}@example.invalid",
         )
+
+
+# The same example on DuckDB: the profile a DuckDB project has, with the mask as its ingest step registers it.
+DUCKDB_PROFILE = """
+{package}:
+  target: ci
+  outputs:
+    ci:
+      type: duckdb
+      path: "{path}"
+      threads: 4
+      plugins:
+        - module: {package}.pii_plugin
+          config: {{environment: ci}}
+"""
+MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
+# The figures a reader of the marts asks for first, in SQL both warehouses run.
+METRICS = {
+    "revenue by month": "select cast(date_trunc('month', order_date) as date) as month, sum(net_revenue) "
+    "from {fct_daily_revenue} group by 1 order by 1",
+    "orders by status": "select status, count(*), sum(net_amount) from {fct_orders} group by 1 order by 1",
+    "customers": "select count(*), count(first_ordered_at), sum(order_count), sum(lifetime_value) from {dim_customers}",
+}
+
+
+def test_duckdb_and_postgres_build_the_same_marts_from_the_same_sample(
+    project: Path, postgres: Server, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example built on DuckDB and on Postgres from one ingest of the sample: every mart has the same rows,
+    and revenue by month, orders by status and the customer counts agree to the cent."""
+    for name in ("DBT_SCHEMA", "DBT_RAW_SCHEMA", "PGOPTIONS", "PII_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    database = tmp_path / "ci.duckdb"
+    ingest(database, load_specs(parsed(project)), project / "data" / "raw" / "sample", "r1", progress=lambda _: None)
+    load_raw(postgres, database, "raw", f"{schema}__raw")  # the masked rows DuckDB's ingest wrote, as they are
+    profiles = tmp_path / "duckdb-profile"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text(DUCKDB_PROFILE.format(package=PACKAGE, path=database), encoding="utf-8")
+    dbt(project, "build", profiles=profiles)
+    # As dbt-duckdb opened it: DuckDB shares a file within a process only under one configuration.
+    with duckdb.connect(str(database)) as con:
+        on_duckdb = {mart: sorted(con.execute(f"select * from {relation('main', mart)}").fetchall()) for mart in MARTS}
+        duckdb_metrics = {
+            name: con.execute(query.format(**{mart: relation("main", mart) for mart in MARTS})).fetchall()
+            for name, query in METRICS.items()
+        }
+
+    environ = {**postgres.environ(), "DBT_SCHEMA": f"{schema}__audit", "DBT_RAW_SCHEMA": f"{schema}__raw",
+               "PGOPTIONS": pgoptions({PII_SETTING: pii.DEV_KEY})}  # fmt: skip
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    dbt(project, "build")
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        on_postgres = {}
+        for mart in MARTS:
+            cursor.execute(f"select * from {relation(f'{schema}__audit', mart)}")
+            on_postgres[mart] = sorted(cursor.fetchall())
+        postgres_metrics = {}
+        for name, query in METRICS.items():
+            cursor.execute(query.format(**{mart: relation(f"{schema}__audit", mart) for mart in MARTS}))
+            postgres_metrics[name] = cursor.fetchall()
+
+    for mart in MARTS:
+        assert on_duckdb[mart], mart
+        assert on_postgres[mart] == on_duckdb[mart], mart
+    assert postgres_metrics == duckdb_metrics
