@@ -104,7 +104,8 @@ DUCKDB_PROFILE = """
       threads: 4
       plugins:
         - module: {package}.pii_plugin
-          config: {{environment: ci}}
+          config:
+            environment: ci
 """
 MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
 # The figures a reader of the marts asks for first, in SQL both warehouses run.
