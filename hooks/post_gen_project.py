@@ -43,16 +43,6 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "deploy",
         "tests/test_run_contract.py",
     ],
-    ("warehouse", "duckdb"): [
-        "profiles.postgres.yml",
-        "macros/privacy/mask_pii_postgres.sql",
-        "macros/incremental",
-        "src/{package}/warehouses/postgres.py",
-        "src/{package}/warehouses/postgres_server.py",
-        "tests/test_postgres_warehouse.py",
-        "tests/test_postgres.py",
-        "tests/test_postgres_example.py",
-    ],
     ("include_example", "no"): [
         "models/staging/shop",
         "models/intermediate/sales",
@@ -74,10 +64,45 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_example.py",
     ],
 }
+# warehouse -> paths, relative to the project root, that only bakes of that warehouse keep: every other
+# warehouse's bake removes them (a path two warehouses list stays in both). Read with REMOVE_PATHS.
+WAREHOUSE_PATHS: dict[str, list[str]] = {
+    "postgres": [
+        "profiles.postgres.yml",
+        "macros/privacy/mask_pii_postgres.sql",
+        "macros/incremental",
+        "src/{package}/warehouses/postgres.py",
+        "src/{package}/warehouses/postgres_server.py",
+        "tests/test_postgres_warehouse.py",
+        "tests/test_postgres.py",
+        "tests/test_postgres_example.py",
+    ],
+    "snowflake": [
+        "profiles.snowflake.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/snowflake.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+    "bigquery": [
+        "profiles.bigquery.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/bigquery.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+    "databricks": [
+        "profiles.databricks.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/databricks.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+}
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it
 # when that answer is given (and is removed, as REMOVE_PATHS says, when another is).
 PROMOTE_PATHS: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse", "postgres"): {"profiles.postgres.yml": "profiles.yml"},
+    ("warehouse", "snowflake"): {"profiles.snowflake.yml": "profiles.yml"},
+    ("warehouse", "bigquery"): {"profiles.bigquery.yml": "profiles.yml"},
+    ("warehouse", "databricks"): {"profiles.databricks.yml": "profiles.yml"},
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"
@@ -90,14 +115,22 @@ def template_folder(template: str) -> Path:
 
 
 def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
-    """Return the relative paths the answers turn off, with the package name filled in."""
+    """Return the relative paths the answers turn off (REMOVE_PATHS, other warehouses' WAREHOUSE_PATHS), once each.
+
+    The package name is filled in.
+    """
     package = str(answers.get("package_name", ""))
-    return [
-        path.format(package=package)
-        for (option, value), paths in REMOVE_PATHS.items()
-        if str(answers.get(option)) == value
+    warehouse = str(answers.get("warehouse"))
+    kept = set(WAREHOUSE_PATHS.get(warehouse, []))
+    others = [
+        path
+        for name, paths in WAREHOUSE_PATHS.items()
+        if name != warehouse
         for path in paths
+        if path not in kept
     ]
+    chosen = [path for (option, value), paths in REMOVE_PATHS.items() if str(answers.get(option)) == value for path in paths]
+    return [path.format(package=package) for path in dict.fromkeys(chosen + others)]
 
 
 def written_files(template_dir: Path, package: str) -> frozenset[str]:
