@@ -50,7 +50,8 @@ PUBLISHED: Location = "published"
 Params = Sequence[object]
 # The dbt adapter types with an implementation here, and the module that holds each.
 IMPLEMENTATIONS = {
-    "duckdb": "duckdb", "postgres": "postgres", "snowflake": "snowflake", "bigquery": "bigquery", "databricks": "databricks",
+    "duckdb": "duckdb", "postgres": "postgres",
+    "snowflake": "snowflake", "bigquery": "bigquery", "databricks": "databricks",
 }  # fmt: skip
 DEFAULT_TYPE = "duckdb"
 # The tables ingest keeps beside the raw tables of each raw schema (columns: `RawLoader.load_raw`, ingest.py).

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import google.api_core.exceptions
+import google.auth.exceptions
 from google.cloud import bigquery
 from google.cloud.bigquery import dbapi
 
@@ -71,7 +72,7 @@ class Dialect(cloud.Dialect):
             client = bigquery.Client(project=self.environ[PROJECT_VAR], location=self.location)
         except google.api_core.exceptions.GoogleAPIError as error:
             raise cloud.unreachable("BigQuery", error) from None
-        except Exception as error:  # noqa: BLE001 - google.auth raises its own DefaultCredentialsError
+        except google.auth.exceptions.DefaultCredentialsError as error:
             raise cloud.unreachable("BigQuery", error) from None
         connection: cloud.Connection = dbapi.connect(client)  # type: ignore[no-untyped-call]
         return connection

@@ -136,6 +136,7 @@ class Dialect:
     types: ClassVar[Mapping[str, str]] = {}
     decimal: ClassVar[str] = "number({0},{1})"
     missing: ClassVar[re.Pattern[str]] = re.compile(r"does not exist|not found", re.IGNORECASE)
+
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
@@ -163,8 +164,7 @@ class Dialect:
             return self.decimal.format(decimal[1], decimal[2])
         if kind not in self.types:
             raise WarehouseError(
-                f"a raw column of DuckDB type {duckdb_type} has no {self.adapter} type here; "
-                "declare another."
+                f"a raw column of DuckDB type {duckdb_type} has no {self.adapter} type here; declare another."
             )
         return self.types[kind]
 
