@@ -379,17 +379,18 @@ class RawLoader:
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
     def _insert(self, rows: LocalRows, schema: str, table: str, *, create: bool) -> None:
-        """Insert the engine's `rows` into `schema.table` in batches (the table replaced from their types first)."""
+        """Insert the engine's `rows` into `schema.table` in batches (`create`: the table made from their types first)."""
         dialect = self.server.dialect
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         result = self.engine.execute(rows.query, params)
         columns = [(str(column[0]), str(column[1])) for column in result.description or []]
         if create:
             self.server.execute(dialect.create_table(schema, table, columns, replace=True))
-        names = ", ".join(dialect.identifier(name) for name, _ in columns)
-        statement = (
-            f"insert into {dialect.relation(schema, table)} ({names}) values ({', '.join('?' for _ in columns)})"
-        )
+        # A new table is filled by its columns' names; an existing one (the quarantine) by position, as the
+        # engine's query orders its columns, whatever names the engine gave them.
+        names = f" ({', '.join(dialect.identifier(name) for name, _ in columns)})" if create else ""
+        values = ", ".join("?" for _ in columns)
+        statement = f"insert into {dialect.relation(schema, table)}{names} values ({values})"
         while batch := result.fetchmany(BATCH_ROWS):
             self.server.execute_many(statement, batch)
 
