@@ -470,6 +470,8 @@ KEEPERS = [
     "README.md",
     "models/staging/other_source/stg_other.sql",
     "src/shop_analytics/__init__.py",
+    "src/shop_analytics/warehouses/__init__.py",
+    "macros/privacy/mask_pii.sql",
     "tests/conftest.py",
     "data/raw/.gitignore",
     ".github/workflows/ci.yml",
@@ -488,6 +490,8 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
         path = root / relative
         if relative == "deploy":  # a folder of the template's own file: main, which lists them, removes it
             path = path / "kubernetes" / "cronjob.yaml"
+        elif relative == "macros/incremental":  # likewise (Postgres's folder)
+            path = path / "microbatch_postgres.sql"
         elif "." not in path.name and path.name != "Dockerfile":
             path = path / "inner" / "model.sql"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -616,6 +620,29 @@ def test_paths_to_remove_fills_in_the_package_name() -> None:
 def test_remove_table_keys_are_real_choices(option: str, value: str) -> None:
     """It prunes on answers cookiecutter.json can actually give."""
     assert value in ORIGINAL[option]
+
+
+@pytest.mark.parametrize("warehouse", list(post.WAREHOUSE_PATHS))
+def test_warehouse_table_keys_are_real_choices_and_their_paths_exist(warehouse: str) -> None:
+    """Each warehouse's own files are named under a warehouse cookiecutter.json offers, and the template writes them."""
+    assert warehouse in ORIGINAL["warehouse"]
+    written = post.written_files(TEMPLATE, "acme")
+    for path in post.WAREHOUSE_PATHS[warehouse]:
+        path = path.format(package="acme")
+        assert path in written or any(name.startswith(f"{path}/") for name in written), path
+
+
+def test_a_warehouse_keeps_its_own_files_and_a_file_it_shares() -> None:
+    """A Snowflake bake drops Postgres's and BigQuery's files but keeps cloud.py, which BigQuery's list names too;
+    a DuckDB bake drops every other warehouse's files, cloud.py once."""
+    snowflake = post.paths_to_remove(answers(warehouse="snowflake", package_name="acme"))
+    assert "src/acme/warehouses/bigquery.py" in snowflake
+    assert "src/acme/warehouses/postgres.py" in snowflake
+    assert "src/acme/warehouses/cloud.py" not in snowflake
+    assert "src/acme/warehouses/snowflake.py" not in snowflake
+    duckdb = post.paths_to_remove(answers(warehouse="duckdb", package_name="acme"))
+    assert duckdb.count("src/acme/warehouses/cloud.py") == 1
+    assert {"profiles.snowflake.yml", "profiles.postgres.yml", "src/acme/warehouses/databricks.py"} <= set(duckdb)
 
 
 @pytest.mark.parametrize(("option", "value"), list(post.PROMOTE_PATHS), ids="=".join)

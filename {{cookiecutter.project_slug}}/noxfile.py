@@ -19,7 +19,6 @@ from urllib.parse import urlsplit, urlunsplit
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "typecheck", "tests", "dbt"]
 nox.options.reuse_venv = "yes"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -32,6 +31,24 @@ ENV = {"UV_COMPILE_BYTECODE": "1"}
 CLI = ("python", "-m", "{{ cookiecutter.package_name }}.warehouses.postgres_server", "{{ cookiecutter.project_slug }}")
 {%- else %}
 CLI = ("{{ cookiecutter.project_slug }}",)
+{%- endif %}
+{%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}
+{%- if cookiecutter.warehouse == "snowflake" %}
+# The variable that says an account is configured (profiles.yml reads it and the others of its kind).
+ACCOUNT_VAR = "SNOWFLAKE_ACCOUNT"
+{%- elif cookiecutter.warehouse == "bigquery" %}
+# The variable that says a project is configured (profiles.yml reads it; credentials are Google's defaults).
+ACCOUNT_VAR = "GOOGLE_CLOUD_PROJECT"
+{%- elif cookiecutter.warehouse == "databricks" %}
+# The variable that says a workspace is configured (profiles.yml reads it and the others of its kind).
+ACCOUNT_VAR = "DATABRICKS_HOST"
+{%- endif %}
+# Without an account, `nox` runs what needs none (lint, types, pytest, whose tests parse every target); dbt's unit
+# tests and the dbt session build on the warehouse, so they join the default run once ACCOUNT_VAR is set.
+HAS_WAREHOUSE = bool(os.environ.get(ACCOUNT_VAR))
+nox.options.sessions = ["lint", "typecheck", "tests", *(["dbt"] if HAS_WAREHOUSE else [])]
+{%- else %}
+nox.options.sessions = ["lint", "typecheck", "tests", "dbt"]
 {%- endif %}
 # Mutants run in this many forked pytest processes at once: one per core (2 on CI runners).
 CHILDREN = str(os.cpu_count() or 2)
@@ -76,6 +93,11 @@ def tests(session: nox.Session) -> None:
     """Run pytest (integration tests too with `-- --integration`, as CI=true does always), then dbt's unit tests."""
     install(session)
     session.run("pytest", *session.posargs, env=ENV)
+{%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}
+    if not HAS_WAREHOUSE:
+        session.log(f"dbt's unit tests skipped: they run on the warehouse, and {ACCOUNT_VAR} is not set.")
+        return
+{%- endif %}
     session.run(*CLI, "unit-test", "--env", "ci", env=ENV)
 
 
