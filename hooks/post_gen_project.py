@@ -52,6 +52,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_warehouse.py",
         "tests/test_postgres.py",
         "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
     ],
     ("include_example", "no"): [
         "models/staging/shop",
@@ -72,6 +73,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
         "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
     ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it

@@ -97,7 +97,7 @@ POSTGRES = {
     f"src/{PACKAGE}/warehouses/postgres.py", f"src/{PACKAGE}/warehouses/postgres_server.py",
     "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
 }  # fmt: skip
-POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
+POSTGRES_EXAMPLE = {"tests/test_postgres_example.py", "benchmarks/warehouses.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
