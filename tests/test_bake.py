@@ -52,7 +52,7 @@ BASE = {
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
     "tests/test_ingest_files.py", "tests/test_ingest_values.py", "tests/test_checks_units.py",
     "tests/test_history_units.py", "tests/test_publish_units.py", "tests/test_report_units.py",
-    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py",
+    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py", "tests/test_warehouses.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
     ".github/workflows/pipeline.yml", ".github/run-in-image.sh",

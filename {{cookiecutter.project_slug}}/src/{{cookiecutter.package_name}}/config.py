@@ -44,7 +44,7 @@ VARIABLES = (
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
 )  # fmt: skip
-# What profiles.yml reads that the pipeline sets itself for each dbt call (Settings.dbt_env).
+# What profiles.yml reads that the pipeline sets itself for each dbt call (the warehouse's `dbt_env`).
 PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
@@ -113,15 +113,6 @@ class Settings:
     @property
     def is_shared(self) -> bool:
         return self.env in SHARED_ENVIRONMENTS
-
-    def dbt_env(self) -> dict[str, str]:
-        """The variables profiles.yml reads, as this environment resolves them."""
-        values = {DUCKDB_PATH_VAR: str(self.audit_path), THREADS_VAR: str(self.threads)}
-        if self.defer_path is not None:
-            # DuckDB defers across files only when the production file is attached under its own name.
-            values[DEFER_DUCKDB_PATH_VAR] = str(self.defer_path)
-            values[DEFER_DATABASE_VAR] = self.defer_path.stem
-        return values
 
 
 # Instance names become DuckDB file stems and, on a server warehouse, schema names: Postgres allows
