@@ -44,8 +44,11 @@ VARIABLES = (
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
 )  # fmt: skip
+# A server warehouse's instance schemas (profiles.yml's `schema`, the sources' `schema`), set per instance.
+SCHEMA_VAR = "DBT_SCHEMA"
+RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 # What profiles.yml reads that the pipeline sets itself for each dbt call (the warehouse's `dbt_env`).
-PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
+PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR, SCHEMA_VAR, RAW_SCHEMA_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
@@ -379,7 +382,10 @@ def _missing(env: str, needed: dict[str, str]) -> PipelineError:
 
 def _needed(env: str, project_dir: Path, connects: bool) -> dict[str, str]:
     """Each setting a shared environment must be given, with an example value for the error message."""
-    needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", RAW_DATA_DIR_VAR: "/data/raw"}
+    needed = {RAW_DATA_DIR_VAR: "/data/raw"}
+    # Where the published database is, for a warehouse whose profile names a file (a server's names no path).
+    if DUCKDB_PATH_VAR in profile_variables(project_dir, env):
+        needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", **needed}
     if connects:
         if env == "staging":  # prod stores clear values and needs no key (pii.resolve_key)
             needed[PII_KEY_VAR] = "$(openssl rand -hex 32)"
