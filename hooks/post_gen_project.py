@@ -62,6 +62,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
         "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
     ],
 }
 # warehouse -> paths, relative to the project root, that only bakes of that warehouse keep: every other
@@ -76,6 +77,7 @@ WAREHOUSE_PATHS: dict[str, list[str]] = {
         "tests/test_postgres_warehouse.py",
         "tests/test_postgres.py",
         "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
     ],
     "snowflake": [
         "profiles.snowflake.yml",
