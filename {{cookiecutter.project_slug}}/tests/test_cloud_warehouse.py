@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.warehouses import (
     MissingRelation,
     Relation,
     WarehouseError,
+    cloud,
 )
 from {{ cookiecutter.package_name }}.warehouses import {{ cookiecutter.warehouse }} as implementation
 
@@ -48,11 +49,13 @@ CREATE_RAW = (
     '"amount" number(12,2), "ordered_at" timestamp_ntz, "is_paid" boolean)'
 )
 INSERT_RAW = (
-    'insert into "ci_pr_7__raw"."orders" ("order_id", "note", "amount", "ordered_at", "is_paid") '
-    "values (?, ?, ?, ?, ?)"
+    'insert into "ci_pr_7__raw"."orders" ("order_id", "note", "amount", "ordered_at", "is_paid") values (?, ?, ?, ?, ?)'
 )
 OWNER = 'insert into "ci_pr_7"."_instance" values (?, ?, ?)'
-HISTORY = ("select run_id from runs where note = ? and pct like '5%'", "select run_id from runs where note = ? and pct like '5%'")
+HISTORY = (
+    "select run_id from runs where note = ? and pct like '5%'",
+    "select run_id from runs where note = ? and pct like '5%'",
+)
 DROP = 'drop schema if exists "ci_pr_7" cascade'
 MISSING_MESSAGE = "SQL compilation error: Object 'X' does not exist or not authorized."
 UNSET = "SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD, SNOWFLAKE_WAREHOUSE, SNOWFLAKE_DATABASE"
@@ -73,7 +76,10 @@ INSERT_RAW = (
     "values (%s, %s, %s, %s, %s)"
 )
 OWNER = "insert into `ci_pr_7`.`_instance` values (%s, %s, %s)"
-HISTORY = ("select run_id from runs where note = ? and pct like '5%'", "select run_id from runs where note = %s and pct like '5%%'")
+HISTORY = (
+    "select run_id from runs where note = ? and pct like '5%'",
+    "select run_id from runs where note = %s and pct like '5%%'",
+)
 DROP = "drop schema if exists `ci_pr_7` cascade"
 MISSING_MESSAGE = "404 Not found: Table p:ci_pr_7.x was not found in location US"
 UNSET = "GOOGLE_CLOUD_PROJECT"
@@ -90,11 +96,13 @@ CREATE_RAW = (
     "`amount` decimal(12,2), `ordered_at` timestamp_ntz, `is_paid` boolean)"
 )
 INSERT_RAW = (
-    "insert into `ci_pr_7__raw`.`orders` (`order_id`, `note`, `amount`, `ordered_at`, `is_paid`) "
-    "values (?, ?, ?, ?, ?)"
+    "insert into `ci_pr_7__raw`.`orders` (`order_id`, `note`, `amount`, `ordered_at`, `is_paid`) values (?, ?, ?, ?, ?)"
 )
 OWNER = "insert into `ci_pr_7`.`_instance` values (?, ?, ?)"
-HISTORY = ("select run_id from runs where note = ? and pct like '5%'", "select run_id from runs where note = ? and pct like '5%'")
+HISTORY = (
+    "select run_id from runs where note = ? and pct like '5%'",
+    "select run_id from runs where note = ? and pct like '5%'",
+)
 DROP = "drop schema if exists `ci_pr_7` cascade"
 MISSING_MESSAGE = "[TABLE_OR_VIEW_NOT_FOUND] The table or view `ci_pr_7`.`x` cannot be found."
 UNSET = "DATABRICKS_HOST, DATABRICKS_HTTP_PATH, DATABRICKS_TOKEN"
@@ -177,7 +185,7 @@ def test_create_and_drop_are_three_schemas_named_by_bound_parameters(recorder: R
     recorder.log.clear()
     assert warehouse.drop() is False  # the recorder has no schema: nothing existed
     assert DROP in statements(recorder)
-    assert len([s for s in statements(recorder) if s.startswith("drop schema")]) == 3  # noqa: PLR2004 - three schemas
+    assert len([s for s in statements(recorder) if s.startswith("drop schema")]) == 3  # three schemas
 
 
 def test_the_owner_is_a_row_of_bound_values(recorder: Recorder, tmp_path: Path) -> None:
@@ -224,7 +232,7 @@ def test_a_driver_error_about_a_missing_table_is_missing_relation(monkeypatch: p
     """The driver's exception never leaves the seam: "not found" becomes MissingRelation, in one line."""
     error_class = implementation.Dialect({}).driver_error()[0]
     connection = Recorder(error=error_class(MISSING_MESSAGE))
-    session = implementation.cloud.Session(implementation.Dialect({}), connection)
+    session = cloud.Session(implementation.Dialect({}), connection)
     with pytest.raises(MissingRelation) as raised:
         session.query("select * from x")
     assert "\n" not in str(raised.value)

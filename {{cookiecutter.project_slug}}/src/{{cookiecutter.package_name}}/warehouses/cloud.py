@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import duckdb
 
 from .. import sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
     KILL_DURING_PUBLISH,
@@ -61,8 +61,6 @@ from . import (
     env_of,
 )
 
-SCHEMA_VAR = "DBT_SCHEMA"
-RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 RAW_SUFFIX = "__raw"
 PRODUCTION = "prod"
 # The table in each published schema that records whose instance it is.
@@ -379,7 +377,7 @@ class RawLoader:
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
     def _insert(self, rows: LocalRows, schema: str, table: str, *, create: bool) -> None:
-        """Insert the engine's `rows` into `schema.table` in batches (`create`: the table made from their types first)."""
+        """Insert the engine's `rows` into `schema.table` in batches (`create`: the table made from their types)."""
         dialect = self.server.dialect
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         result = self.engine.execute(rows.query, params)
@@ -459,6 +457,9 @@ class Warehouse:
 
     def defer_env(self) -> dict[str, str]:
         return {}  # dbt defers to production's schemas of the same database as they are
+
+    def prepare(self) -> None:
+        """Nothing: dbt makes its schemas itself, and `create` made the raw one."""
 
     def sibling_env(self, name: str) -> dict[str, str]:
         if self.settings.is_shared:
