@@ -125,13 +125,11 @@ def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
     warehouse = str(answers.get("warehouse"))
     kept = set(WAREHOUSE_PATHS.get(warehouse, []))
     others = [
-        path
-        for name, paths in WAREHOUSE_PATHS.items()
-        if name != warehouse
-        for path in paths
-        if path not in kept
+        path for name, paths in WAREHOUSE_PATHS.items() if name != warehouse for path in paths if path not in kept
     ]
-    chosen = [path for (option, value), paths in REMOVE_PATHS.items() if str(answers.get(option)) == value for path in paths]
+    chosen = [
+        path for (option, value), paths in REMOVE_PATHS.items() if str(answers.get(option)) == value for path in paths
+    ]
     return [path.format(package=package) for path in dict.fromkeys(chosen + others)]
 
 

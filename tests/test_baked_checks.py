@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_bake import CLOUD_WAREHOUSES
 
 from conftest import TEMPLATE, bake, git_env
-from test_bake import CLOUD_WAREHOUSES
 
 pytestmark = pytest.mark.slow
 
