@@ -71,7 +71,7 @@ WAREHOUSE_PATHS: dict[str, list[str]] = {
     "postgres": [
         "profiles.postgres.yml",
         "macros/privacy/mask_pii_postgres.sql",
-        "macros/incremental",
+        "macros/microbatch_postgres.sql",
         "src/{package}/warehouses/postgres.py",
         "src/{package}/warehouses/postgres_server.py",
         "tests/test_postgres_warehouse.py",

@@ -470,12 +470,13 @@ KEEPERS = [
     "README.md",
     "models/staging/other_source/stg_other.sql",
     "src/shop_analytics/__init__.py",
-    "src/shop_analytics/warehouses/__init__.py",
-    "macros/privacy/mask_pii.sql",
     "tests/conftest.py",
     "data/raw/.gitignore",
     ".github/workflows/ci.yml",
     "benchmarks/slim_ci.py",
+    # Beside the files a DuckDB bake prunes (warehouse=duckdb, the default), as in the template.
+    "macros/privacy/mask_pii.sql",
+    "src/shop_analytics/warehouses/__init__.py",
 ]
 
 
@@ -490,8 +491,6 @@ def make_tree(root: Path, answers_: dict[str, Any]) -> set[str]:
         path = root / relative
         if relative == "deploy":  # a folder of the template's own file: main, which lists them, removes it
             path = path / "kubernetes" / "cronjob.yaml"
-        elif relative == "macros/incremental":  # likewise (Postgres's folder)
-            path = path / "microbatch_postgres.sql"
         elif "." not in path.name and path.name != "Dockerfile":
             path = path / "inner" / "model.sql"
         path.parent.mkdir(parents=True, exist_ok=True)
