@@ -59,23 +59,6 @@ ACCOUNT_VAR = "GOOGLE_CLOUD_PROJECT"
 # Integration tests start the pipeline, which needs the workspace profiles.yml names: without it they skip, saying so.
 ACCOUNT_VAR = "DATABRICKS_HOST"
 {%- endif %}
-{%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}
-# Tests whose expectations are DuckDB's profile and settings (DBT_DUCKDB_PATH, a file per instance): they check
-# config and the seam's dispatch as DuckDB bakes have them, and skip here, saying why.
-DUCKDB_PROFILE_TESTS = (
-    "test_config.py::test_shared_environments_refuse_to_guess_where_to_write",
-    "test_config.py::test_every_missing_shared_setting_is_named_in_one_sentence",
-    "test_config.py::test_a_shared_run_names_every_missing_setting_its_pii_key_and_profile_included",
-    "test_config.py::test_profile_variables_are_those_without_a_default",
-    "test_config.py::test_a_staging_command_without_its_settings_stops_before_writing_anything",
-    "test_config.py::test_settings_reach_dbt_through_the_variables_profiles_yml_reads",
-    "test_config.py::test_deferral_attaches_production_under_its_own_name",
-    "test_warehouses.py::test_the_target_adapter_type_picks_the_implementation",
-    "test_cli.py::test_a_missing_setting_fails_with_the_fix_and_exit_code_one",
-    "test_concurrency.py::test_run_many_refuses_a_set_whose_instance_is_held",
-    "test_hostile_input.py::test_the_sweep_covers_every_variable_config_reads",
-)
-{%- endif %}
 {%- if cookiecutter.container == "yes" %}
 CONTAINER_HOW = "container test: `nox -s container` builds the image and runs it (Docker or Podman needed)"
 {%- endif %}
@@ -126,9 +109,9 @@ def needs_an_account(monkeypatch: pytest.MonkeyPatch) -> None:
 
 {% endif -%}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-{%- if cookiecutter.warehouse == "postgres" %}
-    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a Postgres project; the
-    # Postgres side of what they guard is in tests/test_postgres*.py.
+{%- if cookiecutter.warehouse != "duckdb" %}
+    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a project on another
+    # warehouse; what they guard there is in tests/test_{{ "postgres*" if cookiecutter.warehouse == "postgres" else "cloud_warehouse" }}.py.
     duckdb_only = [item for item in items if item.get_closest_marker("duckdb")]
     if duckdb_only:
         config.hook.pytest_deselected(items=duckdb_only)
@@ -141,10 +124,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=CONTAINER_HOW))
 {%- endif %}
 {%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}
-    duckdb_only = pytest.mark.skip(reason="expects DuckDB's profile; this project's is {{ cookiecutter.warehouse }}'s")
-    for item in items:
-        if item.nodeid.split("[")[0].removeprefix("tests/") in DUCKDB_PROFILE_TESTS:
-            item.add_marker(duckdb_only)
     if not os.environ.get(ACCOUNT_VAR):
         needs = pytest.mark.skip(reason=f"starts the pipeline on {{ cookiecutter.warehouse }}: set {ACCOUNT_VAR} and the rest")
         for item in items:
