@@ -101,6 +101,7 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
     assert "created ci_pr_7" in capsys.readouterr().out
 
 
+@pytest.mark.integration  # run-many starts its sets' pipelines in processes of their own, which reach the warehouse
 def test_run_many_refuses_a_set_whose_instance_is_held(project: Path) -> None:
     settings = _settings(project)
     held = _settings(project, PIPELINE_INSTANCE="ci_pr_7__eu")
