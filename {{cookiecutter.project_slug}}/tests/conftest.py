@@ -156,9 +156,7 @@ def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: py
 
 
 @pytest.fixture
-def example(
-    shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[Path]:
+def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
     """The session's shared copy of the project, read-only, with the CLI pointed at it.
 
     A test that writes into it fails (and the copy is repaired): take `project` to change or build.
