@@ -2,9 +2,8 @@
 
 For the committed sample and each generated scale (`--scales`, scale 1 = ~100k orders), each round runs the
 stages on DuckDB, then on Postgres, so machine noise hits both alike:
-  load     DuckDB: `ingest.ingest` into the audit file (validate + load in one engine). Postgres: the same
-           validation into a local DuckDB file, then COPY of every raw table to `<instance>__raw` through
-           `warehouses.postgres.RawLoader` (one transaction), as the seam's ingest does it.
+  load     `ingest.ingest`: DuckDB validates and loads in the audit file itself; Postgres validates in a local
+           DuckDB engine and COPYs the checked rows to `<instance>__raw` (one server transaction).
   build    `dbt build` of every model and test on the audit location (dbtRunner, in this process).
   publish  the three marts into the published location (`Warehouse.publish`: DuckDB's file swap, Postgres's
            one-transaction copy).
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -30,7 +30,7 @@ from dbt.cli.main import dbtRunner
 
 from {{ cookiecutter.package_name }} import generate, ingest
 from {{ cookiecutter.package_name }}.config import SAMPLE_DIR, Settings
-from {{ cookiecutter.package_name }}.warehouses import IngestRecord, LocalRows, Relation, duckdb, postgres
+from {{ cookiecutter.package_name }}.warehouses import Relation, duckdb, postgres
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import throwaway
 
 STAGES = ("load", "build", "publish")
@@ -98,24 +98,10 @@ def on_duckdb(project: Path, specs: list[ingest.TableSpec], raw_dir: Path, scrat
     (profiles / "profiles.yml").write_text(DUCKDB_PROFILE.format(package=PACKAGE, path=audit), encoding="utf-8")
     with environ({"DBT_RAW_SCHEMA": "raw"}):
         return {
-            "load": timed(lambda: ingest.ingest(audit, specs, raw_dir, "bench", progress=lambda _: None)),
+            "load": timed(lambda: ingest.ingest(duckdb.File(audit), specs, raw_dir, "bench", progress=lambda _: None)),
             "build": timed(lambda: dbt(project, profiles, "build")),
             "publish": timed(lambda: warehouse.publish([Relation("main", mart) for mart in MARTS])),
         }
-
-
-def load_postgres(warehouse: postgres.Warehouse, specs: list[ingest.TableSpec], raw_dir: Path, local: Path) -> None:
-    """Validate into a local DuckDB file, then COPY each raw table to the server in one transaction."""
-    local.unlink(missing_ok=True)
-    ingest.ingest(local, specs, raw_dir, "bench", progress=lambda _: None)
-    with warehouse.raw_loader([warehouse.raw], memory_limit="1GB") as loader:
-        loader.engine.execute(f"attach '{local}' as checked (read_only)")
-        for spec in specs:
-            record = IngestRecord(warehouse.raw, spec.identifier, spec.name, spec.raw_file, "", "", "bench")
-            rows = LocalRows(f'select * from checked.raw."{spec.identifier}"')
-            quarantine = LocalRows("select * from checked.raw._quarantine where source_table = ?", [spec.name])
-            loader.load_raw(record, rows, quarantine)
-        loader.engine.execute("detach checked")
 
 
 def on_postgres(project: Path, specs: list[ingest.TableSpec], raw_dir: Path, scratch: Path) -> dict[str, float]:
@@ -123,9 +109,10 @@ def on_postgres(project: Path, specs: list[ingest.TableSpec], raw_dir: Path, scr
     warehouse = postgres.Warehouse(settings(project, "bench", scratch / "bench.duckdb"))
     warehouse.drop()
     warehouse.create()
+    raw = [dataclasses.replace(spec, schema=warehouse.raw) for spec in specs]
     with environ(warehouse.dbt_env()):
         return {
-            "load": timed(lambda: load_postgres(warehouse, specs, raw_dir, scratch / f"checked{next(ROUNDS)}.duckdb")),
+            "load": timed(lambda: ingest.ingest(warehouse, raw, raw_dir, "bench", progress=lambda _: None)),
             "build": timed(lambda: dbt(project, project, "build")),
             "publish": timed(lambda: warehouse.publish([Relation(warehouse.audit, mart) for mart in MARTS])),
         }

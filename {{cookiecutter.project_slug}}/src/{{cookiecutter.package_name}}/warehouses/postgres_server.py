@@ -42,7 +42,7 @@ DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 SERVER_OPTIONS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "listen_addresses=127.0.0.1")
 # The server trusts local connections and never checks a password; one is given all the same, because prod and
 # staging profiles read PGPASSWORD with no default (and dlt, say, refuses a connection string without one).
-UNCHECKED_PASSWORD = "unchecked-trust-auth"  # pragma: allowlist secret
+UNCHECKED_PASSWORD = "unchecked-trust-auth"  # noqa: S105  # pragma: allowlist secret
 START_ATTEMPTS = 3  # a free port found by bind() can be taken by someone else before pg_ctl binds it
 
 
@@ -202,8 +202,10 @@ def _stop(bin_dir: Path, folder: Path, data: Path) -> None:
 
 
 def _prepare(server: Server) -> None:
-    """Create what the project's SQL needs (pgcrypto, for hmac()) in the database, and in template1 for every
-    database made later (the tests make one each)."""
+    """Create what the project's SQL needs (pgcrypto, for hmac()) in the database and in template1.
+
+    template1 gives it to every database made later (the tests make one each).
+    """
     for database in (server.database, "template1"):
         settings = dataclasses.replace(server, database=database)
         with contextlib.closing(settings.connect()) as connection, connection.cursor() as cursor:
