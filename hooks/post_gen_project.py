@@ -61,7 +61,50 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_wap.py",
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
+        "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
     ],
+}
+# warehouse -> paths, relative to the project root, that only bakes of that warehouse keep: every other
+# warehouse's bake removes them (a path two warehouses list stays in both). Read with REMOVE_PATHS.
+WAREHOUSE_PATHS: dict[str, list[str]] = {
+    "postgres": [
+        "profiles.postgres.yml",
+        "macros/privacy/mask_pii_postgres.sql",
+        "macros/microbatch_postgres.sql",
+        "src/{package}/warehouses/postgres.py",
+        "src/{package}/warehouses/postgres_server.py",
+        "tests/test_postgres_warehouse.py",
+        "tests/test_postgres.py",
+        "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
+    ],
+    "snowflake": [
+        "profiles.snowflake.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/snowflake.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+    "bigquery": [
+        "profiles.bigquery.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/bigquery.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+    "databricks": [
+        "profiles.databricks.yml",
+        "src/{package}/warehouses/cloud.py",
+        "src/{package}/warehouses/databricks.py",
+        "tests/test_cloud_warehouse.py",
+    ],
+}
+# (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it
+# when that answer is given (and is removed, as REMOVE_PATHS says, when another is).
+PROMOTE_PATHS: dict[tuple[str, str], dict[str, str]] = {
+    ("warehouse", "postgres"): {"profiles.postgres.yml": "profiles.yml"},
+    ("warehouse", "snowflake"): {"profiles.snowflake.yml": "profiles.yml"},
+    ("warehouse", "bigquery"): {"profiles.bigquery.yml": "profiles.yml"},
+    ("warehouse", "databricks"): {"profiles.databricks.yml": "profiles.yml"},
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"
@@ -74,14 +117,20 @@ def template_folder(template: str) -> Path:
 
 
 def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
-    """Return the relative paths the answers turn off, with the package name filled in."""
+    """Return the relative paths the answers turn off (REMOVE_PATHS, other warehouses' WAREHOUSE_PATHS), once each.
+
+    The package name is filled in.
+    """
     package = str(answers.get("package_name", ""))
-    return [
-        path.format(package=package)
-        for (option, value), paths in REMOVE_PATHS.items()
-        if str(answers.get(option)) == value
-        for path in paths
+    warehouse = str(answers.get("warehouse"))
+    kept = set(WAREHOUSE_PATHS.get(warehouse, []))
+    others = [
+        path for name, paths in WAREHOUSE_PATHS.items() if name != warehouse for path in paths if path not in kept
     ]
+    chosen = [
+        path for (option, value), paths in REMOVE_PATHS.items() if str(answers.get(option)) == value for path in paths
+    ]
+    return [path.format(package=package) for path in dict.fromkeys(chosen + others)]
 
 
 def written_files(template_dir: Path, package: str) -> frozenset[str]:
@@ -145,6 +194,22 @@ def prune(root: Path, relative_paths: Iterable[str], written: Collection[str]) -
             (parent / ".gitkeep").touch()
     report_kept(kept)
     return removed
+
+
+def promote(root: Path, answers: Mapping[str, Any], written: Collection[str]) -> list[Path]:
+    """Move each variant file the answers pick (PROMOTE_PATHS) over the file it stands for; return the targets.
+
+    A variant the template did not write (the user's own file of that name) is left where it is.
+    """
+    promoted = []
+    for (option, value), variants in PROMOTE_PATHS.items():
+        if str(answers.get(option)) != value:
+            continue
+        for variant, target in variants.items():
+            if variant in written and (root / variant).is_file():
+                (root / variant).replace(root / target)
+                promoted.append(root / target)
+    return promoted
 
 
 def report_kept(kept: list[str]) -> None:
@@ -263,6 +328,7 @@ def main() -> None:
             f"cannot list the template's files ({error}); bake from a complete copy of the template.", file=sys.stderr
         )
         sys.exit(1)
+    promote(root, answers, written)
     prune(root, paths_to_remove(answers), written)
     promote_license(root, answers["license"], written)
     lock(root, str(answers.get("python_version", "")) or None)

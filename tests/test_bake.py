@@ -44,7 +44,7 @@ BASE = {
     f"src/{PACKAGE}/parallel.py", f"src/{PACKAGE}/report_html.py", f"src/{PACKAGE}/sql.py",
     f"src/{PACKAGE}/pii.py", f"src/{PACKAGE}/pii_plugin.py", "tests/test_pii.py",
     f"src/{PACKAGE}/add_source.py", "tests/test_add_source.py", f"src/{PACKAGE}/contract.py", "tests/test_contract.py",
-    f"src/{PACKAGE}/properties.py",
+    f"src/{PACKAGE}/properties.py", f"src/{PACKAGE}/warehouses/__init__.py", f"src/{PACKAGE}/warehouses/duckdb.py",
     "sqlfluff_libs/snapshot_blocks.py",
     f"src/{PACKAGE}/locking.py", "tests/test_concurrency.py", "tests/test_hostile_input.py",
     "tests/test_environments.py", "tests/test_checks.py", "tests/test_history.py", "tests/test_report_html.py",
@@ -52,7 +52,7 @@ BASE = {
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
     "tests/test_ingest_files.py", "tests/test_ingest_values.py", "tests/test_checks_units.py",
     "tests/test_history_units.py", "tests/test_publish_units.py", "tests/test_report_units.py",
-    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py",
+    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py", "tests/test_warehouses.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
     ".github/workflows/pipeline.yml", ".github/run-in-image.sh",
@@ -91,6 +91,17 @@ CONTAINER = {
     "deploy/kubernetes/cronjob.yaml",
     "tests/test_run_contract.py",
 }
+# Postgres bakes only (the hook prunes them from DuckDB bakes); POSTGRES_EXAMPLE only with the example too.
+POSTGRES = {
+    "macros/privacy/mask_pii_postgres.sql", "macros/microbatch_postgres.sql",
+    f"src/{PACKAGE}/warehouses/postgres.py", f"src/{PACKAGE}/warehouses/postgres_server.py",
+    "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
+}  # fmt: skip
+POSTGRES_EXAMPLE = {"tests/test_postgres_example.py", "benchmarks/warehouses.py"}
+# The warehouses that need an account (lint, types, pytest and dbt parse here, no pipeline run): each bake holds
+# its profile variant promoted to profiles.yml, the shared cloud module, its own module and the SQL tests.
+CLOUD_WAREHOUSES = ("snowflake", "bigquery", "databricks")
+CLOUD = {f"src/{PACKAGE}/warehouses/cloud.py", "tests/test_cloud_warehouse.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
@@ -105,7 +116,12 @@ def combinations() -> list[dict[str, str]]:
         combo = {"include_example": include_example, "container": container}
         combo.update({name: CHOICES[name][i % len(CHOICES[name])] for name in independent})
         combos.append(combo)
-    return [{**combo, "warehouse": warehouse} for combo in combos for warehouse in CHOICES["warehouse"]]
+    # Warehouses that run here multiply the rounds; each cloud one (its pruning is one table row) bakes once.
+    local = [warehouse for warehouse in CHOICES["warehouse"] if warehouse not in CLOUD_WAREHOUSES]
+    cloud = [warehouse for warehouse in CHOICES["warehouse"] if warehouse in CLOUD_WAREHOUSES]
+    return [{**combo, "warehouse": warehouse} for combo in combos for warehouse in local] + [
+        {**combos[index % len(combos)], "warehouse": warehouse} for index, warehouse in enumerate(cloud)
+    ]
 
 
 COMBINATIONS = combinations()
@@ -141,6 +157,10 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     files = set(BASE)
     files |= EXAMPLE if answers["include_example"] == "yes" else SKELETON
     files |= CONTAINER if answers["container"] == "yes" else set()
+    if answers["warehouse"] == "postgres":
+        files |= POSTGRES | (POSTGRES_EXAMPLE if answers["include_example"] == "yes" else set())
+    if answers["warehouse"] in CLOUD_WAREHOUSES:
+        files |= CLOUD | {f"src/{PACKAGE}/warehouses/{answers['warehouse']}.py"}
     return files
 
 
@@ -200,13 +220,25 @@ def test_answers_reach_the_files_that_use_them(baked: tuple[Path, dict[str, str]
         assert f"ARG BASE_IMAGE=python:{answers['python_version']}-slim-bookworm" in dockerfile
 
 
+# Where each warehouse's profile says where to write: the settings staging and prod must be given.
+WHERE_SETTINGS = {
+    "duckdb": {"path": "DBT_DUCKDB_PATH"},
+    "postgres": {"host": "PGHOST", "user": "PGUSER", "password": "PGPASSWORD", "dbname": "PGDATABASE",
+                 "schema": "DBT_SCHEMA"},
+    "snowflake": {"schema": "DBT_SCHEMA"},
+    "bigquery": {"dataset": "DBT_SCHEMA"},
+    "databricks": {"schema": "DBT_SCHEMA", "catalog": "DATABRICKS_CATALOG"},
+}  # fmt: skip
+
+
 def test_staging_and_prod_have_no_default_settings(baked: tuple[Path, dict[str, str]]) -> None:
-    project, _ = baked
+    project, answers = baked
     outputs = yaml.safe_load((project / "profiles.yml").read_text(encoding="utf-8"))[PACKAGE]["outputs"]
-    for env in ("staging", "prod"):
-        assert outputs[env]["path"] == "{{ env_var('DBT_DUCKDB_PATH') }}"
-    for env in ("dev", "ci"):
-        assert outputs[env]["path"].startswith("{{ env_var('DBT_DUCKDB_PATH', 'warehouse/")
+    for field, variable in WHERE_SETTINGS[answers["warehouse"]].items():
+        for env in ("staging", "prod"):
+            assert outputs[env][field] == f"{{{{ env_var('{variable}') }}}}", (env, field)
+        for env in ("dev", "ci"):
+            assert outputs[env][field].startswith(f"{{{{ env_var('{variable}', '"), (env, field)
 
 
 def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) -> None:

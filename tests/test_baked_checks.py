@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_bake import CLOUD_WAREHOUSES
 
 from conftest import TEMPLATE, bake, git_env
 
@@ -70,6 +71,45 @@ def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path) -> None:
     for session in ("lint", "typecheck", "tests", "dbt"):
         assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
     # Checks leave the work tree as they found it: nothing to commit after a green run.
+    assert porcelain(project) == ""
+
+
+def test_a_postgres_bake_passes_its_own_nox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """warehouse=postgres with the example: its nox starts throwaway servers from the machine's binaries (PGHOST
+    unset), runs the same sessions green, including the DuckDB-and-Postgres same-marts test."""
+    if not (shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))):
+        pytest.fail("no PostgreSQL binaries: install them (`apt-get install postgresql`; .ci/run does)")
+    project = bake(tmp_path, warehouse="postgres", container="no")
+    for name in [name for name in os.environ if name.startswith("PG")]:
+        monkeypatch.delenv(name)
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
+    assert porcelain(project) == ""
+
+
+# The variables a cloud bake's profile reads: unset here, so its nox runs what needs no account.
+ACCOUNT_PREFIXES = ("SNOWFLAKE_", "GOOGLE_", "BIGQUERY_", "DATABRICKS_")
+
+
+@pytest.mark.parametrize("warehouse", CLOUD_WAREHOUSES)
+def test_a_cloud_bake_passes_its_own_nox_without_an_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse: str
+) -> None:
+    """warehouse=snowflake|bigquery|databricks with no account: lint, typecheck and tests pass (the tests check the
+    SQL the pipeline sends and `dbt parse` every target); the dbt session, which builds on the warehouse, is not run,
+    and the integration tests skip, naming the variable to set."""
+    project = bake(tmp_path, warehouse=warehouse, container="no")
+    for name in [name for name in os.environ if name.startswith(ACCOUNT_PREFIXES)]:
+        monkeypatch.delenv(name)
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests"):
+        assert re.search(rf"\* {session}: success", output), session
+    assert "* dbt" not in output
+    assert "dbt's unit tests skipped" in output
     assert porcelain(project) == ""
 
 

@@ -350,7 +350,7 @@ REPLAYED_BAD_ANSWERS = [
     pytest.param("python_version", "3.8", id="python-version"),
     pytest.param("container", "No", id="container"),
     pytest.param("include_example", "maybe", id="include-example"),
-    pytest.param("warehouse", "postgres", id="warehouse"),
+    pytest.param("warehouse", "oracle", id="warehouse"),
 ]
 
 
@@ -474,6 +474,9 @@ KEEPERS = [
     "data/raw/.gitignore",
     ".github/workflows/ci.yml",
     "benchmarks/slim_ci.py",
+    # Beside the files a DuckDB bake prunes (warehouse=duckdb, the default), as in the template.
+    "macros/privacy/mask_pii.sql",
+    "src/shop_analytics/warehouses/__init__.py",
 ]
 
 
@@ -616,6 +619,59 @@ def test_paths_to_remove_fills_in_the_package_name() -> None:
 def test_remove_table_keys_are_real_choices(option: str, value: str) -> None:
     """It prunes on answers cookiecutter.json can actually give."""
     assert value in ORIGINAL[option]
+
+
+@pytest.mark.parametrize("warehouse", list(post.WAREHOUSE_PATHS))
+def test_warehouse_table_keys_are_real_choices_and_their_paths_exist(warehouse: str) -> None:
+    """Each warehouse's own files are named under a warehouse cookiecutter.json offers, and the template writes them."""
+    assert warehouse in ORIGINAL["warehouse"]
+    written = post.written_files(TEMPLATE, "acme")
+    for path in post.WAREHOUSE_PATHS[warehouse]:
+        path = path.format(package="acme")
+        assert path in written or any(name.startswith(f"{path}/") for name in written), path
+
+
+def test_a_warehouse_keeps_its_own_files_and_a_file_it_shares() -> None:
+    """A Snowflake bake drops Postgres's and BigQuery's files but keeps cloud.py, which BigQuery's list names too;
+    a DuckDB bake drops every other warehouse's files, cloud.py once."""
+    snowflake = post.paths_to_remove(answers(warehouse="snowflake", package_name="acme"))
+    assert "src/acme/warehouses/bigquery.py" in snowflake
+    assert "src/acme/warehouses/postgres.py" in snowflake
+    assert "src/acme/warehouses/cloud.py" not in snowflake
+    assert "src/acme/warehouses/snowflake.py" not in snowflake
+    duckdb = post.paths_to_remove(answers(warehouse="duckdb", package_name="acme"))
+    assert duckdb.count("src/acme/warehouses/cloud.py") == 1
+    assert {"profiles.snowflake.yml", "profiles.postgres.yml", "src/acme/warehouses/databricks.py"} <= set(duckdb)
+
+
+@pytest.mark.parametrize(("option", "value"), list(post.PROMOTE_PATHS), ids="=".join)
+def test_promote_table_keys_are_real_choices(option: str, value: str) -> None:
+    """It promotes variants on answers cookiecutter.json can actually give, and each variant exists."""
+    assert value in ORIGINAL[option]
+    written = post.written_files(TEMPLATE, "acme")
+    assert set(post.PROMOTE_PATHS[option, value]) <= written
+
+
+def test_promote_puts_the_chosen_variant_in_place_of_its_file(tmp_path: Path) -> None:
+    """A postgres answer replaces profiles.yml by the Postgres variant; a duckdb answer leaves both (the
+    prune table removes the variant)."""
+    for name in ("profiles.yml", "profiles.postgres.yml"):
+        (tmp_path / name).write_text(f"{name}\n", encoding="utf-8")
+    written = {"profiles.yml", "profiles.postgres.yml"}
+
+    assert post.promote(tmp_path, answers(warehouse="duckdb"), written) == []
+    assert set(files_under(tmp_path)) == written
+    assert post.promote(tmp_path, answers(warehouse="postgres"), written) == [tmp_path / "profiles.yml"]
+    assert files_under(tmp_path) == {"profiles.yml": b"profiles.postgres.yml\n"}
+
+
+def test_promote_leaves_a_variant_the_template_did_not_write(tmp_path: Path) -> None:
+    """A file of the user's that happens to bear a variant's name is not moved over theirs."""
+    (tmp_path / "profiles.yml").write_text("mine\n", encoding="utf-8")
+    (tmp_path / "profiles.postgres.yml").write_text("also mine\n", encoding="utf-8")
+
+    assert post.promote(tmp_path, answers(warehouse="postgres"), {"profiles.yml"}) == []
+    assert files_under(tmp_path)["profiles.yml"] == b"mine\n"
 
 
 # --- post_gen_project: license ------------------------------------------------------------------

@@ -14,10 +14,15 @@ Tests marked `container` build and run the step image with a real engine: only `
 """
 
 from __future__ import annotations
-
+{% if cookiecutter.warehouse == "postgres" %}
+import contextlib
+{%- endif %}
 import functools
 import json
 import os
+{%- if cookiecutter.warehouse == "postgres" %}
+import secrets
+{%- endif %}
 import shutil
 import subprocess
 import sys
@@ -27,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+{%- if cookiecutter.warehouse == "postgres" %}
+
+from {{ cookiecutter.package_name }}.sql import identifier
+from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
+{%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -40,6 +50,16 @@ ENVIRONMENT_VARIABLES = (
 
 
 INTEGRATION_HOW = "run them with `nox -s tests -- --integration` (CI=true runs them always)"
+{%- if cookiecutter.warehouse == "snowflake" %}
+# Integration tests start the pipeline, which needs the account profiles.yml names: without it they skip, saying so.
+ACCOUNT_VAR = "SNOWFLAKE_ACCOUNT"
+{%- elif cookiecutter.warehouse == "bigquery" %}
+# Integration tests start the pipeline, which needs the project profiles.yml names: without it they skip, saying so.
+ACCOUNT_VAR = "GOOGLE_CLOUD_PROJECT"
+{%- elif cookiecutter.warehouse == "databricks" %}
+# Integration tests start the pipeline, which needs the workspace profiles.yml names: without it they skip, saying so.
+ACCOUNT_VAR = "DATABRICKS_HOST"
+{%- endif %}
 {%- if cookiecutter.container == "yes" %}
 CONTAINER_HOW = "container test: `nox -s container` builds the image and runs it (Docker or Podman needed)"
 {%- endif %}
@@ -64,12 +84,53 @@ def runs_integration(config: pytest.Config) -> bool:
     return in_ci() or bool(config.getoption("--integration")) or "integration" in (config.getoption("markexpr") or "")
 
 
+{% if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] -%}
+@pytest.fixture(autouse=True)
+def needs_an_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ACCOUNT_VAR, a test that reaches the warehouse through the process environment (as the pipeline does)
+    is skipped when it connects, saying which variable to set; a test that gives its own settings is not."""
+    if os.environ.get(ACCOUNT_VAR):
+        return
+    # Imported here: the template's README test runs this conftest where the package is not installed (and then
+    # nothing can connect).
+    try:
+        from {{ cookiecutter.package_name }}.warehouses import {{ cookiecutter.warehouse }}  # noqa: PLC0415 - see above
+    except ImportError:
+        return
+
+    connect = {{ cookiecutter.warehouse }}.Dialect.connect
+
+    def skip_or_connect(dialect: Any) -> Any:
+        if dialect.environ is os.environ:
+            pytest.skip(f"reaches {{ cookiecutter.warehouse }}: set {ACCOUNT_VAR} and the other variables profiles.yml reads")
+        return connect(dialect)
+
+    monkeypatch.setattr({{ cookiecutter.warehouse }}.Dialect, "connect", skip_or_connect)
+
+
+{% endif -%}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+{%- if cookiecutter.warehouse != "duckdb" %}
+    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a project on another
+    # warehouse; what they guard there is in tests/test_{{ "postgres*" if cookiecutter.warehouse == "postgres" else "cloud_warehouse" }}.py.
+    duckdb_only = [item for item in items if item.get_closest_marker("duckdb")]
+    if duckdb_only:
+        config.hook.pytest_deselected(items=duckdb_only)
+        items[:] = [item for item in items if not item.get_closest_marker("duckdb")]
+{%- endif %}
 {%- if cookiecutter.container == "yes" %}
     if not config.getoption("--container"):
         for item in items:
             if item.get_closest_marker("container"):
                 item.add_marker(pytest.mark.skip(reason=CONTAINER_HOW))
+{%- endif %}
+{%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}
+    if not os.environ.get(ACCOUNT_VAR):
+        needs = pytest.mark.skip(reason=f"starts the pipeline on {{ cookiecutter.warehouse }}: set {ACCOUNT_VAR} and the rest")
+        for item in items:
+            if item.get_closest_marker("integration"):
+                item.add_marker(needs)
+        return
 {%- endif %}
     if runs_integration(config):
         return
@@ -129,19 +190,22 @@ def shared_example(tmp_path_factory: pytest.TempPathFactory) -> Example:
     return Example(tmp_path_factory.mktemp("example") / "project")
 
 
-def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     monkeypatch.setenv("DBT_PROJECT_DIR", str(folder))
     for name in ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+{%- if cookiecutter.warehouse == "postgres" %}
+    request.getfixturevalue("database")  # the test's own database: its instances are schemas there
+{%- endif %}
 
 
 @pytest.fixture
-def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
     """The session's shared copy of the project, read-only, with the CLI pointed at it.
 
     A test that writes into it fails (and the copy is repaired): take `project` to change or build.
     """
-    _point_the_cli_at(shared_example.root, monkeypatch)
+    _point_the_cli_at(shared_example.root, monkeypatch, request)
     yield shared_example.root
     changed = shared_example.repair()
     if changed:
@@ -149,14 +213,16 @@ def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_example: Example) -> Iterator[Path]:
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_example: Example, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     """A copy of the dbt project and its data in a temp dir, with the CLI pointed at it.
 
     Its files are hard links to the session's example: replacing, deleting or adding files is the
     test's own business, and a file written in place is put back in the example afterwards.
     """
     copy = copy_project(tmp_path / "project", source=shared_example.root)
-    _point_the_cli_at(copy, monkeypatch)
+    _point_the_cli_at(copy, monkeypatch, request)
     yield copy
     shared_example.repair()
 
@@ -250,3 +316,68 @@ def parsed(project_dir: Path) -> dict[str, Any]:
     return _parse_models(
         tuple((p.relative_to(project_dir).as_posix(), p.read_text(encoding="utf-8")) for p in files if p.is_file())
     )
+{%- if cookiecutter.warehouse == "postgres" %}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres() -> Iterator[Server]:
+    """The session's PostgreSQL server: the one the PG* variables name when PGHOST is set, else a throwaway one.
+
+    Its PG* variables are set for the whole session, so every CLI a test starts reaches it; a test that uses the
+    project gets a database of its own there (`database`), so a shared server keeps other people's data.
+    """
+    if os.environ.get("PGHOST"):
+        yield Server.from_environ(os.environ)
+        return
+    with throwaway() as server:
+        saved = {name: os.environ.get(name) for name in server.environ()}
+        os.environ.update(server.environ())
+        try:
+            yield server
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@pytest.fixture
+def database(postgres: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new database of this test's own on the session's server, named to libpq and dbt by the PG* variables.
+
+    Every instance the test makes (a schema per location) lives there, so tests never see each other's
+    instances, as DuckDB's tests never share a file; it is dropped afterwards. On a server PGHOST names, the
+    user needs CREATEDB.
+    """
+    name = f"test_{secrets.token_hex(6)}"
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create database {identifier(name)}")
+    for variable, value in {**postgres.environ(), "PGDATABASE": name}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    yield name
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop database {identifier(name)} with (force)")
+
+
+@contextlib.contextmanager
+def connect(server: Server, options: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A psycopg2 connection to `server` with session `options`, closed on exit."""
+    with contextlib.closing(server.connect(options)) as connection:
+        yield connection
+
+
+@pytest.fixture
+def schema(postgres: Server) -> Iterator[str]:
+    """A schema-name prefix of this test's own; every schema whose name starts with it is dropped afterwards."""
+    prefix = f"t{secrets.token_hex(4)}"
+    yield prefix
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        cursor.execute("select nspname from pg_namespace where starts_with(nspname, %s)", [prefix])
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"drop schema {identifier(name)} cascade")
+        connection.commit()
+{%- endif %}

@@ -23,7 +23,8 @@ from conftest import PACKAGE
 from {{ cookiecutter.package_name }} import cli as main_cli
 from {{ cookiecutter.package_name }} import config, locking, parallel, publish
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.publish import snapshot
+from {{ cookiecutter.package_name }}.warehouses import duckdb as duckdb_warehouse
+from {{ cookiecutter.package_name }}.warehouses.duckdb import snapshot
 
 CI = {"PR_NUMBER": "7"}
 
@@ -100,6 +101,7 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
     assert "created ci_pr_7" in capsys.readouterr().out
 
 
+@pytest.mark.integration  # run-many starts its sets' pipelines in processes of their own, which reach the warehouse
 def test_run_many_refuses_a_set_whose_instance_is_held(project: Path) -> None:
     settings = _settings(project)
     held = _settings(project, PIPELINE_INSTANCE="ci_pr_7__eu")
@@ -119,6 +121,7 @@ def _tiny_audit(settings: config.Settings, rows: int) -> None:
         con.execute("create or replace table main.fct_orders as select range as order_id from range(?)", [rows])
 
 
+@pytest.mark.duckdb
 def test_a_reader_of_the_published_file_does_not_block_publish_and_keeps_the_old_tables(project: Path) -> None:
     settings = _settings(project)
     marts = [publish.Relation("main", "fct_orders")]
@@ -150,6 +153,7 @@ def test_a_reader_of_the_published_file_does_not_block_publish_and_keeps_the_old
     assert [p.name for p in settings.duckdb_path.parent.iterdir() if "publishing" in p.name] == []
 
 
+@pytest.mark.duckdb
 def test_a_held_audit_database_fails_the_run_with_one_sentence_and_a_failed_report(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,9 +184,9 @@ def test_duckdbs_lock_error_becomes_a_sentence_naming_the_file(tmp_path: Path) -
     duckdb.connect(str(database)).close()
     code = f"import duckdb\ncon = duckdb.connect({str(database)!r})"
     with _held_elsewhere(code) as holder, pytest.raises(PipelineError) as refused:
-        locking.ensure_writable(database)
+        duckdb_warehouse.ensure_writable(database)
     assert str(refused.value) == (
         f"{database} is open in another process (pid {holder.pid}, e.g. a BI tool or notebook); "
         "close the other connection or wait, then run again."
     )
-    assert locking.database_in_use(ValueError("Could not set lock on file")) is None
+    assert duckdb_warehouse.database_in_use(ValueError("Could not set lock on file")) is None

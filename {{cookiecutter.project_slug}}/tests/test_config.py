@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ENVIRONMENT_VARIABLES, PROJECT_DIR
-from {{ cookiecutter.package_name }} import cli, config
+from {{ cookiecutter.package_name }} import cli, config, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -95,6 +95,7 @@ def test_dev_and_ci_default_to_the_committed_sample(project: Path) -> None:
     assert config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).duckdb_path.name == "ci.duckdb"
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_shared_environments_refuse_to_guess_where_to_write(project: Path, env: str) -> None:
     with pytest.raises(PipelineError, match=f"environment '{env}' needs DBT_DUCKDB_PATH") as error:
@@ -102,6 +103,7 @@ def test_shared_environments_refuse_to_guess_where_to_write(project: Path, env: 
     assert "export DBT_DUCKDB_PATH=" in str(error.value)
 
 
+@pytest.mark.duckdb
 def test_every_missing_shared_setting_is_named_in_one_sentence(project: Path) -> None:
     with pytest.raises(PipelineError) as error:
         config.resolve("prod", environ={"DBT_PROJECT_DIR": str(project), "RAW_DATA_DIR": "  "})
@@ -135,6 +137,7 @@ def shared_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize(
     ("env", "listed"),
     [("staging", "DBT_DUCKDB_PATH, RAW_DATA_DIR, its own PII_HASH_KEY and WAREHOUSE_PASSWORD, which are not set"),
@@ -155,12 +158,14 @@ def test_a_shared_run_names_every_missing_setting_its_pii_key_and_profile_includ
                                  "RAW_DATA_DIR": "/d/raw"})  # fmt: skip
 
 
+@pytest.mark.duckdb
 def test_profile_variables_are_those_without_a_default(shared_project: Path) -> None:
     assert sorted(config.profile_variables(shared_project, "staging")) == ["DBT_DUCKDB_PATH", "WAREHOUSE_PASSWORD"]
     assert "WAREHOUSE_PASSWORD" not in config.profile_variables(shared_project, "dev")
     assert config.profile_variables(shared_project, "no_such_target") == []
 
 
+@pytest.mark.duckdb
 def test_a_staging_command_without_its_settings_stops_before_writing_anything(
     shared_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,6 +196,7 @@ def _shared(project: Path, env: str, runner: dict[str, str], path: str, **more: 
     return config.resolve(env, environ={**environ, **runner, **more})
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("env", ["staging", "prod"])
 @pytest.mark.parametrize(
     ("runner", "path", "why"),
@@ -218,6 +224,7 @@ def test_a_shared_database_a_github_job_would_lose_is_refused_in_one_sentence(
     assert "\n" not in message and message.endswith("copies the database out itself.")  # one sentence
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize(
     ("env", "runner", "path", "more"),
     [
@@ -236,6 +243,7 @@ def test_a_shared_database_that_outlives_the_job_is_accepted(
     assert _shared(project, env, runner, path, **more).duckdb_path == (project / path).resolve()
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("env", ["dev", "ci"])
 def test_throwaway_instances_may_live_on_a_github_hosted_runner(project: Path, env: str) -> None:
     """dev and ci instances are rebuilt from the sample by every job: losing them loses nothing."""
@@ -243,6 +251,7 @@ def test_throwaway_instances_may_live_on_a_github_hosted_runner(project: Path, e
     assert settings.duckdb_path.is_relative_to(project / "warehouse")
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("value", ["yes", "1", "TRUE!", "maybe"])
 def test_an_opt_out_that_is_not_true_or_false_is_named(project: Path, value: str) -> None:
     refused = rf"PIPELINE_ALLOW_EPHEMERAL_DUCKDB='{re.escape(value)}' must be true or false"
@@ -264,13 +273,15 @@ def test_a_prod_run_on_a_github_hosted_runner_stops_before_writing_anything(
     assert sorted(shared_project.rglob("*")) == before
 
 
+@pytest.mark.duckdb
 def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": "2"})
     # dbt builds in the audit database; only `publish` writes where consumers read.
-    assert settings.dbt_env() == {"DBT_DUCKDB_PATH": str(settings.audit_path), "DBT_THREADS": "2"}
+    dbt_env = warehouses.for_settings(settings).dbt_env()
+    assert dbt_env == {"DBT_DUCKDB_PATH": str(settings.audit_path), "DBT_THREADS": "2"}
     assert settings.audit_path == settings.duckdb_path.with_name("ci__audit.duckdb")
     profiles = (project / "profiles.yml").read_text(encoding="utf-8")
-    for name in settings.dbt_env():
+    for name in dbt_env:
         assert f"env_var('{name}'" in profiles
 
 
@@ -357,13 +368,16 @@ def test_a_pr_number_with_leading_zeros_is_the_same_pull_request(project: Path) 
     assert names == {ref.name} == {"ci_pr_7"}
 
 
+@pytest.mark.duckdb
 def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
     environ = {"DBT_PROJECT_DIR": str(project), "DBT_DEFER_DUCKDB_PATH": "/data/prod.duckdb", "DBT_STATE_DIR": "st"}
     settings = config.resolve("ci", environ=environ)
     assert settings.state_dir == project / "st"
-    assert settings.dbt_env()["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
-    assert settings.dbt_env()["DBT_DEFER_DATABASE"] == "prod"
-    assert "DBT_DEFER_DATABASE" not in config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).dbt_env()
+    dbt_env = warehouses.for_settings(settings).dbt_env()
+    assert dbt_env["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
+    assert dbt_env["DBT_DEFER_DATABASE"] == "prod"
+    without = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    assert "DBT_DEFER_DATABASE" not in warehouses.for_settings(without).dbt_env()
 
 
 def test_an_instance_can_be_named_for_a_parameter_set(project: Path) -> None:

@@ -8,16 +8,18 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import jinja2
 import pytest
 
-from conftest import PROJECT_DIR, cli, parsed
+from conftest import PACKAGE, PROJECT_DIR, cli, parsed
 from {{ cookiecutter.package_name }} import config, pii
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.pii_plugin import Plugin
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 DEV_KEY = pii.DEV_KEY.encode()
 STAGING_KEY = "k" * pii.MIN_KEY_LENGTH
@@ -171,7 +173,7 @@ def _cells(database: Path) -> Iterator[str]:
 
 def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> None:
     db = crm / "w.duckdb"
-    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=DEV_KEY)
+    result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=DEV_KEY)
     assert [(t.table, t.loaded_rows, t.quarantined_rows) for t in result.tables] == [
         ("people", 2, 4), ("contacts", 1, 1), ("visits", 1, 0)
     ]  # fmt: skip
@@ -203,7 +205,7 @@ def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> No
 
 def test_prod_stores_the_clear_values(crm: Path) -> None:
     db = crm / "w.duckdb"
-    ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=None)
+    ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=None)
     cells = "\n".join(_cells(db))
     assert all(value in cells for value in CLEAR)
 
@@ -232,19 +234,30 @@ def test_dbt_connections_get_the_same_mask_on_every_cursor(monkeypatch: pytest.M
         Plugin("pii_plugin", {"environment": "staging"})
 
 
-def _render_mask_pii(target: str, column: str, keep_email_shape: bool) -> str:
-    """The SQL mask_pii() compiles to in a table model of `target`, rendered without dbt."""
-    source = (PROJECT_DIR / "macros" / "privacy" / "mask_pii.sql").read_text(encoding="utf-8")
+def _render_mask_pii(target: str, column: str, keep_email_shape: bool, warehouse: str = "duckdb") -> str:
+    """The SQL mask_pii() compiles to in a table model of `target` on `warehouse`, rendered without dbt.
+
+    adapter.dispatch() picks `<warehouse>__<name>`, else `default__<name>`, among the macros of macros/privacy/.
+    """
     environment = jinja2.Environment(extensions=["jinja2.ext.do"])  # noqa: S701  # renders SQL, not HTML
+    macros: dict[str, Any] = {}
+
+    def dispatch(name: str) -> Any:
+        return macros.get(f"{warehouse}__{name}") or macros[f"default__{name}"]
+
     context = {
-        "target": {"name": target},
+        "target": {"name": target, "type": warehouse},
+        "project_name": PACKAGE,
         "var": lambda name, default: default,
         "execute": True,
         "config": {"materialized": "table"},
-        "dbt": {"concat": lambda fields: "concat(" + ", ".join(fields) + ")"},
+        "dbt": {"concat": " || ".join},  # dbt's default__concat, DuckDB's and Postgres's
+        "adapter": {"dispatch": dispatch},
     }
-    macro = vars(environment.from_string(source).make_module(context))["mask_pii"]  # its names are dynamic
-    return str(macro(column, keep_email_shape=keep_email_shape))
+    for path in sorted((PROJECT_DIR / "macros" / "privacy").glob("*.sql")):
+        source = path.read_text(encoding="utf-8")
+        macros.update(vars(environment.from_string(source).make_module(context)))  # its names are dynamic
+    return str(macros["mask_pii"](column, keep_email_shape=keep_email_shape))
 
 
 @pytest.mark.parametrize("keep_email_shape", [False, True])

@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }} import checks, config, history, pipeline, r
 from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
 from {{ cookiecutter.package_name }}.ingest import IngestResult, TableResult
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 CHECKS = [
     Check("output", "unique_fct_orders_order_id", "error", "fail", "Got 3 results", 3),
@@ -26,6 +27,18 @@ NOT_COMPARED = Check("regression", "compared with production", "info", "pass", "
 NOT_JUDGED = Check("trend", "rows:fct_orders within control limits", "warn", "not judged",
                    "not judged yet (needs 5 runs, has 3): 90.00 against 7.00 .. 7.00 over 3 runs", 90)  # fmt: skip
 AUDIT = "ci_pr_3__audit"
+
+
+def _append(database: Path, **run: Any) -> None:
+    """history.append on a Session of one DuckDB file."""
+    with File(database).session() as session:
+        history.append(session, **run)
+
+
+def _load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
+    """history.load from a Session of one DuckDB file."""
+    with File(database).session() as session:
+        return history.load(session, limit)
 
 
 @pytest.fixture
@@ -64,10 +77,12 @@ def _document(settings: config.Settings, status: str = "failed", checks: list[Ch
     )  # fmt: skip
 
 
+@pytest.mark.duckdb
 def test_metrics_are_rows_per_mart_and_seconds_per_model(settings: config.Settings) -> None:
     assert report.metrics(settings) == {"rows:fct_orders": 7.0, "model_seconds:fct_orders": 0.42}
 
 
+@pytest.mark.duckdb
 def test_the_document_holds_the_run(settings: config.Settings) -> None:
     document = _document(settings)
     assert (document["instance"], document["status"], document["published"]) == ("ci_pr_3", "failed", False)
@@ -78,6 +93,7 @@ def test_the_document_holds_the_run(settings: config.Settings) -> None:
     assert document["history"][-1]["model_seconds"] == {"fct_orders": 0.42}
 
 
+@pytest.mark.duckdb
 def test_the_terminal_summary_names_failures_by_severity(settings: config.Settings) -> None:
     text = report.render_document(_document(settings))
     assert text.startswith("Run summary (ci_pr_3): FAILED in 12.5 s")
@@ -138,6 +154,7 @@ def test_the_check_step_counts_as_the_summary_does(settings: config.Settings, mo
     assert "(1 of them trend checks added by the report step)" in text
 
 
+@pytest.mark.duckdb
 def test_a_run_that_publishes_nothing_says_so(settings: config.Settings) -> None:
     """No relation to publish: "nothing published" and why, never "published 0 relation(s) to <file>"."""
     run = pipeline.Run(settings)  # built nothing
@@ -159,6 +176,7 @@ def test_a_run_that_publishes_nothing_says_so(settings: config.Settings) -> None
     assert f"  published   to {settings.duckdb_path.name}" in published
 
 
+@pytest.mark.duckdb
 def test_a_mart_whose_name_holds_quotes_is_counted(settings: config.Settings) -> None:
     """Identifiers go through sql.relation: dbt's relation_name text is never spliced into SQL."""
     import duckdb  # noqa: PLC0415
@@ -179,9 +197,9 @@ def test_per_model_runtimes_reach_the_history_and_its_charts(settings: config.Se
     """history.append/load keep `model_seconds:<model>`; the document and the page show its trend."""
     database = settings.audit_path
     for day, seconds in enumerate([0.40, 0.45, 0.42], start=1):
-        history.append(database, run_id=f"r{day}", started_at=f"2026-01-0{day}T00:00:00Z", status="published",
+        _append(database, run_id=f"r{day}", started_at=f"2026-01-0{day}T00:00:00Z", status="published",
                        seconds=10.0, metrics={"model_seconds:fct_orders": seconds, "rows:fct_orders": 7.0})  # fmt: skip
-    past = history.load(database)
+    past = _load(database)
     current = report.metrics(settings)
     limits = history.control(past, current)
     run = {"run_id": "now", "started_at": "2026-01-04T00:00:00", "status": "published", "seconds": 9.0}
@@ -196,6 +214,7 @@ def test_per_model_runtimes_reach_the_history_and_its_charts(settings: config.Se
     assert '<h3 title="fct_orders model seconds">fct_orders model seconds</h3>' in page
 
 
+@pytest.mark.duckdb
 def test_the_markdown_lists_failed_checks_errors_first(settings: config.Settings) -> None:
     markdown = report.markdown(_document(settings))
     assert markdown.startswith("### ❌ `ci_pr_3` run 20260101T000000Z-abc123: failed")

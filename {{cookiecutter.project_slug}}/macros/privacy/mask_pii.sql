@@ -21,11 +21,22 @@
         {%- endif -%}
         {% if keep_email_shape -%}
             case
-                when regexp_full_match({{ column }}, '[0-9a-f]{64}@example[.]invalid') then {{ column }}
-                else {{ dbt.concat(["replace(pii_mask(" ~ column ~ "), 'masked:', '')", "'@example.invalid'"]) }}
+                when {{ adapter.dispatch('is_masked_email')(column) }} then {{ column }}
+                else {{ dbt.concat(["replace(" ~ adapter.dispatch('pii_mask')(column) ~ ", 'masked:', '')",
+                                    "'@example.invalid'"]) }}
             end
         {%- else -%}
-            pii_mask({{ column }})
+            {{ adapter.dispatch('pii_mask')(column) }}
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The SQL of the mask, per warehouse (dispatched).
+    DuckDB: pii_mask(), the function pii_plugin registers. #}
+{% macro default__pii_mask(column) -%}
+    pii_mask({{ column }})
+{%- endmacro %}
+
+{% macro default__is_masked_email(column) -%}
+    regexp_full_match({{ column }}, '[0-9a-f]{64}@example[.]invalid')
 {%- endmacro %}

@@ -3,6 +3,9 @@
 Every module that builds SQL names schemas, tables, columns and attached databases through
 `identifier` (or `relation`); every value (a path, a date, a user's text) is passed to
 `execute(sql, [values])` as a parameter. DuckDB binds parameters in `attach ? as name` too.
+
+The keyword list comes from an in-memory DuckDB (`duckdb_keywords()`, PostgreSQL's grammar), used as a
+local engine, not as the warehouse.
 """
 
 from __future__ import annotations
@@ -13,19 +16,21 @@ import re
 import duckdb
 
 
-def identifier(name: str) -> str:
-    """`name` as a double-quoted SQL identifier: `o"b` -> `"o""b"`.
+def identifier(name: str, quote: str = '"') -> str:
+    """`name` as a quoted SQL identifier, the quote character doubled inside: `o"b` -> `"o""b"`.
 
+    `quote` is `"` (standard SQL: DuckDB, PostgreSQL, Snowflake) or a backtick (Databricks, BigQuery; BigQuery
+    does not read a doubled backtick, so its warehouse refuses names holding one before calling this).
     Raises ValueError for an empty name or one holding a NUL character, which no warehouse accepts.
     """
     if not name or "\x00" in name:
         raise ValueError(f"{name!r} cannot be an SQL identifier: it is empty or holds a NUL character.")
-    return '"' + name.replace('"', '""') + '"'
+    return quote + name.replace(quote, quote * 2) + quote
 
 
-def relation(*parts: str) -> str:
+def relation(*parts: str, quote: str = '"') -> str:
     """A dotted, quoted relation name: `relation("published", "main", "fct_invoices")`."""
-    return ".".join(identifier(part) for part in parts)
+    return ".".join(identifier(part, quote) for part in parts)
 
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")

@@ -1,0 +1,554 @@
+"""PostgreSQL behind the seam: a schema per location, COPY to load, one transaction to publish.
+
+An instance `<name>` (`dev__<branch>`, `ci_pr_<n>`, `staging`, `prod`) is three schemas of the database the `PG*`
+variables name (libpq's own: PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE, read by psycopg2 and dbt alike):
+`<name>__raw` (ingest's raw tables, quarantine and load state), `<name>__audit` (dbt builds and checks there)
+and `<name>` (published: consumers read it). The audit location is `<name>__audit` with `<name>__raw`; a
+schema dbt derives from the audit schema (`<name>__audit_x`) is published as `<name>_x`. Who owns an instance is
+the published schema's comment (JSON), which `list_instances` reads from the catalog.
+
+The driver is psycopg2, dbt-postgres's own, so the project gains no dependency; dbt's adapter was the other
+candidate, but ingest's bulk load needs `COPY ... FROM STDIN`, which psycopg2 gives directly (`copy_expert`).
+
+Ingest validates raw files in an in-process DuckDB (`RawLoader.engine`), then copies the checked rows to the
+server with `COPY ... FROM STDIN` (CSV written by DuckDB), all tables, quarantine rows and the `_ingest_state`
+records in one server transaction: a failed ingest leaves the raw schema as it was.
+
+Publish copies each audited table into the published schema (`drop table` + `create table as`) inside ONE
+transaction: DDL is transactional in PostgreSQL, so a consumer sees every old table or every new one, and a
+process killed mid-publish (its connection gone) rolls back on the server. A reader that holds a published
+table makes the publish wait for it (the drop's lock), never read half a swap. The audit schema keeps its
+tables, so slim CI defers to production's `prod__audit` schema as dbt recorded it, which holds what was published.
+
+mask_pii() reads its key from the session setting `<package>.pii_key`: `dbt_env` passes it to dbt's connections
+as PGOPTIONS (`-c <package>.pii_key=...`), so it is never in SQL text, a log or the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+
+from .. import sql
+from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from . import (
+    AUDIT,
+    KILL_DURING_PUBLISH,
+    PUBLISHED,
+    QUARANTINE,
+    STATE,
+    IngestRecord,
+    Instance,
+    InUse,
+    Kept,
+    LocalRows,
+    Location,
+    MissingRelation,
+    Params,
+    Relation,
+    WarehouseError,
+    env_of,
+)
+from .postgres_server import pgoptions
+
+TYPE = "postgres"
+OPTIONS_VAR = "PGOPTIONS"
+RAW_SUFFIX = "__raw"
+# The published schema of production: slim CI compares with it, and defers to its audit schema.
+PRODUCTION = "prod"
+# mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
+PII_SETTING = f"{__name__.split('.')[0]}.pii_key"
+# DuckDB's type names (of the engine's checked rows) as PostgreSQL spells them; DECIMAL(p,s) keeps its arguments.
+_TYPES = {
+    "BOOLEAN": "boolean", "TINYINT": "smallint", "SMALLINT": "smallint", "INTEGER": "integer", "BIGINT": "bigint",
+    "HUGEINT": "numeric(38,0)", "UTINYINT": "smallint", "USMALLINT": "integer", "UINTEGER": "bigint",
+    "UBIGINT": "numeric(20,0)", "FLOAT": "real", "DOUBLE": "double precision", "VARCHAR": "varchar",
+    "DATE": "date", "TIME": "time", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "BLOB": "bytea", "UUID": "uuid", "INTERVAL": "interval",
+}  # fmt: skip
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+# How the catalog's format_type() spells the short names above, to tell whether a raw table's columns changed.
+_CATALOG_NAMES = {
+    "varchar": "character varying", "timestamp": "timestamp without time zone",
+    "timestamptz": "timestamp with time zone", "time": "time without time zone",
+}  # fmt: skip
+# psycopg2's error classes (SQLSTATE) that mean "no such relation or schema", and "someone else holds it".
+_MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName, psycopg2.errors.UndefinedColumn)
+_HELD = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected)
+
+
+def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
+    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    message = f"{doing}: {text}" if doing else text
+    if isinstance(error, _MISSING):
+        return MissingRelation(message)
+    if isinstance(error, _HELD):
+        return InUse(f"{message}; another session holds it: wait, or end that session, then run again.")
+    if isinstance(error, psycopg2.OperationalError):
+        return WarehouseError(
+            f"cannot reach PostgreSQL ({text}); set PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE to your server."
+        )
+    return WarehouseError(message)
+
+
+def placeholders(statement: str) -> str:
+    """The seam's `?` placeholders as psycopg2's `%s` (and a literal `%` doubled), outside quotes and identifiers."""
+    out, quote = [], ""
+    for char in statement:
+        if quote:
+            quote = "" if char == quote else quote
+            out.append("%%" if char == "%" else char)
+        elif char in ("'", '"'):
+            quote = char
+            out.append(char)
+        else:
+            out.append("%s" if char == "?" else "%%" if char == "%" else char)
+    return "".join(out)
+
+
+def connect(options: Mapping[str, str] | None = None) -> psycopg2.extensions.connection:
+    """A connection to the server the PG* variables name (libpq reads them), in autocommit mode; WarehouseError."""
+    try:
+        connection = psycopg2.connect("", options=pgoptions(options) if options else None)
+    except psycopg2.Error as error:
+        raise _error(error) from None
+    connection.autocommit = True
+    return connection
+
+
+class Session:
+    """A Session (see the package) on one psycopg2 connection, naming schemas as the location has them.
+
+    `schemas` maps a schema dbt recorded (the audit one) to the one this location holds (the published one);
+    `production_schemas` does the same for production.
+    """
+
+    def __init__(
+        self, connection: psycopg2.extensions.connection, schemas: Mapping[str, str] | None = None,
+        production_schemas: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        self.connection = connection
+        self.schemas = dict(schemas or {})
+        self.production_schemas = production_schemas
+
+    def _run(self, statement: str, params: Params) -> psycopg2.extensions.cursor:
+        cursor = self.connection.cursor()
+        try:
+            if params:
+                cursor.execute(placeholders(statement), list(params))
+            else:  # without parameters psycopg2 sends the text as it is: no `%` to double
+                cursor.execute(statement)
+        except psycopg2.Error as error:
+            cursor.close()
+            raise _error(error) from None
+        return cursor
+
+    def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        with contextlib.closing(self._run(sql, params)) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def query_with_names(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with contextlib.closing(self._run(sql, params)) as cursor:
+            names = [column.name for column in cursor.description or []]
+            return names, [tuple(row) for row in cursor.fetchall()]
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self._run(sql, params).close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.execute("begin")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg2.Error):
+                self.connection.cursor().execute("rollback")
+            raise
+        self.execute("commit")
+
+    def schema(self, name: str) -> str:
+        """The schema of this location that holds what dbt recorded in `name`."""
+        return self.schemas.get(name, name)
+
+    def tables(self, schema: str) -> list[str]:
+        rows = self.query(
+            "select table_name from information_schema.tables where table_schema = ? order by 1", [self.schema(schema)]
+        )
+        return [str(name) for (name,) in rows]
+
+    def describe(self, schema: str, table: str) -> list[tuple[str, str]]:
+        rows = self.query(
+            "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute as a "
+            "where a.attrelid = to_regclass(?) and a.attnum > 0 and not a.attisdropped order by a.attnum",
+            [self.relation(schema, table)],
+        )
+        if not rows:
+            raise MissingRelation(f"{sql.shown(self.schema(schema), table)} does not exist.")
+        return [(str(name), str(kind)) for name, kind in rows]
+
+    def digest(self, schema: str, table: str, skip: Sequence[str] = ()) -> str:
+        columns = [sql.identifier(name) for name, _ in self.describe(schema, table) if name not in skip]
+        if not columns:
+            raise MissingRelation(f"{sql.shown(self.schema(schema), table)} has no column to digest.")
+        # A sum of 64-bit row hashes (as numeric, so it cannot overflow): order-free, and a repeated row counts twice.
+        ((rows, digest),) = self.query(
+            "select count(*), coalesce(sum(('x' || substr(md5(cast(t as text)), 1, 16))::bit(64)::bigint::numeric), 0) "
+            f"from (select {', '.join(columns)} from {self.relation(schema, table)}) as t"
+        )
+        return f"{rows}:{digest}"
+
+    def relation(self, *parts: str) -> str:
+        if len(parts) >= 2:  # noqa: PLR2004 - (schema, table): the schema as this location names it
+            parts = (self.schema(parts[0]), *parts[1:])
+        return sql.relation(*parts)
+
+    def production(self) -> bool:
+        return self.production_schemas is not None
+
+    def production_relation(self, schema: str, name: str, database: str | None = None) -> str:
+        """`schema.name` in production: a schema of the same database (dbt's own for a deferred relation)."""
+        if self.production_schemas is None:
+            raise WarehouseError(f"no production to read from: schema {PRODUCTION} does not exist on this server.")
+        if database is not None:  # dbt deferred to it: its schema is production's as dbt recorded it
+            return sql.relation(schema, name)
+        return sql.relation(self.production_schemas.get(schema, schema), name)
+
+
+def _pg_type(duckdb_type: str) -> str:
+    """The PostgreSQL type for a DuckDB column type of the engine's rows; WarehouseError for one without."""
+    kind = duckdb_type.upper()
+    decimal = _DECIMAL.fullmatch(kind)
+    if decimal:
+        return f"numeric({decimal[1]},{decimal[2]})"
+    if kind not in _TYPES:
+        raise WarehouseError(f"a raw column of DuckDB type {duckdb_type} has no PostgreSQL type here; declare another.")
+    return _TYPES[kind]
+
+
+class RawLoader:
+    """Ingest's loader: rows checked in the local DuckDB `engine`, copied to the server in one transaction."""
+
+    def __init__(self, engine: duckdb.DuckDBPyConnection, connection: psycopg2.extensions.connection, scratch: Path):
+        self.engine = engine
+        self.server = Session(connection)  # its statements run in the transaction raw_loader opened
+        self.scratch = scratch
+
+    def _count(self, statement: str, params: Params = ()) -> int:
+        rows = self.server.query(statement, params)
+        return int(rows[0][0]) if rows else 0
+
+    def reusable(self, record: IngestRecord) -> Kept | None:
+        rows = self.server.query(
+            f"select run_id, loaded_rows, quarantined_rows from {sql.relation(record.schema, STATE)} "
+            "where source_table = ? and sha256 = ? and spec_digest = ?",
+            [record.source_table, record.sha256, record.spec_digest],
+        )
+        target = sql.relation(record.schema, record.relation)
+        if not rows or self.server.query("select to_regclass(?) is null", [target]) == [(True,)]:
+            return None
+        run_id, loaded_rows, quarantined_rows = rows[0]
+        loaded = self._count(f"select count(*) from {target}")
+        quarantined = self._count(
+            f"select count(*) from {sql.relation(record.schema, QUARANTINE)} where source_table = ?",
+            [record.source_table],
+        )
+        if loaded != loaded_rows or quarantined != quarantined_rows:
+            return None
+        return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
+
+    def _copy(self, rows: LocalRows, target: str, *, create: bool) -> None:
+        """COPY the engine's `rows` into `target`; with `create`, replace the table first.
+
+        A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
+        dbt views over it (staging) stay; one whose columns changed is dropped with its dependent views, which the
+        build that follows ingest makes again.
+        """
+        params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
+        self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
+        if create:
+            columns = self.engine.execute("describe _outgoing").fetchall()
+            wanted = [(str(c[0]), _pg_type(str(c[1]))) for c in columns]
+            current = self.server.query(
+                "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute as a "
+                "where a.attrelid = to_regclass(?) and a.attnum > 0 and not a.attisdropped order by a.attnum",
+                [target],
+            )
+            spelled = [(name, _CATALOG_NAMES.get(kind, kind)) for name, kind in wanted]
+            if current and [(str(n), str(t).replace(", ", ",")) for n, t in current] == spelled:
+                self.server.execute(f"truncate {target}")
+            else:
+                definition = ", ".join(f"{sql.identifier(name)} {kind}" for name, kind in wanted)
+                self.server.execute(f"drop table if exists {target} cascade")
+                self.server.execute(f"create table {target} ({definition})")
+        path = self.scratch / "outgoing.csv"
+        # DuckDB writes NULL as an empty field and an empty string as "": PostgreSQL's CSV reads them so.
+        quoted = str(path).replace("'", "''")  # a literal: COPY takes no parameter for its file
+        self.engine.execute(f"copy _outgoing to '{quoted}' (format csv, header false)")
+        try:
+            with path.open("rb") as handle, self.server.connection.cursor() as cursor:
+                cursor.copy_expert(f"copy {target} from stdin with (format csv)", handle)
+        except psycopg2.Error as error:
+            raise _error(error) from None
+        path.unlink()
+        self.engine.execute("drop table _outgoing")
+
+    def load_raw(
+        self, record: IngestRecord, rows: LocalRows, quarantine: LocalRows, unreadable: Sequence[Sequence[object]] = ()
+    ) -> tuple[int, int]:
+        target = sql.relation(record.schema, record.relation)
+        relation = sql.relation(record.schema, QUARANTINE)
+        self._copy(rows, target, create=True)
+        self.server.execute(f"delete from {relation} where source_table = ?", [record.source_table])
+        self._copy(quarantine, relation, create=False)
+        for row in unreadable:
+            self.server.execute(f"insert into {relation} values (?, ?, ?, ?, ?, ?, ?)", list(row))
+        loaded = self._count(f"select count(*) from {target}")
+        quarantined = self._count(f"select count(*) from {relation} where source_table = ?", [record.source_table])
+        state = sql.relation(record.schema, STATE)
+        self.server.execute(f"delete from {state} where source_table = ?", [record.source_table])
+        self.server.execute(
+            f"insert into {state} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.source_table, record.raw_file, record.relation, record.sha256, record.spec_digest,
+                loaded, quarantined, record.run_id, datetime.now(timezone.utc).replace(tzinfo=None),
+            ],
+        )  # fmt: skip
+        return loaded, quarantined
+
+    def touch(self, schema: str, table: str, loaded_at: datetime) -> None:
+        self.server.execute(f"update {sql.relation(schema, table)} set _loaded_at = ?", [loaded_at])
+
+
+@contextmanager
+def raw_loader(schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoader]:
+    """Ingest's transaction on the server (see `RawLoader`): each schema made with its quarantine and state tables."""
+    connection = connect()
+    connection.autocommit = False
+    engine = duckdb.connect()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ingest-pg-") as scratch, engine:
+            engine.execute("set TimeZone = 'UTC'")
+            engine.execute("set preserve_insertion_order = true")
+            engine.execute("set memory_limit = ?", [memory_limit])
+            with connection.cursor() as cursor:
+                for schema in sorted(set(schemas)):
+                    cursor.execute(f"create schema if not exists {sql.identifier(schema)}")
+                    cursor.execute(
+                        f"create table if not exists {sql.relation(schema, QUARANTINE)} ("
+                        "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
+                        "reason varchar, record varchar, quarantined_at timestamp)"
+                    )
+                    cursor.execute(
+                        f"create table if not exists {sql.relation(schema, STATE)} ("
+                        "source_table varchar, raw_file varchar, relation varchar, sha256 varchar, "
+                        "spec_digest varchar, loaded_rows bigint, quarantined_rows bigint, run_id varchar, "
+                        "loaded_at timestamp)"
+                    )
+            yield RawLoader(engine, connection, Path(scratch))
+            connection.commit()
+    except psycopg2.Error as error:
+        with contextlib.suppress(psycopg2.Error):
+            connection.rollback()
+        raise _error(error, "ingest failed, nothing was loaded") from None
+    except BaseException:
+        with contextlib.suppress(psycopg2.Error):
+            connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _schema_exists(session: Session, schema: str) -> bool:
+    return bool(session.query("select 1 from pg_namespace where nspname = ?", [schema]))
+
+
+class Warehouse:
+    """A PostgreSQL instance: the schemas `<name>__raw`, `<name>__audit` and `<name>` (see the module docstring)."""
+
+    type = TYPE
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.audit, self.raw = f"{self.name}{AUDIT_SUFFIX}", f"{self.name}{RAW_SUFFIX}"
+
+    def schema(self, location: Location) -> str:
+        """The location's schema: the audit one (raw tables beside it, in `<name>__raw`) or the published one."""
+        return self.audit if location == AUDIT else self.name
+
+    def published_schema(self, schema: str) -> str:
+        """Where a schema of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""
+        return self.name + schema[len(self.audit) :] if schema.startswith(self.audit) else schema
+
+    def where(self, location: Location = PUBLISHED) -> str:
+        return f"schema {self.schema(location)}"
+
+    def dbt_env(self) -> dict[str, str]:
+        values = {SCHEMA_VAR: self.audit, RAW_SCHEMA_VAR: self.raw, THREADS_VAR: str(self.settings.threads)}
+        key = self.settings.pii_key
+        if key is not None:
+            values[OPTIONS_VAR] = pgoptions({PII_SETTING: key.decode("utf-8")})
+        return values | self.defer_env()
+
+    def defer_env(self) -> dict[str, str]:
+        return {}  # dbt defers to production's schemas of the same database as they are
+
+    def prepare(self) -> None:
+        """Nothing: dbt makes its schemas itself, and `create` made the raw one and pgcrypto."""
+
+    def sibling_env(self, name: str) -> dict[str, str]:
+        if self.settings.is_shared:
+            return {DUCKDB_PATH_VAR: str(self.settings.duckdb_path.with_name(f"{name}.duckdb"))}
+        return {DUCKDB_PATH_VAR: ""}
+
+    def _production_schemas(self, session: Session) -> dict[str, str] | None:
+        wanted = self.settings.state_dir is not None and self.name != PRODUCTION
+        if not wanted or not _schema_exists(session, PRODUCTION):
+            return None
+        return {self.audit: PRODUCTION}
+
+    def production(self) -> str | None:
+        with contextlib.closing(connect()) as connection:
+            found = self._production_schemas(Session(connection)) is not None
+        return f"schema {PRODUCTION}" if found else None
+
+    def exists(self, location: Location = PUBLISHED) -> bool:
+        with contextlib.closing(connect()) as connection:
+            return _schema_exists(Session(connection), self.schema(location))
+
+    def create(self) -> bool:
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection)
+            with session.transaction():
+                # Instances made at once would race on pgcrypto: one at a time (a transaction-scoped lock).
+                session.execute("select pg_advisory_xact_lock(hashtext('pgcrypto'))")
+                session.execute("create extension if not exists pgcrypto")
+                made = False
+                for schema in (self.raw, self.audit, self.name):
+                    made |= not _schema_exists(session, schema)
+                    session.execute(f"create schema if not exists {sql.identifier(schema)}")
+        return made
+
+    def drop(self) -> bool:
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection)
+            existed = any(_schema_exists(session, schema) for schema in (self.name, self.audit, self.raw))
+            with session.transaction():
+                for schema in (self.name, self.audit, self.raw):
+                    session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
+        return existed
+
+    def record_owner(self) -> None:
+        document = {"instance": self.name, "env": self.settings.env, "owner": self.settings.owner}
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection)
+            session.execute(f"create schema if not exists {sql.identifier(self.name)}")
+            # COMMENT takes no parameters: the JSON is a literal with its quotes doubled.
+            text = json.dumps(document, ensure_ascii=True).replace("'", "''")
+            session.execute(f"comment on schema {sql.identifier(self.name)} is '{text}'")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.settings.project_dir / WAREHOUSE_DIR / f"{self.name}.lock"
+
+    def ensure_writable(self) -> None:
+        connect().close()
+
+    @contextmanager
+    def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection, {self.audit: self.name} if location == PUBLISHED else {})
+            schema = self.schema(location)
+            if not _schema_exists(session, schema):
+                if read_only:
+                    raise MissingRelation(f"schema {schema} does not exist yet; `run` or `env create` makes it.")
+                session.execute(f"create schema if not exists {sql.identifier(schema)}")
+            if read_only:
+                session.execute("set session characteristics as transaction read only")
+            session.production_schemas = self._production_schemas(session)
+            yield session
+
+    def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
+        return raw_loader(schemas, memory_limit=memory_limit)
+
+    def publish(self, relations: Sequence[Relation]) -> None:
+        try:
+            with contextlib.closing(connect()) as connection:
+                session = Session(connection)
+                with session.transaction():
+                    for count, relation in enumerate(relations, start=1):
+                        schema = self.published_schema(relation.schema)
+                        target = sql.relation(schema, relation.name)
+                        session.execute(f"create schema if not exists {sql.identifier(schema)}")
+                        session.execute(f"drop table if exists {target}")
+                        session.execute(
+                            f"create table {target} as select * from {sql.relation(relation.schema, relation.name)}"
+                        )
+                        if self.settings.fault == KILL_DURING_PUBLISH and count == 1:
+                            os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
+        except WarehouseError as error:
+            raise type(error)(f"publish failed, consumers still see the previous tables: {error}") from None
+
+    def snapshot(self, location: Location = PUBLISHED) -> dict[str, list[tuple[Any, ...]]]:
+        schemas = [self.audit, self.raw] if location == AUDIT else [self.name]
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection)
+            tables = session.query(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_type = 'BASE TABLE' and table_schema = any(?) order by 1, 2",
+                [schemas],
+            )
+            return {
+                f"{schema}.{name}": sorted(
+                    session.query(f"select * from {sql.relation(schema, name)}"), key=lambda row: [repr(v) for v in row]
+                )
+                for schema, name in tables
+            }
+
+
+def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[Instance]:
+    """Every instance on the server: each schema whose comment records an owner (`record_owner`), by env and name.
+
+    `project_dir` and `shared` are the seam's arguments; on a server every instance, shared ones too, is a schema.
+    """
+    del project_dir, shared
+    with contextlib.closing(connect()) as connection:
+        rows = Session(connection).query(
+            "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace "
+            "where starts_with(obj_description(oid, 'pg_namespace'), ?) order by 1",
+            ['{"instance"'],
+        )
+    found = []
+    for name, comment in rows:
+        try:
+            document = json.loads(comment)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("instance") == name:
+            env = str(document.get("env") or env_of(name))
+            found.append(Instance(name, env, Path(f"schema {name}"), 0, str(document.get("owner") or "?")))
+    return sorted(found, key=lambda instance: (instance.env, instance.name))
+
+
+if TYPE_CHECKING:  # mypy checks that each class here has every method of the seam's interface
+    from .. import warehouses as interface
+
+    def _conforms(
+        settings: Settings, connection: psycopg2.extensions.connection, engine: duckdb.DuckDBPyConnection
+    ) -> tuple[interface.Warehouse, interface.Session, interface.RawLoader]:
+        return Warehouse(settings), Session(connection), RawLoader(engine, connection, Path())

@@ -1,0 +1,77 @@
+"""PostgreSQL for the project: the throwaway server, its run wrapper, and the PII key reaching dbt's sessions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from conftest import PACKAGE, connect
+from {{ cookiecutter.package_name }} import pii
+from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions, throwaway
+from test_pii import _render_mask_pii
+
+KEY = "a test key, 32 characters or more, with a \\ backslash"  # PGOPTIONS must escape both
+PII_SETTING = f"{PACKAGE}.pii_key"
+
+
+def test_the_throwaway_server_answers_and_is_removed_on_exit() -> None:
+    """It starts a server on 127.0.0.1 with pgcrypto ready, and leaves no server or folder behind."""
+    with throwaway() as server, connect(server) as connection, connection.cursor() as cursor:
+        cursor.execute("select extname from pg_extension where extname = 'pgcrypto'")
+        assert cursor.fetchall() == [("pgcrypto",)]
+        cursor.execute("show data_directory")
+        data = Path(str((cursor.fetchone() or ("",))[0]))
+        assert data.is_dir()
+    assert server.host == "127.0.0.1"
+    assert not data.parent.exists()
+    with pytest.raises(psycopg2.OperationalError):
+        server.connect()
+
+
+def test_the_run_wrapper_hands_the_server_to_the_command() -> None:
+    """`python -m ...postgres_server COMMAND` runs COMMAND with PG* of a live server, and returns its status."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    script = "import psycopg2, sys; psycopg2.connect('').close(); sys.exit(3)"
+    module = f"{PACKAGE}.warehouses.postgres_server"
+    result = subprocess.run([sys.executable, "-m", module, "--", sys.executable, "-c", script], env=env, check=False)
+    assert result.returncode == 3
+
+
+def test_pgoptions_reach_the_session_settings_through_psycopg2(
+    postgres: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key passed as libpq options, or as PGOPTIONS (how it reaches dbt's connections), is the session's
+    setting; a session without it has no such setting, so mask_pii() stops rather than mask with another key."""
+    with connect(postgres) as connection, connection.cursor() as cursor, pytest.raises(psycopg2.Error):
+        cursor.execute("select current_setting(%s)", [PII_SETTING])
+    with connect(postgres, {PII_SETTING: KEY}) as connection, connection.cursor() as cursor:
+        cursor.execute("select current_setting(%s)", [PII_SETTING])
+        assert cursor.fetchone() == (KEY,)
+    monkeypatch.setenv("PGOPTIONS", pgoptions({PII_SETTING: KEY}))
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        cursor.execute("select current_setting(%s)", [PII_SETTING])
+        assert cursor.fetchone() == (KEY,)
+
+
+@pytest.mark.parametrize("keep_email_shape", [False, True])
+def test_mask_pii_on_postgres_is_pii_py_s_mask_and_keeps_masked_values(
+    postgres: Server, keep_email_shape: bool
+) -> None:
+    """The macro's Postgres SQL gives pii.py's digest under the session's key, for clear and already-masked rows."""
+    expression = _render_mask_pii("ci", "value", keep_email_shape, warehouse="postgres")
+    key = KEY.encode()
+    ingested = pii.mask("ann@example.com", key) or ""
+    with connect(postgres, {PII_SETTING: KEY}) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            f"select {expression} from (values (%s), (%s), (null)) as t(value)", ["ann@example.com", ingested]
+        )
+        from_clear, from_masked, from_null = (row[0] for row in cursor.fetchall())
+    expected = ingested.removeprefix(pii.PREFIX) + "@example.invalid" if keep_email_shape else ingested
+    assert from_clear == from_masked == expected
+    assert from_null is None
+    assert _render_mask_pii("prod", "value", keep_email_shape, warehouse="postgres").strip() == "value"
