@@ -122,10 +122,14 @@ def paths_to_remove(answers: Mapping[str, Any]) -> list[str]:
     The package name is filled in.
     """
     package = str(answers.get("package_name", ""))
-    warehouse = str(answers.get("warehouse"))
-    kept = set(WAREHOUSE_PATHS.get(warehouse, []))
+    warehouse = answers.get("warehouse")  # None in answers without one: no warehouse's files are pruned
+    kept = set(WAREHOUSE_PATHS.get(str(warehouse), []))
     others = [
-        path for name, paths in WAREHOUSE_PATHS.items() if name != warehouse for path in paths if path not in kept
+        path
+        for name, paths in WAREHOUSE_PATHS.items()
+        if warehouse is not None and name != warehouse
+        for path in paths
+        if path not in kept
     ]
     chosen = [
         path for (option, value), paths in REMOVE_PATHS.items() if str(answers.get(option)) == value for path in paths

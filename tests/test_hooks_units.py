@@ -120,11 +120,15 @@ def test_validate_gives_every_problem_in_full(answers: dict[str, Any], problems:
 
 
 def test_paths_to_remove_follow_the_answers_given() -> None:
-    assert post.paths_to_remove({"container": "no"}) == [
+    removed = post.paths_to_remove({"container": "no", "warehouse": "duckdb"})
+    assert removed[:9] == [
         "Dockerfile", ".dockerignore", "tests/test_dockerfile.py", "tests/test_container.py",
         "benchmarks/container.py", ".github/workflows/container.yml",
         "compose.yaml", "deploy", "tests/test_run_contract.py",
     ]  # fmt: skip
+    # Then every other warehouse's own files, once each: a DuckDB bake keeps none of them.
+    others = [path for paths in post.WAREHOUSE_PATHS.values() for path in paths]
+    assert removed[9:] == [path.format(package="") for path in dict.fromkeys(others)]
     removed = post.paths_to_remove({"include_example": "no", "container": "yes"})
     assert "src//generate.py" in removed  # no package_name answer: nothing is filled in
     assert removed[0] == "models/staging/shop"
