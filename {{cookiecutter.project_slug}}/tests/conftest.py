@@ -32,9 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-{%- if cookiecutter.warehouse == "postgres" %}
 
+from {{ cookiecutter.package_name }} import config, warehouses
+{%- if cookiecutter.warehouse == "postgres" %}
 from {{ cookiecutter.package_name }}.sql import identifier
+{%- endif %}
+from {{ cookiecutter.package_name }}.warehouses import Warehouse
+{%- if cookiecutter.warehouse == "postgres" %}
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
 {%- endif %}
 
@@ -316,6 +320,35 @@ def parsed(project_dir: Path) -> dict[str, Any]:
     return _parse_models(
         tuple((p.relative_to(project_dir).as_posix(), p.read_text(encoding="utf-8")) for p in files if p.is_file())
     )
+
+
+def warehouse_of(project: Path, env: str = "ci", environ: Mapping[str, str] | None = None) -> Warehouse:
+    """The warehouse instance `env` of `project` as the CLI resolves it (test environment plus `environ`).
+
+    Tests read what the pipeline wrote through it (`.session(location)`, `.snapshot()`), so the same assertion
+    runs on every warehouse: DuckDB's files, Postgres's schemas.
+    """
+    variables = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+    settings = config.resolve(env, environ={**variables, **(environ or {}), "DBT_PROJECT_DIR": str(project)})
+    return warehouses.for_settings(settings)
+
+
+def dbt_schema(project: Path, env: str, name: str) -> str:
+    """The schema dbt recorded for the model or source table `name` in `target/<env>/manifest.json`.
+
+    A Session names relations by it (`session.relation(schema, name)`): `main`/`raw` on DuckDB,
+    `<instance>__audit`/`<instance>__raw` on Postgres. Raises KeyError when no node or source has that name.
+    """
+    manifest = json.loads((project / "target" / env / "manifest.json").read_text(encoding="utf-8"))
+    for node in [*manifest["nodes"].values(), *manifest["sources"].values()]:
+        if node.get("alias", node.get("identifier")) == name or node["name"] == name:
+            return str(node["schema"])
+    raise KeyError(name)
+
+
+def raw_schema(project: Path, env: str = "ci") -> str:
+    """The schema of the raw tables (and `_quarantine`, `_ingest_state`) beside them: the `orders` source's."""
+    return dbt_schema(project, env, "orders")
 {%- if cookiecutter.warehouse == "postgres" %}
 
 
