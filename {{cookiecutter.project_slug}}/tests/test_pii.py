@@ -14,11 +14,12 @@ import duckdb
 import jinja2
 import pytest
 
-from conftest import PACKAGE, PROJECT_DIR, cli, parsed
-from {{ cookiecutter.package_name }} import config, pii
+from conftest import PACKAGE, PROJECT_DIR, cli, dbt_schema, parsed, warehouse_of
+from {{ cookiecutter.package_name }} import config, pii, sql, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.pii_plugin import Plugin
+from {{ cookiecutter.package_name }}.warehouses import Warehouse
 from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 DEV_KEY = pii.DEV_KEY.encode()
@@ -297,11 +298,35 @@ def _clear_values(project: Path) -> set[str]:
     return values
 
 
-def _leaks(project: Path, values: set[str]) -> list[tuple[str, str]]:
-    """(file, value) for every clear value found in a file the pipeline wrote, or in a DuckDB file's tables."""
+def _warehouse_cells(warehouse: Warehouse) -> Iterator[tuple[str, str]]:
+    """(where, value) for every non-null value of every text column of every table the instance's sessions see.
+
+    Through the seam, so the scan covers whatever the warehouse keeps: DuckDB's audit and published files,
+    Postgres's schemas of the test's own database (raw, audit, published).
+    """
+    for location in (warehouses.AUDIT, warehouses.PUBLISHED):
+        with warehouse.session(location, read_only=True) as session:
+            columns = session.query(
+                "select c.table_schema, c.table_name, c.column_name from information_schema.columns as c "
+                "join information_schema.tables as t "
+                "on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema "
+                "and t.table_name = c.table_name "
+                "where c.table_catalog = current_database() and t.table_type = 'BASE TABLE' "
+                "and lower(c.data_type) in ('varchar', 'text', 'character varying') "
+                "and c.table_schema not in ('information_schema', 'pg_catalog')"
+            )
+            assert columns, f"no text column in {warehouse.where(location)}"
+            for schema, table, column in columns:
+                query = f"select {sql.identifier(column)} from {sql.relation(schema, table)}"
+                where = f"{warehouse.where(location)}: {schema}.{table}.{column}"
+                yield from ((where, str(row[0])) for row in session.query(query) if row[0] is not None)
+
+
+def _leaks(project: Path, values: set[str], warehouse: Warehouse) -> list[tuple[str, str]]:
+    """(place, value) for every clear value found in a file the pipeline wrote, or in the warehouse's tables."""
     long = {v for v in values if len(v) >= SUBSTRING_LENGTH}
     short = values - long
-    # Outside a DuckDB cell, a short value counts where it stands as a whole token: quoted, or a CSV field.
+    # Outside a table cell, a short value counts where it stands as a whole token: quoted, or a CSV field.
     tokens = {f"{q}{v}{q}".encode() for v in short for q in ('"', "'")} | {f",{v},".encode() for v in short}
     found = []
     for folder in WRITTEN:
@@ -311,10 +336,13 @@ def _leaks(project: Path, values: set[str]) -> list[tuple[str, str]]:
             data = path.read_bytes().lower()
             found += [(str(path), v) for v in long if v.encode() in data]
             found += [(str(path), t.decode()) for t in tokens if t in data]
-            if path.suffix == ".duckdb":
+            if path.suffix == ".duckdb":  # any DuckDB file left behind, the instance's or not
                 for text in _cells(path):
                     cell = text.lower()
                     found += [(f"{path}: {cell[:80]}", v) for v in values if cell == v or (v in long and v in cell)]
+    for where, text in _warehouse_cells(warehouse):
+        cell = text.lower()
+        found += [(f"{where}: {cell[:80]}", v) for v in values if cell == v or (v in long and v in cell)]
     return found
 
 
@@ -327,22 +355,27 @@ def test_a_ci_run_leaves_no_clear_pii_in_any_file_and_prod_keeps_them(project: P
     values = _clear_values(project)
     assert len(values) > 200 and any(len(v) < SUBSTRING_LENGTH for v in values)
     cli(project, "run", "--env", "ci")
-    assert (project / "warehouse" / "ci__audit.duckdb").is_file() and (project / "target" / "ci").is_dir()
-    assert _leaks(project, values) == []
+    ci = warehouse_of(project, "ci")
+    assert ci.exists(warehouses.AUDIT) and (project / "target" / "ci").is_dir()
+    assert _leaks(project, values, ci) == []
 
     # The masked marts still join and count like the clear ones, with the digests ingest computed.
-    with duckdb.connect(str(project / "warehouse" / "ci.duckdb"), read_only=True) as con:
-        emails = {row[0] for row in con.execute("select email from main.dim_customers").fetchall()}
+    marts = dbt_schema(project, "ci", "dim_customers")
+    with ci.session(warehouses.PUBLISHED, read_only=True) as session:
+        emails = {row[0] for row in session.query(f"select email from {session.relation(marts, 'dim_customers')}")}
     with (project / config.SAMPLE_DIR / "customers.csv").open(encoding="utf-8", newline="") as handle:
         raw = {row["email"] for row in csv.DictReader(handle) if row["email"]}
     shaped = {(pii.mask(e, DEV_KEY) or "").removeprefix(pii.PREFIX) + "@example.invalid" for e in raw}
     assert emails and emails <= shaped
 
     # The same scan finds the values where they are meant to be: prod stores them clear.
-    prod = tmp_path / "prod" / "warehouse"
-    prod.mkdir(parents=True)
-    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(prod / "prod.duckdb"), RAW_DATA_DIR=str(config.SAMPLE_DIR))
-    with duckdb.connect(str(prod / "prod.duckdb"), read_only=True) as con:
-        clear = {row[0] for row in con.execute("select email from main.dim_customers").fetchall()}
+    prod_dir = tmp_path / "prod" / "warehouse"
+    prod_dir.mkdir(parents=True)
+    environ = {"DBT_DUCKDB_PATH": str(prod_dir / "prod.duckdb"), "RAW_DATA_DIR": str(config.SAMPLE_DIR)}
+    cli(project, "run", "--env", "prod", env=environ)
+    prod = warehouse_of(project, "prod", environ)
+    marts = dbt_schema(project, "prod", "dim_customers")
+    with prod.session(warehouses.PUBLISHED, read_only=True) as session:
+        clear = {row[0] for row in session.query(f"select email from {session.relation(marts, 'dim_customers')}")}
     assert clear and clear <= values and len(clear) == len(emails)  # distinct counts agree
-    assert len({v for _, v in _leaks(prod.parent, values)}) > len(clear)
+    assert len({v for _, v in _leaks(prod_dir.parent, values, prod)}) > len(clear)
