@@ -12,11 +12,12 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import cli, copy_project, parsed
+from conftest import cli, copy_project, dbt_schema, parsed, warehouse_of
 from {{ cookiecutter.package_name }} import config, properties
 from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
+from {{ cookiecutter.package_name }}.warehouses import AUDIT
 from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 CSV = (
@@ -256,7 +257,7 @@ def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> Non
     assert "wrote models/staging/adoption_probe/stg_adoption_probe__accounts.sql" in out
     cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
     cli(project, "run", "--env", "dev")
-    database = next((project / "warehouse").glob("dev__*__audit.duckdb"))
-    with duckdb.connect(str(database), read_only=True) as con:
-        query = "select count(*), count(opened_at) from main.stg_adoption_probe__accounts"
-        assert con.execute(query).fetchone() == (3, 3)
+    model = "stg_adoption_probe__accounts"
+    with warehouse_of(project, "dev").session(AUDIT, read_only=True) as session:
+        query = f"select count(*), count(opened_at) from {session.relation(dbt_schema(project, 'dev', model), model)}"
+        assert [tuple(row) for row in session.query(query)] == [(3, 3)]

@@ -9,10 +9,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import cli
+from conftest import cli, dbt_schema, warehouse_of
 from {{ cookiecutter.package_name }} import build, config
 from {{ cookiecutter.package_name }}.cli import main as cli_main
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.warehouses import AUDIT
 
 
 def test_dbt_runs_against_the_environment_target_with_its_own_artifacts(project: Path) -> None:
@@ -227,9 +228,9 @@ def test_an_incremental_model_unit_tested_on_this_builds_in_full_on_a_fresh_inst
     out = cli(project, "run", "--env", "ci")
     assert "building fct_events empty first" in out
     assert "PASS fct_events::only_newer_events_are_added" in out
-    settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
-    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
-        assert con.execute("select count(*) from main.fct_events").fetchone() == (3,)
+    with warehouse_of(project).session(AUDIT, read_only=True) as session:
+        relation = session.relation(dbt_schema(project, "ci", "fct_events"), "fct_events")
+        assert [tuple(row) for row in session.query(f"select count(*) from {relation}")] == [(3,)]
     # The next run finds the relation: no empty build, the unit test runs on it.
     again = cli(project, "run", "--env", "ci")
     assert "empty first" not in again
