@@ -1,31 +1,44 @@
 """The innovation pipeline on real builds: isolated branch environments and slim CI against production.
 
 Each pipeline runs in its own process, as on a laptop or a CI runner: dbt-duckdb keeps its
-database files open for the life of a process.
+database files open for the life of a process. Tests read what a run wrote through the warehouse seam.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from conftest import PACKAGE, cli, start
-from {{ cookiecutter.package_name }} import config, locking, sql
-from {{ cookiecutter.package_name }}.warehouses.duckdb import snapshot
+from conftest import ENVIRONMENT_VARIABLES, PACKAGE, cli, dbt_schema, raw_schema, start
+from {{ cookiecutter.package_name }} import config, locking, warehouses
+from {{ cookiecutter.package_name }}.config import INSTANCE_VAR
+from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, Location, Warehouse
 
 pytestmark = pytest.mark.integration
 
 CHANGED = "fct_orders"
 
 
-def rows(database: Path, table: str) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(database), read_only=True) as con:
-        return con.execute(f"select * from main.{table} order by all").fetchall()
+def instance(project: Path, env: str, **environ: str) -> tuple[str, Warehouse]:
+    """The name and warehouse of the instance `env` resolves to with `environ` (a branch, a PR, a parameter set)."""
+    variables = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+    settings = config.resolve(env, environ={**variables, **environ, "DBT_PROJECT_DIR": str(project)})
+    return settings.name, warehouses.for_settings(settings)
+
+
+def rows(
+    project: Path, table: str, env: str, location: Location = PUBLISHED, **environ: str
+) -> list[tuple[object, ...]]:
+    """Every row of model `table` in `location` of the instance, sorted, read through the seam (any warehouse)."""
+    name, warehouse = instance(project, env, **environ)
+    with warehouse.session(location, read_only=True) as session:
+        found = session.query(f"select * from {session.relation(dbt_schema(project, name, table), table)}")
+    return sorted((tuple(row) for row in found), key=lambda row: [repr(v) for v in row])
 
 
 def models_built(project: Path, instance: str) -> set[str]:
@@ -68,9 +81,8 @@ def test_two_branches_build_at_the_same_time_without_touching_each_other(project
     for process in (a, b):
         out, _ = process.communicate(timeout=600)
         assert process.returncode == 0, out
-    warehouse = project / "warehouse"
-    assert len(rows(warehouse / "dev__feature_a.duckdb", "fct_orders")) == 1_000
-    assert len(rows(warehouse / "dev__feature_b.duckdb", "fct_orders")) == 2_000
+    assert len(rows(project, "fct_orders", "dev", GITHUB_HEAD_REF="feature_a")) == 1_000
+    assert len(rows(project, "fct_orders", "dev", GITHUB_HEAD_REF="feature_b")) == 2_000
     assert models_built(project, "dev__feature_a") == models_built(project, "dev__feature_b") != set()
 
 
@@ -98,16 +110,16 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
     cli(project, "run", "--env", "ci", PR_NUMBER="8")  # the full build to compare with
     assert models_built(project, "ci_pr_8") > expected
     for model in expected:
-        slim = rows(project / "warehouse" / "ci_pr_7__audit.duckdb", model)
-        assert slim == rows(project / "warehouse" / "ci_pr_8__audit.duckdb", model), model
+        slim = rows(project, model, "ci", AUDIT, PR_NUMBER="7")
+        assert slim == rows(project, model, "ci", AUDIT, PR_NUMBER="8"), model
         assert slim
 
 
-def raw_tables(database: Path) -> set[str]:
-    """The raw tables an instance's ingest loaded (schema `raw`, ingest's own `_` tables left out)."""
-    with duckdb.connect(str(database), read_only=True) as con:
-        found = con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
-    return {name for (name,) in found if not name.startswith("_")}
+def raw_tables(project: Path, pr: str) -> set[str]:
+    """The raw tables the ingest of instance ci_pr_<pr> loaded (its raw schema, ingest's own `_` tables left out)."""
+    name, warehouse = instance(project, "ci", PR_NUMBER=pr)
+    with warehouse.session(AUDIT, read_only=True) as session:
+        return {table for table in session.tables(raw_schema(project, name)) if not table.startswith("_")}
 
 
 def freshness_checked(project: Path, instance: str) -> set[str]:
@@ -136,7 +148,7 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     assert "the slim selection reads no raw table: nothing to ingest" in out
     assert "not loaded, not read by the slim selection: raw.customers" in out
     assert "source freshness not checked: the slim selection reads no source" in out
-    assert raw_tables(project / "warehouse" / "ci_pr_21__audit.duckdb") == set()
+    assert raw_tables(project, "21") == set()
     assert freshness_checked(project, "ci_pr_21") == set()
     assert CHANGED in models_built(project, "ci_pr_21")
     report = json.loads(next((project / "reports" / "ci_pr_21").glob("*/report.json")).read_text(encoding="utf-8"))
@@ -148,7 +160,7 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
 
     cli(project, "run", "--env", "ci", PR_NUMBER="22")  # a full run still loads every raw table
     every = {"customers", "products", "orders", "order_items", "payments"}
-    assert raw_tables(project / "warehouse" / "ci_pr_22__audit.duckdb") == every
+    assert raw_tables(project, "22") == every
     assert freshness_checked(project, "ci_pr_22") == every
 
 
@@ -162,7 +174,7 @@ def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
         PR_NUMBER="23", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
     )  # fmt: skip
     assert "not loaded, not read by the slim selection: raw.customers, raw.products" in out
-    assert raw_tables(project / "warehouse" / "ci_pr_23__audit.duckdb") == {"orders"}
+    assert raw_tables(project, "23") == {"orders"}
     assert freshness_checked(project, "ci_pr_23") == {"orders"}
     assert {"stg_shop__orders", "fct_orders"} <= models_built(project, "ci_pr_23")
 
@@ -174,7 +186,7 @@ def test_a_slim_run_without_deferral_loads_the_sources_of_every_ancestor(
     edit(project, "fct_daily_revenue")  # its ancestors read every raw table but customers
     out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="24", DBT_STATE_DIR=str(state))
     assert "not loaded, not read by the slim selection: raw.customers" in out
-    loaded = raw_tables(project / "warehouse" / "ci_pr_24__audit.duckdb")
+    loaded = raw_tables(project, "24")
     assert loaded == {"products", "orders", "order_items", "payments"}
     assert "stg_shop__orders" in models_built(project, "ci_pr_24")
 
@@ -216,7 +228,7 @@ def test_parameter_sets_run_concurrently_each_in_its_own_instance(project: Path)
     assert "published" in summary["small"]
     assert "fct_orders 1,000" in summary["small"]
     assert "fct_orders 2,000" in summary["large"]
-    assert len(rows(project / "warehouse" / "ci_pr_4__large.duckdb", "fct_orders")) == 2_000
+    assert len(rows(project, "fct_orders", "ci", PUBLISHED, PR_NUMBER="4", **{INSTANCE_VAR: "ci_pr_4__large"})) == 2_000
 
 
 def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path) -> None:
@@ -250,10 +262,14 @@ def test_a_second_run_on_a_branch_is_refused_and_the_first_publishes_what_it_che
     report = json.loads(next(settings.reports_dir.glob("*/report.json")).read_text(encoding="utf-8"))
     assert (report["run_id"], report["status"]) == (holder["run_id"], "published")
     # What is published is what run A built and checked in the audit database, from the rows it loaded.
-    published = snapshot(settings.duckdb_path)
-    with duckdb.connect(str(settings.audit_path), read_only=True) as audit:
-        for name, rows in published.items():
-            relation = sql.relation(*name.split("."))
-            assert audit.execute(f"select * from {relation} order by all").fetchall() == rows
+    name, warehouse = instance(project, "dev", GITHUB_HEAD_REF="main")
+    published = warehouse.snapshot()
+    assert published
+    for key, published_rows in published.items():
+        table = key.split(".")[-1]
+        audit_rows = rows(project, table, "dev", AUDIT, GITHUB_HEAD_REF="main")
+        assert audit_rows == sorted(published_rows, key=lambda row: [repr(v) for v in row]), key
+    with warehouse.session(AUDIT, read_only=True) as audit:
         for table, loaded in report["loaded"].items():  # and A's report describes what A loaded
-            assert audit.execute(f"select count(*) from {sql.relation('raw', table)}").fetchone() == (loaded,)
+            relation = audit.relation(raw_schema(project, name), table)
+            assert [tuple(row) for row in audit.query(f"select count(*) from {relation}")] == [(loaded,)]
