@@ -297,8 +297,8 @@ class RawLoader:
                 self.server.execute(f"create table {target} ({definition})")
         path = self.scratch / "outgoing.csv"
         # DuckDB writes NULL as an empty field and an empty string as "": PostgreSQL's CSV reads them so.
-        quoted = str(path).replace("'", "''")  # a literal: COPY takes no parameter for its file
-        self.engine.execute(f"copy _outgoing to '{quoted}' (format csv, header false)")
+        # The relation API takes the file as an argument: no path is written into SQL text.
+        self.engine.table("_outgoing").write_csv(str(path), header=False)
         try:
             with path.open("rb") as handle, self.server.connection.cursor() as cursor:
                 cursor.copy_expert(f"copy {target} from stdin with (format csv)", handle)
@@ -458,9 +458,9 @@ class Warehouse:
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
             session.execute(f"create schema if not exists {sql.identifier(self.name)}")
-            # COMMENT takes no parameters: the JSON is a literal with its quotes doubled.
-            text = json.dumps(document, ensure_ascii=True).replace("'", "''")
-            session.execute(f"comment on schema {sql.identifier(self.name)} is '{text}'")
+            # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
+            text = json.dumps(document, ensure_ascii=True)
+            session.execute(f"comment on schema {sql.identifier(self.name)} is ?", [text])
 
     @property
     def lock_path(self) -> Path:
