@@ -254,13 +254,14 @@ def test_a_custom_name_flows_into_package_cli_and_dbt_project(tmp_path: Path) ->
 def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     """The baked project's own README test, run here for every combination (it needs only pytest).
 
-    The nested pytest gets its own --basetemp: pytest prunes old folders under the shared default root.
+    The nested pytest gets its own --basetemp: pytest prunes old folders under the shared default root. It skips the
+    baked conftest (--noconftest), which imports the package: this interpreter has pytest and PyYAML, not the package.
     """
     project, answers = baked
     skip_if_unlockable(project, answers)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest"),
-         "tests/test_readme.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
+         "--basetemp", str(tmp_path / "pytest"), "tests/test_readme.py"],
         cwd=project,
         capture_output=True,
         text=True,
