@@ -257,7 +257,8 @@ def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> Non
     assert "wrote models/staging/adoption_probe/stg_adoption_probe__accounts.sql" in out
     cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
     cli(project, "run", "--env", "dev")
-    model = "stg_adoption_probe__accounts"
+    model, instance = "stg_adoption_probe__accounts", next((project / "target").glob("dev__*")).name
     with warehouse_of(project, "dev").session(AUDIT, read_only=True) as session:
-        query = f"select count(*), count(opened_at) from {session.relation(dbt_schema(project, 'dev', model), model)}"
+        relation = session.relation(dbt_schema(project, instance, model), model)
+        query = f"select count(*), count(opened_at) from {relation}"
         assert [tuple(row) for row in session.query(query)] == [(3, 3)]
