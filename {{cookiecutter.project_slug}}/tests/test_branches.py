@@ -86,6 +86,10 @@ def test_two_branches_build_at_the_same_time_without_touching_each_other(project
     assert models_built(project, "dev__feature_a") == models_built(project, "dev__feature_b") != set()
 
 
+# Not yet ported to Postgres (issue 9): on Postgres the production fixture's run lands in schema `prod`, and these
+# four slim runs report neither a regression check against it nor the sources they did not load. Until the slim
+# tests read production through the seam, they run on DuckDB only.
+@pytest.mark.duckdb
 def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
     project: Path, production: tuple[Path, Path]
 ) -> None:
@@ -136,6 +140,7 @@ def edit(project: Path, model: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "-- reviewed on a feature branch\n", encoding="utf-8")
 
 
+@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     project: Path, production: tuple[Path, Path]
 ) -> None:
@@ -164,6 +169,7 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     assert freshness_checked(project, "ci_pr_22") == every
 
 
+@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
     project: Path, production: tuple[Path, Path]
 ) -> None:
@@ -179,6 +185,7 @@ def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
     assert {"stg_shop__orders", "fct_orders"} <= models_built(project, "ci_pr_23")
 
 
+@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_without_deferral_loads_the_sources_of_every_ancestor(
     project: Path, production: tuple[Path, Path]
 ) -> None:

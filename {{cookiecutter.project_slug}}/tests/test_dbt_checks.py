@@ -20,7 +20,9 @@ import duckdb
 import pytest
 import yaml
 
-pytestmark = pytest.mark.integration
+# DuckDB only for now (issue 9): the module's one build is shared through copies of its DuckDB files, which on
+# Postgres would share one `ci` schema; porting it needs a database per copy.
+pytestmark = [pytest.mark.integration, pytest.mark.duckdb]
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
