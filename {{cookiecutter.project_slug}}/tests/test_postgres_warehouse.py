@@ -82,6 +82,27 @@ def test_an_instance_is_three_schemas_created_listed_and_dropped(warehouse: pg.W
     assert warehouse.drop() is False
 
 
+@pytest.mark.parametrize("foreign", ["", "__raw", "__audit"])
+def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
+    on_server: Server, schema: str, tmp_path: Path, foreign: str
+) -> None:
+    """A branch or PIPELINE_INSTANCE named like someone's schema (`public`, another instance's `x__raw`) is refused:
+    run (record_owner), env create and env drop leave that schema and its table as they were."""
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f'create schema "{schema}{foreign}"')
+        cursor.execute(f'create table "{schema}{foreign}".precious as select 1 as mine')
+    warehouse = pg.Warehouse(settings(tmp_path, schema))
+    for step in (warehouse.record_owner, warehouse.create, warehouse.drop):
+        with pytest.raises(WarehouseError, match=rf"schema {schema}{foreign} exists on this server but was not made"):
+            step()
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f'select mine from "{schema}{foreign}".precious')
+        assert cursor.fetchall() == [(1,)]
+        cursor.execute("select count(*) from pg_namespace where starts_with(nspname, %s)", [schema])
+        assert cursor.fetchall() == [(1,)]  # nothing else was made beside it
+
+
 def test_dbt_env_names_the_instance_schemas_and_passes_the_key_as_pgoptions(tmp_path: Path) -> None:
     """dbt builds in the audit schema and reads raw tables from <name>__raw; the mask key goes in PGOPTIONS."""
     ci = pg.Warehouse(settings(tmp_path, "ci_pr_7"))

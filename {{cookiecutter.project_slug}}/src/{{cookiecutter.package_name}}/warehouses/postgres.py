@@ -431,36 +431,67 @@ class Warehouse:
         with contextlib.closing(connect()) as connection:
             return _schema_exists(Session(connection), self.schema(location))
 
+    def _claim(self, session: Session) -> None:
+        """Refuse an instance whose schemas exist on the server without this pipeline's owner record for it.
+
+        The record is the JSON comment `record_owner` writes on `<name>`. Without this check a branch or
+        PIPELINE_INSTANCE named like someone's schema (`public`, another instance's `<x>__raw`) would be written
+        over and dropped. Raises WarehouseError naming the schema.
+        """
+        rows = session.query(
+            "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = ?", [self.name]
+        )
+        if rows:
+            try:
+                document = json.loads(str(rows[0][0]))
+            except ValueError:
+                document = None
+            if isinstance(document, dict) and document.get("instance") == self.name:
+                return
+        for schema in (self.name, self.audit, self.raw):
+            if _schema_exists(session, schema):
+                raise WarehouseError(
+                    f"schema {schema} exists on this server but was not made by this pipeline for instance "
+                    f"{self.name} (no owner record on schema {self.name}); choose another instance name (branch or "
+                    "PIPELINE_INSTANCE), or rename that schema yourself."
+                )
+
+    def _make(self, session: Session) -> bool:
+        """In one transaction: claim the name, make pgcrypto and the three schemas, write the owner record."""
+        with session.transaction():
+            self._claim(session)
+            # Instances made at once would race on pgcrypto: one at a time (a transaction-scoped lock).
+            session.execute("select pg_advisory_xact_lock(hashtext('pgcrypto'))")
+            session.execute("create extension if not exists pgcrypto")
+            made = False
+            for schema in (self.raw, self.audit, self.name):
+                made |= not _schema_exists(session, schema)
+                session.execute(f"create schema if not exists {sql.identifier(schema)}")
+            document = {"instance": self.name, "env": self.settings.env, "owner": self.settings.owner}
+            # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
+            text = json.dumps(document, ensure_ascii=True)
+            session.execute(f"comment on schema {sql.identifier(self.name)} is ?", [text])
+        return made
+
     def create(self) -> bool:
         with contextlib.closing(connect()) as connection:
-            session = Session(connection)
-            with session.transaction():
-                # Instances made at once would race on pgcrypto: one at a time (a transaction-scoped lock).
-                session.execute("select pg_advisory_xact_lock(hashtext('pgcrypto'))")
-                session.execute("create extension if not exists pgcrypto")
-                made = False
-                for schema in (self.raw, self.audit, self.name):
-                    made |= not _schema_exists(session, schema)
-                    session.execute(f"create schema if not exists {sql.identifier(schema)}")
-        return made
+            return self._make(Session(connection))
 
     def drop(self) -> bool:
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
             existed = any(_schema_exists(session, schema) for schema in (self.name, self.audit, self.raw))
             with session.transaction():
+                if existed:
+                    self._claim(session)  # never a schema this pipeline did not make
                 for schema in (self.name, self.audit, self.raw):
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
         return existed
 
     def record_owner(self) -> None:
-        document = {"instance": self.name, "env": self.settings.env, "owner": self.settings.owner}
+        """Make the instance if needed (as `create`: its schemas, pgcrypto) and record whose it is."""
         with contextlib.closing(connect()) as connection:
-            session = Session(connection)
-            session.execute(f"create schema if not exists {sql.identifier(self.name)}")
-            # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
-            text = json.dumps(document, ensure_ascii=True)
-            session.execute(f"comment on schema {sql.identifier(self.name)} is ?", [text])
+            self._make(Session(connection))
 
     @property
     def lock_path(self) -> Path:
