@@ -260,6 +260,7 @@ def test_an_opt_out_that_is_not_true_or_false_is_named(project: Path, value: str
     _shared(project, "prod", _SELF_HOSTED, "/srv/pipeline/prod.duckdb", PIPELINE_ALLOW_EPHEMERAL_DUCKDB="false")
 
 
+@pytest.mark.duckdb
 def test_a_prod_run_on_a_github_hosted_runner_stops_before_writing_anything(
     shared_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
