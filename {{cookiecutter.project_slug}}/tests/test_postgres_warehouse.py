@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import connect
+from {{ cookiecutter.package_name }} import history
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.warehouses import (
     AUDIT,
@@ -101,6 +102,28 @@ def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
         assert cursor.fetchall() == [(1,)]
         cursor.execute("select count(*) from pg_namespace where starts_with(nspname, %s)", [schema])
         assert cursor.fetchall() == [(1,)]  # nothing else was made beside it
+
+
+def test_every_instance_keeps_its_own_run_history_and_drop_removes_it(
+    on_server: Server, warehouse: pg.Warehouse, schema: str, tmp_path: Path
+) -> None:
+    """Trend checks judge a run against its own instance's runs: a new branch starts with no history, not main's."""
+    other = pg.Warehouse(settings(tmp_path, f"{schema}_other"))
+    other.create()
+    with warehouse.session() as session:
+        history.append(session, run_id="r1", started_at="2026-01-01T00:00:00Z", status="published", seconds=1.5,
+                       metrics={"rows:fct_orders": 10.0})  # fmt: skip
+        assert [run["run_id"] for run in history.load(session)] == ["r1"]
+        assert "run_history" in session.tables(history.SCHEMA)
+    with other.session() as session:
+        assert history.load(session) == []
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute("select count(*) from pg_namespace where nspname = 'pipeline'")
+        assert cursor.fetchall() == [(0,)]  # no schema shared by every instance
+    assert warehouse.drop()
+    warehouse.create()
+    with warehouse.session() as session:
+        assert history.load(session) == []
 
 
 def test_dbt_env_names_the_instance_schemas_and_passes_the_key_as_pgoptions(tmp_path: Path) -> None:

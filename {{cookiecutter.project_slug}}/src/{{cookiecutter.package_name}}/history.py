@@ -1,11 +1,12 @@
 """Run history in the warehouse, and statistical process control over it.
 
-Every run appends one row to `pipeline.run_history` in the instance's audit location, so
-trends survive between runs. It is read and written through a warehouse Session in plain SQL that
-runs on every warehouse. A metric (a mart's row count, a model's or the whole run's
-seconds) outside mean ± 3 standard deviations of the last published runs is flagged as a
-warning: the data or the code changed more than its own history says is normal. Every metric is a
-count or a duration, so a lower limit is never below zero. With fewer than MIN_RUNS published runs the
+Every run appends one row to `pipeline.run_history` in the instance's audit location, so trends survive
+between runs: DuckDB's audit file holds schema `pipeline`; a server warehouse keeps the table in the
+instance's audit schema (`<instance>__audit.run_history`), so instances never share a history. It is read
+and written through a warehouse Session in plain SQL that runs on every warehouse. A metric (a mart's row
+count, a model's or the whole run's seconds) outside mean ± 3 standard deviations of the last published runs
+is flagged as a warning: the data or the code changed more than its own history says is normal. Every metric
+is a count or a duration, so a lower limit is never below zero. With fewer than MIN_RUNS published runs the
 limits are shown but a point outside them is "not judged yet", neither a pass nor a flag.
 """
 
@@ -17,12 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import sql
 from .checks import Check
-from .warehouses import Session
+from .warehouses import HISTORY_SCHEMA, Session
 
-SCHEMA, TABLE_NAME = "pipeline", "run_history"
-TABLE = sql.relation(SCHEMA, TABLE_NAME)
+SCHEMA, TABLE_NAME = HISTORY_SCHEMA, "run_history"
 WINDOW = 10  # previous runs that set the control limits
 MIN_RUNS = 5  # fewer than this and the limits mean little: report, do not judge
 NOT_JUDGED = "not judged"  # a Check status: outside limits that too few runs set
@@ -58,10 +57,10 @@ class Control:
 
 def _ensure(session: Session) -> None:
     """Create the history table when missing (plain types every warehouse knows)."""
-    session.execute(f"create schema if not exists {sql.identifier(SCHEMA)}")
+    session.execute(f"create schema if not exists {session.relation(SCHEMA)}")
     session.execute(
-        f"create table if not exists {TABLE} (run_id varchar, started_at timestamp, status varchar, "
-        "seconds double precision, metrics varchar)"
+        f"create table if not exists {session.relation(SCHEMA, TABLE_NAME)} "
+        "(run_id varchar, started_at timestamp, status varchar, seconds double precision, metrics varchar)"
     )
 
 
@@ -74,7 +73,8 @@ def load(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     if TABLE_NAME not in session.tables(SCHEMA):
         return []
     rows = session.query(
-        f"select run_id, started_at, status, seconds, metrics from {TABLE} order by started_at desc limit ?",
+        f"select run_id, started_at, status, seconds, metrics from {session.relation(SCHEMA, TABLE_NAME)} "
+        "order by started_at desc limit ?",
         [limit],
     )
     return [
@@ -89,7 +89,7 @@ def append(
     """Record one run and its metrics (`started_at` ISO 8601 in UTC, `seconds` of wall time)."""
     _ensure(session)
     session.execute(
-        f"insert into {TABLE} values (?, cast(? as timestamp), ?, ?, ?)",
+        f"insert into {session.relation(SCHEMA, TABLE_NAME)} values (?, cast(? as timestamp), ?, ?, ?)",
         [run_id, started_at.replace("Z", ""), status, seconds, json.dumps(dict(metrics), sort_keys=True)],
     )
 

@@ -57,6 +57,10 @@ DEFAULT_TYPE = "duckdb"
 # The tables ingest keeps beside the raw tables of each raw schema (columns: `RawLoader.load_raw`, ingest.py).
 QUARANTINE = "_quarantine"
 STATE = "_ingest_state"
+# The schema of the run history (history.py) as the pipeline's SQL names it. DuckDB keeps it as it is, in the
+# instance's own audit file; a server warehouse's audit session names its instance's audit schema by it, so every
+# instance keeps its own history and `drop` removes it.
+HISTORY_SCHEMA = "pipeline"
 # Settings.fault that stops the process in the middle of `publish` (the write-audit-publish tests only).
 KILL_DURING_PUBLISH = "kill-during-publish"
 

@@ -45,6 +45,7 @@ from .. import sql
 from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
+    HISTORY_SCHEMA,
     KILL_DURING_PUBLISH,
     PUBLISHED,
     QUARANTINE,
@@ -330,7 +331,7 @@ class Session:
         return f"{rows}:{digest}"
 
     def relation(self, *parts: str) -> str:
-        if len(parts) >= 2:  # noqa: PLR2004 - (schema, table): the schema as this location names it
+        if parts:  # (schema[, table]): the schema as this location names it
             parts = (self.schema(parts[0]), *parts[1:])
         return self.dialect.relation(*parts)
 
@@ -528,7 +529,9 @@ class Warehouse:
 
     @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
-        with self._session({self.audit: self.name} if location == PUBLISHED else {}) as session:
+        # The run history lives in the instance's audit schema: one history per instance, dropped with it.
+        schemas = {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit}
+        with self._session(schemas) as session:
             schema = self.schema(location)
             if not self._exists(session, schema):
                 if read_only:

@@ -47,6 +47,7 @@ from .. import sql
 from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
+    HISTORY_SCHEMA,
     KILL_DURING_PUBLISH,
     PUBLISHED,
     QUARANTINE,
@@ -213,7 +214,7 @@ class Session:
         return f"{rows}:{digest}"
 
     def relation(self, *parts: str) -> str:
-        if len(parts) >= 2:  # noqa: PLR2004 - (schema, table): the schema as this location names it
+        if parts:  # (schema[, table]): the schema as this location names it
             parts = (self.schema(parts[0]), *parts[1:])
         return sql.relation(*parts)
 
@@ -503,7 +504,9 @@ class Warehouse:
     @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
         with contextlib.closing(connect()) as connection:
-            session = Session(connection, {self.audit: self.name} if location == PUBLISHED else {})
+            # The run history lives in the instance's audit schema: one history per instance, dropped with it.
+            schemas = {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit}
+            session = Session(connection, schemas)
             schema = self.schema(location)
             if not _schema_exists(session, schema):
                 if read_only:
