@@ -149,17 +149,23 @@ def _run(command: Sequence[str], folder: Path) -> None:
         raise PipelineError(f"{Path(command[0]).name} failed ({output}); see {folder}/server.log if it exists.")
 
 
+# Where throwaway clusters live: short (a unix socket path is at most 107 bytes) and enterable by every user.
+SOCKET_BASE = "/tmp"  # noqa: S108 - mkdtemp makes a private folder of a random name inside it
+
+
 @contextlib.contextmanager
 def throwaway(bin_dir: Path | None = None) -> Iterator[Server]:
     """Start a private PostgreSQL cluster in a new temporary folder; stop it and remove the folder on exit.
 
-    The folder is made by `tempfile.mkdtemp` (so under $TMPDIR, which the `postgres` user must be able to enter
-    when running as root) and given to the cluster's owner. Authentication is `trust` for local connections:
-    the server listens on 127.0.0.1 and a socket in the folder only. pgcrypto is created in the database
-    (mask_pii() calls its hmac()). Raises PipelineError when the binaries are missing or the server won't start.
+    The folder is made by `tempfile.mkdtemp` under /tmp (SOCKET_BASE), not $TMPDIR: the server's unix socket
+    path must stay under 107 bytes, and when running as root the `postgres` user must be able to enter the
+    folder, which it cannot under pytest's root-only temp folders. It is given to the cluster's owner.
+    Authentication is `trust` for local connections: the server listens on 127.0.0.1 and a socket in the folder
+    only. pgcrypto is created in the database (mask_pii() calls its hmac()). Raises PipelineError when the
+    binaries are missing or the server won't start.
     """
     bin_dir = bin_dir or binaries()
-    folder = Path(tempfile.mkdtemp(prefix="pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="pg-", dir=SOCKET_BASE if Path(SOCKET_BASE).is_dir() else None))
     data = folder / "data"
     try:
         owner = _owner()
