@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from conftest import connect
@@ -27,6 +28,7 @@ from {{ cookiecutter.package_name }}.warehouses import (
 from {{ cookiecutter.package_name }}.warehouses import postgres as pg
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server
 
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 ODD = 'o"dd sch%ema ?'  # a quote, a space, a percent sign and a question mark: quoting and placeholders at once
 
 
@@ -256,6 +258,31 @@ def test_an_unreachable_server_is_one_sentence(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("PGPORT", "1")
     with pytest.raises(WarehouseError, match="set PGHOST, PGPORT"):
         pg.Warehouse(settings(tmp_path, "ci")).ensure_writable()
+
+
+@pytest.mark.parametrize("target", ["dev", "ci"])
+def test_unset_pg_variables_reach_the_server_dbt_reaches(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """With no PG* set, the pipeline's connection gets profiles.yml's defaults, not libpq's unix socket."""
+    for var in pg.DEFAULTS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGPORT", "6543")  # a variable that is set wins over the default
+    given: dict[str, object] = {}
+
+    def fake_connect(dsn: str, **kwargs: object) -> object:
+        given.update(kwargs)
+        raise psycopg2.OperationalError("refused")
+
+    monkeypatch.setattr(psycopg2, "connect", fake_connect)
+    with pytest.raises(WarehouseError):
+        pg.connect()
+    profile = (PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")
+    block = profile.split(f"    {target}:\n", 1)[1].split("\n    staging:", 1)[0]
+    for var, (key, value) in pg.DEFAULTS.items():
+        if var == "PGPORT":
+            assert key not in given
+            continue
+        assert given[key] == value
+        assert f"env_var('{var}', '{value}')" in block  # the same default as dbt's profile
 
 
 def test_placeholders_are_rewritten_outside_quotes_only() -> None:

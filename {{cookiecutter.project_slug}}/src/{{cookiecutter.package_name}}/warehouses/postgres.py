@@ -122,10 +122,20 @@ def placeholders(statement: str) -> str:
     return "".join(out)
 
 
+# profiles.yml's defaults for dev and ci, given to libpq for each PG* variable that is unset, so the pipeline and
+# dbt reach the same server (libpq's own default would be the local unix socket, dbt's is localhost:5432).
+DEFAULTS = {"PGHOST": ("host", "localhost"), "PGPORT": ("port", "5432"), "PGUSER": ("user", "postgres"),
+            "PGDATABASE": ("dbname", "postgres")}  # fmt: skip
+
+
 def connect(options: Mapping[str, str] | None = None) -> psycopg2.extensions.connection:
-    """A connection to the server the PG* variables name (libpq reads them), in autocommit mode; WarehouseError."""
+    """A connection to the server the PG* variables name (libpq reads them), in autocommit mode; WarehouseError.
+
+    An unset PGHOST, PGPORT, PGUSER or PGDATABASE takes profiles.yml's default (DEFAULTS), as dbt does.
+    """
+    unset = {key: value for var, (key, value) in DEFAULTS.items() if not os.environ.get(var, "").strip()}
     try:
-        connection = psycopg2.connect("", options=pgoptions(options) if options else None)
+        connection = psycopg2.connect("", options=pgoptions(options) if options else None, **unset)
     except psycopg2.Error as error:
         raise _error(error) from None
     connection.autocommit = True
