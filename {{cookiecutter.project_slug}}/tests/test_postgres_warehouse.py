@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.warehouses import (
     KILL_DURING_PUBLISH,
     PUBLISHED,
     IngestRecord,
+    InUse,
     LocalRows,
     MissingRelation,
     Relation,
@@ -283,6 +284,18 @@ def test_unset_pg_variables_reach_the_server_dbt_reaches(monkeypatch: pytest.Mon
             continue
         assert given[key] == value
         assert f"env_var('{var}', '{value}')" in block  # the same default as dbt's profile
+
+
+def test_a_run_from_another_checkout_on_the_same_instance_is_refused(warehouse: pg.Warehouse, tmp_path: Path) -> None:
+    """The local run lock cannot see another machine: the server's advisory lock refuses the second at once."""
+    elsewhere = tmp_path / "another-checkout"
+    elsewhere.mkdir()
+    other = pg.Warehouse(settings(elsewhere, warehouse.name))
+    refused = rf"instance {warehouse.name} is in use by a run from another checkout"
+    with warehouse.server_lock(), pytest.raises(InUse, match=refused), other.server_lock():
+        pass  # pragma: no cover - never entered
+    with other.server_lock():  # released when the first run's block ended
+        pass
 
 
 def test_placeholders_are_rewritten_outside_quotes_only() -> None:

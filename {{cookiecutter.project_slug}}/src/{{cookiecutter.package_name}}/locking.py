@@ -9,6 +9,10 @@ read from `<lock>.json` beside it, which the holder writes after taking the lock
 lock when its process ends, however it ends (SIGKILL included), so a killed run never blocks the
 next one; its stale `.lock.json` is simply overwritten by the next holder.
 
+On a server warehouse the local file cannot see a run from another checkout or machine on the same
+instance, so the lock also takes the warehouse's own (`Warehouse.server_lock`; Postgres: an advisory lock on
+the instance's name, held on a connection for the command's length).
+
 The warehouse may refuse a second process too (DuckDB: one writer per file, and any reader blocks a
 writer); its implementation turns that into one sentence (`warehouses.InUse`), and `ensure_writable`
 asks for it before any work starts.
@@ -79,7 +83,8 @@ def instance_lock(settings: Settings, command: str, run_id: str) -> Iterator[Non
         staged = holder_path(settings).with_suffix(f".{os.getpid()}.tmp")
         staged.write_text(json.dumps(holder), encoding="utf-8")
         staged.replace(holder_path(settings))  # whole or absent, never half-written for a reader
-        yield
+        with warehouses.for_settings(settings).server_lock():  # a run from another checkout or machine
+            yield
     finally:
         with suppress(OSError):
             holder_path(settings).unlink()

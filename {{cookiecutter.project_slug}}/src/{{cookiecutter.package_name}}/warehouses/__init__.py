@@ -309,6 +309,15 @@ class Warehouse(LoadTarget, Protocol):
         """Open the audit location for writing once, so a holder is named (InUse) before any work starts."""
         ...
 
+    def server_lock(self) -> AbstractContextManager[None]:
+        """Hold the instance on the warehouse itself for the block, beside the local run lock (locking.py).
+
+        The local lock cannot see a run from another checkout or machine on the same server instance. Postgres: a
+        session-level advisory lock keyed on the instance, held on a connection of its own. DuckDB needs none (its
+        file lock is the instance's own). Raises InUse at once when another process holds it.
+        """
+        ...
+
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> AbstractContextManager[Session]:
         """A Session on the location; the audit one is created if missing unless `read_only`.
 

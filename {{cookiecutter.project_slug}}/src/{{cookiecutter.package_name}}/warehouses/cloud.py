@@ -528,6 +528,11 @@ class Warehouse:
             pass
 
     @contextmanager
+    def server_lock(self) -> Iterator[None]:
+        """Nothing yet: these warehouses have no session lock this pipeline uses; only the local run lock holds."""
+        yield
+
+    @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
         # The run history lives in the instance's audit schema: one history per instance, dropped with it.
         schemas = {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit}

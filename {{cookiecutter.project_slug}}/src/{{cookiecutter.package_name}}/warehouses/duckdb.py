@@ -484,6 +484,11 @@ class Warehouse:
         ensure_writable(self.settings.audit_path)
 
     @contextmanager
+    def server_lock(self) -> Iterator[None]:
+        """Nothing beyond the local run lock: the instance is a file on this machine."""
+        yield
+
+    @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
         database = self.path(location)
         if read_only and not database.is_file():

@@ -511,6 +511,24 @@ class Warehouse:
     def ensure_writable(self) -> None:
         connect().close()
 
+    @contextlib.contextmanager
+    def server_lock(self) -> Iterator[None]:
+        """A session-level advisory lock on the instance's name in this database, on a connection held for the block.
+
+        Another checkout or machine running the same instance of this server holds it: InUse at once, never a
+        wait. The server drops it when that connection ends, however the run ends.
+        """
+        with contextlib.closing(connect()) as connection:
+            session = Session(connection)
+            # Advisory locks are per database already: the instance's name is the key.
+            (taken,) = session.query("select pg_try_advisory_lock(hashtextextended(?, 0))", [self.name])[0]
+            if not taken:
+                raise InUse(
+                    f"instance {self.name} is in use by a run from another checkout or machine on this server "
+                    "(its PostgreSQL advisory lock is held); wait for it to finish, then run again."
+                )
+            yield
+
     @contextmanager
     def session(self, location: Location = AUDIT, *, read_only: bool = False) -> Iterator[Session]:
         with contextlib.closing(connect()) as connection:
