@@ -52,6 +52,30 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_warehouse.py",
         "tests/test_postgres.py",
         "tests/test_postgres_example.py",
+        "profiles.spark.yml",
+        "macros/privacy/mask_pii_spark.sql",
+        "src/{package}/warehouses/spark.py",
+        "tests/test_spark.py",
+        "tests/test_spark_warehouse.py",
+        "tests/test_spark_example.py",
+    ],
+    ("warehouse", "postgres"): [
+        "profiles.spark.yml",
+        "macros/privacy/mask_pii_spark.sql",
+        "src/{package}/warehouses/spark.py",
+        "tests/test_spark.py",
+        "tests/test_spark_warehouse.py",
+        "tests/test_spark_example.py",
+    ],
+    ("warehouse", "spark"): [
+        "profiles.postgres.yml",
+        "macros/privacy/mask_pii_postgres.sql",
+        "macros/incremental",
+        "src/{package}/warehouses/postgres.py",
+        "src/{package}/warehouses/postgres_server.py",
+        "tests/test_postgres_example.py",
+        "tests/test_postgres_warehouse.py",
+        "tests/test_postgres.py",
     ],
     ("include_example", "no"): [
         "models/staging/shop",
@@ -72,12 +96,14 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
         "tests/test_postgres_example.py",
+        "tests/test_spark_example.py",
     ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it
 # when that answer is given (and is removed, as REMOVE_PATHS says, when another is).
 PROMOTE_PATHS: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse", "postgres"): {"profiles.postgres.yml": "profiles.yml"},
+    ("warehouse", "spark"): {"profiles.spark.yml": "profiles.yml"},
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"

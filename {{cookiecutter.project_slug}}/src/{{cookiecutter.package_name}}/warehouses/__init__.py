@@ -49,7 +49,7 @@ PUBLISHED: Location = "published"
 # Parameters of one statement: positional for `?` placeholders.
 Params = Sequence[object]
 # The dbt adapter types with an implementation here, and the module that holds each.
-IMPLEMENTATIONS = {"duckdb": "duckdb", "postgres": "postgres"}
+IMPLEMENTATIONS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
 DEFAULT_TYPE = "duckdb"
 # The tables ingest keeps beside the raw tables of each raw schema (columns: `RawLoader.load_raw`, ingest.py).
 QUARANTINE = "_quarantine"
