@@ -20,7 +20,7 @@ import contextlib
 import functools
 import json
 import os
-{%- if cookiecutter.warehouse == "postgres" %}
+{%- if cookiecutter.warehouse in ("postgres", "spark") %}
 import secrets
 {%- endif %}
 import shutil
@@ -36,6 +36,10 @@ import pytest
 
 from {{ cookiecutter.package_name }}.sql import identifier
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
+{%- elif cookiecutter.warehouse == "spark" %}
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.warehouses import spark
 {%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -292,4 +296,29 @@ def schema(postgres: Server) -> Iterator[str]:
         for (name,) in cursor.fetchall():
             cursor.execute(f"drop schema {identifier(name)} cascade")
         connection.commit()
+{%- endif %}
+{%- if cookiecutter.warehouse == "spark" %}
+
+
+@pytest.fixture(scope="session")
+def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of a ci instance in a project folder of the session's own, whose folder holds the JVM's metastore.
+
+    The session's one SparkSession (warehouses/spark.py) starts there on first use; tests use databases of their
+    own names (`spark_databases`) in it.
+    """
+    project = tmp_path_factory.mktemp("spark-project")
+    return Settings(env="ci", name="ci", project_dir=project, duckdb_path=project / "ci.duckdb", raw_dir=project,
+                    threads=2)  # fmt: skip
+
+
+@pytest.fixture
+def spark_databases(spark_settings: Settings) -> Iterator[str]:
+    """A database-name prefix of this test's own; every database whose name starts with it is dropped afterwards."""
+    prefix = f"t{secrets.token_hex(4)}"
+    yield prefix
+    session = spark.spark_session(spark_settings)
+    for database in session.catalog.listDatabases():
+        if database.name.startswith(prefix):
+            session.sql(f"drop database if exists {spark.relation(database.name)} cascade")
 {%- endif %}
