@@ -56,7 +56,6 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "macros/privacy/mask_pii_spark.sql",
         "src/{package}/warehouses/spark.py",
         "tests/test_spark.py",
-        "tests/test_spark_warehouse.py",
         "tests/test_spark_example.py",
     ],
     ("warehouse", "postgres"): [
@@ -64,7 +63,6 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "macros/privacy/mask_pii_spark.sql",
         "src/{package}/warehouses/spark.py",
         "tests/test_spark.py",
-        "tests/test_spark_warehouse.py",
         "tests/test_spark_example.py",
     ],
     ("warehouse", "spark"): [

@@ -98,6 +98,9 @@ POSTGRES = {
     "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
 }  # fmt: skip
 POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
+# Spark bakes only (the hook prunes them from the others); SPARK_EXAMPLE only with the example too.
+SPARK = {"macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py", "tests/test_spark.py"}
+SPARK_EXAMPLE = {"tests/test_spark_example.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
@@ -150,6 +153,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     files |= CONTAINER if answers["container"] == "yes" else set()
     if answers["warehouse"] == "postgres":
         files |= POSTGRES | (POSTGRES_EXAMPLE if answers["include_example"] == "yes" else set())
+    if answers["warehouse"] == "spark":
+        files |= SPARK | (SPARK_EXAMPLE if answers["include_example"] == "yes" else set())
     return files
 
 
@@ -214,6 +219,8 @@ WHERE_SETTINGS = {
     "duckdb": {"path": "DBT_DUCKDB_PATH"},
     "postgres": {"host": "PGHOST", "user": "PGUSER", "password": "PGPASSWORD", "dbname": "PGDATABASE",
                  "schema": "DBT_SCHEMA"},
+    # dev and ci run Spark in the process (`session`, host unused); staging and prod name a Thrift server.
+    "spark": {"schema": "DBT_SCHEMA"},
 }  # fmt: skip
 
 

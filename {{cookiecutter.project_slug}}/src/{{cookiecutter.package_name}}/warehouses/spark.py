@@ -347,6 +347,7 @@ def raw_loader(settings: Settings, schemas: Sequence[str], *, memory_limit: str)
     spark = spark_session(settings)
     engine = duckdb.connect()
     folder = home(settings).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="ingest-spark-", dir=folder) as scratch, engine:
             engine.execute("set TimeZone = 'UTC'")
