@@ -57,6 +57,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "src/{package}/warehouses/spark.py",
         "tests/test_spark.py",
         "tests/test_spark_example.py",
+        "benchmarks/spark.py",
     ],
     ("warehouse", "postgres"): [
         "profiles.spark.yml",
@@ -64,6 +65,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "src/{package}/warehouses/spark.py",
         "tests/test_spark.py",
         "tests/test_spark_example.py",
+        "benchmarks/spark.py",
     ],
     ("warehouse", "spark"): [
         "profiles.postgres.yml",
@@ -95,6 +97,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "benchmarks/ingest.py",
         "tests/test_postgres_example.py",
         "tests/test_spark_example.py",
+        "benchmarks/spark.py",
     ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it

@@ -100,7 +100,7 @@ POSTGRES = {
 POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
 # Spark bakes only (the hook prunes them from the others); SPARK_EXAMPLE only with the example too.
 SPARK = {"macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py", "tests/test_spark.py"}
-SPARK_EXAMPLE = {"tests/test_spark_example.py"}
+SPARK_EXAMPLE = {"tests/test_spark_example.py", "benchmarks/spark.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
