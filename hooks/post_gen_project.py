@@ -52,6 +52,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_warehouse.py",
         "tests/test_postgres.py",
         "tests/test_postgres_example.py",
+        "benchmarks/warehouses.py",
         "profiles.spark.yml",
         "macros/privacy/mask_pii_spark.sql",
         "src/{package}/warehouses/spark.py",
@@ -76,6 +77,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_example.py",
         "tests/test_postgres_warehouse.py",
         "tests/test_postgres.py",
+        "benchmarks/warehouses.py",
     ],
     ("include_example", "no"): [
         "models/staging/shop",
@@ -98,6 +100,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_postgres_example.py",
         "tests/test_spark_example.py",
         "benchmarks/spark.py",
+        "benchmarks/warehouses.py",
     ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it

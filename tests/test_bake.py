@@ -52,7 +52,7 @@ BASE = {
     "tests/test_ingest.py", "tests/test_readme.py", "tests/test_report.py", "tests/test_steps.py",
     "tests/test_ingest_files.py", "tests/test_ingest_values.py", "tests/test_checks_units.py",
     "tests/test_history_units.py", "tests/test_publish_units.py", "tests/test_report_units.py",
-    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py",
+    "tests/test_state_units.py", "tests/test_conftest.py", "tests/test_ingest_units.py", "tests/test_warehouses.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/pull_request_template.md",
     ".github/workflows/ci.yml", ".github/workflows/cleanup.yml", ".github/workflows/deploy.yml",
     ".github/workflows/pipeline.yml", ".github/run-in-image.sh",
@@ -97,7 +97,7 @@ POSTGRES = {
     f"src/{PACKAGE}/warehouses/postgres.py", f"src/{PACKAGE}/warehouses/postgres_server.py",
     "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
 }  # fmt: skip
-POSTGRES_EXAMPLE = {"tests/test_postgres_example.py"}
+POSTGRES_EXAMPLE = {"tests/test_postgres_example.py", "benchmarks/warehouses.py"}
 # Spark bakes only (the hook prunes them from the others); SPARK_EXAMPLE only with the example too.
 SPARK = {"macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py", "tests/test_spark.py"}
 SPARK_EXAMPLE = {"tests/test_spark_example.py", "benchmarks/spark.py"}

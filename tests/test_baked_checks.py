@@ -73,6 +73,21 @@ def test_a_fresh_bake_passes_its_own_nox(tmp_path: Path) -> None:
     assert porcelain(project) == ""
 
 
+def test_a_postgres_bake_passes_its_own_nox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """warehouse=postgres with the example: its nox starts throwaway servers from the machine's binaries (PGHOST
+    unset), runs the same sessions green, including the DuckDB-and-Postgres same-marts test."""
+    if not (shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))):
+        pytest.fail("no PostgreSQL binaries: install them (`apt-get install postgresql`; .ci/run does)")
+    project = bake(tmp_path, warehouse="postgres", container="no")
+    for name in [name for name in os.environ if name.startswith("PG")]:
+        monkeypatch.delenv(name)
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
+    assert porcelain(project) == ""
+
+
 def baked_readme_commands(project: Path) -> list[str]:
     """Every command line of every bash block of a baked README, without its trailing comment."""
     readme = (project / "README.md").read_text(encoding="utf-8")

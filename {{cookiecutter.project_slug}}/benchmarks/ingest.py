@@ -27,6 +27,7 @@ from _project import PACKAGE, copy_project
 
 from {{ cookiecutter.package_name }} import generate, ingest
 from {{ cookiecutter.package_name }}.config import SAMPLE_DIR
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 KINDS = ("first", "reuse", "reload")
 
@@ -46,7 +47,7 @@ def time_ingest(specs: list[ingest.TableSpec], raw_dir: Path, database: Path, ki
     if kind == "first":
         database.unlink(missing_ok=True)
     started = time.perf_counter()
-    ingest.ingest(database, specs, raw_dir, f"bench-{kind}", progress=lambda _: None, reload=kind == "reload")
+    ingest.ingest(File(database), specs, raw_dir, f"bench-{kind}", progress=lambda _: None, reload=kind == "reload")
     return time.perf_counter() - started
 
 

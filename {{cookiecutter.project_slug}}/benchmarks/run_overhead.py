@@ -42,9 +42,10 @@ def bare_dbt(project: Path, env: dict[str, str]) -> tuple[list[str], dict[str, s
     """The `dbt build` command line and environment the pipeline's own build uses for this instance."""
     code = (
         "import json, sys\n"
-        f"from {PACKAGE} import config\n"
+        f"from {PACKAGE} import config, warehouses\n"
         "s = config.resolve('ci')\n"
-        "print(json.dumps({'env': s.dbt_env(), 'target': str(s.target_dir), 'logs': str(s.log_dir)}))\n"
+        "e = warehouses.for_settings(s).dbt_env()\n"
+        "print(json.dumps({'env': e, 'target': str(s.target_dir), 'logs': str(s.log_dir)}))\n"
     )
     resolved = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     found = json.loads(resolved.stdout)

@@ -142,19 +142,24 @@ def shared_example(tmp_path_factory: pytest.TempPathFactory) -> Example:
     return Example(tmp_path_factory.mktemp("example") / "project")
 
 
-def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     monkeypatch.setenv("DBT_PROJECT_DIR", str(folder))
     for name in ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+{%- if cookiecutter.warehouse == "postgres" %}
+    request.getfixturevalue("database")  # the test's own database: its instances are schemas there
+{%- endif %}
 
 
 @pytest.fixture
-def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def example(
+    shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     """The session's shared copy of the project, read-only, with the CLI pointed at it.
 
     A test that writes into it fails (and the copy is repaired): take `project` to change or build.
     """
-    _point_the_cli_at(shared_example.root, monkeypatch)
+    _point_the_cli_at(shared_example.root, monkeypatch, request)
     yield shared_example.root
     changed = shared_example.repair()
     if changed:
@@ -162,14 +167,16 @@ def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_example: Example) -> Iterator[Path]:
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_example: Example, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     """A copy of the dbt project and its data in a temp dir, with the CLI pointed at it.
 
     Its files are hard links to the session's example: replacing, deleting or adding files is the
     test's own business, and a file written in place is put back in the example afterwards.
     """
     copy = copy_project(tmp_path / "project", source=shared_example.root)
-    _point_the_cli_at(copy, monkeypatch)
+    _point_the_cli_at(copy, monkeypatch, request)
     yield copy
     shared_example.repair()
 
@@ -277,6 +284,27 @@ def postgres() -> Iterator[Server]:
         return
     with throwaway() as server:
         yield server
+
+
+@pytest.fixture
+def database(postgres: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new database of this test's own on the session's server, named to libpq and dbt by the PG* variables.
+
+    Every instance the test makes (a schema per location) lives there, so tests never see each other's
+    instances, as DuckDB's tests never share a file; it is dropped afterwards. On a server PGHOST names, the
+    user needs CREATEDB.
+    """
+    name = f"test_{secrets.token_hex(6)}"
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create database {identifier(name)}")
+    for variable, value in {**postgres.environ(), "PGDATABASE": name}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    yield name
+    with connect(postgres) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop database {identifier(name)} with (force)")
 
 
 @contextlib.contextmanager

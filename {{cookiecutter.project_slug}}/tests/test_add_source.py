@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }} import config, properties
 from {{ cookiecutter.package_name }}.add_source import add_sources, sniff, staging_name
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 CSV = (
     "account_id,Opened At,balance,note\n"
@@ -60,7 +61,7 @@ def test_it_writes_a_source_a_staging_model_and_its_yaml_that_dbt_and_ingest_rea
     assert "source('crm', 'accounts')" in sql_text
     specs = load_specs(parsed(project))
     assert [(s.source, s.name, s.raw_file) for s in specs] == [("crm", "accounts", "crm/accounts.csv")]
-    result = ingest(project / "w.duckdb", specs, raw, "run-1", progress=lambda _: None)
+    result = ingest(File(project / "w.duckdb"), specs, raw, "run-1", progress=lambda _: None)
     assert (result.loaded_rows, result.quarantined_rows) == (3, 0)
 
 
@@ -77,7 +78,7 @@ def test_columns_named_like_sql_keywords_are_quoted_in_the_sql_and_the_yaml(raw:
     assert [c["name"] for c in models["models"][0]["columns"] if c.get("quote")] == ["select", "order", "at"]
     specs = load_specs(parsed(project))
     database = project / "w.duckdb"
-    ingest(database, specs, raw, "run-1", progress=lambda _: None)
+    ingest(File(database), specs, raw, "run-1", progress=lambda _: None)
     spec = specs[0]
     model = (folder / "stg_crm__lines.sql").read_text(encoding="utf-8")
     compiled = re.sub(r"\{\{ source\('crm', 'lines'\) \}\}", f'"{spec.schema}"."{spec.identifier or spec.name}"', model)

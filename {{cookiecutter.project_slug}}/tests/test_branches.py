@@ -16,7 +16,7 @@ import pytest
 
 from conftest import PACKAGE, cli, start
 from {{ cookiecutter.package_name }} import config, locking, sql
-from {{ cookiecutter.package_name }}.publish import snapshot
+from {{ cookiecutter.package_name }}.warehouses.duckdb import snapshot
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import build, checks, config
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.warehouses.duckdb import Session
 
 
 def _node(name: str, **config: object) -> dict[str, object]:
@@ -156,7 +157,7 @@ def test_regression_against_production_flags_changes_beyond_tolerance(tmp_path: 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
         audit.execute("create table fct_sales as select range as id, 10.2 as amount from range(130)")
-        results = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        results = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
     found = {c.name: c for c in results}
     rows, amount = found["fct_sales rows against production"], found["fct_sales sum(amount) against production"]
     assert (rows.stage, rows.severity, rows.status) == ("regression", "warn", "fail")
@@ -184,7 +185,9 @@ def test_regression_applies_the_declared_tolerance_not_the_default(tmp_path: Pat
     _sales_manifest(tmp_path, {"metrics": {"amount": "sum"}, "tolerance": 0.05})
     with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
         audit.execute(f"create table fct_sales as select range as id, {amount} as amount from range(100)")
-        found = {c.name: c for c in checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])}
+        found = {
+            c.name: c for c in checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
+        }
     check = found["fct_sales sum(amount) against production"]
     assert (check.status, check.expected) == (status, "within ±5%")
     assert found["fct_sales rows against production"].status == "pass"
@@ -202,7 +205,7 @@ def test_regression_binds_a_production_path_holding_quotes(tmp_path: Path) -> No
     _sales_manifest(tmp_path, {"metrics": {"amount": "sum"}})
     with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
         audit.execute("create table fct_sales as select range as id, 10.0 as amount from range(100)")
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
         tables = {row[0] for row in audit.execute("select table_name from duckdb_tables()").fetchall()}
     assert [c.status for c in found] == ["pass", "pass"]
     assert "injected" not in tables
@@ -218,7 +221,7 @@ def test_a_regression_metric_must_name_a_known_aggregate(tmp_path: Path) -> None
     _sales_manifest(tmp_path, {"metrics": {"amount": "sum(amount)) from fct_sales; drop table fct_sales; --"}})
     with duckdb.connect(str(tmp_path / "ci__audit.duckdb")) as audit:
         audit.execute("create table fct_sales as select 1.0 as amount")
-        (check,) = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        (check,) = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
         assert audit.execute("select count(*) from fct_sales").fetchone() == (1,)
     assert (check.severity, check.status) == ("error", "fail")
     assert "use one of sum, avg, min, max, count" in check.message
@@ -241,7 +244,7 @@ def test_without_production_the_regression_stage_only_reports(tmp_path: Path) ->
     import duckdb  # noqa: PLC0415
 
     with duckdb.connect(str(tmp_path / "a.duckdb")) as audit:
-        (check,) = checks.regression_checks(audit, None, tmp_path, [])
+        (check,) = checks.regression_checks(Session(audit, None), tmp_path, [])
     assert (check.severity, check.status, check.message) == ("info", "pass", "no production database to compare with")
 
 
@@ -291,7 +294,9 @@ def test_a_figure_reconciles_with_its_reference_within_tolerance(
             "create table fct_sales as select * from (values ('2025-01', 10.0), ('2025-01', 20.0), "
             f"('2025-02', {february})) as t(month, amount)"
         )
-        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        (check,) = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert (check.stage, check.severity, check.status, check.message) == ("business", "error", status, message)
 
 
@@ -302,7 +307,7 @@ def test_a_reconciliation_of_a_model_this_run_did_not_build_is_not_compared(fina
     project, target = finance
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales (month varchar, amount double)")
-        (check,) = checks.reconciliation_checks(audit, project, project / "raw", target, built=[])
+        (check,) = checks.reconciliation_checks(Session(audit), project, project / "raw", target, built=[])
     assert (check.severity, check.status) == ("info", "pass")
     assert check.message == "not compared: fct_sales was not built or deferred to by this run"
 
@@ -324,7 +329,7 @@ def test_a_reconciliation_reads_the_relation_a_slim_build_deferred_to(finance: t
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales (month varchar, amount double)")  # empty here: not what is judged
         (check,) = checks.reconciliation_checks(
-            audit, project, project / "raw", target, built=[], production=production
+            Session(audit, production), project, project / "raw", target, built=[], deferred=True
         )
     assert (check.severity, check.status) == ("error", "fail")
     assert "2025-02 revenue: 12.00 here, 12.50 in the reference" in check.message
@@ -339,7 +344,7 @@ def test_a_reference_of_other_raw_data_is_not_compared(finance: tuple[Path, Path
     raw.mkdir()
     (raw / "manifest.json").write_text('{"seed": 1, "scale": 0.5}', encoding="utf-8")
     with duckdb.connect() as audit:
-        (check,) = checks.reconciliation_checks(audit, project, raw, target)
+        (check,) = checks.reconciliation_checks(Session(audit), project, raw, target)
     assert (check.severity, check.status) == ("info", "pass")
     assert "this run's is seed 1 at scale 0.5" in check.message
 

@@ -11,6 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import checks
 from {{ cookiecutter.package_name }}.checks import Check
+from {{ cookiecutter.package_name }}.warehouses.duckdb import Session, attach_read_only
 
 
 def _write(folder: Path, name: str, data: object) -> None:
@@ -319,7 +320,7 @@ def test_every_field_of_the_regression_checks(tmp_path: Path) -> None:
         audit.execute("create table stg_sales as select 1 as id")
         built = ["model.p.fct_sales", "model.p.fct_new", "model.p.stg_sales", "seed.p.fct_seed", "model.p.fct_sales",
                  "model.p.dim_sales", "model.p.fct_bad", "model.p.absent", "model.p.fct_nofqn"]  # fmt: skip
-        found = checks.regression_checks(audit, production, tmp_path, built)
+        found = checks.regression_checks(Session(audit, production), tmp_path, built)
     assert found == [
         Check("regression", "fct_bad against production", "error", "fail",
               "meta.regression.metrics names median; use one of sum, avg, min, max, count"),
@@ -342,7 +343,7 @@ def test_without_a_manifest_nothing_is_compared(tmp_path: Path) -> None:
     production = _production(tmp_path, "create table fct_sales as select 1 as id")
     _write(tmp_path, "manifest.json", {"metadata": {}})
     with duckdb.connect() as audit:
-        assert checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"]) == []
+        assert checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"]) == []
 
 
 def test_an_unchanged_empty_mart_and_a_metric_within_tolerance_pass(tmp_path: Path) -> None:
@@ -352,7 +353,7 @@ def test_an_unchanged_empty_mart_and_a_metric_within_tolerance_pass(tmp_path: Pa
     )
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales as select 100.0 as amount where false")
-        found = checks.regression_checks(audit, production, tmp_path, {"model.p.fct_sales"})
+        found = checks.regression_checks(Session(audit, production), tmp_path, {"model.p.fct_sales"})
     assert [(c.status, c.observed, c.message) for c in found] == [
         ("pass", 0.0, "0.00 in production, 0.00 now (+0.0%)"),
         ("pass", 0.0, "0.00 in production, 0.00 now (+0.0%)"),
@@ -365,7 +366,7 @@ def test_a_metric_is_judged_against_the_default_tolerance(tmp_path: Path) -> Non
     _write(tmp_path, "manifest.json", {"nodes": {"model.p.fct_sales": _mart(regression={"metrics": metrics})}})
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales as select 100.9 as amount, 51.5 as fee")
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
     assert [(c.name, c.status, c.expected) for c in found] == [
         ("fct_sales rows against production", "pass", "within ±10%"),
         ("fct_sales sum(amount) against production", "pass", "within ±1%"),
@@ -380,7 +381,9 @@ def test_a_mart_missing_in_production_is_not_comparable(tmp_path: Path) -> None:
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales as select 1 as id")
         audit.execute("create table fct_more as select 1 as id")
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales", "model.p.fct_more"])
+        found = checks.regression_checks(
+            Session(audit, production), tmp_path, ["model.p.fct_sales", "model.p.fct_more"]
+        )
     assert [(c.stage, c.name, c.severity, c.status) for c in found] == [
         ("regression", "fct_more against production", "info", "pass"),
         ("regression", "fct_sales against production", "info", "pass"),
@@ -393,7 +396,7 @@ def test_an_unknown_aggregate_is_an_error_naming_each(tmp_path: Path) -> None:
     metrics = {"amount": "median", "fee": "Sum", "id": "mode"}
     _write(tmp_path, "manifest.json", {"nodes": {"model.p.fct_sales": _mart(regression={"metrics": metrics})}})
     with duckdb.connect() as audit:
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
     assert found == [
         Check("regression", "fct_sales against production", "error", "fail",
               "meta.regression.metrics names median, mode; use one of sum, avg, min, max, count"),
@@ -405,8 +408,8 @@ def test_production_attached_already_under_its_name_is_read_there(tmp_path: Path
     _write(tmp_path, "manifest.json", {"nodes": {"model.p.fct_sales": _mart()}})
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales as select range as id from range(50)")
-        checks.attach_read_only(audit, production, "prod")
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        attach_read_only(audit, production, "prod")
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
         attached = sorted(row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall())
     assert [(c.name, c.status, c.message) for c in found] == [
         ("fct_sales rows against production", "pass", "50.00 in production, 50.00 now (+0.0%)")
@@ -419,7 +422,7 @@ def test_production_is_attached_read_only_under_a_name_of_its_own(tmp_path: Path
     _write(tmp_path, "manifest.json", {"nodes": {"model.p.fct_sales": _mart()}})
     with duckdb.connect() as audit:
         audit.execute("create table fct_sales as select range as id from range(50)")
-        found = checks.regression_checks(audit, production, tmp_path, ["model.p.fct_sales"])
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
         assert audit.execute("select count(*) from production_prod.main.fct_sales").fetchone() == (40,)
         names = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
         assert "production_prod" in names
@@ -431,7 +434,7 @@ def test_production_is_attached_read_only_under_a_name_of_its_own(tmp_path: Path
 @pytest.mark.parametrize("absent", [None, Path("nowhere.duckdb")])
 def test_without_a_production_database_regression_only_reports(tmp_path: Path, absent: Path | None) -> None:
     with duckdb.connect() as audit:
-        found = checks.regression_checks(audit, absent and tmp_path / absent, tmp_path, ["model.p.fct_sales"])
+        found = checks.regression_checks(Session(audit, absent and tmp_path / absent), tmp_path, ["model.p.fct_sales"])
     assert found == [
         Check("regression", "compared with production", "info", "pass", "no production database to compare with")
     ]
@@ -440,8 +443,8 @@ def test_without_a_production_database_regression_only_reports(tmp_path: Path, a
 def test_attach_read_only_attaches_once(tmp_path: Path) -> None:
     database = _production(tmp_path, "create table t as select 1 as x", name="other.duckdb")
     with duckdb.connect() as audit:
-        assert checks.attach_read_only(audit, database, "ref") == "ref"
-        assert checks.attach_read_only(audit, database, "ref") == "ref"  # a second attach would raise
+        assert attach_read_only(audit, database, "ref") == "ref"
+        assert attach_read_only(audit, database, "ref") == "ref"  # a second attach would raise
         assert audit.execute("select x from ref.t").fetchall() == [(1,)]
         with pytest.raises(duckdb.Error, match="read-only"):
             audit.execute("insert into ref.t values (2)")
@@ -485,7 +488,9 @@ def test_every_field_of_the_reconciliation_checks(tmp_path: Path) -> None:
             "create table fct_sales as select * from (values ('2025-01', 'eu', 10.0), ('2025-01', 'eu', 20.5), "
             "('2025-01', 'us', 8.0), ('2025-02', 'eu', 11.0), ('2025-04', 'eu', 3.0)) as t(month, region, amount)"
         )
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        found = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert found == [
         Check("business", "reconciliation monthly", "error", "fail",
               "4 of 4 rows differ beyond ±0.5: 2025-01/us revenue: 8.00 here, 7.00 in the reference; "
@@ -506,7 +511,7 @@ def test_a_reconciliation_reports_its_worst_gap(tmp_path: Path) -> None:
             "as t(month, region, amount)"
         )
         monthly, loose = checks.reconciliation_checks(
-            audit, project, project / "raw", target, built=["model.p.fct_sales"]
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
         )
     assert (monthly.status, monthly.observed) == ("fail", 2.5)
     assert monthly.message == (
@@ -525,7 +530,9 @@ def test_a_gap_equal_to_the_tolerance_agrees(tmp_path: Path) -> None:
             "create table fct_sales as select * from (values ('2025-01', 'eu', 30.5), ('2025-01', 'eu', 0.0), "
             "('2025-01', 'us', 6.5), ('2025-02', 'eu', 12.5), ('2025-03', 'eu', 1.0)) as t(month, region, amount)"
         )
-        monthly, _ = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        monthly, _ = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert monthly == Check(
         "business", "reconciliation monthly", "error", "pass", "4 rows agree within ±0.5", 0.0, "within ±0.5"
     )
@@ -539,7 +546,9 @@ def test_a_reconciliation_without_a_tolerance_is_exact(tmp_path: Path) -> None:
             "create table fct_sales as select * from (values ('2025-01', 'eu', 30.0), ('2025-01', 'eu', 0.0), "
             "('2025-01', 'us', 7.0), ('2025-02', 'eu', 12.51), ('2025-03', 'eu', 1.0)) as t(month, region, amount)"
         )
-        monthly, _ = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        monthly, _ = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert (monthly.status, monthly.expected, monthly.observed) == ("fail", "within ±0", 0.01)
     assert monthly.message == "1 of 4 rows differ beyond ±0: 2025-02/eu revenue: 12.51 here, 12.50 in the reference"
 
@@ -564,7 +573,9 @@ def test_a_reconciliation_naming_an_unknown_model_is_an_error(tmp_path: Path, qu
     }
     project, target = _finance(tmp_path, text, nodes)
     with duckdb.connect() as audit:
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        found = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert found[0] == Check("business", "reconciliation r", "error", "fail", message)
     assert (found[1].stage, found[1].name, found[1].status) == ("business", "reconciliation r2", "fail")
     assert len(found) == 2  # the next reconciliation is still judged
@@ -573,7 +584,9 @@ def test_a_reconciliation_naming_an_unknown_model_is_an_error(tmp_path: Path, qu
 def test_a_reconciliation_of_a_relation_gone_from_the_warehouse_is_an_error(tmp_path: Path) -> None:
     project, target = _finance(tmp_path)
     with duckdb.connect() as audit:
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        found = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert [(c.stage, c.name, c.severity, c.status) for c in found] == [
         ("business", "reconciliation monthly", "error", "fail"),
         ("business", "reconciliation loose", "error", "fail"),
@@ -586,7 +599,7 @@ def test_a_reconciliation_of_a_model_neither_built_nor_deferred_is_not_compared(
     project, target = _finance(tmp_path)  # no defer_relation: a production file does not help
     with duckdb.connect() as audit:
         found = checks.reconciliation_checks(
-            audit, project, project / "raw", target, built=["model.p.other"], production=production
+            Session(audit, production), project, project / "raw", target, built=["model.p.other"], deferred=True
         )
     message = "not compared: fct_sales was not built or deferred to by this run"
     assert found == [
@@ -610,7 +623,9 @@ def test_a_deferred_model_is_read_from_production_under_its_database_name(tmp_pa
     }
     project, target = _finance(tmp_path, text, nodes)
     with duckdb.connect() as audit:
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, production=production)
+        found = checks.reconciliation_checks(
+            Session(audit, production), project, project / "raw", target, deferred=True
+        )
         attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
     assert [(c.status, c.message) for c in found] == [
         ("pass", "4 rows agree within ±0.5"),
@@ -632,7 +647,9 @@ def test_a_deferred_relation_without_database_or_alias_uses_production_and_the_m
     }
     project, target = _finance(tmp_path, nodes=nodes)
     with duckdb.connect() as audit:
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, production=production)
+        found = checks.reconciliation_checks(
+            Session(audit, production), project, project / "raw", target, deferred=True
+        )
         attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
     assert [c.status for c in found] == ["pass", "pass"]
     assert "warehouse" in attached
@@ -647,7 +664,9 @@ def test_a_null_figure_counts_as_zero(tmp_path: Path) -> None:
             "create table fct_sales as select * from (values ('2025-03', 'eu', null), ('2025-04', 'eu', null)) "
             "as t(month, region, amount)"
         )
-        monthly, _ = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        monthly, _ = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert monthly == Check(
         "business", "reconciliation monthly", "error", "fail",
         "1 of 2 rows differ beyond ±0.5: 2025-03/eu revenue: 0.00 here, 0.61 in the reference", 0.612346,
@@ -667,7 +686,9 @@ def test_a_built_model_is_read_from_its_schema_under_its_alias(tmp_path: Path) -
             "create table finance.sales_v2 as select * from (values ('2025-01', 'eu', 30.0), ('2025-01', 'eu', 0.0), "
             "('2025-01', 'us', 7.0), ('2025-02', 'eu', 12.5), ('2025-03', 'eu', 1.0)) as t(month, region, amount)"
         )
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        found = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert [c.message for c in found] == ["4 rows agree within ±0.5", "4 rows agree within ±100"]
 
 
@@ -679,7 +700,9 @@ def test_a_built_model_without_alias_is_read_under_its_name(tmp_path: Path) -> N
             "create table fct_sales as select * from (values ('2025-01', 'eu', 30.0), ('2025-01', 'eu', 0.0), "
             "('2025-01', 'us', 7.0), ('2025-02', 'eu', 12.5), ('2025-03', 'eu', 1.0)) as t(month, region, amount)"
         )
-        found = checks.reconciliation_checks(audit, project, project / "raw", target, built=["model.p.fct_sales"])
+        found = checks.reconciliation_checks(
+            Session(audit), project, project / "raw", target, built=["model.p.fct_sales"]
+        )
     assert [c.message for c in found] == ["4 rows agree within ±0.5", "4 rows agree within ±100"]
 
 
@@ -702,7 +725,7 @@ def test_a_reference_is_compared_only_with_raw_data_of_its_seed_and_scale(
     if raw:
         _write(project / "raw", "manifest.json", raw)
     with duckdb.connect() as audit:
-        found = checks.reconciliation_checks(audit, project, project / "raw", target)
+        found = checks.reconciliation_checks(Session(audit), project, project / "raw", target)
     if compared:  # fct_sales was not built: not compared for that reason
         assert {c.message for c in found} == {"not compared: fct_sales was not built or deferred to by this run"}
     else:
@@ -723,4 +746,4 @@ def test_without_declared_reconciliations_there_are_none(tmp_path: Path, text: s
         (tmp_path / "data" / "reference").mkdir(parents=True)
         (tmp_path / "data" / "reference" / "reconciliations.yml").write_text(text, encoding="utf-8")
     with duckdb.connect() as audit:
-        assert checks.reconciliation_checks(audit, tmp_path, tmp_path / "raw", tmp_path / "target") == []
+        assert checks.reconciliation_checks(Session(audit), tmp_path, tmp_path / "raw", tmp_path / "target") == []

@@ -23,7 +23,8 @@ from conftest import PACKAGE
 from {{ cookiecutter.package_name }} import cli as main_cli
 from {{ cookiecutter.package_name }} import config, locking, parallel, publish
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.publish import snapshot
+from {{ cookiecutter.package_name }}.warehouses import duckdb as duckdb_warehouse
+from {{ cookiecutter.package_name }}.warehouses.duckdb import snapshot
 
 CI = {"PR_NUMBER": "7"}
 
@@ -180,9 +181,9 @@ def test_duckdbs_lock_error_becomes_a_sentence_naming_the_file(tmp_path: Path) -
     duckdb.connect(str(database)).close()
     code = f"import duckdb\ncon = duckdb.connect({str(database)!r})"
     with _held_elsewhere(code) as holder, pytest.raises(PipelineError) as refused:
-        locking.ensure_writable(database)
+        duckdb_warehouse.ensure_writable(database)
     assert str(refused.value) == (
         f"{database} is open in another process (pid {holder.pid}, e.g. a BI tool or notebook); "
         "close the other connection or wait, then run again."
     )
-    assert locking.database_in_use(ValueError("Could not set lock on file")) is None
+    assert duckdb_warehouse.database_in_use(ValueError("Could not set lock on file")) is None

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ENVIRONMENT_VARIABLES, PROJECT_DIR
-from {{ cookiecutter.package_name }} import cli, config
+from {{ cookiecutter.package_name }} import cli, config, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -183,10 +183,11 @@ def test_shared_environments_need_their_raw_data_location(project: Path) -> None
 def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": "2"})
     # dbt builds in the audit database; only `publish` writes where consumers read.
-    assert settings.dbt_env() == {"DBT_DUCKDB_PATH": str(settings.audit_path), "DBT_THREADS": "2"}
+    dbt_env = warehouses.for_settings(settings).dbt_env()
+    assert dbt_env == {"DBT_DUCKDB_PATH": str(settings.audit_path), "DBT_THREADS": "2"}
     assert settings.audit_path == settings.duckdb_path.with_name("ci__audit.duckdb")
     profiles = (project / "profiles.yml").read_text(encoding="utf-8")
-    for name in settings.dbt_env():
+    for name in dbt_env:
         assert f"env_var('{name}'" in profiles
 
 
@@ -277,9 +278,11 @@ def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
     environ = {"DBT_PROJECT_DIR": str(project), "DBT_DEFER_DUCKDB_PATH": "/data/prod.duckdb", "DBT_STATE_DIR": "st"}
     settings = config.resolve("ci", environ=environ)
     assert settings.state_dir == project / "st"
-    assert settings.dbt_env()["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
-    assert settings.dbt_env()["DBT_DEFER_DATABASE"] == "prod"
-    assert "DBT_DEFER_DATABASE" not in config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).dbt_env()
+    dbt_env = warehouses.for_settings(settings).dbt_env()
+    assert dbt_env["DBT_DEFER_DUCKDB_PATH"] == "/data/prod.duckdb"
+    assert dbt_env["DBT_DEFER_DATABASE"] == "prod"
+    without = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
+    assert "DBT_DEFER_DATABASE" not in warehouses.for_settings(without).dbt_env()
 
 
 def test_an_instance_can_be_named_for_a_parameter_set(project: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import cli, config, environments, pipeline
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.warehouses.duckdb import owner_path
 
 
 def _settings(project: Path, env: str, **environ: str) -> config.Settings:
@@ -14,7 +15,8 @@ def _settings(project: Path, env: str, **environ: str) -> config.Settings:
 
 def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
     settings = _settings(project, "ci", PR_NUMBER="12")
-    path = environments.create(settings)
+    assert environments.create(settings) == "ci_pr_12.duckdb"
+    path = settings.duckdb_path
     assert path == project / "warehouse" / "ci_pr_12.duckdb"
     assert path.is_file()
     assert settings.audit_path.is_file()
@@ -69,7 +71,7 @@ def test_an_instance_made_before_owners_were_recorded_lists_as_unknown(project: 
     environments.record(settings)
     assert [i.owner for i in environments.list_instances(project)] == ["pull request 3"]
     assert environments.drop(settings) is True
-    assert not environments.owner_path(settings.duckdb_path).exists()  # dropped with its database
+    assert not owner_path(settings.duckdb_path).exists()  # dropped with its database
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])

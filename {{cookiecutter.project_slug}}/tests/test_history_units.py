@@ -10,6 +10,19 @@ import duckdb
 from {{ cookiecutter.package_name }} import history
 from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
+
+
+def _append(database: Path, **run: Any) -> None:
+    """history.append on a Session of one DuckDB file."""
+    with File(database).session() as session:
+        history.append(session, **run)
+
+
+def _load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
+    """history.load from a Session of one DuckDB file."""
+    with File(database).session() as session:
+        return history.load(session, limit)
 
 
 def _run(metrics: dict[str, float], status: str = "published") -> dict[str, Any]:
@@ -18,7 +31,7 @@ def _run(metrics: dict[str, float], status: str = "published") -> dict[str, Any]
 
 def test_append_and_load_store_whole_rows_in_a_nested_new_folder(tmp_path: Path) -> None:
     database = tmp_path / "a" / "b" / "audit.duckdb"
-    history.append(
+    _append(
         database,
         run_id="r1",
         started_at="2026-03-04T05:06:07Z",
@@ -26,7 +39,7 @@ def test_append_and_load_store_whole_rows_in_a_nested_new_folder(tmp_path: Path)
         seconds=12.5,
         metrics={"rows:b": 2.0, "rows:a": 1.0},
     )
-    assert history.load(database) == [
+    assert _load(database) == [
         {
             "run_id": "r1",
             "started_at": "2026-03-04T05:06:07",
@@ -63,10 +76,10 @@ def test_load_returns_the_last_fifty_runs_oldest_first(tmp_path: Path) -> None:
             "insert into pipeline.run_history select 'r' || i, timestamp '2026-01-01' + to_seconds(i), "
             "'published', i, '{}' from range(60) t(i)"
         )
-    runs = history.load(database)
+    runs = _load(database)
     assert [run["run_id"] for run in runs] == [f"r{i}" for i in range(10, 60)]
-    assert [run["run_id"] for run in history.load(database, limit=2)] == ["r58", "r59"]
-    assert history.load(tmp_path / "absent.duckdb") == []
+    assert [run["run_id"] for run in _load(database, limit=2)] == ["r58", "r59"]
+    assert _load(tmp_path / "absent.duckdb") == []
 
 
 def test_control_limits_have_exact_values_and_skip_metrics_without_two_points() -> None:

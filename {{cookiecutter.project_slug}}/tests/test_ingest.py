@@ -10,6 +10,7 @@ import pytest
 from conftest import parsed
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs, quarantined
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 SOURCES = """
 sources:
@@ -31,6 +32,12 @@ sources:
         columns:
           - {name: x, data_type: integer}
 """
+
+
+def _quarantined(database: Path, schema: str = "raw") -> list[tuple[str, str, int]]:
+    """ingest.quarantined through a Session of one DuckDB file."""
+    with File(database).session() as session:
+        return list(quarantined(session, schema))
 
 
 @pytest.fixture
@@ -70,7 +77,7 @@ def test_the_declared_schema_comes_from_the_dbt_sources(crm: Path) -> None:
 
 def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Path) -> None:
     db = crm / "w.duckdb"
-    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     assert [(t.table, t.loaded_rows, t.quarantined_rows) for t in result.tables] == [
         ("accounts", 2, 4),
         ("events", 1, 1),
@@ -83,7 +90,7 @@ def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Pa
         types = dict(con.execute("select column_name, column_type from (describe raw.accounts)").fetchall())
     assert types["opened_at"] == "TIMESTAMP"
     assert "_loaded_at" in types
-    reasons = {(table, reason) for table, reason, _ in quarantined(db)}
+    reasons = {(table, reason) for table, reason, _ in _quarantined(db)}
     assert ("accounts", "account_id 'x3' is not a valid integer") in reasons
     assert ("accounts", "opened_at is missing") in reasons
     assert ("accounts", "balance 'lots' is not a valid numeric(12,2)") in reasons
@@ -96,30 +103,30 @@ def test_a_source_without_a_schema_quarantines_in_its_own_schema_and_says_so(crm
     models = crm / "models" / "_crm__sources.yml"
     models.write_text(SOURCES.replace("    schema: raw\n", ""), encoding="utf-8")
     db = crm / "w.duckdb"
-    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     assert result.quarantines == ["crm._quarantine"]
-    assert sum(rows for _, _, rows in quarantined(db, "crm")) == result.quarantined_rows == 5
+    assert sum(rows for _, _, rows in _quarantined(db, "crm")) == result.quarantined_rows == 5
 
 
 def test_reingesting_replaces_rather_than_appends(crm: Path) -> None:
     db = crm / "w.duckdb"
     for run in ("run-1", "run-2"):
-        result = ingest(db, load_specs(parsed(crm)), crm / "raw", run, progress=lambda _: None)
+        result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", run, progress=lambda _: None)
     assert result.loaded_rows == 3
-    assert sum(rows for _, _, rows in quarantined(db)) == 5
+    assert sum(rows for _, _, rows in _quarantined(db)) == 5
 
 
 def test_a_missing_file_is_named_and_nothing_is_written(crm: Path) -> None:
     (crm / "raw" / "events.jsonl").unlink()
     with pytest.raises(PipelineError, match=r"events\.jsonl not found"):
-        ingest(crm / "w.duckdb", load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+        ingest(File(crm / "w.duckdb"), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     assert not (crm / "w.duckdb").exists()
 
 
 def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
     """The bad file is the LAST table loaded: every table before it was already replaced when it failed."""
     db = crm / "w.duckdb"
-    ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         before = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
     (crm / "raw" / "accounts.csv").write_text(
@@ -128,7 +135,7 @@ def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
     (crm / "raw" / "events.jsonl").write_text("\n", encoding="utf-8")  # no data rows: stops the ingest
     assert [spec.raw_file for spec in load_specs(parsed(crm))][-1] == "events.jsonl"
     with pytest.raises(PipelineError, match=r"events\.jsonl has no data rows"):
-        ingest(db, load_specs(parsed(crm)), crm / "raw", "run-2", progress=lambda _: None)
+        ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-2", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         after = [con.execute(f"select * from raw.{t} order by all").fetchall() for t in ("accounts", "_quarantine")]
     assert after == before
@@ -137,7 +144,7 @@ def test_a_bad_file_rolls_back_every_table_of_the_load(crm: Path) -> None:
 def test_a_file_lacking_a_declared_column_is_named(crm: Path) -> None:
     (crm / "raw" / "accounts.csv").write_text("account_id,balance\n10,1\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"accounts\.csv lacks the declared column\(s\) opened_at"):
-        ingest(crm / "w.duckdb", load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+        ingest(File(crm / "w.duckdb"), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
 
 
 def test_a_data_type_that_is_not_a_plain_type_is_refused(crm: Path) -> None:
@@ -181,6 +188,6 @@ sources:
     assert [(s.source, s.schema, s.name, s.table) for s in specs] == [("erp", "erp", "invoices", "invoice_export_v2")]
     assert specs[0].columns[0].required
     db = tmp_path / "w.duckdb"
-    ingest(db, specs, tmp_path / "raw", "run-1", progress=lambda _: None)
+    ingest(File(db), specs, tmp_path / "raw", "run-1", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from erp.invoice_export_v2").fetchone() == (2,)

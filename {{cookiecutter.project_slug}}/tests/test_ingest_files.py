@@ -12,6 +12,7 @@ import pytest
 from conftest import parsed
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 SOURCES = """
 sources:
@@ -48,7 +49,7 @@ def shop(tmp_path: Path) -> Path:
 def _ingest(project: Path) -> list[tuple[str, int, str, str]]:
     """Ingest; (table, row_number, reason, record) of the quarantine, in file order."""
     db = project / "w.duckdb"
-    ingest(db, load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
+    ingest(File(db), load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(
             "select source_table, row_number, reason, record from raw._quarantine order by 1, 2"
@@ -221,7 +222,7 @@ def test_loaded_plus_quarantined_is_the_data_rows_of_every_broken_file(tmp_path:
     yaml_text = "sources:\n  - name: feed\n    schema: raw\n    tables:\n" + "".join(tables)
     (tmp_path / "models" / "sources.yml").write_text(yaml_text, encoding="utf-8")
     db = tmp_path / "w.duckdb"
-    result = ingest(db, load_specs(parsed(tmp_path)), tmp_path / "raw", "run-1", progress=lambda _: None)
+    result = ingest(File(db), load_specs(parsed(tmp_path)), tmp_path / "raw", "run-1", progress=lambda _: None)
     assert {t.table: t.loaded_rows + t.quarantined_rows for t in result.tables} == {
         name: rows for name, (rows, _) in expected.items()
     }

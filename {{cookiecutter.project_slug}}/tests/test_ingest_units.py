@@ -22,6 +22,7 @@ import pytest
 from {{ cookiecutter.package_name }} import ingest, pii
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import Column, TableResult, TableSpec
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 SOURCES_FILE = "models/staging/crm/_crm__sources.yml"
 
@@ -293,7 +294,7 @@ def _load(tmp_path: Path, spec: TableSpec, content: bytes, **kwargs: Any) -> tup
     raw.mkdir(exist_ok=True)
     (raw / spec.raw_file).write_bytes(content)
     db = tmp_path / "w.duckdb"
-    return ingest.ingest(db, [spec], raw, "run-1", progress=lambda _: None, **kwargs), db
+    return ingest.ingest(File(db), [spec], raw, "run-1", progress=lambda _: None, **kwargs), db
 
 
 def _quarantine(db: Path) -> list[tuple[Any, ...]]:
@@ -434,7 +435,7 @@ def test_an_empty_parquet_file_has_no_data_rows(tmp_path: Path) -> None:
         con.execute("copy (select 1 as id where false) to '" + str(tmp_path / "raw" / "t.parquet") + "'")
     spec = _spec(Column("id", "integer", True), raw_file="t.parquet")
     with pytest.raises(PipelineError) as refused:
-        ingest.ingest(tmp_path / "w.duckdb", [spec], tmp_path / "raw", "run-1", progress=lambda _: None)
+        ingest.ingest(File(tmp_path / "w.duckdb"), [spec], tmp_path / "raw", "run-1", progress=lambda _: None)
     assert str(refused.value) == "t.parquet has no data rows; export it again, or remove the meta.raw_file of feed.t."
 
 
@@ -560,7 +561,7 @@ def test_a_load_stamps_every_row_with_one_utc_time_and_reports_each_table(tmp_pa
     db = tmp_path / "new" / "folder" / "w.duckdb"  # its folder does not exist yet
     said: list[str] = []
     before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    result = ingest.ingest(db, specs, raw, "run-42", progress=said.append)
+    result = ingest.ingest(File(db), specs, raw, "run-42", progress=said.append)
     after = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     assert result.tables == (
         TableResult("acc", "accounts.csv", 2, 1, "raw"),
@@ -617,7 +618,7 @@ def test_missing_raw_files_are_named_together_with_the_fix(tmp_path: Path) -> No
         _spec(Column("id", "integer", True), raw_file=name, name=name[0]) for name in ("a.csv", "b.csv", "c.jsonl")
     ]
     with pytest.raises(PipelineError) as refused:
-        ingest.ingest(tmp_path / "w.duckdb", specs, raw, "run-1", progress=lambda _: None)
+        ingest.ingest(File(tmp_path / "w.duckdb"), specs, raw, "run-1", progress=lambda _: None)
     assert str(refused.value) == (
         f"raw file(s) a.csv, c.jsonl not found in {raw}; "
         "copy them there, or point RAW_DATA_DIR (or --raw-dir) at the folder that holds them."
@@ -734,7 +735,7 @@ def test_typed_parquet_columns_load_as_they_are_without_the_text_rules(
 
 def _load_parquet(tmp_path: Path, spec: TableSpec, **kwargs: Any) -> tuple[ingest.IngestResult, Path]:
     db = tmp_path / "w.duckdb"
-    return ingest.ingest(db, [spec], tmp_path / "raw", "run-1", progress=lambda _: None, **kwargs), db
+    return ingest.ingest(File(db), [spec], tmp_path / "raw", "run-1", progress=lambda _: None, **kwargs), db
 
 
 # --- reuse: a raw file unchanged since the last ingest is not loaded again --------------------------------------
@@ -744,7 +745,9 @@ ACCOUNTS = b"id,name\n1,ada\nx,bea\n2,cy\n"
 
 def _ingest(tmp_path: Path, spec: TableSpec, run_id: str, **kwargs: Any) -> tuple[ingest.IngestResult, list[str]]:
     said: list[str] = []
-    result = ingest.ingest(tmp_path / "w.duckdb", [spec], tmp_path / "raw", run_id, progress=said.append, **kwargs)
+    result = ingest.ingest(
+        File(tmp_path / "w.duckdb"), [spec], tmp_path / "raw", run_id, progress=said.append, **kwargs
+    )
     return result, said
 
 
@@ -865,7 +868,7 @@ def test_a_rolled_back_ingest_records_no_digest(tmp_path: Path) -> None:
     _accounts(tmp_path, ACCOUNTS.replace(b"cy", b"cz"))  # same counts, other content
     (tmp_path / "raw" / "b.csv").write_bytes(b"other\n1\n")
     with pytest.raises(PipelineError, match="lacks the declared column"):
-        ingest.ingest(tmp_path / "w.duckdb", [spec, broken], tmp_path / "raw", "run-2", progress=lambda _: None)
+        ingest.ingest(File(tmp_path / "w.duckdb"), [spec, broken], tmp_path / "raw", "run-2", progress=lambda _: None)
     assert [entry[-1] for entry in _stored(tmp_path)[2]] == ["run-1"]
     result, _ = _ingest(tmp_path, spec, "run-3")
     assert result.reused == []

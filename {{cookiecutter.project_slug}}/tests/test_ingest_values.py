@@ -13,6 +13,7 @@ import pytest
 from conftest import parsed
 from {{ cookiecutter.package_name }} import ingest as ingest_module
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 # Every declared type in use (see the comment atop models/staging/shop/_shop__sources.yml), plus bigint.
 SOURCES = """
@@ -129,7 +130,7 @@ def test_every_declared_type_quarantines_a_value_it_cannot_hold_exactly(tmp_path
         (_write_csv if suffix == "csv" else _write_jsonl)(project / "raw" / f"sweep.{suffix}", _rows())
         first_line = 2 if suffix == "csv" else 1  # the line in the file, header included
     db = tmp_path / "w.duckdb"
-    result = ingest(db, load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
+    result = ingest(File(db), load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
     assert (result.loaded_rows, result.quarantined_rows) == (1, len(cases))
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select * exclude (_loaded_at) from raw.sweep").fetchall() == [LOADED]
@@ -187,7 +188,7 @@ def test_a_null_token_in_a_required_column_is_quarantined_and_in_an_optional_one
     rows += [(str(k), "FR", token) for k, token in enumerate(TOKENS, start=20)]
     project = _shop(tmp_path, suffix, rows)
     db = tmp_path / "w.duckdb"
-    result = ingest(db, load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
+    result = ingest(File(db), load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
     assert (result.loaded_rows, result.quarantined_rows) == (1 + len(TOKENS), len(TOKENS))
     with duckdb.connect(str(db), read_only=True) as con:
         loaded = con.execute("select customer_id, country_code, nickname from raw.customers order by 1").fetchall()
@@ -202,7 +203,7 @@ def test_a_table_declares_its_own_null_values_in_its_meta(tmp_path: Path) -> Non
     project = _shop(tmp_path, "csv", rows, meta="null_values: ['N/A', 'NULL']")
     assert getattr(load_specs(parsed(project))[0], "null_values", None) == ("N/A", "NULL")
     db = tmp_path / "w.duckdb"
-    ingest(db, load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
+    ingest(File(db), load_specs(parsed(project)), project / "raw", "run-1", progress=lambda _: None)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select customer_id, country_code, nickname from raw.customers").fetchall() == [
             (1, "NA", None)

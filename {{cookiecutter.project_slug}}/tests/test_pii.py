@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }} import config, pii
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.pii_plugin import Plugin
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 DEV_KEY = pii.DEV_KEY.encode()
 STAGING_KEY = "k" * pii.MIN_KEY_LENGTH
@@ -172,7 +173,7 @@ def _cells(database: Path) -> Iterator[str]:
 
 def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> None:
     db = crm / "w.duckdb"
-    result = ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=DEV_KEY)
+    result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=DEV_KEY)
     assert [(t.table, t.loaded_rows, t.quarantined_rows) for t in result.tables] == [
         ("people", 2, 4), ("contacts", 1, 1), ("visits", 1, 0)
     ]  # fmt: skip
@@ -204,7 +205,7 @@ def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> No
 
 def test_prod_stores_the_clear_values(crm: Path) -> None:
     db = crm / "w.duckdb"
-    ingest(db, load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=None)
+    ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=None)
     cells = "\n".join(_cells(db))
     assert all(value in cells for value in CLEAR)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 import duckdb
@@ -10,37 +12,25 @@ from dbt.cli.main import dbtRunner
 
 from conftest import PACKAGE, connect, parsed
 from {{ cookiecutter.package_name }} import pii
-from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
-from {{ cookiecutter.package_name }}.sql import identifier, relation
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.ingest import TableSpec, ingest, load_specs
+from {{ cookiecutter.package_name }}.sql import relation
+from {{ cookiecutter.package_name }}.warehouses import postgres as pg
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions
 from test_postgres import KEY, PII_SETTING
 
 
-def load_raw(server: Server, duckdb_path: Path, schema: str, target: str) -> dict[str, int]:
-    """Copy every table of DuckDB schema `schema` into Postgres schema `target` (COPY); return rows per table."""
-    counts = {}
-    with duckdb.connect(str(duckdb_path), read_only=True) as source, connect(server) as connection:
-        cursor = connection.cursor()
-        cursor.execute(f"create schema if not exists {identifier(target)}")
-        tables = source.execute(
-            "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
-        ).fetchall()
-        for (table,) in tables:
-            columns = source.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            definition = ", ".join(f"{identifier(name)} {data_type.lower()}" for name, data_type in columns)
-            cursor.execute(f"create table {relation(target, table)} ({definition})")
-            path = duckdb_path.parent / f"{table}.csv"
-            source.execute(f"copy (select * from {relation(schema, table)}) to '{path}' (header false)")
-            with path.open(encoding="utf-8") as rows:
-                cursor.copy_expert(f"copy {relation(target, table)} from stdin with (format csv)", rows)
-            cursor.execute(f"select count(*) from {relation(target, table)}")
-            counts[table] = int((cursor.fetchone() or (0,))[0])
-        connection.commit()
-    return counts
+def on_postgres(name: str, project: Path) -> tuple[pg.Warehouse, list[TableSpec]]:
+    """A ci instance `name` on the test's database (PG* as the `project` fixture set them), made, and the
+    project's source specs with their raw schema, `<name>__raw`, as the pipeline parses them there."""
+    warehouse = pg.Warehouse(
+        Settings(env="ci", name=name, project_dir=project, duckdb_path=project / "unused.duckdb", raw_dir=project,
+                 threads=4)
+    )  # fmt: skip
+    warehouse.create()
+    specs = [dataclasses.replace(spec, schema=warehouse.raw) for spec in load_specs(parsed(project))]
+    return warehouse, specs
 
 
 def dbt(project: Path, *args: str, profiles: Path | None = None) -> None:
@@ -56,33 +46,21 @@ def dbt(project: Path, *args: str, profiles: Path | None = None) -> None:
 
 
 def test_the_example_builds_on_postgres_and_masks_as_pii_py_does(
-    project: Path, postgres: Server, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`dbt build` of the example (models, data tests, unit tests) passes on Postgres from clear raw rows, and the
-    masked names and emails of dim_customers are exactly pii.py's mask of the same values under the same key."""
-    specs = load_specs(parsed(project))
-    database = tmp_path / "clear.duckdb"
-    ingest(database, specs, project / "data" / "raw" / "sample", "r1", progress=lambda _: None, pii_key=None)
-    raw_schemas = {spec.schema for spec in specs}
-    assert raw_schemas == {"raw"}
-    counts = load_raw(postgres, database, "raw", f"{schema}__raw")
-    assert counts["customers"] > 0
-    environ = {
-        **postgres.environ(),
-        "DBT_SCHEMA": f"{schema}__audit",
-        "DBT_RAW_SCHEMA": f"{schema}__raw",
-        "PGOPTIONS": pgoptions({PII_SETTING: KEY}),
-    }
-    for name, value in environ.items():
+    """`dbt build` of the example (models, data tests, unit tests) passes on Postgres from clear raw rows (as prod
+    ingests them), and the masked names and emails of dim_customers are exactly pii.py's mask under the same key."""
+    warehouse, specs = on_postgres(schema, project)
+    ingest(warehouse, specs, project / "data" / "raw" / "sample", "r1", progress=lambda _: None, pii_key=None)
+    for name, value in {**warehouse.dbt_env(), "PGOPTIONS": pgoptions({PII_SETTING: KEY})}.items():
         monkeypatch.setenv(name, value)
     dbt(project, "build")
 
+    postgres = Server.from_environ(os.environ)
     with connect(postgres) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            f"select customer_id, first_name, last_name, email from {relation(f'{schema}__raw', 'customers')}"
-        )
+        cursor.execute(f"select customer_id, first_name, last_name, email from {relation(warehouse.raw, 'customers')}")
         clear = {row[0]: row[1:] for row in cursor.fetchall()}
-        cursor.execute(f"select customer_id, full_name, email from {relation(f'{schema}__audit', 'dim_customers')}")
+        cursor.execute(f"select customer_id, full_name, email from {relation(warehouse.audit, 'dim_customers')}")
         masked = {row[0]: row[1:] for row in cursor.fetchall()}
     key = KEY.encode()
     assert masked.keys() == clear.keys()
@@ -118,15 +96,21 @@ METRICS = {
 
 
 def test_duckdb_and_postgres_build_the_same_marts_from_the_same_sample(
-    project: Path, postgres: Server, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The example built on DuckDB and on Postgres from one ingest of the sample: every mart has the same rows,
-    and revenue by month, orders by status and the customer counts agree to the cent."""
+    """The sample ingested and the example built on DuckDB and on Postgres: the same loaded and quarantined counts,
+    every mart with the same rows, and revenue by month, orders by status and the customer counts to the cent."""
     for name in ("DBT_SCHEMA", "DBT_RAW_SCHEMA", "PGOPTIONS", "PII_HASH_KEY"):
         monkeypatch.delenv(name, raising=False)
+    sample = project / "data" / "raw" / "sample"
     database = tmp_path / "ci.duckdb"
-    ingest(database, load_specs(parsed(project)), project / "data" / "raw" / "sample", "r1", progress=lambda _: None)
-    load_raw(postgres, database, "raw", f"{schema}__raw")  # the masked rows DuckDB's ingest wrote, as they are
+    loaded_duckdb = ingest(File(database), load_specs(parsed(project)), sample, "r1", progress=lambda _: None)
+    warehouse, specs = on_postgres(schema, project)
+    loaded_postgres = ingest(warehouse, specs, sample, "r1", progress=lambda _: None)
+    counts = [(t.table, t.loaded_rows, t.quarantined_rows) for t in loaded_duckdb.tables]
+    assert counts == [(t.table, t.loaded_rows, t.quarantined_rows) for t in loaded_postgres.tables]
+    assert sum(quarantined for _, _, quarantined in counts) > 0
+
     profiles = tmp_path / "duckdb-profile"
     profiles.mkdir()
     (profiles / "profiles.yml").write_text(DUCKDB_PROFILE.format(package=PACKAGE, path=database), encoding="utf-8")
@@ -139,22 +123,20 @@ def test_duckdb_and_postgres_build_the_same_marts_from_the_same_sample(
             for name, query in METRICS.items()
         }
 
-    environ = {**postgres.environ(), "DBT_SCHEMA": f"{schema}__audit", "DBT_RAW_SCHEMA": f"{schema}__raw",
-               "PGOPTIONS": pgoptions({PII_SETTING: pii.DEV_KEY})}  # fmt: skip
-    for name, value in environ.items():
+    for name, value in warehouse.dbt_env().items():
         monkeypatch.setenv(name, value)
     dbt(project, "build")
-    with connect(postgres) as connection, connection.cursor() as cursor:
-        on_postgres = {}
+    with connect(Server.from_environ(os.environ)) as connection, connection.cursor() as cursor:
+        postgres_marts = {}
         for mart in MARTS:
-            cursor.execute(f"select * from {relation(f'{schema}__audit', mart)}")
-            on_postgres[mart] = sorted(cursor.fetchall())
+            cursor.execute(f"select * from {relation(warehouse.audit, mart)}")
+            postgres_marts[mart] = sorted(cursor.fetchall())
         postgres_metrics = {}
         for name, query in METRICS.items():
-            cursor.execute(query.format(**{mart: relation(f"{schema}__audit", mart) for mart in MARTS}))
+            cursor.execute(query.format(**{mart: relation(warehouse.audit, mart) for mart in MARTS}))
             postgres_metrics[name] = cursor.fetchall()
 
     for mart in MARTS:
         assert on_duckdb[mart], mart
-        assert on_postgres[mart] == on_duckdb[mart], mart
+        assert postgres_marts[mart] == on_duckdb[mart], mart
     assert postgres_metrics == duckdb_metrics

@@ -18,6 +18,8 @@ from {{ cookiecutter.package_name }} import publish
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.publish import Relation
+from {{ cookiecutter.package_name }}.warehouses import KILL_DURING_PUBLISH
+from {{ cookiecutter.package_name }}.warehouses.duckdb import _staging_copy, snapshot
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -99,7 +101,7 @@ def test_publish_copies_every_relation_and_leaves_no_staging_files(tmp_path: Pat
     _audit(settings, {"marts.fct_a": [(2, "b"), (1, "a")], "marts.dim_b": [(3, "c")], "other.x": [(9, "z")]})
     relations = [Relation("marts", "fct_a"), Relation("marts", "dim_b")]
     assert publish.publish(settings, relations) == relations
-    assert publish.snapshot(settings.duckdb_path) == {
+    assert snapshot(settings.duckdb_path) == {
         "marts.dim_b": [(3, "c")],
         "marts.fct_a": [(1, "a"), (2, "b")],
     }
@@ -121,7 +123,7 @@ def test_publish_replaces_tables_keeps_others_and_removes_leftovers(tmp_path: Pa
     unrelated.write_bytes(b"keep")
     _audit(settings, {"marts.fct_a": [(1, "new")]})
     publish.publish(settings, [Relation("marts", "fct_a")])
-    assert publish.snapshot(target) == {"marts.fct_a": [(1, "new")], "marts.keep": [(7,)]}
+    assert snapshot(target) == {"marts.fct_a": [(1, "new")], "marts.keep": [(7,)]}
     assert not leftover.exists()
     assert not leftover.with_name(leftover.name + ".wal").exists()
     assert unrelated.read_bytes() == b"keep"
@@ -140,21 +142,21 @@ def test_publishing_the_same_marts_again_leaves_the_file_the_same_size(tmp_path:
     first = settings.duckdb_path.stat().st_size
     publish.publish(settings, relations)
     assert settings.duckdb_path.stat().st_size <= first * 1.05
-    assert publish.snapshot(settings.duckdb_path)["marts.fct_a"][:1] == [(0, "label 0")]
+    assert snapshot(settings.duckdb_path)["marts.fct_a"][:1] == [(0, "label 0")]
 
 
 def test_staging_copy_carries_the_write_ahead_log(tmp_path: Path) -> None:
     target = tmp_path / "shop.duckdb"
     target.write_bytes(b"db")
     target.with_name("shop.duckdb.wal").write_bytes(b"log")
-    staged = publish._staging_copy(target)
+    staged = _staging_copy(target)
     assert staged == tmp_path / f".shop.duckdb.{os.getpid()}.publishing"
     assert staged.read_bytes() == b"db"
     assert staged.with_name(staged.name + ".wal").read_bytes() == b"log"
 
 
 def test_staging_copy_of_a_missing_file_is_only_a_path(tmp_path: Path) -> None:
-    staged = publish._staging_copy(tmp_path / "shop.duckdb")
+    staged = _staging_copy(tmp_path / "shop.duckdb")
     assert staged == tmp_path / f".shop.duckdb.{os.getpid()}.publishing"
     assert not staged.exists()
 
@@ -193,8 +195,8 @@ def test_snapshot_lists_base_tables_sorted_and_skips_views(tmp_path: Path) -> No
         con.execute("create table b.t as select * from (values (2), (1)) v(x)")
         con.execute("create table main.a as select 'q' as y")
         con.execute("create view main.v as select 1 as z")
-    assert publish.snapshot(database) == {"b.t": [(1,), (2,)], "main.a": [("q",)]}
-    assert publish.snapshot(tmp_path / "absent.duckdb") == {}
+    assert snapshot(database) == {"b.t": [(1,), (2,)], "main.a": [("q",)]}
+    assert snapshot(tmp_path / "absent.duckdb") == {}
 
 
 class _Killed(BaseException):
@@ -204,7 +206,7 @@ class _Killed(BaseException):
 def test_the_injected_kill_stops_publish_after_its_first_relation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = dataclasses.replace(_settings(tmp_path), fault=publish.KILL_DURING_PUBLISH)
+    settings = dataclasses.replace(_settings(tmp_path), fault=KILL_DURING_PUBLISH)
     _audit(settings, {"marts.a": [(1, "a")], "marts.b": [(2, "b")]})
     signals: list[tuple[int, int]] = []
 
@@ -224,7 +226,7 @@ def test_the_injected_kill_stops_publish_after_its_first_relation(
     signals.clear()
     unfaulted = _settings(tmp_path)
     publish.publish(unfaulted, [Relation("marts", "a"), Relation("marts", "b")])
-    assert publish.snapshot(unfaulted.duckdb_path) == {"marts.a": [(1, "a")], "marts.b": [(2, "b")]}
+    assert snapshot(unfaulted.duckdb_path) == {"marts.a": [(1, "a")], "marts.b": [(2, "b")]}
 
 
 def test_publish_replays_and_removes_the_old_files_write_ahead_log(tmp_path: Path) -> None:
@@ -248,7 +250,7 @@ def test_publish_replays_and_removes_the_old_files_write_ahead_log(tmp_path: Pat
     _audit(settings, {"marts.fct_a": [(1, "new")]})
     publish.publish(settings, [Relation("marts", "fct_a")])
     assert not wal.exists()
-    assert publish.snapshot(target) == {"main.late": [(5,)], "main.seed": [(1,)], "marts.fct_a": [(1, "new")]}
+    assert snapshot(target) == {"main.late": [(5,)], "main.seed": [(1,)], "marts.fct_a": [(1, "new")]}
 
 
 def test_publish_names_the_process_holding_the_audit_database(tmp_path: Path) -> None:
@@ -293,5 +295,5 @@ def test_publishing_the_same_relations_again_leaves_the_file_its_size(tmp_path: 
         sizes.append(settings.duckdb_path.stat().st_size)
     assert max(sizes) <= min(sizes) * 1.05, sizes
     publish.publish(settings, relations[:1])  # a slim run: dim_b is carried over from the previous file
-    assert sorted(publish.snapshot(settings.duckdb_path)) == ["marts.dim_b", "marts.fct_a"]
+    assert sorted(snapshot(settings.duckdb_path)) == ["marts.dim_b", "marts.fct_a"]
     assert settings.duckdb_path.stat().st_size <= min(sizes) * 1.05

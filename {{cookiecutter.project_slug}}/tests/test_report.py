@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }} import checks, config, history, pipeline, r
 from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
 from {{ cookiecutter.package_name }}.ingest import IngestResult, TableResult
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 CHECKS = [
     Check("output", "unique_fct_orders_order_id", "error", "fail", "Got 3 results", 3),
@@ -26,6 +27,18 @@ NOT_COMPARED = Check("regression", "compared with production", "info", "pass", "
 NOT_JUDGED = Check("trend", "rows:fct_orders within control limits", "warn", "not judged",
                    "not judged yet (needs 5 runs, has 3): 90.00 against 7.00 .. 7.00 over 3 runs", 90)  # fmt: skip
 AUDIT = "ci_pr_3__audit"
+
+
+def _append(database: Path, **run: Any) -> None:
+    """history.append on a Session of one DuckDB file."""
+    with File(database).session() as session:
+        history.append(session, **run)
+
+
+def _load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
+    """history.load from a Session of one DuckDB file."""
+    with File(database).session() as session:
+        return history.load(session, limit)
 
 
 @pytest.fixture
@@ -179,9 +192,9 @@ def test_per_model_runtimes_reach_the_history_and_its_charts(settings: config.Se
     """history.append/load keep `model_seconds:<model>`; the document and the page show its trend."""
     database = settings.audit_path
     for day, seconds in enumerate([0.40, 0.45, 0.42], start=1):
-        history.append(database, run_id=f"r{day}", started_at=f"2026-01-0{day}T00:00:00Z", status="published",
+        _append(database, run_id=f"r{day}", started_at=f"2026-01-0{day}T00:00:00Z", status="published",
                        seconds=10.0, metrics={"model_seconds:fct_orders": seconds, "rows:fct_orders": 7.0})  # fmt: skip
-    past = history.load(database)
+    past = _load(database)
     current = report.metrics(settings)
     limits = history.control(past, current)
     run = {"run_id": "now", "started_at": "2026-01-04T00:00:00", "status": "published", "seconds": 9.0}

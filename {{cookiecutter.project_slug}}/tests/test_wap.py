@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from conftest import cli, copy_project
-from {{ cookiecutter.package_name }}.publish import snapshot
+from {{ cookiecutter.package_name }}.warehouses.duckdb import snapshot
 
 pytestmark = pytest.mark.integration
 

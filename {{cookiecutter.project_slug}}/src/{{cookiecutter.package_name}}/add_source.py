@@ -14,6 +14,9 @@ indentation are kept, and only the new entries are added. A table,
 model or file that is already declared is refused, naming it, before anything is written.
 Staging names add an `s` to the table name unless it already ends in one (`invoice` ->
 `stg_erp__invoices`, `invoices` -> `stg_erp__invoices`); rename the model if English needs more.
+
+DuckDB reads the files here as a local, in-process engine (the same one ingest validates with), not as
+the warehouse: this command touches no warehouse.
 """
 
 from __future__ import annotations

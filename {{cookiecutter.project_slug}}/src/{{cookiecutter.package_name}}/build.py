@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import sql
+from . import warehouses
 from .config import Settings
 from .errors import PipelineError
 
@@ -156,10 +156,9 @@ def _run(settings: Settings, args: list[str], manifest: Any = None) -> Any:
     """dbtRunner(manifest=manifest).invoke(args) in this environment's variables: dbt's dbtRunnerResult."""
     from dbt.cli.main import dbtRunner  # noqa: PLC0415 - a 2 s import, only when dbt runs
 
-    # dbt-duckdb creates the database file but not its folder: a first run that ingested nothing
-    # (a project whose models read no source) must still find `warehouse/`.
-    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with _environment(settings.dbt_env()):
+    warehouse = warehouses.for_settings(settings)
+    warehouse.prepare()
+    with _environment(warehouse.dbt_env()):
         return dbtRunner(manifest=manifest).invoke(args)
 
 
@@ -324,16 +323,15 @@ def models_reading_this(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str
 
 
 def missing_relations(settings: Settings, relations: Mapping[str, tuple[str, str]]) -> list[str]:
-    """The names of `relations` ({model: (schema, alias)}) not in the audit database (all, when it does not exist)."""
-    import duckdb  # noqa: PLC0415 - only the pipeline's build step needs it
-
+    """The names of `relations` ({model: (schema, alias)}) not in the audit location (all, when it does not exist)."""
     if not relations:
         return []
-    if not settings.audit_path.is_file():
+    warehouse = warehouses.for_settings(settings)
+    if not warehouse.exists(warehouses.AUDIT):
         return sorted(relations)
-    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
-        present = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
-    return sorted(name for name, relation in relations.items() if relation not in present)
+    with warehouse.session(warehouses.AUDIT, read_only=True) as session:
+        present = {schema: set(session.tables(schema)) for schema in {schema for schema, _ in relations.values()}}
+    return sorted(name for name, (schema, table) in relations.items() if table not in present[schema])
 
 
 def build_empty(
@@ -377,39 +375,25 @@ def raw_digests(settings: Settings, tables: Sequence[tuple[str, str]]) -> dict[s
     XOR of row hashes would miss an even number of equal changes). A table missing from the audit
     database is left out.
     """
-    import duckdb  # noqa: PLC0415 - only the pipeline's build step needs it
-
-    from .ingest import STATE  # noqa: PLC0415 - likewise
-
-    if not settings.audit_path.is_file():
+    warehouse = warehouses.for_settings(settings)
+    if not warehouse.exists(warehouses.AUDIT):
         return {}
     digests = {}
-    with duckdb.connect(str(settings.audit_path), read_only=True) as con:
-        present = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
+    with warehouse.session(warehouses.AUDIT, read_only=True) as session:
+        present = {schema: set(session.tables(schema)) for schema in {schema for schema, _ in tables}}
         for schema, table in tables:
-            if (schema, table) not in present:
+            if table not in present[schema]:
                 continue
-            if (schema, STATE) in present:
-                loaded = con.execute(
-                    f"select loaded_rows, sha256, spec_digest from {sql.relation(schema, STATE)} where relation = ?",
+            if warehouses.STATE in present[schema]:
+                loaded = session.query(
+                    f"select loaded_rows, sha256, spec_digest from {session.relation(schema, warehouses.STATE)} "
+                    "where relation = ?",
                     [table],
-                ).fetchone()
-                if loaded is not None:
-                    digests[f"{schema}.{table}"] = "ingest:{}:{}:{}".format(*loaded)
+                )
+                if loaded:
+                    digests[f"{schema}.{table}"] = "ingest:{}:{}:{}".format(*loaded[0])
                     continue
-            columns = [
-                sql.identifier(row[0])
-                for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                    "and column_name != '_loaded_at' order by ordinal_position",
-                    [schema, table],
-                ).fetchall()
-            ]
-            rows, digest = con.execute(
-                f"select count(*), coalesce(sum(cast(hash(t) as hugeint)), 0) from "
-                f"(select {', '.join(columns)} from {sql.relation(schema, table)}) as t"
-            ).fetchone() or (0, 0)
-            digests[f"{schema}.{table}"] = f"{rows}:{digest}"
+            digests[f"{schema}.{table}"] = session.digest(schema, table, skip=("_loaded_at",))
     return digests
 
 

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
 
 from . import sql
+from .warehouses import MissingRelation, Session, WarehouseError
 
 # The command line the messages name (the `contract` command writes a mart's column list).
 CLI = "{{ cookiecutter.project_slug }}"
@@ -251,38 +251,23 @@ def _relative_change(new: float, old: float) -> float:
 AGGREGATES = ("sum", "avg", "min", "max", "count")
 
 
-def attach_read_only(audit: duckdb.DuckDBPyConnection, database: Path, name: str) -> str:
-    """Attach `database` read-only as `name` unless a database of that name is attached already; its name.
-
-    The path is a bound parameter and the name a quoted identifier: neither is ever spliced as text.
-    """
-    attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
-    if name not in attached:
-        audit.execute(f"attach ? as {sql.identifier(name)} (read_only)", [str(database)])
-    return name
-
-
 def _not_compared(stage: str, name: str, model: str) -> Check:
     return Check(stage, name, "info", "pass", f"not compared: {model} was not built or deferred to by this run")
 
 
-def regression_checks(
-    audit: duckdb.DuckDBPyConnection, production: Path | None, target_dir: Path, built: Iterable[str]
-) -> list[Check]:
+def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) -> list[Check]:
     """Compare what this run built with production: row counts and declared key metrics, with tolerances.
 
     A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`
     (aggregates: sum, avg, min, max, count). Only marts in `built` (unique ids of models this run built)
-    are judged: a mart this run did not build may hold an older run's rows, or none.
+    are judged: a mart this run did not build may hold an older run's rows, or none. `audit` is a Session on
+    the audit location; production is what it reads through `production_relation`.
     """
-    if production is None or not production.is_file():
+    if not audit.production():
         return [
             Check("regression", "compared with production", "info", "pass", "no production database to compare with")
         ]
     nodes = read_json(target_dir / "manifest.json").get("nodes", {})
-    attached = {row[0] for row in audit.execute("select database_name from duckdb_databases()").fetchall()}
-    database = production.stem if production.stem in attached else "production_" + production.stem
-    attach_read_only(audit, production, database)
     found = []
     for unique_id in sorted(set(built)):
         node = nodes.get(unique_id, {})
@@ -302,12 +287,12 @@ def regression_checks(
         }
         select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
         try:
-            new = audit.execute(f"select {select} from {sql.relation(node['schema'], node['alias'])}").fetchone() or ()
-            old = (
-                audit.execute(f"select {select} from {sql.relation(database, node['schema'], node['alias'])}")
-                .fetchone() or ()
-            )  # fmt: skip
-        except duckdb.Error as error:
+            new = next(iter(audit.query(f"select {select} from {audit.relation(node['schema'], node['alias'])}")), ())
+            old = next(
+                iter(audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")),
+                (),
+            )
+        except WarehouseError as error:
             found.append(
                 Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
             )
@@ -359,13 +344,12 @@ def _same_source(reference_dir: Path, raw_dir: Path) -> str:
     )
 
 
-def _relations(
-    audit: duckdb.DuckDBPyConnection, nodes: Mapping[str, Any], built: set[str], production: Path | None
-) -> dict[str, str]:
+def _relations(audit: Session, nodes: Mapping[str, Any], built: set[str], deferred_to: bool) -> dict[str, str]:
     """Model name -> quoted relation a check may read: built by this run here, or deferred to in production.
 
-    A deferred model (slim CI) carries dbt's `defer_relation` in the manifest; production is attached
-    read-only under that relation's database name, as the ci target attaches it for dbt.
+    A deferred model (slim CI, `deferred_to`) carries dbt's `defer_relation` in the manifest; the session names
+    it in production (`Session.production_relation`; DuckDB attaches production read-only under that
+    relation's database name, as the ci target attaches it for dbt).
     """
     relations = {}
     for unique_id, node in nodes.items():
@@ -373,27 +357,29 @@ def _relations(
             continue
         deferred = node.get("defer_relation") or {}
         if unique_id in built:
-            relations[node["name"]] = sql.relation(node["schema"], node.get("alias") or node["name"])
-        elif deferred and production is not None and production.is_file():
-            database = attach_read_only(audit, production, str(deferred.get("database") or production.stem))
-            relations[node["name"]] = sql.relation(database, deferred["schema"], deferred.get("alias") or node["name"])
+            relations[node["name"]] = audit.relation(node["schema"], node.get("alias") or node["name"])
+        elif deferred and deferred_to and audit.production():
+            relations[node["name"]] = audit.production_relation(
+                deferred["schema"], deferred.get("alias") or node["name"], str(deferred.get("database") or "")
+            )
     return relations
 
 
 def reconciliation_checks(
-    audit: duckdb.DuckDBPyConnection,
+    audit: Session,
     project_dir: Path,
     raw_dir: Path,
     target_dir: Path,
     *,
     built: Iterable[str] = (),
-    production: Path | None = None,
+    deferred: bool = False,
 ) -> list[Check]:
     """Figures of the warehouse against reference reports, as `data/reference/reconciliations.yml` declares.
 
-    `built` holds the unique ids of the models this run built (run_results.json); `production` is the
-    database a slim build deferred the others to. A query naming a model that is neither is "not
-    compared" (info): an older run's rows, or an empty table left by `unit-test`, prove nothing.
+    `audit` is a Session on the audit location. `built` holds the unique ids of the models this run built
+    (run_results.json); `deferred`: a slim build deferred the others to production (the session's). A query
+    naming a model that is neither is "not compared" (info): an older run's rows, or an empty table left by
+    `unit-test`, prove nothing.
     """
     declared = project_dir / RECONCILIATIONS
     if not declared.is_file():
@@ -401,7 +387,7 @@ def reconciliation_checks(
     entries = (yaml.safe_load(declared.read_text(encoding="utf-8")) or {}).get("reconciliations") or []
     nodes = read_json(target_dir / "manifest.json").get("nodes", {})
     known = {node["name"] for node in nodes.values() if node.get("resource_type") == "model"}
-    relations = _relations(audit, nodes, set(built), production)
+    relations = _relations(audit, nodes, set(built), deferred)
     elsewhere = _same_source(declared.parent, raw_dir)
     found = []
     for entry in entries:
@@ -421,14 +407,13 @@ def reconciliation_checks(
             found.append(_not_compared("business", name, absent[0]))
             continue
         try:
-            result = audit.execute(entry["query"].format_map(relations))
-        except duckdb.CatalogException as error:  # a relation dbt reported built is gone: say so, do not pass
+            columns, rows = audit.query_with_names(entry["query"].format_map(relations))
+        except MissingRelation as error:  # a relation dbt reported built is gone: say so, do not pass
             found.append(Check("business", name, "error", "fail", f"could not read the warehouse: {error}"))
             continue
-        columns = [column[0] for column in result.description or []]
         warehouse = {
             tuple(str(row[columns.index(key)]) for key in keys): [float(row[columns.index(f)] or 0) for f in figures]
-            for row in result.fetchall()
+            for row in rows
         }
         reference = _reference_rows(declared.parent / entry["reference"], keys, figures)
         differences = []

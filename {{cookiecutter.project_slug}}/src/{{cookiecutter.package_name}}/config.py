@@ -44,8 +44,11 @@ VARIABLES = (
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
 )  # fmt: skip
-# What profiles.yml reads that the pipeline sets itself for each dbt call (Settings.dbt_env).
-PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR)
+# A server warehouse's instance schemas (profiles.yml's `schema`, the sources' `schema`), set per instance.
+SCHEMA_VAR = "DBT_SCHEMA"
+RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
+# What profiles.yml reads that the pipeline sets itself for each dbt call (the warehouse's `dbt_env`).
+PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR, SCHEMA_VAR, RAW_SCHEMA_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
@@ -113,15 +116,6 @@ class Settings:
     @property
     def is_shared(self) -> bool:
         return self.env in SHARED_ENVIRONMENTS
-
-    def dbt_env(self) -> dict[str, str]:
-        """The variables profiles.yml reads, as this environment resolves them."""
-        values = {DUCKDB_PATH_VAR: str(self.audit_path), THREADS_VAR: str(self.threads)}
-        if self.defer_path is not None:
-            # DuckDB defers across files only when the production file is attached under its own name.
-            values[DEFER_DUCKDB_PATH_VAR] = str(self.defer_path)
-            values[DEFER_DATABASE_VAR] = self.defer_path.stem
-        return values
 
 
 # Instance names become DuckDB file stems and, on a server warehouse, schema names: Postgres allows
@@ -388,7 +382,10 @@ def _missing(env: str, needed: dict[str, str]) -> PipelineError:
 
 def _needed(env: str, project_dir: Path, connects: bool) -> dict[str, str]:
     """Each setting a shared environment must be given, with an example value for the error message."""
-    needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", RAW_DATA_DIR_VAR: "/data/raw"}
+    needed = {RAW_DATA_DIR_VAR: "/data/raw"}
+    # Where the published database is, for a warehouse whose profile names a file (a server's names no path).
+    if DUCKDB_PATH_VAR in profile_variables(project_dir, env):
+        needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", **needed}
     if connects:
         if env == "staging":  # prod stores clear values and needs no key (pii.resolve_key)
             needed[PII_KEY_VAR] = "$(openssl rand -hex 32)"

@@ -2,11 +2,11 @@
 
 A mart whose YAML lists no column types builds without a contract, and the run report warns
 (`checks.contract_checks`). This module reads the columns of the model as the last build left it in the
-instance's audit database (DuckDB's `describe`: name, type) and writes them into the model's YAML entry
-(the file dbt parsed it from, else `_<model>.yml` beside its SQL): a `data_type` per column, in the
-relation's order, and `config: {contract: {enforced: true}}`, so the next build enforces them. Columns the
-YAML already describes keep their description and tests; the file is edited with a round trip
-(`properties`), so its comments, quoting and layout are kept.
+instance's audit location (`Session.describe`: name, type as the warehouse spells it) and writes them
+into the model's YAML entry (the file dbt parsed it from, else `_<model>.yml` beside its SQL): a
+`data_type` per column, in the relation's order, and `config: {contract: {enforced: true}}`, so the
+next build enforces them. Columns the YAML already describes keep their description and tests; the
+file is edited with a round trip (`properties`), so its comments, quoting and layout are kept.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from . import properties, sql
+from . import properties, warehouses
 from .config import Settings
 from .errors import PipelineError
-from .locking import database_in_use
 
 
 def _model_node(settings: Settings, model: str) -> dict[str, Any]:
@@ -41,22 +38,25 @@ def _model_node(settings: Settings, model: str) -> dict[str, Any]:
     )
 
 
-def built_columns(database: Path, schema: str, name: str) -> list[tuple[str, str]]:
-    """(column name, type in lowercase, as DuckDB spells it) of a relation, in order; [] when it does not exist."""
-    if not database.is_file():
+def built_columns(settings: Settings, schema: str, name: str) -> list[tuple[str, str]]:
+    """(column name, type in lowercase, as the warehouse spells it) of a relation in the audit location, in order.
+
+    [] when it does not exist. Raises PipelineError when the audit location cannot be read (e.g. held by another
+    process).
+    """
+    warehouse = warehouses.for_settings(settings)
+    if not warehouse.exists(warehouses.AUDIT):
         return []
     try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            exists = con.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [schema, name],
-            ).fetchone()
-            if not exists or not exists[0]:
+        with warehouse.session(warehouses.AUDIT, read_only=True) as session:
+            if name not in session.tables(schema):
                 return []
-            described = con.execute(f"describe {sql.relation(schema, name)}").fetchall()
-    except duckdb.Error as error:
-        raise database_in_use(error) or PipelineError(f"cannot read {database.name}: {error}") from None
-    return [(str(row[0]), str(row[1]).lower()) for row in described]
+            described = session.describe(schema, name)
+    except warehouses.InUse:
+        raise
+    except warehouses.WarehouseError as error:
+        raise PipelineError(f"cannot read {warehouse.where(warehouses.AUDIT)}: {error}") from None
+    return [(column, data_type.lower()) for column, data_type in described]
 
 
 def _yaml_path(settings: Settings, node: dict[str, Any]) -> Path:
@@ -124,11 +124,11 @@ def write_contract(settings: Settings, model: str) -> tuple[Path, int]:
     already declares a contract (see `contract_entry`) or is not a dbt models file.
     """
     node = _model_node(settings, model)
-    columns = built_columns(settings.audit_path, node["schema"], node["alias"])
+    columns = built_columns(settings, node["schema"], node["alias"])
     if not columns:
+        where = warehouses.for_settings(settings).where(warehouses.AUDIT)
         raise PipelineError(
-            f"{model} is not built in {settings.audit_path.name}; run `run --env {settings.env}` first, "
-            "then write its contract."
+            f"{model} is not built in {where}; run `run --env {settings.env}` first, then write its contract."
         )
     path = _yaml_path(settings, node)
     shown = path.relative_to(settings.project_dir).as_posix()

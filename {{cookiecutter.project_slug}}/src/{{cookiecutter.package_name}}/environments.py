@@ -1,40 +1,26 @@
-"""Environment instances: list, create and drop the isolated databases of branches and pull requests.
+"""Environment instances: list, create and drop the isolated instances of branches and pull requests.
 
-An instance is a published database (what consumers read), its audit database (where the
-pipeline builds and checks), its dbt artifacts and its run reports.
-
-dev is one DuckDB file per git branch, ci one per pull request; staging and prod are
-shared, so dropping them takes an explicit flag. Each function works on the DuckDB file
-of an instance; a server warehouse would drop a schema here instead (the seam is
-`_drop_database`).
+An instance is a published location (what consumers read), its audit location (where the pipeline
+builds and checks), its dbt artifacts and its run reports. dev is one instance per git branch, ci one
+per pull request; staging and prod are shared, so dropping them takes an explicit flag. What an
+instance is in the warehouse (a DuckDB file, a schema) is the warehouse's: each function here asks
+`warehouses.for_settings(settings)`.
 """
 
 from __future__ import annotations
 
 import errno
-import glob
-import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
-from .config import AUDIT_SUFFIX, MAX_NAME, WAREHOUSE_DIR, Settings
+from . import warehouses
+from .config import MAX_NAME, Settings
 from .errors import PipelineError
-from .locking import database_in_use, instance_lock
+from .locking import instance_lock
+from .warehouses import Instance
 
-
-@dataclass(frozen=True)
-class Instance:
-    """One instance as `env list` shows it; `owner` is who it belongs to (`branch 'feat/a'`), or `?`."""
-
-    name: str
-    env: str
-    path: Path
-    size_bytes: int
-    owner: str = "?"
+__all__ = ["Instance", "check_folders", "create", "drop", "format_instances", "list_instances", "record"]
 
 
 def check_folders(settings: Settings, folders: dict[str, Path] | None = None) -> None:
@@ -67,106 +53,46 @@ def check_folders(settings: Settings, folders: dict[str, Path] | None = None) ->
         )
 
 
-def owner_path(database: Path) -> Path:
-    """The JSON file beside an instance's database that records whose instance it is."""
-    return database.with_name(f"{database.stem}.owner.json")
-
-
 def record(settings: Settings) -> None:
-    """Write who this instance belongs to beside its database (`{"instance", "env", "owner"}` as JSON).
+    """Record who this instance belongs to (`{"instance", "env", "owner"}`), where `env list` reads it.
 
-    Called by every command that writes the instance (`run`, `ingest`, `env create`, ...); written to a
-    temporary file and renamed, so a reader never sees half of it. Raises PipelineError when the
-    database's folder cannot be written (the run could not write its database there either).
+    Called by every command that writes the instance (`run`, `ingest`, `env create`, ...); DuckDB writes it
+    beside the database, to a temporary file renamed over it, so a reader never sees half of it. Raises
+    PipelineError when that cannot be written (the run could not write its database there either).
     """
-    target = owner_path(settings.duckdb_path)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    document = {"instance": settings.name, "env": settings.env, "owner": settings.owner}
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(document, ensure_ascii=True) + "\n", encoding="utf-8")
-        partial.replace(target)
-    except OSError as error:
-        raise PipelineError(
-            f"cannot write in {target.parent} ({error.strerror}); the database's folder must be a writable folder."
-        ) from None
-
-
-def _owner(database: Path) -> str:
-    try:
-        document = json.loads(owner_path(database).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "?"  # made before owners were recorded, or by hand
-    return str(document.get("owner") or "?") if isinstance(document, dict) else "?"
-
-
-def _env_of(name: str) -> str:
-    if name.startswith("dev__"):
-        return "dev"
-    if name == "ci" or name.startswith("ci_pr_"):
-        return "ci"
-    return "other"
+    warehouses.for_settings(settings).record_owner()
 
 
 def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> list[Instance]:
-    """Every environment instance with a database: local files, plus shared ones given."""
-    found = {
-        path.resolve(): Instance(path.stem, _env_of(path.stem), path.resolve(), path.stat().st_size, _owner(path))
-        for path in sorted((project_dir / WAREHOUSE_DIR).glob("*.duckdb"))
-        if not path.stem.endswith(AUDIT_SUFFIX)  # the audit copy belongs to its instance
-    }
-    for settings in shared or []:
-        if settings.duckdb_path.is_file():
-            found[settings.duckdb_path] = Instance(
-                settings.name,
-                settings.env,
-                settings.duckdb_path,
-                settings.duckdb_path.stat().st_size,
-                _owner(settings.duckdb_path),
-            )
-    return sorted(found.values(), key=lambda instance: (instance.env, instance.name))
+    """Every environment instance that exists: the project's dev and ci ones, plus the shared ones given."""
+    return warehouses.list_instances(project_dir, shared or [])
 
 
-def create(settings: Settings) -> Path:
-    """Create the instance's databases (idempotent): the published one and its audit copy.
+def create(settings: Settings) -> str:
+    """Create the instance's locations (idempotent): the published one and its audit copy; where it lives.
 
     Holds the instance's run lock. Raises PipelineError when a run holds the instance or another
-    process holds one of its files.
+    process holds one of its locations.
     """
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse = warehouses.for_settings(settings)
     with instance_lock(settings, "env create", run_id="env-create"):
-        try:
-            with duckdb.connect(str(settings.audit_path)) as con:
-                con.execute("create schema if not exists raw")
-            if not settings.duckdb_path.is_file():  # an existing one may be open in a reader: leave it be
-                duckdb.connect(str(settings.duckdb_path)).close()
-        except duckdb.Error as error:
-            raise database_in_use(error) or PipelineError(f"could not create {settings.name}: {error}") from error
-    return settings.duckdb_path
-
-
-def _drop_database(path: Path) -> bool:
-    existed = path.exists()
-    # The file, its write-ahead log, and a copy a killed publish left behind (see publish.py).
-    copies = path.parent.glob(f".{glob.escape(path.name)}.*.publishing*")
-    for leftover in (path, path.with_name(path.name + ".wal"), owner_path(path), *copies):
-        leftover.unlink(missing_ok=True)
-    return existed
+        warehouse.create()
+    return warehouse.where()
 
 
 def drop(settings: Settings, allow_shared: bool = False) -> bool:
-    """Drop the instance's database and artifacts; refuse staging and prod unless told otherwise.
+    """Drop the instance's locations and artifacts; refuse staging and prod unless told otherwise.
 
     Holds the instance's run lock: raises PipelineError while a run holds the instance.
     """
+    warehouse = warehouses.for_settings(settings)
     if settings.is_shared and not allow_shared:
         raise PipelineError(
-            f"refusing to drop the shared '{settings.env}' environment ({settings.duckdb_path}); "
+            f"refusing to drop the shared '{settings.env}' environment ({warehouse.where()}); "
             "add --allow-shared if you really mean it."
         )
     with instance_lock(settings, "env drop", run_id="env-drop"):  # never from under a running pipeline
-        dropped = _drop_database(settings.duckdb_path)
-        dropped = _drop_database(settings.audit_path) or dropped
+        dropped = warehouse.drop()
         for folder in (settings.target_dir, settings.log_dir, settings.reports_dir):
             shutil.rmtree(folder, ignore_errors=True)
     return dropped

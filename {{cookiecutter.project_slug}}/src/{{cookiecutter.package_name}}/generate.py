@@ -16,6 +16,9 @@ warehouse and staging must deduplicate it before a join fans out.
 
 A finance reference (net revenue per month, integer cents) is computed here from the generated valid rows, in
 DuckDB, by the same item formulas that wrote the items file and without the dbt models, for reconciliation checks.
+
+DuckDB is a local, in-process compute engine here, not the warehouse: the files this writes load into any
+warehouse through ingest (`warehouses/` is the only way to the warehouse).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Run history in the warehouse, and statistical process control over it.
 
-Every run appends one row to `pipeline.run_history` in the instance's audit database, so
-trends survive between runs. A metric (a mart's row count, a model's or the whole run's
+Every run appends one row to `pipeline.run_history` in the instance's audit location, so
+trends survive between runs. It is read and written through a warehouse Session in plain SQL that
+runs on every warehouse. A metric (a mart's row count, a model's or the whole run's
 seconds) outside mean ± 3 standard deviations of the last published runs is flagged as a
 warning: the data or the code changed more than its own history says is normal. Every metric is a
 count or a duration, so a lower limit is never below zero. With fewer than MIN_RUNS published runs the
@@ -14,13 +15,11 @@ import json
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from . import sql
 from .checks import Check
+from .warehouses import Session
 
 SCHEMA, TABLE_NAME = "pipeline", "run_history"
 TABLE = sql.relation(SCHEMA, TABLE_NAME)
@@ -57,30 +56,27 @@ class Control:
         return self.__dict__.copy()
 
 
-def _connect(database: Path) -> duckdb.DuckDBPyConnection:
-    database.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(database))
-    con.execute(f"create schema if not exists {sql.identifier(SCHEMA)}")
-    con.execute(
+def _ensure(session: Session) -> None:
+    """Create the history table when missing (plain types every warehouse knows)."""
+    session.execute(f"create schema if not exists {sql.identifier(SCHEMA)}")
+    session.execute(
         f"create table if not exists {TABLE} (run_id varchar, started_at timestamp, status varchar, "
-        "seconds double, metrics varchar)"
+        "seconds double precision, metrics varchar)"
     )
-    return con
 
 
-def load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
-    """The last `limit` runs from the audit database, oldest first.
+def load(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """The last `limit` runs from the audit location's history (a Session on it), oldest first.
 
     Each run is `{run_id, started_at (ISO, UTC), status, seconds (float), metrics: {key: float}}`;
-    [] when the database does not exist yet.
+    [] when no run was recorded yet.
     """
-    if not database.is_file():
+    if TABLE_NAME not in session.tables(SCHEMA):
         return []
-    with _connect(database) as con:
-        rows = con.execute(
-            f"select run_id, started_at, status, seconds, metrics from {TABLE} order by started_at desc limit ?",
-            [limit],
-        ).fetchall()
+    rows = session.query(
+        f"select run_id, started_at, status, seconds, metrics from {TABLE} order by started_at desc limit ?",
+        [limit],
+    )
     return [
         {"run_id": r[0], "started_at": r[1].isoformat(), "status": r[2], "seconds": r[3], "metrics": json.loads(r[4])}
         for r in reversed(rows)
@@ -88,14 +84,14 @@ def load(database: Path, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def append(
-    database: Path, *, run_id: str, started_at: str, status: str, seconds: float, metrics: Mapping[str, float]
+    session: Session, *, run_id: str, started_at: str, status: str, seconds: float, metrics: Mapping[str, float]
 ) -> None:
     """Record one run and its metrics (`started_at` ISO 8601 in UTC, `seconds` of wall time)."""
-    with _connect(database) as con:
-        con.execute(
-            f"insert into {TABLE} values (?, cast(? as timestamp), ?, ?, ?)",
-            [run_id, started_at.replace("Z", ""), status, seconds, json.dumps(dict(metrics), sort_keys=True)],
-        )
+    _ensure(session)
+    session.execute(
+        f"insert into {TABLE} values (?, cast(? as timestamp), ?, ?, ?)",
+        [run_id, started_at.replace("Z", ""), status, seconds, json.dumps(dict(metrics), sort_keys=True)],
+    )
 
 
 def control(history: list[dict[str, Any]], current: Mapping[str, float]) -> list[Control]:

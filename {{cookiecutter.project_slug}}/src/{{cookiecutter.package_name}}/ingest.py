@@ -22,6 +22,10 @@ of checked rows from which both the table and the quarantine are written. A Parq
 type already holds the declared type's values exactly (`exact_type`) is loaded as is; only the
 others go through the text rules. A file whose bytes and spec did not change since this database
 last loaded it is not loaded again (`ingest`, `<schema>._ingest_state`).
+
+DuckDB is the local validation engine here, on every warehouse: the checks above run in-process, and the
+warehouse only loads the checked rows and the quarantine rows (`warehouses.RawLoader.load_raw`; on DuckDB the
+engine is the audit database itself, so the rows are written where they were checked, with no copy).
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ from typing import IO, Any
 
 import duckdb
 
-from . import pii, sql
+from . import pii, sql, warehouses
 from .errors import PipelineError
+from .warehouses import QUARANTINE, STATE
 
-QUARANTINE = "_quarantine"
+__all__ = ["QUARANTINE", "STATE", "IngestResult", "TableResult", "TableSpec", "ingest", "load_specs", "quarantined"]
+
 # DuckDB's memory for one ingest (its buffer pool; Python's own objects come on top).
 MEMORY_LIMIT = "256MB"
 FORMATS = (".csv", ".parquet", ".jsonl")
@@ -62,7 +68,6 @@ _TEXT = {"varchar", "text", "string", "char", "bpchar"}
 _FLOATS = {"double", "float", "real", "float4", "float8", "double precision"}
 
 Unreadable = list[tuple[int, str, str]]  # (line, reason, original text) of records no column can be read from
-STATE = "_ingest_state"
 # Exact pairs (exact_type): integer widths in bits, and the decimal digits each width can need.
 _SIGNED = {"tinyint": 8, "int1": 8, "smallint": 16, "int2": 16, "integer": 32, "int": 32, "int4": 32}
 _SIGNED |= {"bigint": 64, "int8": 64, "long": 64, "hugeint": 128}
@@ -610,9 +615,13 @@ class _Params:
         self.values[name] = value
         return "$" + name
 
+    def bound(self, statement: str) -> dict[str, object]:
+        """The parameters `statement` names (DuckDB refuses unused ones)."""
+        return {k: v for k, v in self.values.items() if re.search(rf"\${k}\b", statement)}
+
     def execute(self, con: duckdb.DuckDBPyConnection, statement: str) -> None:
-        """Run `statement` with the parameters it names (DuckDB refuses unused ones)."""
-        con.execute(statement, {k: v for k, v in self.values.items() if re.search(rf"\${k}\b", statement)})
+        """Run `statement` with the parameters it names."""
+        con.execute(statement, self.bound(statement))
 
 
 def _type_parts(data_type: str) -> tuple[str, list[int]]:
@@ -740,20 +749,22 @@ def _column_sql(column: Column, nulls: str, p: _Params, *, typed: bool = False) 
 
 
 def _load_table(
-    con: duckdb.DuckDBPyConnection,
+    loader: warehouses.RawLoader,
     spec: TableSpec,
     path: Path,
     loaded_at: datetime,
-    run_id: str,
+    record: warehouses.IngestRecord,
     *,
     scratch: Path,
     masker: pii.Masker,
 ) -> TableResult:
-    """Check one raw file and write its table and its quarantine rows; the counts written.
+    """Check one raw file in the local engine and have the warehouse write its table and quarantine rows.
 
-    The reader's relation is read once, into the temp table `_checked` (`_line`, the declared columns
-    as read, `_reason`: null for a good row); the table and the quarantine are both written from it.
+    The reader's relation is read once, into the engine's temp table `_checked` (`_line`, the declared columns
+    as read, `_reason`: null for a good row); the table's rows and the quarantine rows are both selected from
+    it and handed to `loader.load_raw`, which returns the counts written.
     """
+    con = loader.engine
     # Outside prod, pii columns are masked in the very queries that write (never updated afterwards:
     # a clear value once written could stay in the file's free blocks).
     pii_columns = [c.name for c in spec.columns if c.pii]
@@ -774,39 +785,25 @@ def _load_table(
             raise _unreadable_parquet(path, error) from error
         raise
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
-    target = sql.relation(spec.schema, spec.table)
     valid = f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at from _checked where _reason is null)"
-    p.execute(con, f"create or replace table {target} as select * from {masker.select(valid, pii_columns)}")
-    quarantine = sql.relation(spec.schema, QUARANTINE)
-    con.execute(f"delete from {quarantine} where source_table = ?", [spec.name])
+    rows = f"select * from {masker.select(valid, pii_columns)}"
     # A bad row's other text fields and its reason may hold a pii value too (shifted fields): scrub them.
     texts = con.execute("select column_name from (describe _checked) where column_type = 'VARCHAR'").fetchall()
     scrub = [name for (name,) in texts if name not in pii_columns]
     # The record holds the row's fields as text, typed columns included (`{"order_id": "7", ...}`).
-    record = "to_json(struct_pack(" + ", ".join(f"{n} := cast({n} as varchar)" for n in names) + "))"
-    con.execute(
-        f"insert into {quarantine} select ?, ?, ?, _line, _reason, cast({record} as varchar), ? "
+    text_record = "to_json(struct_pack(" + ", ".join(f"{n} := cast({n} as varchar)" for n in names) + "))"
+    quarantine = warehouses.LocalRows(
+        f"select ?, ?, ?, _line, _reason, cast({text_record} as varchar), ? "
         f"from {masker.select('_checked', pii_columns, scrub)} where _reason is not null",
-        [run_id, spec.name, spec.raw_file, loaded_at],
+        [record.run_id, spec.name, spec.raw_file, loaded_at],
     )
-    if source.unreadable:
-        con.executemany(
-            f"insert into {quarantine} values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [run_id, spec.name, spec.raw_file, line, reason, masker.line(text, bool(pii_columns)), loaded_at]
-                for line, reason, text in source.unreadable
-            ],
-        )
+    unreadable = [
+        [record.run_id, spec.name, spec.raw_file, line, reason, masker.line(text, bool(pii_columns)), loaded_at]
+        for line, reason, text in source.unreadable
+    ]
+    loaded, quarantined = loader.load_raw(record, warehouses.LocalRows(rows, p.bound(rows)), quarantine, unreadable)
     con.execute("drop table _checked")
-    loaded = con.execute(f"select count(*) from {target}").fetchone()
-    quarantined = con.execute(f"select count(*) from {quarantine} where source_table = ?", [spec.name]).fetchone()
-    return TableResult(
-        spec.name,
-        spec.raw_file,
-        int(loaded[0]) if loaded else 0,
-        int(quarantined[0]) if quarantined else 0,
-        spec.schema,
-    )
+    return TableResult(spec.name, spec.raw_file, loaded, quarantined, spec.schema)
 
 
 def file_digest(path: Path) -> str:
@@ -844,49 +841,6 @@ def spec_digest(spec: TableSpec, pii_key: bytes | None) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _reusable(con: duckdb.DuckDBPyConnection, spec: TableSpec, sha256: str, digest: str) -> TableResult | None:
-    """The counts of this table's last load if it can be kept, else None.
-
-    It can when that load read the same file (`sha256`) under the same spec (`digest`, spec_digest), and
-    the table and its quarantine rows are still as that load left them (by count).
-    """
-    row = con.execute(
-        f"select run_id, loaded_rows, quarantined_rows from {sql.relation(spec.schema, STATE)} "
-        "where source_table = ? and sha256 = ? and spec_digest = ?",
-        [spec.name, sha256, digest],
-    ).fetchone()
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = ? and table_name = ?",
-        [spec.schema, spec.table],
-    ).fetchone()
-    if row is None or not exists or not exists[0]:
-        return None
-    run_id, loaded_rows, quarantined_rows = row
-    loaded = con.execute(f"select count(*) from {sql.relation(spec.schema, spec.table)}").fetchone()
-    quarantined = con.execute(
-        f"select count(*) from {sql.relation(spec.schema, QUARANTINE)} where source_table = ?", [spec.name]
-    ).fetchone()
-    if (loaded and loaded[0]) != loaded_rows or (quarantined and quarantined[0]) != quarantined_rows:
-        return None
-    return TableResult(spec.name, spec.raw_file, loaded_rows, quarantined_rows, spec.schema, reused_from=run_id)
-
-
-def _record(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, result: TableResult, *, sha256: str, digest: str, run_id: str
-) -> None:
-    """Record what this run loaded for a table (`<schema>._ingest_state`), in the ingest's transaction."""
-    state = sql.relation(spec.schema, STATE)
-    con.execute(f"delete from {state} where source_table = ?", [spec.name])
-    con.execute(
-        f"insert into {state} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            spec.name, spec.raw_file, spec.table, sha256, digest,
-            result.loaded_rows, result.quarantined_rows, run_id, datetime.now(timezone.utc).replace(tzinfo=None),
-        ],
-    )  # fmt: skip
-
-
 def _raw_path(raw_dir: Path, spec: TableSpec) -> Path:
     """The raw file of a table; refused when it (or a symlink on its way) leads outside the raw folder."""
     path = raw_dir / spec.raw_file
@@ -900,7 +854,7 @@ def _raw_path(raw_dir: Path, spec: TableSpec) -> Path:
 
 
 def ingest(
-    duckdb_path: Path,
+    warehouse: warehouses.LoadTarget,
     specs: list[TableSpec],
     raw_dir: Path,
     run_id: str,
@@ -909,7 +863,7 @@ def ingest(
     pii_key: bytes | None = pii.DEV_KEY.encode(),
     reload: bool = False,
 ) -> IngestResult:
-    """Load every declared raw file into the warehouse, quarantining bad rows, all or nothing.
+    """Load every declared raw file into the warehouse's audit location, quarantining bad rows, all or nothing.
 
     Writes `<schema>.<table>` (the declared columns, typed, plus `_loaded_at`, UTC) and
     `<schema>._quarantine` (run_id, source_table, raw_file, row_number: the line as described in the
@@ -917,8 +871,9 @@ def ingest(
     quarantined_at, UTC). Raises PipelineError, with nothing written, for a missing file, a file
     outside `raw_dir`, a file without data rows, a file that lacks a declared column or cannot be read.
     `pii_key` masks the `pii` columns (raw tables and quarantine, see pii.py); None stores them clear (prod).
+    Every file is checked in the local DuckDB engine (`RawLoader.engine`); the warehouse only loads.
 
-    A raw file this database last loaded byte for byte (sha256) under the same spec and masking key
+    A raw file this warehouse last loaded byte for byte (sha256) under the same spec and masking key
     (`spec_digest`), whose table and quarantine rows still hold that load's counts, is not loaded
     again: its table keeps its rows (only `_loaded_at` moves to this run, so source freshness measures
     the last ingest, as when it is reloaded), its quarantine rows keep their run_id, and its TableResult
@@ -934,67 +889,47 @@ def ingest(
             f"raw file(s) {', '.join(missing)} not found in {raw_dir}; "
             "copy them there, or point RAW_DATA_DIR (or --raw-dir) at the folder that holds them."
         )
-    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     results = []
-    with tempfile.TemporaryDirectory(prefix="ingest-") as scratch, duckdb.connect(str(duckdb_path)) as con:
-        # Offsets are converted to UTC, the unit of every timestamp the marts document.
-        con.execute("set TimeZone = 'UTC'")
-        # Rows are written in file order without sorting them: the staging CSV and `_checked` are in
-        # that order, and DuckDB keeps it through scans and filters while this is on (its default).
-        con.execute("set preserve_insertion_order = true")
-        # Ingest streams: what does not fit spills to `<database>.tmp` beside the file instead of growing the
-        # process (at scale 10, peak RSS 0.52 GiB without a limit, 0.41 GiB with it, in the same time).
-        con.execute("set memory_limit = ?", [MEMORY_LIMIT])
-        masker.register(con)
-        con.execute("begin transaction")
-        spec = None
-        try:
-            for schema in sorted({spec.schema for spec in specs}):
-                con.execute(f"create schema if not exists {sql.identifier(schema)}")
-                con.execute(
-                    f"create table if not exists {sql.relation(schema, QUARANTINE)} ("
-                    "run_id varchar, source_table varchar, raw_file varchar, row_number bigint, "
-                    "reason varchar, record varchar, quarantined_at timestamp)"
-                )
-                con.execute(
-                    f"create table if not exists {sql.relation(schema, STATE)} ("
-                    "source_table varchar, raw_file varchar, relation varchar, sha256 varchar, spec_digest varchar, "
-                    "loaded_rows bigint, quarantined_rows bigint, run_id varchar, loaded_at timestamp)"
-                )
+    spec = None
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="ingest-") as scratch,
+            warehouse.raw_loader([spec.schema for spec in specs], memory_limit=MEMORY_LIMIT) as loader,
+        ):
+            masker.register(loader.engine)
             for spec, path in zip(specs, paths, strict=True):
-                sha256, digest = file_digest(path), spec_digest(spec, pii_key)
-                result = None if reload else _reusable(con, spec, sha256, digest)
-                if result is None:
-                    result = _load_table(con, spec, path, loaded_at, run_id, scratch=Path(scratch), masker=masker)
-                    _record(con, spec, result, sha256=sha256, digest=digest, run_id=run_id)
+                record = warehouses.IngestRecord(
+                    schema=spec.schema, relation=spec.table, source_table=spec.name, raw_file=spec.raw_file,
+                    sha256=file_digest(path), spec_digest=spec_digest(spec, pii_key), run_id=run_id,
+                )  # fmt: skip
+                kept = None if reload else loader.reusable(record)
+                if kept is None:
+                    result = _load_table(loader, spec, path, loaded_at, record, scratch=Path(scratch), masker=masker)
                     done = f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined"
                 else:
-                    con.execute(
-                        f"update {sql.relation(spec.schema, spec.table)} set _loaded_at = cast(? as timestamp)",
-                        [loaded_at],
-                    )
+                    loader.touch(spec.schema, spec.table, loaded_at)
+                    result = TableResult(
+                        spec.name, spec.raw_file, kept.loaded_rows, kept.quarantined_rows, spec.schema,
+                        reused_from=kept.run_id,
+                    )  # fmt: skip
                     done = (
                         f"{result.loaded_rows:>9,} rows  {result.quarantined_rows:>6,} quarantined  "
                         f"reused (unchanged since run {result.reused_from})"
                     )
                 progress(f"  {spec.raw_file:<24} -> {spec.schema}.{spec.table:<14} {done}")
                 results.append(result)
-            con.execute("commit")
-        except duckdb.Error as error:
-            con.execute("rollback")
-            where = f" loading {spec.raw_file}" if spec else ""
-            raise PipelineError(f"ingest failed{where}, nothing was loaded: {error}") from error
-        except BaseException:
-            con.execute("rollback")
-            raise
+    except warehouses.InUse:
+        raise
+    except (duckdb.Error, warehouses.WarehouseError) as error:
+        where = f" loading {spec.raw_file}" if spec else ""
+        raise PipelineError(f"ingest failed{where}, nothing was loaded: {error}") from error
     return IngestResult(tuple(results))
 
 
-def quarantined(duckdb_path: Path, schema: str = "raw") -> Iterator[tuple[str, str, int]]:
-    """(table, reason, rows) of what the last ingest quarantined, largest first."""
-    with duckdb.connect(str(duckdb_path)) as con:
-        yield from con.execute(
-            f"select source_table, reason, count(*) from {sql.relation(schema, QUARANTINE)} "
-            "group by all order by 3 desc, 1, 2"
-        ).fetchall()
+def quarantined(session: warehouses.Session, schema: str = "raw") -> Iterator[tuple[str, str, int]]:
+    """(table, reason, rows) of what the last ingest quarantined, largest first; `session` on the audit location."""
+    yield from session.query(
+        f"select source_table, reason, count(*) from {session.relation(schema, QUARANTINE)} "
+        "group by source_table, reason order by 3 desc, 1, 2"
+    )

@@ -2,45 +2,43 @@
 
 Every command that writes an instance (run, ingest, build, backfill, unit-test, docs, env create,
 env drop; run-many takes it per parameter set) first takes the instance's run lock: an OS file
-lock (`filelock`, flock on Unix) on `<database>.lock` beside the published database, e.g.
-`warehouse/dev__main.lock`. A second command on the same instance is refused at once, with a
-sentence naming the holder's run id, pid and command, read from `<database>.lock.json`, which the
-holder writes after taking the lock. The OS drops the lock when its process ends, however it ends
-(SIGKILL included), so a killed run never blocks the next one; its stale `.lock.json` is simply
-overwritten by the next holder.
+lock (`filelock`, flock on Unix) on the instance's local lock file (`Warehouse.lock_path`; DuckDB:
+`<database>.lock` beside the published database, e.g. `warehouse/dev__main.lock`). A second command
+on the same instance is refused at once, with a sentence naming the holder's run id, pid and command,
+read from `<lock>.json` beside it, which the holder writes after taking the lock. The OS drops the
+lock when its process ends, however it ends (SIGKILL included), so a killed run never blocks the
+next one; its stale `.lock.json` is simply overwritten by the next holder.
 
-DuckDB itself lets one process write a file, and any reader blocks a writer (`IOException: Could
-not set lock on file`): `database_in_use` turns that error into one sentence naming the file.
+The warehouse may refuse a second process too (DuckDB: one writer per file, and any reader blocks a
+writer); its implementation turns that into one sentence (`warehouses.InUse`), and `ensure_writable`
+asks for it before any work starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 from filelock import FileLock, Timeout
 
+from . import warehouses
 from .config import Settings
 from .errors import PipelineError
 
-# DuckDB's message when another process holds the file: `Could not set lock on file "<path>": ...`.
-_DUCKDB_LOCKED = re.compile(r'Could not set lock on file "(?P<path>.+?)": (?:.*\(PID (?P<pid>\d+)\))?')
-
 
 def lock_path(settings: Settings) -> Path:
-    """The instance's run lock: beside its published database, so shared files share their lock."""
-    return settings.duckdb_path.with_name(f"{settings.duckdb_path.stem}.lock")
+    """The instance's run lock (`Warehouse.lock_path`): instances that share a location share their lock."""
+    return warehouses.for_settings(settings).lock_path
 
 
 def holder_path(settings: Settings) -> Path:
     """Who holds the run lock (JSON: run_id, pid, command, started_at UTC ISO 8601), written by the holder."""
-    return settings.duckdb_path.with_name(f"{settings.duckdb_path.stem}.lock.json")
+    path = lock_path(settings)
+    return path.with_name(f"{path.name}.json")
 
 
 def _holder(settings: Settings) -> str:
@@ -56,7 +54,7 @@ def _holder(settings: Settings) -> str:
 def instance_lock(settings: Settings, command: str, run_id: str) -> Iterator[None]:
     """Hold the instance's run lock for the block; refuse at once if another process holds it.
 
-    Raises PipelineError naming the holder's run id, pid and command (from `<database>.lock.json`).
+    Raises PipelineError naming the holder's run id, pid and command (from `<lock>.json`).
     Refusing rather than waiting: a run that waited would build from raw data that was current
     when it started but may be stale by the time it gets the instance, and CI jobs have no one to
     tell that they are waiting.
@@ -88,29 +86,9 @@ def instance_lock(settings: Settings, command: str, run_id: str) -> Iterator[Non
         lock.release()
 
 
-def database_in_use(error: BaseException | None) -> PipelineError | None:
-    """DuckDB's "Could not set lock on file" as one sentence naming the file; None for any other error."""
-    match = _DUCKDB_LOCKED.search(str(error))
-    if not isinstance(error, duckdb.Error) or match is None:
-        return None
-    holder = f"pid {match['pid']}, " if match["pid"] else ""
-    return PipelineError(
-        f"{match['path']} is open in another process ({holder}e.g. a BI tool or notebook); "
-        "close the other connection or wait, then run again."
-    )
+def ensure_writable(settings: Settings) -> None:
+    """Open the instance's audit location for writing once, so a holder is named before any work starts.
 
-
-def ensure_writable(database: Path) -> None:
-    """Open `database` for writing once and close it, so a holder is named before any work starts.
-
-    Raises PipelineError (via `database_in_use`) when another process holds the file.
+    Raises warehouses.InUse (a PipelineError naming the holder) when another process holds it.
     """
-    if not database.is_file():
-        return
-    try:
-        duckdb.connect(str(database)).close()
-    except duckdb.Error as error:
-        refusal = database_in_use(error)
-        if refusal is None:
-            raise
-        raise refusal from None
+    warehouses.for_settings(settings).ensure_writable()

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, INSTANCE_VAR, PROJECT_DIR_VAR, Settings, sanitize, shown
+from . import warehouses
+from .config import AUDIT_SUFFIX, INSTANCE_VAR, PROJECT_DIR_VAR, Settings, sanitize, shown
 from .errors import PipelineError
 
 
@@ -53,10 +54,7 @@ def parse_set(text: str) -> ParameterSet:
 def _run_one(settings: Settings, parameters: ParameterSet, package: str) -> Outcome:
     instance = f"{settings.name}__{parameters.label}"
     env = {**os.environ, INSTANCE_VAR: instance, PROJECT_DIR_VAR: str(settings.project_dir)}
-    if settings.is_shared:  # shared environments have no default file: put each set beside the main one
-        env[DUCKDB_PATH_VAR] = str(settings.duckdb_path.with_name(f"{instance}.duckdb"))
-    else:
-        env.pop(DUCKDB_PATH_VAR, None)
+    env.update(warehouses.for_settings(settings).sibling_env(instance))  # where a shared instance's set lives
     command = [sys.executable, "-m", package, "run", "--env", settings.env, *parameters.args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     reports = sorted((settings.project_dir / "reports" / instance).glob("*/report.json"))

@@ -8,7 +8,8 @@ staging must have its own, prod stores clear values (key None). The same key giv
 so joins and distinct counts on masked columns behave as on the clear ones.
 
 Ingest masks in SQL with the DuckDB macro pii_mask (`register`), which computes the same HMAC as
-`mask`. The dbt macro `mask_pii` calls it too (dbt's connections get it from pii_plugin.Plugin), for
+`mask`, in its local validation engine (warehouses.RawLoader.engine), before any row reaches the
+warehouse. The dbt macro `mask_pii` calls it too (dbt's connections get it from pii_plugin.Plugin), for
 tables that slim CI may build on production's clear tables by deferral.
 """
 

@@ -1,8 +1,9 @@
 """The value pipeline as an explicit list of steps over one Run object.
 
 run = ingest -> build -> check -> publish -> report. Everything is written to and checked
-in the audit database; `publish` copies the marts to where consumers read them only when
+in the audit location; `publish` copies the marts to where consumers read them only when
 no error-level check failed. `report` always runs, so a failed run leaves its report too.
+Every step reaches the warehouse through `warehouses.for_settings`.
 dbt parses the project once per run (`Run.parsed`, made by the first step that needs it); every later
 dbt call of the run reuses that parse.
 
@@ -25,9 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import duckdb
-
-from . import build, checks, history, ingest, locking, publish, report, state
+from . import build, checks, history, ingest, locking, publish, report, state, warehouses
 from .config import Settings
 from .errors import PipelineError
 
@@ -156,8 +155,9 @@ def ingest_step(run: Run, say: Callable[[str], None]) -> None:
             say("  the slim selection reads no raw table: nothing to ingest")
             return
     run.ingested = ingest.ingest(
-        run.settings.audit_path, specs, run.settings.raw_dir, run.run_id, say, pii_key=pii_key, reload=run.reload
-    )
+        warehouses.for_settings(run.settings), specs, run.settings.raw_dir, run.run_id, say,
+        pii_key=pii_key, reload=run.reload,
+    )  # fmt: skip
     say(f"  {run.ingested.loaded_rows:,} rows loaded, {run.ingested.quarantined_rows:,} quarantined")
     run.checks += checks.quarantine_checks(
         {t.table: t.loaded_rows for t in run.ingested.tables},
@@ -208,13 +208,13 @@ def check_step(run: Run, say: Callable[[str], None]) -> None:
     """Turn dbt's results into checks with severities and add the pipeline's own checks."""
     target = run.settings.target_dir
     run.checks += checks.from_dbt(target) + checks.budget_checks(target) + checks.contract_checks(target)
-    if run.settings.audit_path.is_file():
-        with duckdb.connect(str(run.settings.audit_path)) as audit:
-            run.checks += checks.regression_checks(audit, run.settings.defer_path, target, run.built)
+    warehouse = warehouses.for_settings(run.settings)
+    if warehouse.exists(warehouses.AUDIT):
+        with warehouse.session(warehouses.AUDIT) as audit:
+            run.checks += checks.regression_checks(audit, target, run.built)
             run.checks += checks.reconciliation_checks(
-                audit, run.settings.project_dir, run.settings.raw_dir, target,
-                built=run.built, production=run.settings.defer_path if run.slim else None,
-            )  # fmt: skip
+                audit, run.settings.project_dir, run.settings.raw_dir, target, built=run.built, deferred=run.slim
+            )
     # Counted as the run summary counts them; the report step adds the trend checks after this.
     say(f"  so far {report.count_line(run.checks)}")
 
@@ -231,7 +231,7 @@ def publish_step(run: Run, say: Callable[[str], None]) -> None:
         say("  nothing published: this run built no relation that is published; consumers keep the previous tables")
         return
     run.published = publish.publish(run.settings, relations)
-    say(f"  published {len(run.published)} relation(s) to {run.settings.duckdb_path.name}")
+    say(f"  published {len(run.published)} relation(s) to {warehouses.for_settings(run.settings).where()}")
 
 
 def unit_test_step(run: Run, say: Callable[[str], None]) -> None:
@@ -248,13 +248,14 @@ def report_step(run: Run, say: Callable[[str], None]) -> None:
     The folder is written even when the audit database (which holds the history) is open in
     another process: the run's history and row counts are then left out, and the summary says so.
     """
+    warehouse = warehouses.for_settings(run.settings)
     try:
-        past = history.load(run.settings.audit_path)
+        past = []
+        if warehouse.exists(warehouses.AUDIT):
+            with warehouse.session(warehouses.AUDIT) as session:
+                past = history.load(session)
         audit_metrics = report.metrics(run.settings)
-    except duckdb.Error as error:
-        refusal = locking.database_in_use(error)
-        if refusal is None:
-            raise
+    except warehouses.InUse as refusal:
         say(f"  history unavailable: {refusal}")
         past, audit_metrics = None, {}
     seconds = time.perf_counter() - run.started
@@ -263,14 +264,10 @@ def report_step(run: Run, say: Callable[[str], None]) -> None:
     run.checks += history.trend_checks(limits)
     status = "failed" if run.failed else ("published" if run.published else "passed")
     if past is not None:
-        history.append(
-            run.settings.audit_path,
-            run_id=run.run_id,
-            started_at=run.started_at,
-            status=status,
-            seconds=seconds,
-            metrics=metrics,
-        )
+        with warehouse.session(warehouses.AUDIT) as session:
+            history.append(
+                session, run_id=run.run_id, started_at=run.started_at, status=status, seconds=seconds, metrics=metrics
+            )
     document = report.document(
         settings=run.settings,
         run_id=run.run_id,
@@ -316,14 +313,14 @@ def execute(
     """Run the steps in order; a crash skips the rest but the report; exit 1 if anything stopped the line.
 
     Holds the instance's run lock throughout. Raises PipelineError, before any step and without
-    writing anything, when another process holds it. The audit database held open by another
-    process (a notebook, a BI tool) fails the run with a sentence naming the file, and the report
+    writing anything, when another process holds it. The audit location held by another process
+    (a notebook, a BI tool: warehouses.InUse) fails the run with a sentence naming it, and the report
     step still writes the run's folder.
     """
     with locking.instance_lock(run.settings, run.command, run.run_id):
         say(f"==> run {run.run_id} on {run.settings.env} ({run.settings.name})")
         try:
-            locking.ensure_writable(run.settings.audit_path)
+            locking.ensure_writable(run.settings)
         except PipelineError as error:
             _crash(run, "open", error, say)
         for name, step in steps:
@@ -333,14 +330,8 @@ def execute(
             say(f"==> {name}")
             try:
                 step(run, say)
-            except PipelineError as error:  # a module may wrap DuckDB's lock error: name the file all the same
-                _crash(run, name, locking.database_in_use(error.__cause__) or error, say)
-                continue
-            except duckdb.Error as error:
-                refusal = locking.database_in_use(error)
-                if refusal is None:
-                    raise
-                _crash(run, name, refusal, say)
+            except PipelineError as error:  # a warehouse's refusal (warehouses.InUse) among them: one sentence
+                _crash(run, name, error, say)
                 continue
             say(f"    {name} done in {time.perf_counter() - started:.1f} s")
     if run.failed and not run.crashed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -12,9 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from . import sql
+from . import sql, warehouses
 from .checks import Check, read_json
 from .config import Settings
 from .history import MIN_RUNS, NOT_JUDGED, Control
@@ -111,12 +108,17 @@ def metrics(settings: Settings) -> dict[str, float]:
     """
     values: dict[str, float] = {}
     relations = _mart_relations(read_json(settings.target_dir / "manifest.json"))
-    if settings.audit_path.is_file():
-        with duckdb.connect(str(settings.audit_path)) as con:
+    warehouse = warehouses.for_settings(settings)
+    if warehouse.exists(warehouses.AUDIT):
+        with warehouse.session(warehouses.AUDIT) as session:
             for name, relation in relations.items():
-                with contextlib.suppress(duckdb.Error):
-                    row = con.execute(f"select count(*) from {relation}").fetchone()
-                    values[f"rows:{name}"] = float(row[0]) if row else 0.0
+                try:
+                    rows = session.query(f"select count(*) from {relation}")
+                except warehouses.InUse:
+                    raise
+                except warehouses.WarehouseError:
+                    continue
+                values[f"rows:{name}"] = float(rows[0][0]) if rows else 0.0
     results = read_json(settings.target_dir / "run_results.json").get("results", [])
     for result in results if isinstance(results, list) else []:
         if str(result.get("unique_id", "")).startswith("model.") and result.get("status") == "success":
@@ -163,7 +165,7 @@ def _run_history(run: Mapping[str, Any]) -> dict[str, Any]:
 def _publish_note(settings: Settings, status: str) -> str:
     """Where the run published, or that it published nothing and why (never a file that was not written)."""
     if status == "published":
-        return f"to {settings.duckdb_path.name}"
+        return f"to {warehouses.for_settings(settings).where()}"
     if status == "failed":
         return "nothing: the run failed, so consumers keep the previous tables"
     return "nothing: this run built no relation that is published, so consumers keep the previous tables"

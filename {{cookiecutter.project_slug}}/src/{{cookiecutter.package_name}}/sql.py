@@ -3,6 +3,9 @@
 Every module that builds SQL names schemas, tables, columns and attached databases through
 `identifier` (or `relation`); every value (a path, a date, a user's text) is passed to
 `execute(sql, [values])` as a parameter. DuckDB binds parameters in `attach ? as name` too.
+
+The keyword list comes from an in-memory DuckDB (`duckdb_keywords()`, PostgreSQL's grammar), used as a
+local engine, not as the warehouse.
 """
 
 from __future__ import annotations

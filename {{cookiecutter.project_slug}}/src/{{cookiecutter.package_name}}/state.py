@@ -6,9 +6,9 @@ Where the state comes from, best first:
    target/<instance>-base with the commit it was parsed at, so the next slim run at the same merge-base
    reuses it instead of checking the commit out and parsing it again (a cold parse, ~4 s);
 3. nothing: then the build is a full build.
-Unchanged models are deferred to production when its database is reachable
-($DBT_DEFER_DUCKDB_PATH); otherwise the changed models and their children are built with every
-parent they need.
+Unchanged models are deferred to production when the warehouse has one to defer to
+(`Warehouse.production`; DuckDB: the file $DBT_DEFER_DUCKDB_PATH names); otherwise the changed
+models and their children are built with every parent they need.
 
 A slim run resolves the state before ingest and loads only the raw tables its selection reads
 (`sources_read`): with deferral, a mart change reads no raw table at all.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import build
+from . import build, warehouses
 from .config import Settings
 
 BASE_REFS = ("origin/main", "main")
@@ -117,9 +117,10 @@ def resolve(settings: Settings, say: Callable[[str], None] = print) -> State:
         return State("none (full build)", None, ())
 
     selection: tuple[str, ...]
-    if settings.defer_path is not None and settings.defer_path.is_file():
+    production = warehouses.for_settings(settings).production()
+    if production is not None:
         selection = ("--select", "state:modified+", "--defer", "--state", str(manifest_dir))
-        how = f"changed models and their children, the rest deferred to {settings.defer_path.name}"
+        how = f"changed models and their children, the rest deferred to {production}"
     else:
         # `@`: the changed models, their children, and every parent those children need.
         # `cautious`: a test runs only when every relation it reads is built here; a data test across two

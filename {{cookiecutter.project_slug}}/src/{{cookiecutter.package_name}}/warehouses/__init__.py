@@ -255,6 +255,13 @@ class Warehouse(LoadTarget, Protocol):
         """The env vars that point dbt's deferral at production ({} when there is none to defer to)."""
         ...
 
+    def prepare(self) -> None:
+        """Make what dbt needs before it connects and cannot make itself (DuckDB: the audit file's folder).
+
+        Called right before each dbt call; idempotent, writes no data.
+        """
+        ...
+
     def sibling_env(self, name: str) -> dict[str, str]:
         """The env vars that place instance `name` of the same environment beside this one (`run-many`'s sets).
 

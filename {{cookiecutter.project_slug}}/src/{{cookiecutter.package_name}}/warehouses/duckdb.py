@@ -430,6 +430,11 @@ class Warehouse:
         # DuckDB defers across files only when the production file is attached under its own name.
         return {DEFER_DUCKDB_PATH_VAR: str(defer), DEFER_DATABASE_VAR: defer.stem}
 
+    def prepare(self) -> None:
+        # dbt-duckdb creates the database file but not its folder: a first run that ingested nothing
+        # (a project whose models read no source) must still find `warehouse/`.
+        self.settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+
     def sibling_env(self, name: str) -> dict[str, str]:
         if self.settings.is_shared:  # shared environments have no default file: put each set beside the main one
             return {DUCKDB_PATH_VAR: str(self.settings.duckdb_path.with_name(f"{name}.duckdb"))}

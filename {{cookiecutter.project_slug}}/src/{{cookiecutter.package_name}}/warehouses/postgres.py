@@ -44,7 +44,7 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from .. import sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
     KILL_DURING_PUBLISH,
@@ -66,9 +66,6 @@ from . import (
 from .postgres_server import pgoptions
 
 TYPE = "postgres"
-# What profiles.yml reads (profiles.yml: schema and the sources' schema); the pipeline sets them per instance.
-SCHEMA_VAR = "DBT_SCHEMA"
-RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 OPTIONS_VAR = "PGOPTIONS"
 RAW_SUFFIX = "__raw"
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
@@ -390,6 +387,9 @@ class Warehouse:
 
     def defer_env(self) -> dict[str, str]:
         return {}  # dbt defers to production's schemas of the same database as they are
+
+    def prepare(self) -> None:
+        """Nothing: dbt makes its schemas itself, and `create` made the raw one and pgcrypto."""
 
     def sibling_env(self, name: str) -> dict[str, str]:
         if self.settings.is_shared:

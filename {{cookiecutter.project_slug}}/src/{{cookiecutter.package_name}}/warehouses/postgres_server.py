@@ -17,6 +17,7 @@ set it runs COMMAND against that server instead. The nox sessions of a Postgres 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import shutil
@@ -198,10 +199,13 @@ def _stop(bin_dir: Path, folder: Path, data: Path) -> None:
 
 
 def _prepare(server: Server) -> None:
-    """Create what the project's SQL needs in the new database: pgcrypto (for hmac())."""
-    with contextlib.closing(server.connect()) as connection, connection.cursor() as cursor:
-        cursor.execute("create extension if not exists pgcrypto")
-        connection.commit()
+    """Create what the project's SQL needs (pgcrypto, for hmac()) in the database, and in template1 for every
+    database made later (the tests make one each)."""
+    for database in (server.database, "template1"):
+        settings = dataclasses.replace(server, database=database)
+        with contextlib.closing(settings.connect()) as connection, connection.cursor() as cursor:
+            cursor.execute("create extension if not exists pgcrypto")
+            connection.commit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
