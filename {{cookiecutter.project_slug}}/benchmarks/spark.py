@@ -25,7 +25,7 @@ from _project import PACKAGE, copy_project, report
 from dbt.cli.main import dbtRunner
 
 from {{ cookiecutter.package_name }} import generate, ingest
-from {{ cookiecutter.package_name }}.config import SAMPLE_DIR, Settings
+from {{ cookiecutter.package_name }}.config import RAW_SCHEMA_VAR, SAMPLE_DIR, SCHEMA_VAR, Settings
 from {{ cookiecutter.package_name }}.sql import relation
 from {{ cookiecutter.package_name }}.warehouses import QUARANTINE, STATE, IngestRecord, LocalRows, Relation, spark
 from {{ cookiecutter.package_name }}.warehouses import duckdb as duckdb_warehouse
@@ -74,7 +74,7 @@ def specs_of(project: Path, profiles: Path) -> list[ingest.TableSpec]:
 def on_duckdb(project: Path, folder: Path, specs: list[ingest.TableSpec], raw_dir: Path) -> dict[str, float]:
     figures: dict[str, float] = {}
     folder.mkdir(parents=True)
-    for variable in (spark.SCHEMA_VAR, spark.RAW_SCHEMA_VAR):  # Spark's run of the previous data set set them
+    for variable in (SCHEMA_VAR, RAW_SCHEMA_VAR):  # Spark's run of the previous data set set them
         os.environ.pop(variable, None)
     settings = Settings(env="ci", name="bench", project_dir=folder, duckdb_path=folder / "bench.duckdb",
                         raw_dir=raw_dir, threads=4)  # fmt: skip

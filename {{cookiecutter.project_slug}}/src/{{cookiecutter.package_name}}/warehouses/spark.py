@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from .. import pii, sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
     KILL_DURING_PUBLISH,
@@ -72,9 +72,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 TYPE = "spark"
-# What profiles.yml reads (profiles.yml: schema and the sources' schema); the pipeline sets them per instance.
-SCHEMA_VAR = "DBT_SCHEMA"
-RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 RAW_SUFFIX = "__raw"
 PUBLISHING_SUFFIX = "__publishing"
 OWNER_FILE = "owner.json"
@@ -400,6 +397,13 @@ class Warehouse:
 
     def defer_env(self) -> dict[str, str]:
         return {}
+
+    def prepare(self) -> None:
+        """Start the process's SparkSession (with this instance's folder and PII pads) before dbt connects.
+
+        dbt-spark's `session` method then gets this session from `getOrCreate()`: one JVM for the whole run.
+        """
+        self.spark()
 
     def sibling_env(self, name: str) -> dict[str, str]:
         if self.settings.is_shared:
