@@ -34,13 +34,13 @@ UNRESOLVED_VARIABLE instead of masking with a wrong key.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,7 +113,9 @@ def spark_session(settings: Settings) -> SparkSession:
     except ImportError:
         raise WarehouseError("pyspark is not installed; run `uv sync` (dbt-spark[session] brings it).") from None
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        raise WarehouseError("Spark needs Java 17 and `java` is not on PATH; install a JRE 17 (openjdk-17-jre-headless).")
+        raise WarehouseError(
+            "Spark needs Java 17 and `java` is not on PATH; install a JRE 17 (openjdk-17-jre-headless)."
+        )
     folder = home(settings).resolve()
     if "home" not in _started:
         folder.mkdir(parents=True, exist_ok=True)
@@ -134,17 +136,40 @@ def spark_session(settings: Settings) -> SparkSession:
         )  # fmt: skip
         try:
             session = builder.getOrCreate()
-        except Exception as error:  # noqa: BLE001 - py4j and the JVM raise many kinds
+        except Exception as error:
             raise WarehouseError(f"Spark did not start ({str(error).splitlines()[0]}); check Java 17.") from None
         session.sparkContext.setLogLevel("ERROR")
         _started["home"] = folder
     session = SparkSession.builder.getOrCreate()
     key = settings.pii_key
     if key is not None:
-        for variable, pad in zip(PAD_VARIABLES, pii._pads(key), strict=True):  # noqa: SLF001 - the same pads
+        for variable, pad in zip(PAD_VARIABLES, pii._pads(key), strict=True):
             session.sql(f"declare or replace variable {variable} binary")
             session.sql(f"set variable {variable} = unhex(:pad)", args={"pad": pad.hex()})
     return session
+
+
+_VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
+# A statement's pieces: quoted literals and names (kept whole, an unclosed one to the end), and the SQL between them.
+_PARTS = re.compile(r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"]|"")*"?|`(?:[^`]|``)*`?|[^'"`]+""", re.DOTALL)
+
+
+def spark_sql(statement: str) -> str:
+    """The seam's plain SQL as Spark reads it: `"identifier"` as `` `identifier` ``, a bare `varchar` as `string`.
+
+    Spark without ANSI identifiers reads double quotes as a string literal, and refuses `varchar` without a length
+    (DATATYPE_MISSING_SIZE); single-quoted literals and backquoted names are kept as they are.
+    """
+    out = []
+    for part in _PARTS.finditer(statement):
+        text = part.group()
+        if text.startswith('"'):
+            out.append("`" + text[1:-1].replace('""', '"').replace("`", "``") + "`")
+        elif text.startswith(("'", "`")):
+            out.append(text)
+        else:
+            out.append(_VARCHAR.sub("string", text))
+    return "".join(out)
 
 
 def _quote(name: str) -> str:
@@ -154,7 +179,7 @@ def _quote(name: str) -> str:
 
 
 def relation(*parts: str) -> str:
-    """A backquoted, dotted Spark relation name: relation("raw", "orders") -> `raw`.`orders`."""
+    """A backquoted, dotted Spark relation name: `raw`.`orders` for ("raw", "orders")."""
     return ".".join(_quote(part) for part in parts)
 
 
@@ -172,8 +197,8 @@ class Session:
 
     def _sql(self, statement: str, params: Params = ()) -> DataFrame:
         try:
-            return self.spark.sql(statement, args=list(params) if params else None)
-        except Exception as error:  # noqa: BLE001 - AnalysisException and py4j errors
+            return self.spark.sql(spark_sql(statement), args=list(params) if params else None)
+        except Exception as error:
             raise _spark_error(error) from None
 
     def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
@@ -183,7 +208,7 @@ class Session:
         frame = self._sql(sql, params)
         try:
             rows = frame.collect()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise _spark_error(error) from None
         return list(frame.columns), [tuple(row) for row in rows]
 
@@ -207,7 +232,7 @@ class Session:
     def describe(self, schema: str, table: str) -> list[tuple[str, str]]:
         try:
             fields = self.spark.table(self.relation(schema, table)).schema.fields
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise MissingRelation(f"{sql.shown(self.schema(schema), table)} does not exist.") from None
         return [(field.name, field.dataType.simpleString()) for field in fields]
 
@@ -252,15 +277,22 @@ def _replace(spark: SparkSession, frame: DataFrame, target: str) -> None:
 class RawLoader:
     """Ingest's loader: rows checked in the local DuckDB `engine`, staged as parquet, applied on success.
 
-    `load_raw` and `touch` stage; `apply` (called by `raw_loader` after the last one) replaces the tables.
+    `load_raw` and `touch` stage; `apply` (called by `raw_loader` after the last one) replaces each loaded raw table,
+    then rewrites each schema's quarantine and load state once (a non-Delta table has no DELETE).
     """
 
     def __init__(self, engine: duckdb.DuckDBPyConnection, spark: SparkSession, scratch: Path) -> None:
         self.engine = engine
         self.spark = spark
         self.scratch = scratch
-        self.pending: list[Callable[[], None]] = []
         self._files = 0
+        self.tables: list[tuple[str, str, str]] = []  # (schema, relation, parquet URI of its rows)
+        self.touched: list[tuple[str, str, datetime]] = []
+        # Per schema: the source tables whose quarantine and state rows are replaced, and what replaces them.
+        self.replaced: dict[str, list[str]] = {}
+        self.quarantine: dict[str, list[str]] = {}
+        self.unreadable: dict[str, list[tuple[object, ...]]] = {}
+        self.states: dict[str, list[tuple[object, ...]]] = {}
 
     def _stage(self, rows: LocalRows) -> tuple[str, int]:
         """Write the engine's `rows` to a parquet file of the scratch folder; (its file URI, its row count)."""
@@ -298,44 +330,44 @@ class RawLoader:
     ) -> tuple[int, int]:
         rows_file, loaded = self._stage(rows)
         quarantine_file, quarantined = self._stage(quarantine)
-        spark = self.spark
-        schema_of = spark.table(relation(record.schema, QUARANTINE)).schema
-        state = (
+        quarantined += len(unreadable)
+        schema = record.schema
+        self.tables.append((schema, record.relation, rows_file))
+        self.replaced.setdefault(schema, []).append(record.source_table)
+        self.quarantine.setdefault(schema, []).append(quarantine_file)
+        self.unreadable.setdefault(schema, []).extend(tuple(row) for row in unreadable)
+        self.states.setdefault(schema, []).append((
             record.source_table, record.raw_file, record.relation, record.sha256, record.spec_digest,
-            loaded, quarantined + len(unreadable), record.run_id, datetime.now(timezone.utc).replace(tzinfo=None),
-        )  # fmt: skip
-        extra = [tuple(row) for row in unreadable]
-
-        def apply() -> None:
-            target = relation(record.schema, record.relation)
-            spark.sql(f"drop table if exists {target}")
-            spark.sql(f"create table {target} using parquet as select * from parquet.`{rows_file}`")
-            table = relation(record.schema, QUARANTINE)
-            from pyspark.sql import functions  # noqa: PLC0415
-
-            kept = spark.table(table).where(functions.col("source_table") != record.source_table)
-            new = spark.read.schema(schema_of).parquet(quarantine_file)
-            if extra:
-                new = new.unionByName(spark.createDataFrame(extra, schema_of))
-            _replace(spark, kept.unionByName(new), table)
-            states = relation(record.schema, STATE)
-            others = spark.table(states).where(functions.col("source_table") != record.source_table)
-            _replace(spark, others.unionByName(spark.createDataFrame([state], others.schema)), states)
-
-        self.pending.append(apply)
-        return loaded, quarantined + len(unreadable)
+            loaded, quarantined, record.run_id, datetime.now(timezone.utc).replace(tzinfo=None),
+        ))  # fmt: skip
+        return loaded, quarantined
 
     def touch(self, schema: str, table: str, loaded_at: datetime) -> None:
+        self.touched.append((schema, table, loaded_at))
+
+    def apply(self) -> None:
+        """Replace what `load_raw` and `touch` staged: each table, then each schema's quarantine and state once."""
+        from pyspark.sql import functions  # noqa: PLC0415 - pyspark loads with the session
+
         spark = self.spark
-
-        def apply() -> None:
-            from pyspark.sql import functions  # noqa: PLC0415
-
+        for schema, table, rows_file in self.tables:
+            target = relation(schema, table)
+            spark.sql(f"drop table if exists {target}")
+            spark.sql(f"create table {target} using parquet as select * from parquet.`{rows_file}`")
+        for schema, table, loaded_at in self.touched:
             target = relation(schema, table)
             stamp = functions.lit(loaded_at).cast("timestamp")
             _replace(spark, spark.table(target).withColumn("_loaded_at", stamp), target)
-
-        self.pending.append(apply)
+        for schema, sources in self.replaced.items():
+            table = relation(schema, QUARANTINE)
+            kept = spark.table(table).where(~functions.col("source_table").isin(sources))
+            new = spark.read.schema(kept.schema).parquet(*self.quarantine[schema])
+            if self.unreadable[schema]:
+                new = new.unionByName(spark.createDataFrame(self.unreadable[schema], kept.schema))
+            _replace(spark, kept.unionByName(new), table)
+            states = relation(schema, STATE)
+            others = spark.table(states).where(~functions.col("source_table").isin(sources))
+            _replace(spark, others.unionByName(spark.createDataFrame(self.states[schema], others.schema)), states)
 
 
 @contextmanager
@@ -352,12 +384,11 @@ def raw_loader(settings: Settings, schemas: Sequence[str], *, memory_limit: str)
             engine.execute("set memory_limit = ?", [memory_limit])
             for schema in sorted(set(schemas)):
                 _create_database(spark, folder, schema)
-                spark.sql(f"create table if not exists {relation(schema, QUARANTINE)} ({QUARANTINE_COLUMNS}) using parquet")
-                spark.sql(f"create table if not exists {relation(schema, STATE)} ({STATE_COLUMNS}) using parquet")
+                for table, columns in ((QUARANTINE, QUARANTINE_COLUMNS), (STATE, STATE_COLUMNS)):
+                    spark.sql(f"create table if not exists {relation(schema, table)} ({columns}) using parquet")
             loader = RawLoader(engine, spark, Path(scratch))
             yield loader
-            for apply in loader.pending:
-                apply()
+            loader.apply()
     except WarehouseError:
         raise
     except duckdb.Error:
@@ -475,7 +506,7 @@ class Warehouse:
                     os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
                 spark.sql(f"drop table if exists {target}")
                 spark.sql(f"alter table {staged} rename to {target}")
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise WarehouseError(
                 f"publish failed, the tables not yet swapped still hold the previous rows: {_spark_error(error)}"
             ) from None
