@@ -88,6 +88,19 @@ def test_a_postgres_bake_passes_its_own_nox(tmp_path: Path, monkeypatch: pytest.
     assert porcelain(project) == ""
 
 
+def test_a_spark_bake_passes_its_own_nox(tmp_path: Path) -> None:
+    """warehouse=spark with the example: its nox runs Spark in local mode (one JVM per pipeline command), the same
+    sessions green, including the DuckDB-and-Spark same-marts test; Spark's leftovers stay in git-ignored folders."""
+    if not shutil.which("java"):
+        pytest.fail("no Java: install a JRE 17 (`apt-get install openjdk-17-jre-headless`; .ci/run does)")
+    project = bake(tmp_path, warehouse="spark", container="no")
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
+    assert porcelain(project) == ""
+
+
 def baked_readme_commands(project: Path) -> list[str]:
     """Every command line of every bash block of a baked README, without its trailing comment."""
     readme = (project / "README.md").read_text(encoding="utf-8")

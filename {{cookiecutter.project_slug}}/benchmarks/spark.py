@@ -2,8 +2,8 @@
 
 For the committed sample and each generated scale (`--scales`, scale 1 = ~100k orders) it runs, in one process,
 DuckDB's pipeline then Spark's on the same raw files and prints the wall seconds of each stage:
-- `ingest`: validate and quarantine in the local DuckDB engine (ingest.ingest), the same on both; Spark then loads
-  the checked rows into its raw database (parquet staged by spark.raw_loader, tables replaced at the end);
+- `ingest`: the seam's ingest (ingest.ingest): validation and quarantine in the local DuckDB engine on both; DuckDB
+  writes its audit file in the same transaction, Spark gets the checked rows as parquet and replaces its raw tables;
 - `build`: `dbt build` of every model, data test and unit test (dbtRunner, in this process);
 - `publish`: the marts copied to the published location (warehouses.duckdb / warehouses.spark `publish`);
 - `spark start`: the JVM and SparkSession, paid once per process (the pipeline's one JVM per run).
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -26,8 +27,7 @@ from dbt.cli.main import dbtRunner
 
 from {{ cookiecutter.package_name }} import generate, ingest
 from {{ cookiecutter.package_name }}.config import RAW_SCHEMA_VAR, SAMPLE_DIR, SCHEMA_VAR, Settings
-from {{ cookiecutter.package_name }}.sql import relation
-from {{ cookiecutter.package_name }}.warehouses import QUARANTINE, STATE, IngestRecord, LocalRows, Relation, spark
+from {{ cookiecutter.package_name }}.warehouses import Relation, spark
 from {{ cookiecutter.package_name }}.warehouses import duckdb as duckdb_warehouse
 
 DUCKDB_PROFILE = """
@@ -82,7 +82,7 @@ def on_duckdb(project: Path, folder: Path, specs: list[ingest.TableSpec], raw_di
         DUCKDB_PROFILE.format(package=PACKAGE, path=settings.audit_path), encoding="utf-8"
     )
     with timed(figures, "ingest")():
-        ingest.ingest(settings.audit_path, specs, raw_dir, "bench", progress=lambda _: None)
+        ingest.ingest(duckdb_warehouse.File(settings.audit_path), specs, raw_dir, "bench", progress=lambda _: None)
     with timed(figures, "build")():
         dbt(project, folder, "build")
     with timed(figures, "publish")():
@@ -96,22 +96,9 @@ def on_spark(project: Path, folder: Path, specs: list[ingest.TableSpec], raw_dir
     settings = Settings(env="ci", name=name, project_dir=Path(os.environ["BENCH_SPARK_PROJECT"]),
                         duckdb_path=folder / "x.duckdb", raw_dir=raw_dir, threads=2)  # fmt: skip
     warehouse = spark.Warehouse(settings)
-    checked = folder / "checked.duckdb"
     with timed(figures, "ingest")():
-        ingest.ingest(checked, specs, raw_dir, "bench", progress=lambda _: None)
-        with spark.raw_loader(settings, [warehouse.raw], memory_limit="512MB") as loader:
-            loader.engine.execute(f"attach '{checked}' as source (read_only)")
-            tables = loader.engine.execute(
-                "select table_name from information_schema.tables where table_catalog = 'source' "
-                "and table_schema = 'raw' and table_name not in (?, ?) order by 1",
-                [QUARANTINE, STATE],
-            ).fetchall()
-            for (table,) in tables:
-                record = IngestRecord(warehouse.raw, table, table, f"{table}.csv", "0" * 64, "spec", "bench")
-                quarantine = f"select * from {relation('source', 'raw', QUARANTINE)} where source_table = ?"
-                loader.load_raw(
-                    record, LocalRows(f"select * from {relation('source', 'raw', table)}"), LocalRows(quarantine, [table])
-                )
+        specs = [dataclasses.replace(spec, schema=warehouse.raw) for spec in specs]
+        ingest.ingest(warehouse, specs, raw_dir, "bench", progress=lambda _: None)
     for variable, value in warehouse.dbt_env().items():
         os.environ[variable] = value
     with timed(figures, "build")():

@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, IngestRecord, LocalRows, Relation, spark
+from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, IngestRecord, LocalRows, Relation, WarehouseError, spark
 from test_pii import _render_mask_pii
 
 
@@ -68,7 +68,7 @@ def test_a_publish_that_fails_leaves_the_published_tables_as_they_were(
     with warehouse.session(AUDIT) as audit:
         audit.execute(f"create table {audit.relation(warehouse.audit, 'a')} using parquet as select 1 as id")
     warehouse.publish([Relation(warehouse.audit, "a")])
-    with pytest.raises(spark.WarehouseError, match="publish failed"):
+    with pytest.raises(WarehouseError, match="publish failed"):
         warehouse.publish([Relation(warehouse.audit, "missing"), Relation(warehouse.audit, "a")])
     assert warehouse.snapshot(PUBLISHED) == {f"{warehouse.name}.a": [(1,)]}
 
@@ -85,7 +85,10 @@ def test_ingest_applies_nothing_when_it_fails_and_keeps_a_load_it_can_reuse(
         "select 'r1' as run_id, 'orders' as source_table, 'orders.csv' as raw_file, 3::bigint as row_number, "
         "'id is not a whole number' as reason, '{}' as record, timestamp '2025-01-01' as quarantined_at"
     )
-    with pytest.raises(RuntimeError), spark.raw_loader(warehouse.settings, [warehouse.raw], memory_limit="256MB") as loader:
+    with (
+        pytest.raises(RuntimeError),
+        spark.raw_loader(warehouse.settings, [warehouse.raw], memory_limit="256MB") as loader,
+    ):
         assert loader.load_raw(record, rows, quarantine) == (2, 1)
         raise RuntimeError("a later raw file failed validation")
     session = spark.spark_session(warehouse.settings)

@@ -1,4 +1,4 @@
-"""The example on Spark (local mode): the same marts as DuckDB from one ingest of the sample, masked as pii.py does."""
+"""The example on Spark (local mode): the seam's ingest and the same marts as DuckDB from the sample, masked alike."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.sql import relation
-from {{ cookiecutter.package_name }}.warehouses import QUARANTINE, STATE, IngestRecord, LocalRows
 from {{ cookiecutter.package_name }}.warehouses import spark
+from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 # The same example on DuckDB: the profile a DuckDB project has, with the mask as its ingest step registers it.
 DUCKDB_PROFILE = """
@@ -41,27 +41,6 @@ METRICS = {
 }
 
 
-def load_into_spark(settings: Settings, database: Path, raw: str) -> dict[str, int]:
-    """Load every raw table of DuckDB file `database` (schema `raw`) into Spark database `raw` through the seam's
-    RawLoader (parquet staged, applied on exit); return rows loaded per table."""
-    counts = {}
-    with spark.raw_loader(settings, [raw], memory_limit="512MB") as loader:
-        loader.engine.execute(f"attach '{database}' as source (read_only)")
-        tables = loader.engine.execute(
-            "select table_name from information_schema.tables where table_catalog = 'source' "
-            "and table_schema = 'raw' and table_name not in (?, ?) order by 1",
-            [QUARANTINE, STATE],
-        ).fetchall()
-        for (table,) in tables:
-            record = IngestRecord(raw, table, table, f"{table}.csv", "0" * 64, "spec", "r1")
-            rows = LocalRows(f"select * from {relation('source', 'raw', table)}")
-            quarantine = LocalRows(
-                f"select * from {relation('source', 'raw', QUARANTINE)} where source_table = ?", [table]
-            )
-            counts[table] = loader.load_raw(record, rows, quarantine)[0]
-    return counts
-
-
 def dbt(project: Path, profiles: Path, *args: str) -> None:
     """Run one dbt command on the ci target of `profiles`/profiles.yml; fail the test, naming the nodes that failed."""
     outcome = dbtRunner().invoke(
@@ -83,13 +62,17 @@ def test_duckdb_and_spark_build_the_same_marts_from_the_same_sample(
         monkeypatch.delenv(name, raising=False)
     database = tmp_path / "ci.duckdb"
     sample = project / "data" / "raw" / "sample"
-    ingest(database, load_specs(parsed(project)), sample, "r1", progress=lambda _: None, pii_key=None)
+    specs = load_specs(parsed(project))
+    on_duckdb_ingest = ingest(File(database), specs, sample, "r1", progress=lambda _: None, pii_key=None)
     with duckdb.connect(str(database), read_only=True) as con:
         clear = dict(con.execute("select customer_id, email from raw.customers").fetchall())
-    instance = dataclasses.replace(spark_settings, name=spark_databases)
-    warehouse = spark.Warehouse(instance)
-    counts = load_into_spark(instance, database, warehouse.raw)
-    assert counts["customers"] > 0
+    warehouse = spark.Warehouse(dataclasses.replace(spark_settings, name=spark_databases))
+    spark_specs = [dataclasses.replace(spec, schema=warehouse.raw) for spec in specs]
+    on_spark_ingest = ingest(warehouse, spark_specs, sample, "r1", progress=lambda _: None, pii_key=None)
+    # Validation is local on both: the same rows loaded and quarantined, table by table.
+    loaded = [(t.table, t.loaded_rows, t.quarantined_rows) for t in on_duckdb_ingest.tables]
+    assert loaded == [(t.table, t.loaded_rows, t.quarantined_rows) for t in on_spark_ingest.tables]
+    assert any(rows for _, _, rows in loaded)
 
     profiles = tmp_path / "duckdb-profile"
     profiles.mkdir()
@@ -106,7 +89,9 @@ def test_duckdb_and_spark_build_the_same_marts_from_the_same_sample(
             for name, query in METRICS.items()
         }
 
-    session = spark.spark_session(instance)  # before dbt: the pads of the ci key, and dbt's getOrCreate() reuses it
+    session = spark.spark_session(
+        warehouse.settings
+    )  # before dbt: the pads of the ci key, and dbt's getOrCreate() reuses it
     for name, value in warehouse.dbt_env().items():
         monkeypatch.setenv(name, value)
     dbt(project, project, "build")
@@ -127,6 +112,6 @@ def test_duckdb_and_spark_build_the_same_marts_from_the_same_sample(
         assert on_duckdb[mart], mart
         assert on_spark[mart] == on_duckdb[mart], mart
     assert spark_metrics == duckdb_metrics
-    key, id_at, email_at = pii.DEV_KEY.encode(), columns["dim_customers"].index("customer_id"), columns["dim_customers"].index("email")
-    masked = {row[id_at]: row[email_at] for row in on_spark["dim_customers"]}
-    assert masked == {customer: f"{pii.digest(email.lower(), key)}@example.invalid" for customer, email in clear.items()}
+    key, names = pii.DEV_KEY.encode(), columns["dim_customers"]
+    masked = {row[names.index("customer_id")]: row[names.index("email")] for row in on_spark["dim_customers"]}
+    assert masked == {id_: f"{pii.digest(email.lower(), key)}@example.invalid" for id_, email in clear.items()}
