@@ -46,7 +46,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
     ("warehouse", "duckdb"): [
         "profiles.postgres.yml",
         "macros/privacy/mask_pii_postgres.sql",
-        "macros/incremental",
+        "macros/microbatch_postgres.sql",
         "src/{package}/warehouses/postgres.py",
         "src/{package}/warehouses/postgres_server.py",
         "tests/test_postgres_warehouse.py",

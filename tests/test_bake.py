@@ -93,7 +93,7 @@ CONTAINER = {
 }
 # Postgres bakes only (the hook prunes them from DuckDB bakes); POSTGRES_EXAMPLE only with the example too.
 POSTGRES = {
-    "macros/privacy/mask_pii_postgres.sql", "macros/incremental/microbatch_postgres.sql",
+    "macros/privacy/mask_pii_postgres.sql", "macros/microbatch_postgres.sql",
     f"src/{PACKAGE}/warehouses/postgres.py", f"src/{PACKAGE}/warehouses/postgres_server.py",
     "tests/test_postgres.py", "tests/test_postgres_warehouse.py",
 }  # fmt: skip

@@ -474,6 +474,9 @@ KEEPERS = [
     "data/raw/.gitignore",
     ".github/workflows/ci.yml",
     "benchmarks/slim_ci.py",
+    # Beside the files a DuckDB bake prunes (warehouse=duckdb, the default), as in the template.
+    "macros/privacy/mask_pii.sql",
+    "src/shop_analytics/warehouses/__init__.py",
 ]
 
 

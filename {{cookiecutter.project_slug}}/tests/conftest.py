@@ -78,6 +78,14 @@ def runs_integration(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+{%- if cookiecutter.warehouse == "postgres" %}
+    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a Postgres project; the
+    # Postgres side of what they guard is in tests/test_postgres*.py.
+    duckdb_only = [item for item in items if item.get_closest_marker("duckdb")]
+    if duckdb_only:
+        config.hook.pytest_deselected(items=duckdb_only)
+        items[:] = [item for item in items if not item.get_closest_marker("duckdb")]
+{%- endif %}
 {%- if cookiecutter.container == "yes" %}
     if not config.getoption("--container"):
         for item in items:
@@ -273,17 +281,27 @@ def parsed(project_dir: Path) -> dict[str, Any]:
 {%- if cookiecutter.warehouse == "postgres" %}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def postgres() -> Iterator[Server]:
     """The session's PostgreSQL server: the one the PG* variables name when PGHOST is set, else a throwaway one.
 
-    Tests on it work in schemas of their own names (`schemas`), so a shared server keeps other people's data.
+    Its PG* variables are set for the whole session, so every CLI a test starts reaches it; a test that uses the
+    project gets a database of its own there (`database`), so a shared server keeps other people's data.
     """
     if os.environ.get("PGHOST"):
         yield Server.from_environ(os.environ)
         return
     with throwaway() as server:
-        yield server
+        saved = {name: os.environ.get(name) for name in server.environ()}
+        os.environ.update(server.environ())
+        try:
+            yield server
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ def test_the_models_whose_unit_tests_read_this_are_found_with_their_relation() -
     assert build.models_reading_this({"nodes": {}}) == {}
 
 
+@pytest.mark.duckdb
 def test_only_relations_missing_from_the_audit_database_are_listed(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     wanted = {"fct_events": ("main", "fct_events"), "days": ("marts", "days")}

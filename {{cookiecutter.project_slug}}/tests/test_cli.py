@@ -120,6 +120,7 @@ def test_a_var_without_equals_is_a_usage_error(project: Path, capsys: pytest.Cap
     assert "'oops' is not KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.duckdb
 def test_a_missing_setting_fails_with_the_fix_and_exit_code_one(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +160,7 @@ def test_bad_arguments_are_usage_errors_in_one_sentence(
     assert len(error) < 400
 
 
+@pytest.mark.duckdb
 def test_a_database_folder_that_cannot_be_written_is_one_sentence(
     project: Path, captured: Calls, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

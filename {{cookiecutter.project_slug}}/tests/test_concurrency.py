@@ -120,6 +120,7 @@ def _tiny_audit(settings: config.Settings, rows: int) -> None:
         con.execute("create or replace table main.fct_orders as select range as order_id from range(?)", [rows])
 
 
+@pytest.mark.duckdb
 def test_a_reader_of_the_published_file_does_not_block_publish_and_keeps_the_old_tables(project: Path) -> None:
     settings = _settings(project)
     marts = [publish.Relation("main", "fct_orders")]
@@ -151,6 +152,7 @@ def test_a_reader_of_the_published_file_does_not_block_publish_and_keeps_the_old
     assert [p.name for p in settings.duckdb_path.parent.iterdir() if "publishing" in p.name] == []
 
 
+@pytest.mark.duckdb
 def test_a_held_audit_database_fails_the_run_with_one_sentence_and_a_failed_report(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -95,6 +95,7 @@ def test_dev_and_ci_default_to_the_committed_sample(project: Path) -> None:
     assert config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)}).duckdb_path.name == "ci.duckdb"
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_shared_environments_refuse_to_guess_where_to_write(project: Path, env: str) -> None:
     with pytest.raises(PipelineError, match=f"environment '{env}' needs DBT_DUCKDB_PATH") as error:
@@ -102,6 +103,7 @@ def test_shared_environments_refuse_to_guess_where_to_write(project: Path, env: 
     assert "export DBT_DUCKDB_PATH=" in str(error.value)
 
 
+@pytest.mark.duckdb
 def test_every_missing_shared_setting_is_named_in_one_sentence(project: Path) -> None:
     with pytest.raises(PipelineError) as error:
         config.resolve("prod", environ={"DBT_PROJECT_DIR": str(project), "RAW_DATA_DIR": "  "})
@@ -135,6 +137,7 @@ def shared_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize(
     ("env", "listed"),
     [("staging", "DBT_DUCKDB_PATH, RAW_DATA_DIR, its own PII_HASH_KEY and WAREHOUSE_PASSWORD, which are not set"),
@@ -155,12 +158,14 @@ def test_a_shared_run_names_every_missing_setting_its_pii_key_and_profile_includ
                                  "RAW_DATA_DIR": "/d/raw"})  # fmt: skip
 
 
+@pytest.mark.duckdb
 def test_profile_variables_are_those_without_a_default(shared_project: Path) -> None:
     assert sorted(config.profile_variables(shared_project, "staging")) == ["DBT_DUCKDB_PATH", "WAREHOUSE_PASSWORD"]
     assert "WAREHOUSE_PASSWORD" not in config.profile_variables(shared_project, "dev")
     assert config.profile_variables(shared_project, "no_such_target") == []
 
 
+@pytest.mark.duckdb
 def test_a_staging_command_without_its_settings_stops_before_writing_anything(
     shared_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,6 +185,7 @@ def test_shared_environments_need_their_raw_data_location(project: Path) -> None
     assert settings.raw_dir == Path("/data/raw")
 
 
+@pytest.mark.duckdb
 def test_settings_reach_dbt_through_the_variables_profiles_yml_reads(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "DBT_THREADS": "2"})
     # dbt builds in the audit database; only `publish` writes where consumers read.
@@ -274,6 +280,7 @@ def test_a_pr_number_with_leading_zeros_is_the_same_pull_request(project: Path) 
     assert names == {ref.name} == {"ci_pr_7"}
 
 
+@pytest.mark.duckdb
 def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
     environ = {"DBT_PROJECT_DIR": str(project), "DBT_DEFER_DUCKDB_PATH": "/data/prod.duckdb", "DBT_STATE_DIR": "st"}
     settings = config.resolve("ci", environ=environ)

@@ -13,6 +13,7 @@ def _settings(project: Path, env: str, **environ: str) -> config.Settings:
     return config.resolve(env, environ={"DBT_PROJECT_DIR": str(project), **environ})
 
 
+@pytest.mark.duckdb
 def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
     settings = _settings(project, "ci", PR_NUMBER="12")
     assert environments.create(settings) == "ci_pr_12.duckdb"
@@ -31,6 +32,7 @@ def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
     assert environments.drop(settings) is False  # dropping twice is harmless
 
 
+@pytest.mark.duckdb
 def test_branch_instances_are_listed_side_by_side(project: Path) -> None:
     for branch in ("main", "feature/new-mart"):
         environments.create(_settings(project, "dev", GITHUB_HEAD_REF=branch))
@@ -38,6 +40,7 @@ def test_branch_instances_are_listed_side_by_side(project: Path) -> None:
     assert names == [f"dev__feature_new_mart_{config.digest('feature/new-mart')}", "dev__main"]
 
 
+@pytest.mark.duckdb
 def test_branches_that_sanitize_alike_get_their_own_databases(project: Path) -> None:
     # `feat/a` and `feat-a` both became dev__feat_a: a run on one replaced the other's published tables.
     paths = {environments.create(_settings(project, "dev", GITHUB_HEAD_REF=b)) for b in ("feat/a", "feat-a", "feat_a")}
@@ -64,6 +67,7 @@ def test_env_list_shows_which_branch_or_pull_request_each_instance_belongs_to(
     assert "pull request 7" in rows["ci_pr_7"]
 
 
+@pytest.mark.duckdb
 def test_an_instance_made_before_owners_were_recorded_lists_as_unknown(project: Path) -> None:
     settings = _settings(project, "ci", PR_NUMBER="3")
     environments.create(settings)  # `create` alone: the CLI records the owner after it
@@ -74,6 +78,7 @@ def test_an_instance_made_before_owners_were_recorded_lists_as_unknown(project: 
     assert not owner_path(settings.duckdb_path).exists()  # dropped with its database
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_shared_environments_are_not_dropped_without_the_flag(project: Path, env: str) -> None:
     settings = _settings(project, env, DBT_DUCKDB_PATH=str(project / f"{env}.duckdb"), RAW_DATA_DIR="raw")

@@ -222,3 +222,22 @@ def test_a_connection_to_the_server_reads_the_pg_variables(on_server: Server) ->
     with connect(on_server) as connection, connection.cursor() as cursor:
         cursor.execute("select 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_a_reload_keeps_the_views_over_a_raw_table_whose_columns_stay(warehouse: pg.Warehouse) -> None:
+    """dbt's staging views read the raw tables: a reload empties and refills a table with the same columns (the
+    view stays); a table whose columns changed is replaced, with the views over it (dbt's build makes them again)."""
+    raw, view = warehouse.raw, f"{warehouse.audit}.stg"
+    with warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw), ROWS, QUARANTINE)
+    with warehouse.session() as session:
+        session.execute(f"create view {session.relation(warehouse.audit, 'stg')} as "
+                        f"select order_id from {session.relation(raw, 'orders')}")  # fmt: skip
+    with warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        assert loader.load_raw(record(raw, run_id="r2"), ROWS, QUARANTINE) == (3, 1)
+    with warehouse.session() as session:
+        assert session.query(f"select count(*) from {session.relation(warehouse.audit, 'stg')}") == [(3,)]
+    with warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw, run_id="r3"), LocalRows("select 1 as order_id, 'x' as added"), QUARANTINE)
+    with warehouse.session() as session:
+        assert session.tables(warehouse.audit) == [], view

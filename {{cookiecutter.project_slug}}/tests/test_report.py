@@ -77,10 +77,12 @@ def _document(settings: config.Settings, status: str = "failed", checks: list[Ch
     )  # fmt: skip
 
 
+@pytest.mark.duckdb
 def test_metrics_are_rows_per_mart_and_seconds_per_model(settings: config.Settings) -> None:
     assert report.metrics(settings) == {"rows:fct_orders": 7.0, "model_seconds:fct_orders": 0.42}
 
 
+@pytest.mark.duckdb
 def test_the_document_holds_the_run(settings: config.Settings) -> None:
     document = _document(settings)
     assert (document["instance"], document["status"], document["published"]) == ("ci_pr_3", "failed", False)
@@ -91,6 +93,7 @@ def test_the_document_holds_the_run(settings: config.Settings) -> None:
     assert document["history"][-1]["model_seconds"] == {"fct_orders": 0.42}
 
 
+@pytest.mark.duckdb
 def test_the_terminal_summary_names_failures_by_severity(settings: config.Settings) -> None:
     text = report.render_document(_document(settings))
     assert text.startswith("Run summary (ci_pr_3): FAILED in 12.5 s")
@@ -151,6 +154,7 @@ def test_the_check_step_counts_as_the_summary_does(settings: config.Settings, mo
     assert "(1 of them trend checks added by the report step)" in text
 
 
+@pytest.mark.duckdb
 def test_a_run_that_publishes_nothing_says_so(settings: config.Settings) -> None:
     """No relation to publish: "nothing published" and why, never "published 0 relation(s) to <file>"."""
     run = pipeline.Run(settings)  # built nothing
@@ -172,6 +176,7 @@ def test_a_run_that_publishes_nothing_says_so(settings: config.Settings) -> None
     assert f"  published   to {settings.duckdb_path.name}" in published
 
 
+@pytest.mark.duckdb
 def test_a_mart_whose_name_holds_quotes_is_counted(settings: config.Settings) -> None:
     """Identifiers go through sql.relation: dbt's relation_name text is never spliced into SQL."""
     import duckdb  # noqa: PLC0415
@@ -209,6 +214,7 @@ def test_per_model_runtimes_reach_the_history_and_its_charts(settings: config.Se
     assert '<h3 title="fct_orders model seconds">fct_orders model seconds</h3>' in page
 
 
+@pytest.mark.duckdb
 def test_the_markdown_lists_failed_checks_errors_first(settings: config.Settings) -> None:
     markdown = report.markdown(_document(settings))
     assert markdown.startswith("### ❌ `ci_pr_3` run 20260101T000000Z-abc123: failed")

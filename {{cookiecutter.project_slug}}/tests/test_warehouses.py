@@ -43,6 +43,7 @@ def _project(tmp_path: Path, kind: str) -> Path:
     return tmp_path
 
 
+@pytest.mark.duckdb
 def test_the_target_adapter_type_picks_the_implementation(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     warehouse = warehouses.for_settings(settings)
@@ -109,6 +110,7 @@ def test_a_load_writes_table_quarantine_and_state_together_or_not_at_all(tmp_pat
         assert loader.reusable(_record("r3")) is None
 
 
+@pytest.mark.duckdb
 def test_the_published_location_is_read_through_a_read_only_session(project: Path) -> None:
     settings = config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project)})
     warehouse = warehouses.for_settings(settings)

@@ -81,6 +81,11 @@ _TYPES = {
     "BLOB": "bytea", "UUID": "uuid", "INTERVAL": "interval",
 }  # fmt: skip
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+# How the catalog's format_type() spells the short names above, to tell whether a raw table's columns changed.
+_CATALOG_NAMES = {
+    "varchar": "character varying", "timestamp": "timestamp without time zone",
+    "timestamptz": "timestamp with time zone", "time": "time without time zone",
+}  # fmt: skip
 # psycopg2's error classes (SQLSTATE) that mean "no such relation or schema", and "someone else holds it".
 _MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName, psycopg2.errors.UndefinedColumn)
 _HELD = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected)
@@ -267,13 +272,29 @@ class RawLoader:
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
     def _copy(self, rows: LocalRows, target: str, *, create: bool) -> None:
-        """COPY the engine's `rows` into `target` (created from their columns' types first when `create`)."""
+        """COPY the engine's `rows` into `target`; with `create`, replace the table first.
+
+        A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
+        dbt views over it (staging) stay; one whose columns changed is dropped with its dependent views, which the
+        build that follows ingest makes again.
+        """
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
         if create:
             columns = self.engine.execute("describe _outgoing").fetchall()
-            definition = ", ".join(f"{sql.identifier(str(c[0]))} {_pg_type(str(c[1]))}" for c in columns)
-            self.server.execute(f"create table {target} ({definition})")
+            wanted = [(str(c[0]), _pg_type(str(c[1]))) for c in columns]
+            current = self.server.query(
+                "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute as a "
+                "where a.attrelid = to_regclass(?) and a.attnum > 0 and not a.attisdropped order by a.attnum",
+                [target],
+            )
+            spelled = [(name, _CATALOG_NAMES.get(kind, kind)) for name, kind in wanted]
+            if current and [(str(n), str(t).replace(", ", ",")) for n, t in current] == spelled:
+                self.server.execute(f"truncate {target}")
+            else:
+                definition = ", ".join(f"{sql.identifier(name)} {kind}" for name, kind in wanted)
+                self.server.execute(f"drop table if exists {target} cascade")
+                self.server.execute(f"create table {target} ({definition})")
         path = self.scratch / "outgoing.csv"
         # DuckDB writes NULL as an empty field and an empty string as "": PostgreSQL's CSV reads them so.
         quoted = str(path).replace("'", "''")  # a literal: COPY takes no parameter for its file
@@ -291,7 +312,6 @@ class RawLoader:
     ) -> tuple[int, int]:
         target = sql.relation(record.schema, record.relation)
         relation = sql.relation(record.schema, QUARANTINE)
-        self.server.execute(f"drop table if exists {target}")
         self._copy(rows, target, create=True)
         self.server.execute(f"delete from {relation} where source_table = ?", [record.source_table])
         self._copy(quarantine, relation, create=False)

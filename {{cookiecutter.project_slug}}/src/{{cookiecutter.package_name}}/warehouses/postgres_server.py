@@ -40,6 +40,9 @@ DATABASE = "postgres"
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 # A private test server needs no durability: the folder is deleted on exit anyway.
 SERVER_OPTIONS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "listen_addresses=127.0.0.1")
+# The server trusts local connections and never checks a password; one is given all the same, because prod and
+# staging profiles read PGPASSWORD with no default (and dlt, say, refuses a connection string without one).
+UNCHECKED_PASSWORD = "unchecked-trust-auth"  # pragma: allowlist secret
 START_ATTEMPTS = 3  # a free port found by bind() can be taken by someone else before pg_ctl binds it
 
 
@@ -188,7 +191,7 @@ def _start(bin_dir: Path, folder: Path, data: Path) -> Server:
         except PipelineError as error:
             problem = error
             continue
-        return Server(host="127.0.0.1", port=port)
+        return Server(host="127.0.0.1", port=port, password=UNCHECKED_PASSWORD)
     raise problem or PipelineError("pg_ctl start was not tried")
 
 
