@@ -71,7 +71,7 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
     ("warehouse", "spark"): [
         "profiles.postgres.yml",
         "macros/privacy/mask_pii_postgres.sql",
-        "macros/incremental",
+        "macros/microbatch_postgres.sql",
         "src/{package}/warehouses/postgres.py",
         "src/{package}/warehouses/postgres_server.py",
         "tests/test_postgres_example.py",

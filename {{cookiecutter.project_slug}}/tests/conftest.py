@@ -78,9 +78,9 @@ def runs_integration(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-{%- if cookiecutter.warehouse == "postgres" %}
-    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a Postgres project; the
-    # Postgres side of what they guard is in tests/test_postgres*.py.
+{%- if cookiecutter.warehouse in ("postgres", "spark") %}
+    # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a {{ "Postgres" if cookiecutter.warehouse == "postgres" else "Spark" }} project; the
+    # {{ "Postgres" if cookiecutter.warehouse == "postgres" else "Spark" }} side of what they guard is in tests/test_{{ cookiecutter.warehouse }}*.py.
     duckdb_only = [item for item in items if item.get_closest_marker("duckdb")]
     if duckdb_only:
         config.hook.pytest_deselected(items=duckdb_only)
