@@ -95,7 +95,8 @@ def home(settings: Settings) -> Path:
 
 
 def _spark_error(error: Exception, doing: str = "") -> WarehouseError:
-    text = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines[0].split()) if lines else type(error).__name__
     message = f"{doing}: {text}" if doing else text
     if "TABLE_OR_VIEW_NOT_FOUND" in text or "SCHEMA_NOT_FOUND" in text or "not found" in text.lower():
         return MissingRelation(message)
@@ -131,6 +132,7 @@ def spark_session(settings: Settings) -> SparkSession:
             .config("spark.sql.parquet.inferTimestampNTZ.enabled", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
             .enableHiveSupport()
         )  # fmt: skip
@@ -150,12 +152,13 @@ def spark_session(settings: Settings) -> SparkSession:
 
 
 _VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
+_DOUBLE = re.compile(r"\bdouble\s+precision\b", re.IGNORECASE)
 # A statement's pieces: quoted literals and names (kept whole, an unclosed one to the end), and the SQL between them.
 _PARTS = re.compile(r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"]|"")*"?|`(?:[^`]|``)*`?|[^'"`]+""", re.DOTALL)
 
 
 def spark_sql(statement: str) -> str:
-    """The seam's plain SQL as Spark reads it: `"identifier"` as `` `identifier` ``, a bare `varchar` as `string`.
+    """The seam's plain SQL as Spark reads it: `"name"` backquoted, `varchar` as string, `double precision` as double.
 
     Spark without ANSI identifiers reads double quotes as a string literal, and refuses `varchar` without a length
     (DATATYPE_MISSING_SIZE); single-quoted literals and backquoted names are kept as they are.
@@ -168,7 +171,7 @@ def spark_sql(statement: str) -> str:
         elif text.startswith(("'", "`")):
             out.append(text)
         else:
-            out.append(_VARCHAR.sub("string", text))
+            out.append(_DOUBLE.sub("double", _VARCHAR.sub("string", text)))
     return "".join(out)
 
 
