@@ -29,17 +29,19 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import {% if cookiecutter.warehouse == "spark" %}TYPE_CHECKING, {% endif %}Any
 
 import pytest
 {%- if cookiecutter.warehouse == "postgres" %}
 
 from {{ cookiecutter.package_name }}.sql import identifier
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
-{%- elif cookiecutter.warehouse == "spark" %}
+{%- endif %}
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.warehouses import spark
+{%- if cookiecutter.warehouse == "spark" %}
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.config import Settings
 {%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -160,9 +162,7 @@ def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: py
 
 
 @pytest.fixture
-def example(
-    shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[Path]:
+def example(shared_example: Example, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
     """The session's shared copy of the project, read-only, with the CLI pointed at it.
 
     A test that writes into it fails (and the copy is repaired): take `project` to change or build.
@@ -353,6 +353,8 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     The session's one SparkSession (warehouses/spark.py) starts there on first use; tests use databases of their
     own names (`spark_databases`) in it.
     """
+    from {{ cookiecutter.package_name }}.config import Settings  # noqa: PLC0415 - conftest loads before the package
+
     project = tmp_path_factory.mktemp("spark-project")
     return Settings(env="ci", name="ci", project_dir=project, duckdb_path=project / "ci.duckdb", raw_dir=project,
                     threads=2)  # fmt: skip
@@ -361,6 +363,8 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture
 def spark_databases(spark_settings: Settings) -> Iterator[str]:
     """A database-name prefix of this test's own; every database whose name starts with it is dropped afterwards."""
+    from {{ cookiecutter.package_name }}.warehouses import spark  # noqa: PLC0415 - conftest loads before the package
+
     prefix = f"t{secrets.token_hex(4)}"
     yield prefix
     session = spark.spark_session(spark_settings)
