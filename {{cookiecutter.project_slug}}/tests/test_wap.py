@@ -30,12 +30,12 @@ class Production:
     project: Path
     database: Path
     good: dict[str, str]  # the environment of a good production run
+    other_data: Path  # valid raw files that differ from the sample
+    published: dict[str, list[tuple[object, ...]]]
 
     def published_tables(self) -> dict[str, list[tuple[object, ...]]]:
         """What consumers read: every published table with its rows, through the seam (any warehouse)."""
         return published_tables(self.project, self.good)
-    other_data: Path  # valid raw files that differ from the sample
-    published: dict[str, list[tuple[object, ...]]]
 
 
 def published_tables(project: Path, environ: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
