@@ -62,6 +62,8 @@ REMOVE_PATHS: dict[tuple[str, str], list[str]] = {
         "tests/test_backfill.py",
         "benchmarks/ingest.py",
         "tests/test_postgres_example.py",
+        "tests/test_spark_example.py",
+        "benchmarks/spark.py",
         "benchmarks/warehouses.py",
     ],
 }
@@ -97,6 +99,16 @@ WAREHOUSE_PATHS: dict[str, list[str]] = {
         "src/{package}/warehouses/databricks.py",
         "tests/test_cloud_warehouse.py",
     ],
+    "spark": [
+        "profiles.spark.yml",
+        "macros/privacy/mask_pii_spark.sql",
+        "src/{package}/warehouses/spark.py",
+        "src/{package}/warehouses/spark_server.py",
+        "tests/test_spark.py",
+        "tests/test_spark_example.py",
+        "benchmarks/spark.py",
+        "benchmarks/warehouses.py",
+    ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it
 # when that answer is given (and is removed, as REMOVE_PATHS says, when another is).
@@ -105,6 +117,7 @@ PROMOTE_PATHS: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse", "snowflake"): {"profiles.snowflake.yml": "profiles.yml"},
     ("warehouse", "bigquery"): {"profiles.bigquery.yml": "profiles.yml"},
     ("warehouse", "databricks"): {"profiles.databricks.yml": "profiles.yml"},
+    ("warehouse", "spark"): {"profiles.spark.yml": "profiles.yml"},
 }
 LICENSES_DIR = "licenses"
 COMMIT_MESSAGE = "Initial commit from cookiecutter-dataops"

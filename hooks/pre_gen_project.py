@@ -32,7 +32,7 @@ EMAIL_PATTERN = re.compile(r'^[^@\s"\\]+@[^@\s"\\]+\.[^@\s"\\]+$')
 UNSAFE_TEXT = re.compile(r'["\\\x00-\x1f\x7f]')
 
 # Import names of the project's own dependencies: a package with one of these names hides them.
-DEPENDENCY_NAMES = frozenset({"dbt", "duckdb", "dbt_duckdb", "psycopg2"})
+DEPENDENCY_NAMES = frozenset({"dbt", "duckdb", "dbt_duckdb", "psycopg2", "pyspark"})
 # dbt refuses these as project names (dbt-core: dbt/contracts/project.py, BANNED_PROJECT_NAMES).
 DBT_RESERVED_NAMES = frozenset(
     {

@@ -102,6 +102,9 @@ POSTGRES_EXAMPLE = {"tests/test_postgres_example.py", "benchmarks/warehouses.py"
 # its profile variant promoted to profiles.yml, the shared cloud module, its own module and the SQL tests.
 CLOUD_WAREHOUSES = ("snowflake", "bigquery", "databricks")
 CLOUD = {f"src/{PACKAGE}/warehouses/cloud.py", "tests/test_cloud_warehouse.py"}
+# Spark bakes only (the hook prunes them from the others); SPARK_EXAMPLE only with the example too.
+SPARK = {"macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py", "tests/test_spark.py"}
+SPARK_EXAMPLE = {"tests/test_spark_example.py", "benchmarks/spark.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 
 
@@ -161,6 +164,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= POSTGRES | (POSTGRES_EXAMPLE if answers["include_example"] == "yes" else set())
     if answers["warehouse"] in CLOUD_WAREHOUSES:
         files |= CLOUD | {f"src/{PACKAGE}/warehouses/{answers['warehouse']}.py"}
+    if answers["warehouse"] == "spark":
+        files |= SPARK | (SPARK_EXAMPLE if answers["include_example"] == "yes" else set())
     return files
 
 
@@ -228,6 +233,8 @@ WHERE_SETTINGS = {
     "snowflake": {"schema": "DBT_SCHEMA"},
     "bigquery": {"dataset": "DBT_SCHEMA"},
     "databricks": {"schema": "DBT_SCHEMA", "catalog": "DATABRICKS_CATALOG"},
+    # dev and ci run Spark in the process (`session`, host unused); staging and prod name a Thrift server.
+    "spark": {"schema": "DBT_SCHEMA"},
 }  # fmt: skip
 
 

@@ -110,6 +110,18 @@ def test_a_cloud_bake_passes_its_own_nox_without_an_account(
         assert re.search(rf"\* {session}: success", output), session
     assert "* dbt" not in output
     assert "dbt's unit tests skipped" in output
+
+
+def test_a_spark_bake_passes_its_own_nox(tmp_path: Path) -> None:
+    """warehouse=spark with the example: its nox runs Spark in local mode (one JVM per pipeline command), the same
+    sessions green, including the DuckDB-and-Spark same-marts test; Spark's leftovers stay in git-ignored folders."""
+    if not shutil.which("java"):
+        pytest.fail("no Java: install a JRE 17 (`apt-get install openjdk-17-jre-headless`; .ci/run does)")
+    project = bake(tmp_path, warehouse="spark", container="no")
+    result = run([sys.executable, "-m", "nox"], cwd=project, temp=tmp_path / "tmp")
+    assert result.returncode == 0
+    for session in ("lint", "typecheck", "tests", "dbt"):
+        assert re.search(rf"\* {session}: success", result.stdout + result.stderr), session
     assert porcelain(project) == ""
 
 

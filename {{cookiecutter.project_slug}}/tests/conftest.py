@@ -20,7 +20,7 @@ import contextlib
 import functools
 import json
 import os
-{%- if cookiecutter.warehouse == "postgres" %}
+{%- if cookiecutter.warehouse in ("postgres", "spark") %}
 import secrets
 {%- endif %}
 import shutil
@@ -29,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import {% if cookiecutter.warehouse == "spark" %}TYPE_CHECKING, {% endif %}Any
 
 import pytest
 
@@ -40,6 +40,12 @@ from {{ cookiecutter.package_name }}.sql import identifier
 from {{ cookiecutter.package_name }}.warehouses import Warehouse
 {%- if cookiecutter.warehouse == "postgres" %}
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, throwaway
+{%- endif %}
+
+{%- if cookiecutter.warehouse == "spark" %}
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.config import Settings
 {%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -116,7 +122,7 @@ def needs_an_account(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
 {%- if cookiecutter.warehouse != "duckdb" %}
     # Tests of DuckDB's own files and settings (marked `duckdb`) have nothing to check in a project on another
-    # warehouse; what they guard there is in tests/test_{{ "postgres*" if cookiecutter.warehouse == "postgres" else "cloud_warehouse" }}.py.
+    # warehouse; what they guard there is in tests/test_{{ "cloud_warehouse" if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] else cookiecutter.warehouse ~ "*" }}.py.
     duckdb_only = [item for item in items if item.get_closest_marker("duckdb")]
     if duckdb_only:
         config.hook.pytest_deselected(items=duckdb_only)
@@ -200,6 +206,10 @@ def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: py
         monkeypatch.delenv(name, raising=False)
 {%- if cookiecutter.warehouse == "postgres" %}
     request.getfixturevalue("database")  # the test's own database: its instances are schemas there
+{%- elif cookiecutter.warehouse == "spark" %}
+    # The session's Spark Connect server holds one metastore: the test's instances get database names of its own.
+    request.getfixturevalue("spark_server")
+    monkeypatch.setenv("SPARK_DATABASE_PREFIX", f"t{secrets.token_hex(4)}_")
 {%- endif %}
 
 
@@ -413,4 +423,57 @@ def schema(postgres: Server) -> Iterator[str]:
         for (name,) in cursor.fetchall():
             cursor.execute(f"drop schema {identifier(name)} cascade")
         connection.commit()
+{%- endif %}
+{%- if cookiecutter.warehouse == "spark" %}
+
+
+@pytest.fixture(scope="session")
+def spark_server() -> Iterator[str | None]:
+    """The session's Spark Connect server (warehouses/spark_server.py): SPARK_REMOTE names it for the whole session.
+
+    Every CLI a test starts, dbt and the tests' own Spark sessions are then light clients of one JVM, instead of
+    starting a JVM each (10-40 s). With SPARK_REMOTE already set, that server is used. Started by the first test
+    that takes the project (`example`, `project`) or `spark_settings`; a run of other tests pays nothing.
+    """
+    if os.environ.get("SPARK_REMOTE"):
+        yield os.environ["SPARK_REMOTE"]
+        return
+    try:
+        from {{ cookiecutter.package_name }}.warehouses.spark_server import throwaway  # noqa: PLC0415 - see spark_settings
+    except ImportError:
+        yield None
+        return
+    with throwaway(threads=2) as server:
+        os.environ["SPARK_REMOTE"] = server.remote
+        try:
+            yield server.remote
+        finally:
+            os.environ.pop("SPARK_REMOTE", None)
+
+
+@pytest.fixture(scope="session")
+def spark_settings(tmp_path_factory: pytest.TempPathFactory, spark_server: str | None) -> Settings:
+    """Settings of a ci instance in a project folder of the session's own, whose folder holds the JVM's metastore.
+
+    The session's one SparkSession (warehouses/spark.py) starts there on first use; tests use databases of their
+    own names (`spark_databases`) in it.
+    """
+    from {{ cookiecutter.package_name }}.config import Settings  # noqa: PLC0415 - conftest loads before the package
+
+    project = tmp_path_factory.mktemp("spark-project")
+    return Settings(env="ci", name="ci", project_dir=project, duckdb_path=project / "ci.duckdb", raw_dir=project,
+                    threads=2)  # fmt: skip
+
+
+@pytest.fixture
+def spark_databases(spark_settings: Settings) -> Iterator[str]:
+    """A database-name prefix of this test's own; every database whose name starts with it is dropped afterwards."""
+    from {{ cookiecutter.package_name }}.warehouses import spark  # noqa: PLC0415 - conftest loads before the package
+
+    prefix = f"t{secrets.token_hex(4)}"
+    yield prefix
+    session = spark.spark_session(spark_settings)
+    for database in session.catalog.listDatabases():
+        if database.name.startswith(prefix):
+            session.sql(f"drop database if exists {spark.relation(database.name)} cascade")
 {%- endif %}

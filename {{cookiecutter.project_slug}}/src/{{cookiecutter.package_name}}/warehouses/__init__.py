@@ -50,7 +50,7 @@ PUBLISHED: Location = "published"
 Params = Sequence[object]
 # The dbt adapter types with an implementation here, and the module that holds each.
 IMPLEMENTATIONS = {
-    "duckdb": "duckdb", "postgres": "postgres",
+    "duckdb": "duckdb", "postgres": "postgres", "spark": "spark",
     "snowflake": "snowflake", "bigquery": "bigquery", "databricks": "databricks",
 }  # fmt: skip
 DEFAULT_TYPE = "duckdb"

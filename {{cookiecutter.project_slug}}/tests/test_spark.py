@@ -1,0 +1,121 @@
+"""Spark (local mode) behind the seam: mask_pii()'s SQL, ingest's load, publish, instances (warehouses/spark.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import pii
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, IngestRecord, LocalRows, Relation, WarehouseError, spark
+from test_pii import _render_mask_pii
+
+
+@pytest.mark.parametrize("keep_email_shape", [False, True])
+def test_mask_pii_on_spark_is_pii_py_s_mask_and_keeps_masked_values(
+    spark_settings: Settings, keep_email_shape: bool
+) -> None:
+    """The macro's Spark SQL gives pii.py's digest under the ci key, for clear, already-masked and NULL values, and
+    the key is nowhere in the SQL (the session's variables hold its pads)."""
+    expression = _render_mask_pii("ci", "value", keep_email_shape, warehouse="spark")
+    key = pii.DEV_KEY.encode()
+    ingested = pii.mask("zoë@example.com", key) or ""
+    session = spark.spark_session(spark_settings)
+    rows = session.sql(
+        f"select {expression} as masked from values (?), (?), (null) as t(value)", args=["zoë@example.com", ingested]
+    ).collect()
+    expected = ingested.removeprefix(pii.PREFIX) + "@example.invalid" if keep_email_shape else ingested
+    assert [row["masked"] for row in rows] == [expected, expected, None]
+    assert pii.DEV_KEY not in expression
+    assert _render_mask_pii("prod", "value", keep_email_shape, warehouse="spark").strip() == "value"
+
+
+def _instance(settings: Settings, name: str) -> spark.Warehouse:
+    return spark.Warehouse(dataclasses.replace(settings, name=name))
+
+
+def test_publish_replaces_each_table_and_keeps_the_others(spark_settings: Settings, spark_databases: str) -> None:
+    """Publish copies the audited tables into the published database (audit `<name>__audit` -> `<name>`), replaces
+    what was there, and leaves a published table it was not given as it was; no `__publishing` copy stays."""
+    warehouse = _instance(spark_settings, spark_databases)
+    assert warehouse.create()
+    with warehouse.session(AUDIT) as audit:
+        audit.execute(f"create table {audit.relation(warehouse.audit, 'a')} using parquet as select 1 as id")
+        audit.execute(f"create table {audit.relation(warehouse.audit, 'b')} using parquet as select 'x' as v")
+    warehouse.publish([Relation(warehouse.audit, "a"), Relation(warehouse.audit, "b")])
+    with warehouse.session(AUDIT) as audit:
+        audit.execute(f"drop table {audit.relation(warehouse.audit, 'a')}")
+        audit.execute(f"create table {audit.relation(warehouse.audit, 'a')} using parquet as select 2 as id")
+    warehouse.publish([Relation(warehouse.audit, "a")])
+
+    published = warehouse.snapshot(PUBLISHED)
+    assert published == {f"{warehouse.name}.a": [(2,)], f"{warehouse.name}.b": [("x",)]}
+    with warehouse.session(PUBLISHED, read_only=True) as session:
+        assert session.tables(warehouse.audit) == ["a", "b"]  # dbt's audit database, read where it is published
+        assert session.query(f"select id from {session.relation(warehouse.audit, 'a')}") == [(2,)]
+
+
+def test_a_publish_that_fails_leaves_the_published_tables_as_they_were(
+    spark_settings: Settings, spark_databases: str
+) -> None:
+    """A relation missing from the audit database stops publish with a WarehouseError; the table before it in the
+    list is new, the published tables after it keep their rows (per-table publish, see the module docstring)."""
+    warehouse = _instance(spark_settings, spark_databases)
+    warehouse.create()
+    with warehouse.session(AUDIT) as audit:
+        audit.execute(f"create table {audit.relation(warehouse.audit, 'a')} using parquet as select 1 as id")
+    warehouse.publish([Relation(warehouse.audit, "a")])
+    with pytest.raises(WarehouseError, match="publish failed"):
+        warehouse.publish([Relation(warehouse.audit, "missing"), Relation(warehouse.audit, "a")])
+    assert warehouse.snapshot(PUBLISHED) == {f"{warehouse.name}.a": [(1,)]}
+
+
+def test_ingest_applies_nothing_when_it_fails_and_keeps_a_load_it_can_reuse(
+    spark_settings: Settings, spark_databases: str
+) -> None:
+    """Rows staged by load_raw reach the raw table only when the load's block ends normally; then the record is
+    reusable, with its counts, and touch moves `_loaded_at` of every row."""
+    warehouse = _instance(spark_settings, spark_databases)
+    record = IngestRecord(warehouse.raw, "orders", "orders", "orders.csv", "f" * 64, "spec", "r1")
+    rows = LocalRows("select * from (values (1, timestamp '2025-01-01 00:00:00'), (2, null)) as t(id, _loaded_at)")
+    quarantine = LocalRows(
+        "select 'r1' as run_id, 'orders' as source_table, 'orders.csv' as raw_file, 3::bigint as row_number, "
+        "'id is not a whole number' as reason, '{}' as record, timestamp '2025-01-01' as quarantined_at"
+    )
+    with (
+        pytest.raises(RuntimeError),
+        spark.raw_loader(warehouse.settings, [warehouse.raw], memory_limit="256MB") as loader,
+    ):
+        assert loader.load_raw(record, rows, quarantine) == (2, 1)
+        raise RuntimeError("a later raw file failed validation")
+    session = spark.spark_session(warehouse.settings)
+    assert not session.catalog.tableExists(f"{warehouse.raw}.orders")
+
+    with spark.raw_loader(warehouse.settings, [warehouse.raw], memory_limit="256MB") as loader:
+        assert loader.load_raw(record, rows, quarantine) == (2, 1)
+    assert sorted(session.table(spark.relation(warehouse.raw, "orders")).select("id").collect()) == [(1,), (2,)]
+    moment = datetime(2026, 1, 2, 3, 4, 5)
+    with spark.raw_loader(warehouse.settings, [warehouse.raw], memory_limit="256MB") as loader:
+        kept = loader.reusable(record)
+        assert kept is not None
+        assert (kept.run_id, kept.loaded_rows, kept.quarantined_rows) == ("r1", 2, 1)
+        assert loader.reusable(dataclasses.replace(record, sha256="0" * 64)) is None
+        loader.touch(warehouse.raw, "orders", moment)
+    stamps = {row[0] for row in session.table(spark.relation(warehouse.raw, "orders")).select("_loaded_at").collect()}
+    assert stamps == {moment}
+
+
+def test_an_instance_is_listed_by_its_owner_record_and_dropped_with_its_folder(tmp_path: Path) -> None:
+    """record_owner writes warehouse/<name>/owner.json, which list_instances reads; drop removes the folder."""
+    settings = Settings(env="dev", name="dev__feat_a", project_dir=tmp_path, duckdb_path=tmp_path / "x.duckdb",
+                        raw_dir=tmp_path, threads=1, owner="branch 'feat/a'")  # fmt: skip
+    warehouse = spark.Warehouse(settings)
+    warehouse.record_owner()
+    (listed,) = spark.list_instances(tmp_path)
+    assert (listed.name, listed.env, listed.owner) == ("dev__feat_a", "dev", "branch 'feat/a'")
+    assert warehouse.drop()
+    assert spark.list_instances(tmp_path) == []
+    assert not spark.home(settings).exists()
