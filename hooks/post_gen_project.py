@@ -107,7 +107,6 @@ WAREHOUSE_PATHS: dict[str, list[str]] = {
         "tests/test_spark.py",
         "tests/test_spark_example.py",
         "benchmarks/spark.py",
-        "benchmarks/warehouses.py",
     ],
 }
 # (option, value) -> {variant: path}: the variant file, written beside the file it stands for, replaces it

@@ -443,11 +443,14 @@ def spark_server() -> Iterator[str | None]:
     except ImportError:
         yield None
         return
+    from {{ cookiecutter.package_name }}.warehouses import spark  # noqa: PLC0415 - see spark_settings
+
     with throwaway(threads=2) as server:
         os.environ["SPARK_REMOTE"] = server.remote
         try:
             yield server.remote
         finally:
+            spark.close()  # the tests' own client, released while its server still answers
             os.environ.pop("SPARK_REMOTE", None)
 
 

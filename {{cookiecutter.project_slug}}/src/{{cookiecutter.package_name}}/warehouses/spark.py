@@ -39,6 +39,7 @@ UNRESOLVED_VARIABLE instead of masking with a wrong key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -133,12 +134,13 @@ def spark_session(settings: Settings) -> SparkSession:
             "Spark needs Java 17 and `java` is not on PATH; install a JRE 17 (openjdk-17-jre-headless)."
         )
     folder = home(settings).resolve()
-    if remote() is not None and "home" not in _started:
+    url = remote()
+    if url is not None and "home" not in _started:
         try:
-            SparkSession.builder.remote(remote()).getOrCreate()
+            SparkSession.builder.remote(url).getOrCreate()
         except Exception as error:
             raise WarehouseError(
-                f"Spark Connect at {remote()} did not answer ({str(error).splitlines()[0]}); "
+                f"Spark Connect at {url} did not answer ({str(error).splitlines()[0]}); "
                 f"start one (`python -m {__name__}_server COMMAND`) or unset {REMOTE_VAR}."
             ) from None
         _started["home"] = folder
@@ -174,6 +176,23 @@ def spark_session(settings: Settings) -> SparkSession:
             session.sql(f"declare or replace variable {variable} binary")
             session.sql(f"set variable {variable} = unhex(:pad)", args={"pad": pad.hex()})
     return session
+
+
+def close() -> None:
+    """Stop this process's SparkSession, if it started one (spark_session); the next call starts a new one.
+
+    A Spark Connect client must release its session while its server still runs: a client left open when the
+    server has gone retries at interpreter exit for minutes.
+    """
+    if "home" not in _started:
+        return
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - imported by spark_session already
+
+    active = SparkSession.getActiveSession()
+    with contextlib.suppress(Exception):  # a session whose server is gone has nothing left to release
+        if active is not None:
+            active.stop()
+    _started.clear()
 
 
 _VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)

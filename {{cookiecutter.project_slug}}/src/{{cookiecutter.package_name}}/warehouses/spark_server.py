@@ -71,7 +71,9 @@ def spark_submit() -> tuple[Path, Path]:
     except ImportError:
         raise PipelineError("pyspark is not installed; run `uv sync` (dbt-spark[session] brings it).") from None
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        raise PipelineError("Spark needs Java 17 and `java` is not on PATH; install a JRE 17 (openjdk-17-jre-headless).")
+        raise PipelineError(
+            "Spark needs Java 17 and `java` is not on PATH; install a JRE 17 (openjdk-17-jre-headless)."
+        )
     home = Path(pyspark.__file__).resolve().parent
     return home, home / "bin" / "spark-submit"
 
@@ -92,13 +94,14 @@ def throwaway(threads: int = 2) -> Iterator[Server]:
     home, submit = spark_submit()
     folder = Path(tempfile.mkdtemp(prefix="spark-connect-"))
     port = free_port()
+    metastore = f"jdbc:derby:;databaseName={folder / 'metastore_db'};create=true"
     derby = f"-Dderby.system.home={folder} -Dderby.stream.error.file={folder / 'derby.log'}"
     command = [
         str(submit), "--master", f"local[{max(1, threads)}]", "--class", CONNECT_CLASS,
         "--conf", f"spark.connect.grpc.binding.port={port}",
         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
         "--conf", f"spark.sql.warehouse.dir={folder / 'spark-warehouse'}",
-        "--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={folder / 'metastore_db'};create=true",
+        "--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL={metastore}",
         "--conf", f"spark.driver.extraJavaOptions={derby}",
         "--conf", "spark.sql.catalogImplementation=hive",
         "--conf", "spark.sql.session.timeZone=UTC",
@@ -109,7 +112,7 @@ def throwaway(threads: int = 2) -> Iterator[Server]:
         "spark-internal",
     ]  # fmt: skip
     log = (folder / LOG).open("wb")
-    process = subprocess.Popen(  # noqa: S603 - pyspark's own launcher, arguments built here
+    process = subprocess.Popen(
         command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SPARK_HOME": str(home)},
         start_new_session=True,
     )  # fmt: skip
@@ -145,10 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"usage: python -m {__spec__.name if __spec__ else __name__} COMMAND [ARGS...]", file=sys.stderr)
         return 2
     if os.environ.get(REMOTE_VAR):
-        return subprocess.run(command, check=False).returncode  # noqa: S603 - the user's own command
+        return subprocess.run(command, check=False).returncode
     try:
         with throwaway(threads=os.cpu_count() or 1) as server:
-            return subprocess.run(command, env={**os.environ, **server.environ()}, check=False).returncode  # noqa: S603
+            return subprocess.run(command, env={**os.environ, **server.environ()}, check=False).returncode
     except PipelineError as error:
         print(error, file=sys.stderr)
         return 1
