@@ -103,7 +103,10 @@ POSTGRES_EXAMPLE = {"tests/test_postgres_example.py", "benchmarks/warehouses.py"
 CLOUD_WAREHOUSES = ("snowflake", "bigquery", "databricks")
 CLOUD = {f"src/{PACKAGE}/warehouses/cloud.py", "tests/test_cloud_warehouse.py"}
 # Spark bakes only (the hook prunes them from the others); SPARK_EXAMPLE only with the example too.
-SPARK = {"macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py", "tests/test_spark.py"}
+SPARK = {
+    "macros/privacy/mask_pii_spark.sql", f"src/{PACKAGE}/warehouses/spark.py",
+    f"src/{PACKAGE}/warehouses/spark_server.py", "tests/test_spark.py",
+}  # fmt: skip
 SPARK_EXAMPLE = {"tests/test_spark_example.py", "benchmarks/spark.py"}
 LICENSE_MARKERS = {"MIT": "MIT License", "Apache-2.0": "Apache License", "proprietary": "All rights reserved"}
 

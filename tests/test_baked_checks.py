@@ -113,8 +113,9 @@ def test_a_cloud_bake_passes_its_own_nox_without_an_account(
 
 
 def test_a_spark_bake_passes_its_own_nox(tmp_path: Path) -> None:
-    """warehouse=spark with the example: its nox runs Spark in local mode (one JVM per pipeline command), the same
-    sessions green, including the DuckDB-and-Spark same-marts test; Spark's leftovers stay in git-ignored folders."""
+    """warehouse=spark with the example: its nox is green (the tests share one throwaway Spark Connect server, the
+    dbt session runs Spark in local mode, one JVM per pipeline command), including the DuckDB-and-Spark same-marts
+    test; Spark's leftovers stay in git-ignored folders."""
     if not shutil.which("java"):
         pytest.fail("no Java: install a JRE 17 (`apt-get install openjdk-17-jre-headless`; .ci/run does)")
     project = bake(tmp_path, warehouse="spark", container="no")

@@ -642,6 +642,10 @@ def test_a_warehouse_keeps_its_own_files_and_a_file_it_shares() -> None:
     duckdb = post.paths_to_remove(answers(warehouse="duckdb", package_name="acme"))
     assert duckdb.count("src/acme/warehouses/cloud.py") == 1
     assert {"profiles.snowflake.yml", "profiles.postgres.yml", "src/acme/warehouses/databricks.py"} <= set(duckdb)
+    assert {"profiles.spark.yml", "src/acme/warehouses/spark_server.py"} <= set(duckdb)
+    spark = post.paths_to_remove(answers(warehouse="spark", package_name="acme"))
+    assert "src/acme/warehouses/postgres_server.py" in spark
+    assert "src/acme/warehouses/spark_server.py" not in spark
 
 
 @pytest.mark.parametrize(("option", "value"), list(post.PROMOTE_PATHS), ids="=".join)
