@@ -208,7 +208,6 @@ def _point_the_cli_at(folder: Path, monkeypatch: pytest.MonkeyPatch, request: py
     request.getfixturevalue("database")  # the test's own database: its instances are schemas there
 {%- elif cookiecutter.warehouse == "spark" %}
     # The session's Spark Connect server holds one metastore: the test's instances get database names of its own.
-    request.getfixturevalue("spark_server")
     monkeypatch.setenv("SPARK_DATABASE_PREFIX", f"t{secrets.token_hex(4)}_")
 {%- endif %}
 
@@ -427,16 +426,20 @@ def schema(postgres: Server) -> Iterator[str]:
 {%- if cookiecutter.warehouse == "spark" %}
 
 
-@pytest.fixture(scope="session")
-def spark_server() -> Iterator[str | None]:
+@pytest.fixture(scope="session", autouse=True)
+def spark_server(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """The session's Spark Connect server (warehouses/spark_server.py): SPARK_REMOTE names it for the whole session.
 
     Every CLI a test starts, dbt and the tests' own Spark sessions are then light clients of one JVM, instead of
-    starting a JVM each (10-40 s). With SPARK_REMOTE already set, that server is used. Started by the first test
-    that takes the project (`example`, `project`) or `spark_settings`; a run of other tests pays nothing.
+    starting a JVM each (10-40 s). With SPARK_REMOTE already set, that server is used. Started only when the
+    integration tests run (CI=true, --integration); otherwise the few tests that reach Spark share the test
+    process's own local-mode JVM, and a run of other tests pays nothing.
     """
     if os.environ.get("SPARK_REMOTE"):
         yield os.environ["SPARK_REMOTE"]
+        return
+    if not runs_integration(request.config):
+        yield None
         return
     try:
         from {{ cookiecutter.package_name }}.warehouses.spark_server import throwaway  # noqa: PLC0415 - see spark_settings
