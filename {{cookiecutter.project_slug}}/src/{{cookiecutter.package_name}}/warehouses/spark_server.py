@@ -106,7 +106,9 @@ def throwaway(threads: int = 2) -> Iterator[Server]:
         "--conf", "spark.sql.catalogImplementation=hive",
         "--conf", "spark.sql.session.timeZone=UTC",
         "--conf", "spark.sql.parquet.inferTimestampNTZ.enabled=false",
-        "--conf", "spark.sql.shuffle.partitions=4",
+        # Small data, a few cores: one task per shuffle, and only warnings in the log (INFO logs every task).
+        "--conf", "spark.sql.shuffle.partitions=1",
+        "--conf", "spark.log.level=WARN",
         "--conf", "spark.ui.enabled=false",
         "--conf", "spark.sql.sources.partitionOverwriteMode=dynamic",
         "spark-internal",
