@@ -38,8 +38,21 @@ def test_the_run_wrapper_hands_the_server_to_the_command() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     script = "import psycopg2, sys; psycopg2.connect('').close(); sys.exit(3)"
     module = f"{PACKAGE}.warehouses.postgres_server"
-    result = subprocess.run([sys.executable, "-m", module, "--", sys.executable, "-c", script], env=env, check=False)
+    command = [sys.executable, "-m", module, "--", sys.executable, "-c", script]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 3
+    # Said once, at the end: a run's published tables went with the server.
+    assert result.stderr.count("everything written to it is gone") == 1
+    assert result.stderr.rstrip().endswith("to keep what a run publishes.")
+
+
+def test_the_run_wrapper_says_nothing_of_lost_data_on_a_server_of_yours(postgres: Server) -> None:
+    """With PGHOST set the command runs against that server, which keeps its data: no such sentence."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, **postgres.environ()}
+    module = f"{PACKAGE}.warehouses.postgres_server"
+    command = [sys.executable, "-m", module, sys.executable, "-c", "pass"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "gone" not in result.stderr
 
 
 def test_pgoptions_reach_the_session_settings_through_psycopg2(

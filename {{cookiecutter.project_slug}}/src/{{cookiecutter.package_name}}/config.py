@@ -44,12 +44,20 @@ RUNNER_ENVIRONMENT_VAR = "RUNNER_ENVIRONMENT"
 RUNNER_TEMP_VAR = "RUNNER_TEMP"
 WORKSPACE_VAR = "GITHUB_WORKSPACE"
 ALLOW_EPHEMERAL_VAR = "PIPELINE_ALLOW_EPHEMERAL_DUCKDB"
+# How long publish waits for a lock on a published table that another session holds (a consumer's open
+# transaction, a LOCK TABLE) before it gives up with a sentence; a server warehouse's publish only (a DuckDB
+# file refuses at once). A number and a unit: `500ms`, `30s`, `2min`.
+LOCK_TIMEOUT_VAR = "PIPELINE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_MS = 30_000
+_LOCK_TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
+MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000
 # Every variable this package reads; the hostile-values test feeds each of them.
 VARIABLES = (
     DUCKDB_PATH_VAR, RAW_DATA_DIR_VAR, THREADS_VAR, PROJECT_DIR_VAR, PR_NUMBER_VAR, INSTANCE_VAR,
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
     GITHUB_ACTIONS_VAR, RUNNER_ENVIRONMENT_VAR, RUNNER_TEMP_VAR, WORKSPACE_VAR, ALLOW_EPHEMERAL_VAR,
+    LOCK_TIMEOUT_VAR,
 )  # fmt: skip
 # A server warehouse's instance schemas (profiles.yml's `schema`, the sources' `schema`), set per instance.
 SCHEMA_VAR = "DBT_SCHEMA"
@@ -86,6 +94,8 @@ class Settings:
     owner: str = ""  # who the instance belongs to, in words (`branch 'feat/a'`), for `env list`
     # $PII_HASH_KEY as given; `pii_key` checks it when a step needs it, so `env`/`report` run without it.
     pii_key_text: str = field(default="", repr=False)
+    # $PIPELINE_LOCK_TIMEOUT in milliseconds: how long publish waits for a consumer's lock (`lock_timeout`).
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
     @property
     def audit_path(self) -> Path:
@@ -276,6 +286,25 @@ def _path(environ: Mapping[str, str], var: str, example: str) -> Path | None:
     if text is None or not text.strip():
         return None
     return path(text, var, example)
+
+
+def lock_timeout(environ: Mapping[str, str]) -> int:
+    """$PIPELINE_LOCK_TIMEOUT in milliseconds (DEFAULT_LOCK_TIMEOUT_MS when unset or blank).
+
+    A whole number and a unit (ms, s or min), from 1 ms to 24 h: `500ms`, `30s`, `2min`. Anything else is a
+    PipelineError naming the variable; 0 is refused, as it would mean waiting for ever.
+    """
+    text = environ.get(LOCK_TIMEOUT_VAR, "")
+    if not text.strip():
+        return DEFAULT_LOCK_TIMEOUT_MS
+    match = re.fullmatch(r"\s*([0-9]{1,9})\s*(ms|s|min)\s*", text, re.ASCII)
+    value = int(match[1]) * _LOCK_TIMEOUT_UNITS[match[2]] if match else 0
+    if not 1 <= value <= MAX_LOCK_TIMEOUT_MS:
+        raise PipelineError(
+            f"{LOCK_TIMEOUT_VAR}={shown(text)} must be a whole number with a unit (ms, s or min) from 1ms to 24 hours, "
+            f"e.g. {LOCK_TIMEOUT_VAR}=30s."
+        )
+    return value
 
 
 # A pull request number as GitHub gives it; 9 digits leave room for every repository there is.
@@ -528,4 +557,5 @@ def resolve(
         fault=fault,
         owner=owner(env, project_dir, environ),
         pii_key_text=environ.get(PII_KEY_VAR, ""),
+        lock_timeout_ms=lock_timeout(environ),
     )

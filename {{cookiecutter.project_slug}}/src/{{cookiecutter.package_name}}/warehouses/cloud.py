@@ -135,6 +135,9 @@ class Dialect:
     types: ClassVar[Mapping[str, str]] = {}
     decimal: ClassVar[str] = "number({0},{1})"
     missing: ClassVar[re.Pattern[str]] = re.compile(r"does not exist|not found", re.IGNORECASE)
+    # (pattern of the driver's message when a connection fails, the one sentence naming the variable to change),
+    # first match wins; `unreachable` formats the sentence with `environ`. Empty: the general sentence.
+    faults: ClassVar[Sequence[tuple[re.Pattern[str], str]]] = ()
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
@@ -627,12 +630,31 @@ def missing_settings(environ: Mapping[str, str], names: Sequence[str], what: str
     unset = [name for name in names if not environ.get(name)]
     if not unset:
         return None
-    return WarehouseError(f"cannot reach {what}: set {', '.join(unset)} (profiles.yml reads the same variables).")
+    verb = "is" if len(unset) == 1 else "are"
+    listed = ", ".join(unset)
+    return WarehouseError(
+        f"{what} needs {listed}, which {verb} not set: set {listed} (profiles.yml reads the same variables)."
+    )
 
 
-def unreachable(what: str, error: BaseException) -> WarehouseError:
-    """The one sentence for a connection the driver refused."""
-    return WarehouseError(f"cannot reach {what} ({_one_line(error)}); check the variables profiles.yml reads.")
+def unreachable(what: str, error: BaseException, dialect: Dialect | None = None) -> WarehouseError:
+    """The one sentence for a connection the driver refused: the variable to change when `dialect.faults` know
+    the driver's message (formatted with `dialect.environ`; never a secret), else every variable in general."""
+    text = _one_line(error)
+    for pattern, fix in dialect.faults if dialect is not None else ():
+        if pattern.search(text):
+            return WarehouseError(fix.format_map(_Shown(dialect.environ)) + f" ({what} said: {text})")
+    return WarehouseError(f"cannot connect to {what} ({text}); check the variables profiles.yml reads.")
+
+
+class _Shown(dict[str, str]):
+    """The settings a fault's sentence may name; an unset one shows as `(unset)`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(environ)
+
+    def __missing__(self, key: str) -> str:
+        return "(unset)"
 
 
 if TYPE_CHECKING:  # mypy checks that each class here has every method of the seam's interface
