@@ -638,12 +638,16 @@ def missing_settings(environ: Mapping[str, str], names: Sequence[str], what: str
 
 
 def unreachable(what: str, error: BaseException, dialect: Dialect | None = None) -> WarehouseError:
-    """The one sentence for a connection the driver refused: the variable to change when `dialect.faults` know
-    the driver's message (formatted with `dialect.environ`; never a secret), else every variable in general."""
+    """The one sentence for a connection the driver refused.
+
+    When one of `dialect.faults` matches the driver's message, its sentence names the variable to change
+    (formatted with `dialect.environ`, whose secrets no sentence names); else the variables in general.
+    """
     text = _one_line(error)
-    for pattern, fix in dialect.faults if dialect is not None else ():
-        if pattern.search(text):
-            return WarehouseError(fix.format_map(_Shown(dialect.environ)) + f" ({what} said: {text})")
+    if dialect is not None:
+        for pattern, fix in dialect.faults:
+            if pattern.search(text):
+                return WarehouseError(fix.format_map(_Shown(dialect.environ)) + f" ({what} said: {text})")
     return WarehouseError(f"cannot connect to {what} ({text}); check the variables profiles.yml reads.")
 
 
