@@ -115,12 +115,39 @@ def test_compose_runs_the_image_under_the_contract() -> None:
     assert service["command"] == ["run", "--env", "dev"]
 
 
+# What compose.yaml writes as values: where a service of its own listens. Never a secret (PGPASSWORD goes by name).
+{%- if cookiecutter.warehouse == "postgres" %}
+SERVICE_SETTINGS = {"PGHOST": "postgres", "PGPORT": "5432", "PGUSER": "postgres", "PGDATABASE": "postgres"}
+{%- else %}
+SERVICE_SETTINGS: dict[str, str] = {}
+{%- endif %}
+
+
 def test_compose_passes_settings_by_name_only() -> None:
-    """`- NAME` takes the value from the shell: no value, secret or not, is written into the file."""
+    """`- NAME` takes the value from the shell: no value, secret or not, is written into the file.
+
+    The one exception is where a service of the file itself listens (SERVICE_SETTINGS).
+    """
     environment = compose_service()["environment"]
     assert isinstance(environment, list) and environment
-    assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*", entry) for entry in environment), environment
-    assert "PII_HASH_KEY" in environment
+    named = [entry for entry in environment if "=" not in entry]
+    assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*", entry) for entry in named), environment
+    assert dict(entry.split("=", 1) for entry in environment if "=" in entry) == SERVICE_SETTINGS
+    assert "PII_HASH_KEY" in named
+{%- if cookiecutter.warehouse == "postgres" %}
+    assert "PGPASSWORD" in named
+
+
+def test_compose_runs_the_pipeline_against_its_own_postgres_once_it_answers() -> None:
+    """PGHOST names the `postgres` service; the pipeline waits for its health check; its data is a named volume."""
+    document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    postgres = document["services"][SERVICE_SETTINGS["PGHOST"]]
+    assert compose_service()["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert postgres["image"].startswith("postgres:")
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "ports" not in postgres  # trust auth: reachable from the project's network only
+    assert [volume.split(":")[0] for volume in postgres["volumes"]] == list(document["volumes"])
+{%- endif %}
 
 
 # --- deploy/kubernetes/cronjob.yaml ---
