@@ -241,7 +241,7 @@ PULL_REQUEST_ENVIRONMENTS = {"ci"}
 
 
 def deploys(job: dict[str, Any]) -> bool:
-    """Whether the job deploys: bound to a GitHub environment other than a pull request's (`environment:` or its name)."""
+    """Whether the job deploys: it is bound to a GitHub environment other than a pull request's."""
     environment = job.get("environment")
     name = environment.get("name") if isinstance(environment, dict) else environment
     return environment is not None and name not in PULL_REQUEST_ENVIRONMENTS
@@ -858,9 +858,7 @@ def test_every_job_that_reaches_the_warehouse_passes_its_settings_from_its_envir
     assert listed and sorted(listed[1].split()) == sorted(expected)  # the image gets the same settings
 
 
-def test_the_warehouse_settings_reach_the_image_by_name_and_empty_ones_stay_unset(
-    baked: Baked, tmp_path: Path
-) -> None:
+def test_the_warehouse_settings_reach_the_image_by_name_and_empty_ones_stay_unset(baked: Baked, tmp_path: Path) -> None:
     """An environment that does not define a variable gives the job an empty one: the image must not receive it,
     or dbt would take '' over profiles.yml's default (`env_var('PGPORT', '5432')`)."""
     fake_py = tmp_path / "fake_docker.py"
