@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import PACKAGE, connect
+from conftest import PACKAGE, cli, connect
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions, throwaway
 from test_pii import _render_mask_pii
@@ -88,3 +88,15 @@ def test_mask_pii_on_postgres_is_pii_py_s_mask_and_keeps_masked_values(
     assert from_clear == from_masked == expected
     assert from_null is None
     assert _render_mask_pii("prod", "value", keep_email_shape, warehouse="postgres").strip() == "value"
+
+
+@pytest.mark.integration
+def test_an_empty_pg_variable_reaches_dbt_unset_as_a_workflow_passes_an_undefined_one(
+    project: Path, postgres: Server
+) -> None:
+    """A GitHub job gets `vars.PGUSER` as '' where its environment does not define PGUSER: dbt must take
+    profiles.yml's default user (postgres), as the pipeline's own connections do, not libpq's (the OS user)."""
+    if postgres.user != "postgres":
+        pytest.skip("needs a server whose user is profiles.yml's default, postgres (the throwaway one)")
+    out = cli(project, "run", "--env", "ci", PGUSER="")
+    assert "PUBLISHED" in out

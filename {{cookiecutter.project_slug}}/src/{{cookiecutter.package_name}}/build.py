@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import warehouses
+from . import config, warehouses
 from .config import Settings
 from .errors import PipelineError
 
@@ -78,9 +78,11 @@ def _reused(parsed: Parsed | None, settings: Settings, variables: Mapping[str, s
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """profiles.yml reads env vars: set this environment's values just for the dbt call."""
-    saved = {name: os.environ.get(name) for name in values}
+def _environment(values: Mapping[str, str], unset: Sequence[str] = ()) -> Iterator[None]:
+    """profiles.yml reads env vars: set this environment's values, and unset `unset`, just for the dbt call."""
+    saved = {name: os.environ.get(name) for name in [*values, *unset]}
+    for name in unset:
+        os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
@@ -158,7 +160,8 @@ def _run(settings: Settings, args: list[str], manifest: Any = None) -> Any:
 
     warehouse = warehouses.for_settings(settings)
     warehouse.prepare()
-    with _environment(warehouse.dbt_env()):
+    # A blank setting is an unset one (config.blank_profile_variables): profiles.yml's default applies.
+    with _environment(warehouse.dbt_env(), config.blank_profile_variables(settings.project_dir, settings.env)):
         return dbtRunner(manifest=manifest).invoke(args)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -255,6 +255,14 @@ def _not_compared(stage: str, name: str, model: str) -> Check:
     return Check(stage, name, "info", "pass", f"not compared: {model} was not built or deferred to by this run")
 
 
+def _numbers(rows: Sequence[Sequence[Any]]) -> tuple[float | None, ...]:
+    """The first row of an aggregate query as floats (None stays None); WarehouseError for a non-number."""
+    try:
+        return tuple(None if value is None else float(value) for value in (rows[0] if rows else ()))
+    except (TypeError, ValueError) as error:
+        raise WarehouseError(f"an aggregate is not a number ({error})") from None
+
+
 def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) -> list[Check]:
     """Compare what this run built with production: row counts and declared key metrics, with tolerances.
 
@@ -285,12 +293,13 @@ def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) ->
         measures = {"rows": "count(*)"} | {
             f"{how}({column})": f"{str(how).lower()}({sql.identifier(str(column))})" for column, how in metrics.items()
         }
-        select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
+        # Plain aggregates, made numbers here: a cast's type name is not portable (`double` is DuckDB's and
+        # Databricks', PostgreSQL spells it `double precision`, BigQuery `float64`).
+        select = ", ".join(measures.values())
         try:
-            new = next(iter(audit.query(f"select {select} from {audit.relation(node['schema'], node['alias'])}")), ())
-            old = next(
-                iter(audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")),
-                (),
+            new = _numbers(audit.query(f"select {select} from {audit.relation(node['schema'], node['alias'])}"))
+            old = _numbers(
+                audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")
             )
         except WarehouseError as error:
             found.append(

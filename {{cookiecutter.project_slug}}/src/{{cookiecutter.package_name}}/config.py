@@ -66,6 +66,8 @@ RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR, SCHEMA_VAR, RAW_SCHEMA_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
+# `env_var('NAME', ...)`, with a default or without.
+_ENV_VAR_ANY_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
 MAX_THREADS = 256
 
@@ -384,6 +386,27 @@ def profile_variables(project_dir: Path, target: str) -> list[str]:
     dbt_project.yml's `profile:`. [] when a file, the profile or the target is missing or unreadable:
     dbt then says so itself.
     """
+    return _profile_calls(project_dir, target, _ENV_VAR_CALL)
+
+
+def blank_profile_variables(project_dir: Path, target: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The env vars dbt's `target` output reads (with a default or without) that are set but blank in `environ`.
+
+    dbt's `env_var('PGPORT', '5432')` takes a set variable as it is, so an empty one (a GitHub workflow's
+    `vars.PGPORT` of an undefined variable) would replace the default with ''; the pipeline
+    unsets these for its dbt calls (build.py), as it reads blank as unset everywhere else. `environ` defaults
+    to the process's; names in file order.
+    """
+    environ = os.environ if environ is None else environ
+    return [
+        name
+        for name in _profile_calls(project_dir, target, _ENV_VAR_ANY_CALL)
+        if name in environ and not environ[name].strip()
+    ]
+
+
+def _profile_calls(project_dir: Path, target: str, pattern: re.Pattern[str]) -> list[str]:
+    """The variable names `pattern` (group 2) finds in the values of `target`'s output in profiles.yml."""
     try:
         project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
         profiles = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))
@@ -399,7 +422,7 @@ def profile_variables(project_dir: Path, target: str) -> list[str]:
         elif isinstance(value, list):
             values += value
         elif isinstance(value, str):
-            found += [name for _, name in _ENV_VAR_CALL.findall(value) if name not in found]
+            found += [name for _, name in pattern.findall(value) if name not in found]
     return found
 
 
