@@ -269,7 +269,9 @@ def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) ->
     A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`
     (aggregates: sum, avg, min, max, count). Only marts in `built` (unique ids of models this run built)
     are judged: a mart this run did not build may hold an older run's rows, or none. `audit` is a Session on
-    the audit location; production is what it reads through `production_relation`.
+    the audit location; production is what it reads through `production_relation`. A mart production lacks
+    (MissingRelation) is info, not comparable; any other failure to read either side is a warning that fails,
+    never a pass.
     """
     if not audit.production():
         return [
@@ -301,10 +303,16 @@ def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) ->
             old = _numbers(
                 audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")
             )
-        except WarehouseError as error:
+        except MissingRelation as error:  # a mart new on this branch has no production yet
             found.append(
                 Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
             )
+            continue
+        except WarehouseError as error:  # any other failure is not a pass: it would hide the check for good
+            found.append(
+                Check("regression", f"{node['name']} against production", "warn", "fail",
+                      f"could not compare with production: {error}; fix the query or the mart's meta.regression")
+            )  # fmt: skip
             continue
         for (label, _), new_value, old_value in zip(measures.items(), new, old, strict=True):
             tolerance = (
