@@ -268,7 +268,7 @@ def test_the_readme_layout_tree_matches_the_files(baked: tuple[Path, dict[str, s
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 passed" in result.stdout
+    assert "9 passed" in result.stdout
 
 
 def test_nested_runs_in_baked_projects_get_their_own_temp_root(tmp_path: Path) -> None:
