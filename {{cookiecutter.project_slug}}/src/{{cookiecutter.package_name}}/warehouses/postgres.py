@@ -354,12 +354,13 @@ class RawLoader:
             return None
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
-    def _copy(self, rows: LocalRows, target: str, *, create: bool) -> None:
+    def _copy(self, rows: LocalRows, target: str, *, create: bool, instance: Sequence[str] = (), shown: str = "") -> None:
         """COPY the engine's `rows` into `target`; with `create`, replace the table first.
 
         A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
         dbt views over it (staging) stay; one whose columns changed is dropped with its dependent views, which the
-        build that follows ingest makes again.
+        build that follows ingest makes again. Those must be in the `instance`'s schemas: an object of another
+        schema depending on the table (a consumer's view) is WarehouseError naming it and the table (`shown`).
         """
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
@@ -376,6 +377,13 @@ class RawLoader:
                 self.server.execute(f"truncate {target}")
             else:
                 definition = ", ".join(f"{sql.identifier(name)} {kind}" for name, kind in wanted)
+                outside = _outside(self.server, _TABLE_REFERENCED, [target, target], instance) if current else []
+                if outside:
+                    raise WarehouseError(
+                        f"the columns of raw table {shown} changed and {', '.join(outside)} outside the instance's "
+                        f"schemas depend{'s' if len(outside) == 1 else ''} on it, which dropping it would drop too; "
+                        "drop or change those first, then run again; nothing was loaded."
+                    )
                 self.server.execute(f"drop table if exists {target} cascade")
                 self.server.execute(f"create table {target} ({definition})")
         path = self.scratch / "outgoing.csv"
@@ -395,7 +403,9 @@ class RawLoader:
     ) -> tuple[int, int]:
         target = sql.relation(record.schema, record.relation)
         relation = sql.relation(record.schema, QUARANTINE)
-        self._copy(rows, target, create=True)
+        name = record.schema.removesuffix(RAW_SUFFIX)  # the instance: <name>__raw
+        instance = (name, f"{name}{AUDIT_SUFFIX}", f"{name}{RAW_SUFFIX}")
+        self._copy(rows, target, create=True, instance=instance, shown=sql.shown(record.schema, record.relation))
         self.server.execute(f"delete from {relation} where source_table = ?", [record.source_table])
         self._copy(quarantine, relation, create=False)
         for row in unreadable:
@@ -506,9 +516,11 @@ class Warehouse:
         return {self.audit: PRODUCTION}
 
     def production(self) -> str | None:
+        """`schema prod__audit`: where production's dbt built its models, which its manifest names, so what dbt
+        defers to (the checks compare with the published `prod`)."""
         with contextlib.closing(connect()) as connection:
             found = self._production_schemas(Session(connection)) is not None
-        return f"schema {PRODUCTION}" if found else None
+        return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
         with contextlib.closing(connect()) as connection:
@@ -561,13 +573,30 @@ class Warehouse:
             return self._make(Session(connection))
 
     def drop(self) -> bool:
+        """Drop the instance's three schemas and everything in them, in one transaction; True when any existed.
+
+        Never anything outside them: when an object of another schema depends on one of theirs (a consumer's view
+        or materialized view, a foreign key, a function, a column default or type, a trigger), which
+        `drop schema ... cascade` would drop too, WarehouseError naming those objects and nothing dropped. The
+        check and the drop share the transaction, so only an object made in between (milliseconds) could slip by.
+        """
+        schemas = [self.name, self.audit, self.raw]
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
-            existed = any(_schema_exists(session, schema) for schema in (self.name, self.audit, self.raw))
+            existed = any(_schema_exists(session, schema) for schema in schemas)
             with session.transaction():
                 if existed:
                     self._claim(session)  # never a schema this pipeline did not make
-                for schema in (self.name, self.audit, self.raw):
+                    outside = _outside(session, _SCHEMAS_REFERENCED, [schemas], schemas)
+                    if outside:
+                        shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more" if len(outside) > 10 else "")
+                        raise WarehouseError(
+                            f"refusing to drop instance {self.name}: {shown} outside its schemas depend"
+                            f"{'s' if len(outside) == 1 else ''} on its tables and would be dropped with them; drop "
+                            f"{'it' if len(outside) == 1 else 'them'} (or point {'it' if len(outside) == 1 else 'them'} "
+                            "elsewhere) first, then run again; nothing was dropped."
+                        )
+                for schema in schemas:
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
         return existed
 
@@ -682,6 +711,55 @@ _DEPENDENT_VIEWS = (
     "where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass "
     "and d.refobjid = to_regclass(?) and v.oid <> d.refobjid order by 1"
 )
+
+
+# The objects outside the schemas `?` (a text[]) that depend on an object in them (or, _TABLE_REFERENCED, on a table) (`drop schema ... cascade` would
+# drop them too), as (type, identity) from pg_identify_object: `view rep.v`, `function rep.f()`. A view depends
+# through its rewrite rule, a foreign key, default or trigger through its constraint, default or trigger: each
+# is shown as the relation that holds it. Normal and automatic dependencies only (internal ones, as a table's
+# TOAST table or index, go with it; extension membership is not a dependency on our objects).
+_SCHEMAS_REFERENCED = """
+with ours as (select oid from pg_namespace where nspname = any(?)),
+referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.relnamespace in (select oid from ours)
+    union all
+    select 'pg_type'::regclass, t.oid from pg_type as t where t.typnamespace in (select oid from ours)
+    union all
+    select 'pg_proc'::regclass, p.oid from pg_proc as p where p.pronamespace in (select oid from ours)
+),"""
+# The same for one table (`?`, quoted) and its row type, instead of whole schemas.
+_TABLE_REFERENCED = """
+with referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.oid = to_regclass(?)
+    union all
+    select 'pg_type'::regclass, c.reltype from pg_class as c where c.oid = to_regclass(?)
+),"""
+_DEPENDENTS_OUTSIDE = """
+dependents as (
+    select d.classid, d.objid, coalesce(rw.ev_class, co.conrelid, ad.adrelid, tg.tgrelid) as holder
+    from pg_depend as d
+    join referenced as r on d.refclassid = r.classid and d.refobjid = r.oid
+    left join pg_rewrite as rw on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+    left join pg_constraint as co on d.classid = 'pg_constraint'::regclass and co.oid = d.objid and co.conrelid <> 0
+    left join pg_attrdef as ad on d.classid = 'pg_attrdef'::regclass and ad.oid = d.objid
+    left join pg_trigger as tg on d.classid = 'pg_trigger'::regclass and tg.oid = d.objid
+    where d.deptype in ('n', 'a')
+)
+select distinct o.type, o.identity
+from dependents as x
+cross join lateral pg_identify_object(
+    case when x.holder is null then x.classid else 'pg_class'::regclass end, coalesce(x.holder, x.objid), 0
+) as o
+where not coalesce(o.schema = any(?), false)
+order by 1, 2
+"""
+
+
+def _outside(session: Session, referenced: str, params: list[Any], schemas: Sequence[str]) -> list[str]:
+    """What `referenced` (_SCHEMAS_REFERENCED or _TABLE_REFERENCED, with `params`) has depending on it outside
+    `schemas`, as `<type> <identity>` (`view rep.v`), sorted."""
+    rows = session.query(referenced + _DEPENDENTS_OUTSIDE, [*params, list(schemas)])
+    return [f"{kind} {name}" for kind, name in rows]
 
 
 def _replace(session: Session, source: str, target: str, shown: str) -> None:
