@@ -366,7 +366,9 @@ def test_a_refused_password_or_an_unknown_host_names_the_one_variable(
         pg.connect()
     message = str(error.value)
     assert f"set {setting.strip()} " in message and "cannot reach" not in message
-    assert [var for var in PG_VARIABLES if var in message] == [setting.strip()]
+    # A refused password is also what a server says of a role it does not have (PGUSER=nobody): both are named.
+    named = ["PGUSER", "PGPASSWORD"] if setting == "PGPASSWORD" else [setting.strip()]
+    assert [var for var in PG_VARIABLES if var in message] == named
 
 
 def test_staging_and_prod_need_no_pgpassword_as_libpq_finds_it_or_the_server_asks_none(
@@ -533,3 +535,47 @@ def test_a_raw_table_whose_columns_changed_is_not_dropped_under_a_view_of_anothe
     with connect(on_server) as connection, connection.cursor() as cursor:
         cursor.execute(f"select count(*) from {consumer}.v")
         assert cursor.fetchall() == [(3,)]
+
+
+@pytest.fixture
+def role(on_server: Server, schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A login role of this test's own, with no privilege beyond PUBLIC's, as PGUSER; dropped afterwards."""
+    name = f"{schema}_role"
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create role {name} login")  # PUBLIC may connect, not create schemas (PostgreSQL 15)
+    monkeypatch.setenv("PGUSER", name)
+    yield name
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop owned by {name} cascade")
+        cursor.execute(f"drop role {name}")
+
+
+def test_a_role_without_a_privilege_is_named_with_the_grant_that_fixes_it(
+    on_server: Server, role: str, schema: str, tmp_path: Path
+) -> None:
+    """insufficient_privilege (42501): one sentence naming the role (PGUSER), what it lacks on what, and the fix,
+    not the server's bare `permission denied for database ...` or `must be owner of schema ...`."""
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute("select current_database()")
+        ((database,),) = cursor.fetchall()
+    mine = pg.Warehouse(settings(tmp_path, f"{schema}_mine"))
+    with pytest.raises(WarehouseError) as refused:
+        mine.create()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) lacks the CREATE privilege on database {database}: as its owner or a superuser run "
+        f"`grant create on database {database} to {role}`, or set PGUSER to a role that has it."
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGUSER", on_server.environ()["PGUSER"])
+        theirs = pg.Warehouse(settings(tmp_path, f"{schema}_theirs"))
+        assert theirs.create()  # made by another role
+    with pytest.raises(WarehouseError) as refused:
+        theirs.drop()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) is not the owner of schema {schema}_theirs, which another role made, and only its "
+        f"owner may change or drop it: as that owner or a superuser run `alter schema {schema}_theirs owner to "
+        f"{role}`, or set PGUSER to the role that owns it."
+    )
+    assert theirs.exists(PUBLISHED)

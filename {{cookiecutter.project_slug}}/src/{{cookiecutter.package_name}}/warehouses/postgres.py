@@ -110,9 +110,54 @@ _MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName, p
 _HELD = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected)
 
 
-def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
-    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line."""
+# insufficient_privilege (42501) as the server words it in English: what the role lacks, on what.
+_OWNER = re.compile(r"must be owner of (\w+(?: \w+)?) (\S+)")
+_DENIED = re.compile(r"permission denied for (\w+(?: \w+)?) (\S+)")
+# The privileges `grant` gives for each kind of object the pipeline makes, reads or writes.
+_PRIVILEGES = {"database": "create", "schema": "usage, create", "sequence": "usage", "function": "execute"}
+
+
+def _denied(text: str, user: str) -> str:
+    """The sentence for a refused statement (insufficient_privilege): which role (PGUSER) lacks what, and the fix.
+
+    `text` is the server's message in one line, `user` the role the connection runs as. A message the patterns
+    do not know (another lc_messages) keeps the server's text and names the role and the ways out.
+    """
+    role = sql.shown(user)
+    owner = _OWNER.search(text)
+    if owner:
+        kind, name = owner.groups()
+        kind = "table" if kind == "relation" else kind
+        return (
+            f"role {role} (PGUSER) is not the owner of {kind} {name}, which another role made, and only its owner "
+            f"may change or drop it: as that owner or a superuser run `alter {kind} {name} owner to {role}`, "
+            "or set PGUSER to the role that owns it."
+        )
+    denied = _DENIED.search(text)
+    if denied:
+        kind, name = denied.groups()
+        kind = "table" if kind == "relation" else kind
+        privileges = _PRIVILEGES.get(kind, "select, insert, update, delete, truncate")
+        return (
+            f"role {role} (PGUSER) lacks the {privileges.replace(', ', '/').upper()} privilege on {kind} {name}: as "
+            f"its owner or a superuser run `grant {privileges} on {kind} {name} to {role}`, or set PGUSER to a role "
+            "that has it."
+        )
+    return (
+        f"role {role} (PGUSER) lacks a privilege ({text}): as the object's owner or a superuser grant it to {role}, "
+        "or set PGUSER to a role that has it."
+    )
+
+
+def _error(error: psycopg2.Error, doing: str = "", user: str | None = None) -> WarehouseError:
+    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line.
+
+    `user` is the role the connection runs as (PGUSER): a refused statement (insufficient_privilege) names it,
+    the privilege and the grant that fixes it (`_denied`).
+    """
     text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, psycopg2.errors.InsufficientPrivilege) and user is not None:
+        text = _denied(text, user)
     message = f"{doing}: {text}" if doing else text
     if isinstance(error, _MISSING):
         return MissingRelation(message)
@@ -131,9 +176,10 @@ def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
 # in English unless the server's lc_messages says otherwise (then the last, general sentence is given).
 # Each fix is formatted with the settings the connection used (`host`, `port`, `user`, `dbname`).
 _CONNECTION_FAULTS = (
+    # The server says the same when the role does not exist (it does not tell a client which): both are named.
     (re.compile(r"password authentication failed"),
      "PostgreSQL at {host}:{port} refused the password of user {user}; set PGPASSWORD to that user's password "
-     "(or put it in ~/.pgpass)."),
+     "(or put it in ~/.pgpass), or PGUSER to the role you meant if {user} is not one of that server."),
     (re.compile(r"no password supplied"),
      "PostgreSQL at {host}:{port} asks user {user} for a password and none was given; set PGPASSWORD "
      "(or put it in ~/.pgpass)."),
@@ -238,7 +284,7 @@ class Session:
                 cursor.execute(statement)
         except psycopg2.Error as error:
             cursor.close()
-            raise _error(error) from None
+            raise _error(error, user=self.connection.info.user) from None
         return cursor
 
     def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
@@ -394,7 +440,7 @@ class RawLoader:
             with path.open("rb") as handle, self.server.connection.cursor() as cursor:
                 cursor.copy_expert(f"copy {target} from stdin with (format csv)", handle)
         except psycopg2.Error as error:
-            raise _error(error) from None
+            raise _error(error, user=self.server.connection.info.user) from None
         path.unlink()
         self.engine.execute("drop table _outgoing")
 
@@ -457,7 +503,7 @@ def raw_loader(schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoad
     except psycopg2.Error as error:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
-        raise _error(error, "ingest failed, nothing was loaded") from None
+        raise _error(error, "ingest failed, nothing was loaded", connection.info.user) from None
     except BaseException:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
