@@ -144,7 +144,7 @@ def test_a_slim_build_reads_unselected_parents_from_production_not_stale_copies_
     out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="9", env=production)
     assert rows(project, CHANGED, "ci", AUDIT, PR_NUMBER="9") == expected != []  # not 10 orders
     said = out.split("the rest deferred to ", 1)[1].split()[0]  # `schema prod__audit` / `prod__audit.duckdb`
-    deferred_to = (out.split("the rest deferred to schema ", 1)[1].split()[0] if said == "schema" else said)
+    deferred_to = out.split("the rest deferred to schema ", 1)[1].split()[0] if said == "schema" else said
     compiled = next((project / "target" / name / "compiled").rglob(f"{CHANGED}.sql")).read_text(encoding="utf-8")
     assert f'"{deferred_to.removesuffix(".duckdb")}"' in compiled  # what the build read is what the line named
 

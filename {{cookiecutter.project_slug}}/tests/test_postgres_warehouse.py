@@ -159,7 +159,8 @@ def test_drop_refuses_while_objects_of_other_schemas_depend_on_the_instance_and_
         warehouse.drop()
     assert str(refused.value) == (
         f"refusing to drop instance {warehouse.name}: {', '.join(expected)} outside its schemas depend on its tables "
-        "and would be dropped with them; drop them (or point them elsewhere) first, then run again; nothing was dropped."
+        "and would be dropped with them; drop them (or point them elsewhere) first, then run again; nothing was "
+        "dropped."
     )
     assert warehouse.exists(PUBLISHED) and warehouse.exists(AUDIT)
     with connect(on_server) as connection, connection.cursor() as cursor:

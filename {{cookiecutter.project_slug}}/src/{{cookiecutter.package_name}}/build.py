@@ -286,9 +286,9 @@ def selected(
 
     `extra` carries the slim selection (`--select state:modified+ --state <dir>`, `--indirect-selection`);
     `--defer` and `--favor-state` are dropped (they change where unselected parents are read from, not what is
-    selected). With `parsed` (same target and vars) dbt lists from that parse instead of parsing again. Models, tests, unit
-    tests, sources, seeds and snapshots alike. Raises PipelineError when dbt cannot list (e.g. a state folder
-    without manifest.json).
+    selected). With `parsed` (same target and vars) dbt lists from that parse instead of parsing again. Models,
+    tests, unit tests, sources, seeds and snapshots alike. Raises PipelineError when dbt cannot list (e.g. a state
+    folder without manifest.json).
     """
     listing = [argument for argument in extra if argument not in ("--defer", "--favor-state", "--full-refresh")]
     # `--log-level none`: the list is read from dbt's result, not printed (`--quiet` still prints it); a failure

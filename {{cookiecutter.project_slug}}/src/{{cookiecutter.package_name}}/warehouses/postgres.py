@@ -87,6 +87,8 @@ from .postgres_server import pgoptions
 TYPE = "postgres"
 OPTIONS_VAR = "PGOPTIONS"
 RAW_SUFFIX = "__raw"
+# How many of the objects that stop `env drop` its message names (then: "and <n> more").
+LISTED = 10
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
 PRODUCTION = "prod"
 # mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
@@ -400,7 +402,9 @@ class RawLoader:
             return None
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
-    def _copy(self, rows: LocalRows, target: str, *, create: bool, instance: Sequence[str] = (), shown: str = "") -> None:
+    def _copy(
+        self, rows: LocalRows, target: str, *, create: bool, instance: Sequence[str] = (), shown: str = ""
+    ) -> None:
         """COPY the engine's `rows` into `target`; with `create`, replace the table first.
 
         A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
@@ -562,8 +566,11 @@ class Warehouse:
         return {self.audit: PRODUCTION}
 
     def production(self) -> str | None:
-        """`schema prod__audit`: where production's dbt built its models, which its manifest names, so what dbt
-        defers to (the checks compare with the published `prod`)."""
+        """`schema prod__audit` when slim CI has production to defer to, else None.
+
+        That is where production's dbt built its models, which its manifest names: what dbt defers to (the checks
+        compare with the published `prod`).
+        """
         with contextlib.closing(connect()) as connection:
             found = self._production_schemas(Session(connection)) is not None
         return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
@@ -635,12 +642,14 @@ class Warehouse:
                     self._claim(session)  # never a schema this pipeline did not make
                     outside = _outside(session, _SCHEMAS_REFERENCED, [schemas], schemas)
                     if outside:
-                        shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more" if len(outside) > 10 else "")
+                        more = len(outside) - LISTED
+                        shown = ", ".join(outside[:LISTED]) + (f" and {more} more" if more > 0 else "")
+                        one = len(outside) == 1
                         raise WarehouseError(
                             f"refusing to drop instance {self.name}: {shown} outside its schemas depend"
-                            f"{'s' if len(outside) == 1 else ''} on its tables and would be dropped with them; drop "
-                            f"{'it' if len(outside) == 1 else 'them'} (or point {'it' if len(outside) == 1 else 'them'} "
-                            "elsewhere) first, then run again; nothing was dropped."
+                            f"{'s' if one else ''} on its tables and would be dropped with them; drop "
+                            f"{'it' if one else 'them'} (or point {'it' if one else 'them'} elsewhere) first, then "
+                            "run again; nothing was dropped."
                         )
                 for schema in schemas:
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
@@ -759,11 +768,11 @@ _DEPENDENT_VIEWS = (
 )
 
 
-# The objects outside the schemas `?` (a text[]) that depend on an object in them (or, _TABLE_REFERENCED, on a table) (`drop schema ... cascade` would
-# drop them too), as (type, identity) from pg_identify_object: `view rep.v`, `function rep.f()`. A view depends
-# through its rewrite rule, a foreign key, default or trigger through its constraint, default or trigger: each
-# is shown as the relation that holds it. Normal and automatic dependencies only (internal ones, as a table's
-# TOAST table or index, go with it; extension membership is not a dependency on our objects).
+# The objects outside the schemas `?` (a text[]) that depend on an object in them (or, _TABLE_REFERENCED, on a
+# table), which `drop schema ... cascade` (`drop table ... cascade`) would drop too, as (type, identity) from
+# pg_identify_object: `view rep.v`, `function rep.f()`. A view depends through its rewrite rule, a foreign key,
+# default or trigger through its constraint, default or trigger: each is shown as the relation that holds it.
+# Normal and automatic dependencies only (internal ones, as a table's TOAST table or index, go with it).
 _SCHEMAS_REFERENCED = """
 with ours as (select oid from pg_namespace where nspname = any(?)),
 referenced as (
@@ -802,8 +811,10 @@ order by 1, 2
 
 
 def _outside(session: Session, referenced: str, params: list[Any], schemas: Sequence[str]) -> list[str]:
-    """What `referenced` (_SCHEMAS_REFERENCED or _TABLE_REFERENCED, with `params`) has depending on it outside
-    `schemas`, as `<type> <identity>` (`view rep.v`), sorted."""
+    """The objects outside `schemas` that depend on `referenced`, as `<type> <identity>` (`view rep.v`), sorted.
+
+    `referenced` is _SCHEMAS_REFERENCED or _TABLE_REFERENCED, with its `params`.
+    """
     rows = session.query(referenced + _DEPENDENTS_OUTSIDE, [*params, list(schemas)])
     return [f"{kind} {name}" for kind, name in rows]
 
