@@ -125,6 +125,30 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
         assert slim
 
 
+def test_a_slim_build_reads_unselected_parents_from_production_not_stale_copies_in_the_instance(
+    project: Path, production: dict[str, str]
+) -> None:
+    """A PR instance that holds its own copy of a parent (an earlier full build), now stale: the slim build reads
+    production's (dbt's `--favor-state`), as the progress line says, not the copy (plain `--defer` reads it)."""
+    cli(project, "run", "--env", "ci", PR_NUMBER="9", env=production)  # a full build: the PR has every parent
+    expected = rows(project, CHANGED, "ci", AUDIT, PR_NUMBER="9")
+    name, warehouse = instance(project, "ci", PR_NUMBER="9", **production)
+    parent = "stg_shop__orders"  # a view: made stale as a table of 10 of its rows, under its name
+    schema = dbt_schema(project, name, parent)
+    with warehouse.session(AUDIT) as session, session.transaction():
+        view, stale = session.relation(schema, parent), session.relation(schema, "stale")
+        session.execute(f"create table {stale} as select * from {view} limit 10")
+        session.execute(f"drop view {view} cascade")
+        session.execute(f"alter table {stale} rename to {parent}")
+    change_a_model(project)
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="9", env=production)
+    assert rows(project, CHANGED, "ci", AUDIT, PR_NUMBER="9") == expected != []  # not 10 orders
+    said = out.split("the rest deferred to ", 1)[1].split()[0]  # `schema prod__audit` / `prod__audit.duckdb`
+    deferred_to = out.split("the rest deferred to schema ", 1)[1].split()[0] if said == "schema" else said
+    compiled = next((project / "target" / name / "compiled").rglob(f"{CHANGED}.sql")).read_text(encoding="utf-8")
+    assert f'"{deferred_to.removesuffix(".duckdb")}"' in compiled  # what the build read is what the line named
+
+
 def raw_tables(project: Path, pr: str) -> set[str]:
     """The raw tables the ingest of instance ci_pr_<pr> loaded (its raw schema, ingest's own `_` tables left out)."""
     name, warehouse = instance(project, "ci", PR_NUMBER=pr)

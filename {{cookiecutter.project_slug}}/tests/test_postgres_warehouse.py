@@ -128,6 +128,53 @@ def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
         assert cursor.fetchall() == [(1,)]  # nothing else was made beside it
 
 
+def test_drop_refuses_while_objects_of_other_schemas_depend_on_the_instance_and_drops_nothing(
+    warehouse: pg.Warehouse, on_server: Server, schema: str
+) -> None:
+    """`env drop` is `drop schema ... cascade` of the instance's three schemas, which would also drop a consumer's
+    view, materialized view, foreign key, function, column default or column type in another schema: refused,
+    naming each, with nothing dropped; once they are gone, the drop goes ahead."""
+    consumer = f"{schema}_consumer"
+    build(warehouse, {"fct_a": 10})
+    warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    fct = f"{warehouse.name}.fct_a"  # the test's names need no quotes
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create sequence {warehouse.raw}.ids")
+        cursor.execute(f"create table {fct}_keys as select distinct n as id from {fct}")
+        cursor.execute(f"alter table {fct}_keys add primary key (id)")
+        for statement in (
+            f"create schema {consumer}",
+            f"create view {consumer}.v as select * from {fct}",
+            f"create materialized view {consumer}.mv as select * from {warehouse.audit}.fct_a",
+            f"create table {consumer}.fk (id int references {fct}_keys (id))",
+            f"create function {consumer}.f() returns setof {fct} language sql as 'select * from {fct}'",
+            f"create table {consumer}.d (id bigint default nextval('\"{warehouse.raw}\".ids'))",
+            f"create table {consumer}.c (r {fct})",
+        ):
+            cursor.execute(statement)
+    expected = [f"function {consumer}.f()", f"materialized view {consumer}.mv", f"table {consumer}.c",
+                f"table {consumer}.d", f"table {consumer}.fk", f"view {consumer}.v"]  # fmt: skip
+    with pytest.raises(WarehouseError) as refused:
+        warehouse.drop()
+    assert str(refused.value) == (
+        f"refusing to drop instance {warehouse.name}: {', '.join(expected)} outside its schemas depend on its tables "
+        "and would be dropped with them; drop them (or point them elsewhere) first, then run again; nothing was "
+        "dropped."
+    )
+    assert warehouse.exists(PUBLISHED) and warehouse.exists(AUDIT)
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {consumer}.v")
+        assert cursor.fetchall() == [(10,)]
+        cursor.execute("select count(*) from pg_class where relnamespace = %s::regnamespace", [consumer])
+        assert cursor.fetchall() == [(5,)]  # v, mv, fk, d and c
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop schema {consumer} cascade")
+    assert warehouse.drop() is True
+    assert not warehouse.exists(PUBLISHED) and not warehouse.exists(AUDIT)
+
+
 def test_every_instance_keeps_its_own_run_history_and_drop_removes_it(
     on_server: Server, warehouse: pg.Warehouse, schema: str, tmp_path: Path
 ) -> None:
@@ -264,7 +311,7 @@ def test_production_is_the_prod_schema_when_slim_ci_asks_for_it(on_server: Serve
     ci.create()
     try:
         prod.create()
-        assert ci.production() == "schema prod"
+        assert ci.production() == "schema prod__audit"  # what dbt defers to: production's build
         assert pg.Warehouse(settings(tmp_path, schema)).production() is None  # no state dir: no comparison
         with ci.session() as session:
             assert session.production_relation(ci.audit, "fct_a") == '"prod"."fct_a"'
@@ -320,7 +367,9 @@ def test_a_refused_password_or_an_unknown_host_names_the_one_variable(
         pg.connect()
     message = str(error.value)
     assert f"set {setting.strip()} " in message and "cannot reach" not in message
-    assert [var for var in PG_VARIABLES if var in message] == [setting.strip()]
+    # A refused password is also what a server says of a role it does not have (PGUSER=nobody): both are named.
+    named = ["PGUSER", "PGPASSWORD"] if setting == "PGPASSWORD" else [setting.strip()]
+    assert [var for var in PG_VARIABLES if var in message] == named
 
 
 def test_staging_and_prod_need_no_pgpassword_as_libpq_finds_it_or_the_server_asks_none(
@@ -464,3 +513,70 @@ def test_a_reload_keeps_the_views_over_a_raw_table_whose_columns_stay(warehouse:
         loader.load_raw(record(raw, run_id="r3"), LocalRows("select 1 as order_id, 'x' as added"), QUARANTINE)
     with warehouse.session() as session:
         assert session.tables(warehouse.audit) == [], view
+
+
+def test_a_raw_table_whose_columns_changed_is_not_dropped_under_a_view_of_another_schema(
+    warehouse: pg.Warehouse, on_server: Server, schema: str
+) -> None:
+    """Replacing a raw table drops it with its dependents: the instance's staging views go (dbt makes them again),
+    a consumer's view in another schema would go silently: refused, naming it, and nothing loaded."""
+    raw, consumer = warehouse.raw, f"{schema}_consumer"
+    with warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw), ROWS, QUARANTINE)
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create schema {consumer}")
+        cursor.execute(f"create view {consumer}.v as select order_id from {raw}.orders")
+    with pytest.raises(WarehouseError) as refused, warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw, run_id="r2"), LocalRows("select 1 as order_id, 'x' as added"), QUARANTINE)
+    assert str(refused.value) == (
+        f"the columns of raw table {raw}.orders changed and view {consumer}.v outside the instance's schemas depends "
+        "on it, which dropping it would drop too; drop or change those first, then run again; nothing was loaded."
+    )
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {consumer}.v")
+        assert cursor.fetchall() == [(3,)]
+
+
+@pytest.fixture
+def role(on_server: Server, schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A login role of this test's own, with no privilege beyond PUBLIC's, as PGUSER; dropped afterwards."""
+    name = f"{schema}_role"
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create role {name} login")  # PUBLIC may connect, not create schemas (PostgreSQL 15)
+    monkeypatch.setenv("PGUSER", name)
+    yield name
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop owned by {name} cascade")
+        cursor.execute(f"drop role {name}")
+
+
+def test_a_role_without_a_privilege_is_named_with_the_grant_that_fixes_it(
+    on_server: Server, role: str, schema: str, tmp_path: Path
+) -> None:
+    """insufficient_privilege (42501): one sentence naming the role (PGUSER), what it lacks on what, and the fix,
+    not the server's bare `permission denied for database ...` or `must be owner of schema ...`."""
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute("select current_database()")
+        ((database,),) = cursor.fetchall()
+    mine = pg.Warehouse(settings(tmp_path, f"{schema}_mine"))
+    with pytest.raises(WarehouseError) as refused:
+        mine.create()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) lacks the CREATE privilege on database {database}: as its owner or a superuser run "
+        f"`grant create on database {database} to {role}`, or set PGUSER to a role that has it."
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGUSER", on_server.environ()["PGUSER"])
+        theirs = pg.Warehouse(settings(tmp_path, f"{schema}_theirs"))
+        assert theirs.create()  # made by another role
+    with pytest.raises(WarehouseError) as refused:
+        theirs.drop()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) is not the owner of schema {schema}_theirs, which another role made, and only its "
+        f"owner may change or drop it: as that owner or a superuser run `alter schema {schema}_theirs owner to "
+        f"{role}`, or set PGUSER to the role that owns it."
+    )
+    assert theirs.exists(PUBLISHED)

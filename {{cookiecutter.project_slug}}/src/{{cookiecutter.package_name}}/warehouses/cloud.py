@@ -506,6 +506,16 @@ class Warehouse:
         return made
 
     def drop(self) -> bool:
+        """`Dialect.drop_schema` (`drop schema if exists ... cascade`) of the three schemas; True when any existed.
+
+        What `cascade` reaches here is the schema's own objects only: these engines keep no dependencies between a
+        view and the tables it reads, so a consumer's view in another schema (dataset) over an instance's table is
+        not dropped with it, as PostgreSQL would; it stays, and fails when queried (Snowflake: object does not
+        exist; BigQuery: not found; Databricks: table or view not found). Snowflake's `cascade` also drops a table
+        that a foreign key of another schema references (its constraints are not enforced). Nothing is checked
+        first: what reads an instance is the consumer's to know (Snowflake's ACCOUNT_USAGE.OBJECT_DEPENDENCIES,
+        BigQuery's INFORMATION_SCHEMA.VIEWS, Unity Catalog lineage would tell).
+        """
         with self._session() as session:
             existed = False
             for schema in (self.name, self.audit, self.raw):

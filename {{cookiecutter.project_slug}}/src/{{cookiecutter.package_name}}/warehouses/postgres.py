@@ -87,6 +87,8 @@ from .postgres_server import pgoptions
 TYPE = "postgres"
 OPTIONS_VAR = "PGOPTIONS"
 RAW_SUFFIX = "__raw"
+# How many of the objects that stop `env drop` its message names (then: "and <n> more").
+LISTED = 10
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
 PRODUCTION = "prod"
 # mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
@@ -110,9 +112,54 @@ _MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName, p
 _HELD = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected)
 
 
-def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
-    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line."""
+# insufficient_privilege (42501) as the server words it in English: what the role lacks, on what.
+_OWNER = re.compile(r"must be owner of (\w+(?: \w+)?) (\S+)")
+_DENIED = re.compile(r"permission denied for (\w+(?: \w+)?) (\S+)")
+# The privileges `grant` gives for each kind of object the pipeline makes, reads or writes.
+_PRIVILEGES = {"database": "create", "schema": "usage, create", "sequence": "usage", "function": "execute"}
+
+
+def _denied(text: str, user: str) -> str:
+    """The sentence for a refused statement (insufficient_privilege): which role (PGUSER) lacks what, and the fix.
+
+    `text` is the server's message in one line, `user` the role the connection runs as. A message the patterns
+    do not know (another lc_messages) keeps the server's text and names the role and the ways out.
+    """
+    role = sql.shown(user)
+    owner = _OWNER.search(text)
+    if owner:
+        kind, name = owner.groups()
+        kind = "table" if kind == "relation" else kind
+        return (
+            f"role {role} (PGUSER) is not the owner of {kind} {name}, which another role made, and only its owner "
+            f"may change or drop it: as that owner or a superuser run `alter {kind} {name} owner to {role}`, "
+            "or set PGUSER to the role that owns it."
+        )
+    denied = _DENIED.search(text)
+    if denied:
+        kind, name = denied.groups()
+        kind = "table" if kind == "relation" else kind
+        privileges = _PRIVILEGES.get(kind, "select, insert, update, delete, truncate")
+        return (
+            f"role {role} (PGUSER) lacks the {privileges.replace(', ', '/').upper()} privilege on {kind} {name}: as "
+            f"its owner or a superuser run `grant {privileges} on {kind} {name} to {role}`, or set PGUSER to a role "
+            "that has it."
+        )
+    return (
+        f"role {role} (PGUSER) lacks a privilege ({text}): as the object's owner or a superuser grant it to {role}, "
+        "or set PGUSER to a role that has it."
+    )
+
+
+def _error(error: psycopg2.Error, doing: str = "", user: str | None = None) -> WarehouseError:
+    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line.
+
+    `user` is the role the connection runs as (PGUSER): a refused statement (insufficient_privilege) names it,
+    the privilege and the grant that fixes it (`_denied`).
+    """
     text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, psycopg2.errors.InsufficientPrivilege) and user is not None:
+        text = _denied(text, user)
     message = f"{doing}: {text}" if doing else text
     if isinstance(error, _MISSING):
         return MissingRelation(message)
@@ -131,9 +178,10 @@ def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
 # in English unless the server's lc_messages says otherwise (then the last, general sentence is given).
 # Each fix is formatted with the settings the connection used (`host`, `port`, `user`, `dbname`).
 _CONNECTION_FAULTS = (
+    # The server says the same when the role does not exist (it does not tell a client which): both are named.
     (re.compile(r"password authentication failed"),
      "PostgreSQL at {host}:{port} refused the password of user {user}; set PGPASSWORD to that user's password "
-     "(or put it in ~/.pgpass)."),
+     "(or put it in ~/.pgpass), or PGUSER to the role you meant if {user} is not one of that server."),
     (re.compile(r"no password supplied"),
      "PostgreSQL at {host}:{port} asks user {user} for a password and none was given; set PGPASSWORD "
      "(or put it in ~/.pgpass)."),
@@ -238,7 +286,7 @@ class Session:
                 cursor.execute(statement)
         except psycopg2.Error as error:
             cursor.close()
-            raise _error(error) from None
+            raise _error(error, user=self.connection.info.user) from None
         return cursor
 
     def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
@@ -354,12 +402,15 @@ class RawLoader:
             return None
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
-    def _copy(self, rows: LocalRows, target: str, *, create: bool) -> None:
+    def _copy(
+        self, rows: LocalRows, target: str, *, create: bool, instance: Sequence[str] = (), shown: str = ""
+    ) -> None:
         """COPY the engine's `rows` into `target`; with `create`, replace the table first.
 
         A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
         dbt views over it (staging) stay; one whose columns changed is dropped with its dependent views, which the
-        build that follows ingest makes again.
+        build that follows ingest makes again. Those must be in the `instance`'s schemas: an object of another
+        schema depending on the table (a consumer's view) is WarehouseError naming it and the table (`shown`).
         """
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
@@ -376,6 +427,13 @@ class RawLoader:
                 self.server.execute(f"truncate {target}")
             else:
                 definition = ", ".join(f"{sql.identifier(name)} {kind}" for name, kind in wanted)
+                outside = _outside(self.server, _TABLE_REFERENCED, [target, target], instance) if current else []
+                if outside:
+                    raise WarehouseError(
+                        f"the columns of raw table {shown} changed and {', '.join(outside)} outside the instance's "
+                        f"schemas depend{'s' if len(outside) == 1 else ''} on it, which dropping it would drop too; "
+                        "drop or change those first, then run again; nothing was loaded."
+                    )
                 self.server.execute(f"drop table if exists {target} cascade")
                 self.server.execute(f"create table {target} ({definition})")
         path = self.scratch / "outgoing.csv"
@@ -386,7 +444,7 @@ class RawLoader:
             with path.open("rb") as handle, self.server.connection.cursor() as cursor:
                 cursor.copy_expert(f"copy {target} from stdin with (format csv)", handle)
         except psycopg2.Error as error:
-            raise _error(error) from None
+            raise _error(error, user=self.server.connection.info.user) from None
         path.unlink()
         self.engine.execute("drop table _outgoing")
 
@@ -395,7 +453,9 @@ class RawLoader:
     ) -> tuple[int, int]:
         target = sql.relation(record.schema, record.relation)
         relation = sql.relation(record.schema, QUARANTINE)
-        self._copy(rows, target, create=True)
+        name = record.schema.removesuffix(RAW_SUFFIX)  # the instance: <name>__raw
+        instance = (name, f"{name}{AUDIT_SUFFIX}", f"{name}{RAW_SUFFIX}")
+        self._copy(rows, target, create=True, instance=instance, shown=sql.shown(record.schema, record.relation))
         self.server.execute(f"delete from {relation} where source_table = ?", [record.source_table])
         self._copy(quarantine, relation, create=False)
         for row in unreadable:
@@ -447,7 +507,7 @@ def raw_loader(schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoad
     except psycopg2.Error as error:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
-        raise _error(error, "ingest failed, nothing was loaded") from None
+        raise _error(error, "ingest failed, nothing was loaded", connection.info.user) from None
     except BaseException:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
@@ -506,9 +566,14 @@ class Warehouse:
         return {self.audit: PRODUCTION}
 
     def production(self) -> str | None:
+        """`schema prod__audit` when slim CI has production to defer to, else None.
+
+        That is where production's dbt built its models, which its manifest names: what dbt defers to (the checks
+        compare with the published `prod`).
+        """
         with contextlib.closing(connect()) as connection:
             found = self._production_schemas(Session(connection)) is not None
-        return f"schema {PRODUCTION}" if found else None
+        return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
         with contextlib.closing(connect()) as connection:
@@ -561,13 +626,32 @@ class Warehouse:
             return self._make(Session(connection))
 
     def drop(self) -> bool:
+        """Drop the instance's three schemas and everything in them, in one transaction; True when any existed.
+
+        Never anything outside them: when an object of another schema depends on one of theirs (a consumer's view
+        or materialized view, a foreign key, a function, a column default or type, a trigger), which
+        `drop schema ... cascade` would drop too, WarehouseError naming those objects and nothing dropped. The
+        check and the drop share the transaction, so only an object made in between (milliseconds) could slip by.
+        """
+        schemas = [self.name, self.audit, self.raw]
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
-            existed = any(_schema_exists(session, schema) for schema in (self.name, self.audit, self.raw))
+            existed = any(_schema_exists(session, schema) for schema in schemas)
             with session.transaction():
                 if existed:
                     self._claim(session)  # never a schema this pipeline did not make
-                for schema in (self.name, self.audit, self.raw):
+                    outside = _outside(session, _SCHEMAS_REFERENCED, [schemas], schemas)
+                    if outside:
+                        more = len(outside) - LISTED
+                        shown = ", ".join(outside[:LISTED]) + (f" and {more} more" if more > 0 else "")
+                        one = len(outside) == 1
+                        raise WarehouseError(
+                            f"refusing to drop instance {self.name}: {shown} outside its schemas depend"
+                            f"{'s' if one else ''} on its tables and would be dropped with them; drop "
+                            f"{'it' if one else 'them'} (or point {'it' if one else 'them'} elsewhere) first, then "
+                            "run again; nothing was dropped."
+                        )
+                for schema in schemas:
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
         return existed
 
@@ -682,6 +766,57 @@ _DEPENDENT_VIEWS = (
     "where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass "
     "and d.refobjid = to_regclass(?) and v.oid <> d.refobjid order by 1"
 )
+
+
+# The objects outside the schemas `?` (a text[]) that depend on an object in them (or, _TABLE_REFERENCED, on a
+# table), which `drop schema ... cascade` (`drop table ... cascade`) would drop too, as (type, identity) from
+# pg_identify_object: `view rep.v`, `function rep.f()`. A view depends through its rewrite rule, a foreign key,
+# default or trigger through its constraint, default or trigger: each is shown as the relation that holds it.
+# Normal and automatic dependencies only (internal ones, as a table's TOAST table or index, go with it).
+_SCHEMAS_REFERENCED = """
+with ours as (select oid from pg_namespace where nspname = any(?)),
+referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.relnamespace in (select oid from ours)
+    union all
+    select 'pg_type'::regclass, t.oid from pg_type as t where t.typnamespace in (select oid from ours)
+    union all
+    select 'pg_proc'::regclass, p.oid from pg_proc as p where p.pronamespace in (select oid from ours)
+),"""
+# The same for one table (`?`, quoted) and its row type, instead of whole schemas.
+_TABLE_REFERENCED = """
+with referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.oid = to_regclass(?)
+    union all
+    select 'pg_type'::regclass, c.reltype from pg_class as c where c.oid = to_regclass(?)
+),"""
+_DEPENDENTS_OUTSIDE = """
+dependents as (
+    select d.classid, d.objid, coalesce(rw.ev_class, co.conrelid, ad.adrelid, tg.tgrelid) as holder
+    from pg_depend as d
+    join referenced as r on d.refclassid = r.classid and d.refobjid = r.oid
+    left join pg_rewrite as rw on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+    left join pg_constraint as co on d.classid = 'pg_constraint'::regclass and co.oid = d.objid and co.conrelid <> 0
+    left join pg_attrdef as ad on d.classid = 'pg_attrdef'::regclass and ad.oid = d.objid
+    left join pg_trigger as tg on d.classid = 'pg_trigger'::regclass and tg.oid = d.objid
+    where d.deptype in ('n', 'a')
+)
+select distinct o.type, o.identity
+from dependents as x
+cross join lateral pg_identify_object(
+    case when x.holder is null then x.classid else 'pg_class'::regclass end, coalesce(x.holder, x.objid), 0
+) as o
+where not coalesce(o.schema = any(?), false)
+order by 1, 2
+"""
+
+
+def _outside(session: Session, referenced: str, params: list[Any], schemas: Sequence[str]) -> list[str]:
+    """The objects outside `schemas` that depend on `referenced`, as `<type> <identity>` (`view rep.v`), sorted.
+
+    `referenced` is _SCHEMAS_REFERENCED or _TABLE_REFERENCED, with its `params`.
+    """
+    rows = session.query(referenced + _DEPENDENTS_OUTSIDE, [*params, list(schemas)])
+    return [f"{kind} {name}" for kind, name in rows]
 
 
 def _replace(session: Session, source: str, target: str, shown: str) -> None:
