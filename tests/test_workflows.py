@@ -235,6 +235,18 @@ def every_checkout_drops_its_credentials(workflow: Workflow, context: Context) -
     ]
 
 
+# GitHub environments that hold only the settings of a pull request's build into its own instance (ci_pr_<n>): a
+# newer push may cancel that build, and it builds again. Every other environment is a deploy.
+PULL_REQUEST_ENVIRONMENTS = {"ci"}
+
+
+def deploys(job: dict[str, Any]) -> bool:
+    """Whether the job deploys: it is bound to a GitHub environment other than a pull request's."""
+    environment = job.get("environment")
+    name = environment.get("name") if isinstance(environment, dict) else environment
+    return environment is not None and name not in PULL_REQUEST_ENVIRONMENTS
+
+
 @rule
 def runs_are_serialized_and_deploys_never_cancelled(workflow: Workflow, context: Context) -> list[str]:
     """Pull-request runs cancel the run they supersede; a job that deploys to an environment is never cancelled."""
@@ -246,7 +258,7 @@ def runs_are_serialized_and_deploys_never_cancelled(workflow: Workflow, context:
     if "pull_request" in workflow.triggers and not (isinstance(top, dict) and top.get("cancel-in-progress") is True):
         findings.append("a pull-request workflow needs concurrency with cancel-in-progress: true")
     for name, job in workflow.jobs.items():
-        if "environment" not in job:
+        if not deploys(job):
             continue
         for where, group in (("the workflow", top), (f"job {name}", job.get("concurrency"))):
             if isinstance(group, dict) and group.get("cancel-in-progress", False) is not False:
@@ -264,7 +276,7 @@ def deploys_share_no_concurrency_group_with_another_workflow(workflow: Workflow,
     findings = []
     others = [other for other in context.workflows if other.path.name != workflow.path.name]
     for name, job in workflow.jobs.items():
-        if "environment" not in job:
+        if not deploys(job):
             continue
         mine = concurrency_groups(workflow, workflow.data.get("concurrency"))
         mine |= concurrency_groups(workflow, job.get("concurrency"))
@@ -809,6 +821,63 @@ def test_an_absolute_raw_data_folder_is_mounted_read_only_at_the_same_path(baked
     options, _, command = docker_run(docker_calls(calls)[0]["argv"])
     assert f"type=bind,source={raw},target={raw},readonly" in options["--mount"]
     assert command == ["run", "--env", "prod"]
+
+
+# The jobs that reach the warehouse, each in a GitHub environment that holds the warehouse's settings.
+WAREHOUSE_JOBS = {"deploy.yml": ("staging", "production"), "pipeline.yml": ("pipeline",), "ci.yml": ("build",),
+                  "cleanup.yml": ("drop",)}  # fmt: skip
+# Settings the pipeline sets itself for each instance (DBT_SCHEMA, ...), never the environment's.
+PIPELINE_SETTINGS = {"DBT_SCHEMA", "DBT_RAW_SCHEMA", "DBT_THREADS"}
+# Application Default Credentials read it, not profiles.bigquery.yml (`method: oauth`).
+CREDENTIALS_FILE = "GOOGLE_APPLICATION_CREDENTIALS"
+
+
+def warehouse_settings() -> dict[str, str]:
+    """Each server or cloud warehouse's connection setting -> its expression in a job's env: a password or a token
+    from the environment's secrets, the rest from its variables. The names are those the profiles read."""
+    names = {CREDENTIALS_FILE}
+    for profile in (TEMPLATE / "{{cookiecutter.project_slug}}").glob("profiles.*.yml"):
+        names |= set(re.findall(r"env_var\('([A-Z_]+)'", profile.read_text(encoding="utf-8"))) - PIPELINE_SETTINGS
+    kind = {name: "secrets" if re.search("PASSWORD|TOKEN", name) else "vars" for name in names}
+    return {name: f"${{{{ {kind[name]}.{name} }}}}" for name in sorted(names)}
+
+
+def test_every_job_that_reaches_the_warehouse_passes_its_settings_from_its_environment(baked: Baked) -> None:
+    expected = warehouse_settings()
+    assert {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "SNOWFLAKE_ACCOUNT", "DATABRICKS_HOST"} <= set(expected)
+    assert expected["PGPASSWORD"] == "${{ secrets.PGPASSWORD }}"
+    assert expected["PGHOST"] == "${{ vars.PGHOST }}"
+    for name, jobs in WAREHOUSE_JOBS.items():
+        for job_id in jobs:
+            job = baked.workflow(name).jobs[job_id]
+            assert job.get("environment"), (name, job_id)  # the environment's secrets and variables
+            given = {key: value for key, value in (job.get("env") or {}).items() if key in expected}
+            assert given == expected, (name, job_id)
+    script = (baked.project / ".github" / "run-in-image.sh").read_text(encoding="utf-8")
+    listed = re.search(r'^WAREHOUSE_SETTINGS="([^"]*)"', script, re.MULTILINE)
+    assert listed and sorted(listed[1].split()) == sorted(expected)  # the image gets the same settings
+
+
+def test_the_warehouse_settings_reach_the_image_by_name_and_empty_ones_stay_unset(baked: Baked, tmp_path: Path) -> None:
+    """An environment that does not define a variable gives the job an empty one: the image must not receive it,
+    or dbt would take '' over profiles.yml's default (`env_var('PGPORT', '5432')`)."""
+    fake_py = tmp_path / "fake_docker.py"
+    fake_py.write_text(FAKE_DOCKER, encoding="utf-8")
+    calls = tmp_path / "calls.jsonl"
+    key = tmp_path / "key.json"
+    key.write_text("{}", encoding="utf-8")
+    settings = {"PGHOST": "db.example.com", "PGPASSWORD": "s3cret-value", "PGPORT": "", "SNOWFLAKE_ACCOUNT": "",
+                CREDENTIALS_FILE: str(key)}  # fmt: skip
+    env = {"PIPELINE_IMAGE": IMAGE, "DOCKER_CALLS": str(calls), **settings}
+    script = f'bash "{baked.project}/.github/run-in-image.sh" -- run --env prod'
+    result = run_step(script, tmp_path, env, {"docker": f'exec "{sys.executable}" "{fake_py}" "$@"'})
+    assert result.returncode == 0, result.stderr
+    [call] = docker_calls(calls)
+    options, _, _ = docker_run(call["argv"])
+    assert sorted(options["--env"]) == sorted(["PGHOST", "PGPASSWORD", CREDENTIALS_FILE])
+    assert call["env"] == {"PGHOST": "db.example.com", "PGPASSWORD": "s3cret-value", CREDENTIALS_FILE: str(key)}
+    assert not [arg for arg in call["argv"] if "s3cret-value" in arg]
+    assert f"type=bind,source={key},target={key},readonly" in options["--mount"]
 
 
 # What GitHub sets on a self-hosted runner that the pipeline's persistence check reads (config.ephemeral_database).

@@ -12,10 +12,18 @@
 # is on docker's command line). The variables GitHub sets that tell the pipeline where it runs
 # (GITHUB_ACTIONS, RUNNER_ENVIRONMENT, RUNNER_TEMP, GITHUB_WORKSPACE) and PIPELINE_ALLOW_EPHEMERAL_DUCKDB
 # pass by name too, when set, so that the image refuses a database the job would lose exactly as the
-# pipeline on the runner does. The container runs as this user (uid:gid), so the files it leaves are
-# this job's own; the image writes only to the tmpfs and the mounts, under any uid.
+# pipeline on the runner does; so do the warehouse's connection settings ($WAREHOUSE_SETTINGS) when not
+# empty, and $GOOGLE_APPLICATION_CREDENTIALS, an absolute key file, is mounted read-only at the same path.
+# The container runs as this user (uid:gid), so the files it leaves are this job's own; the image writes
+# only to the tmpfs and the mounts, under any uid.
 # The command's exit code is this script's.
 set -euo pipefail
+
+# Every warehouse's connection settings, as the workflows' jobs pass them (tests/test_workflows.py checks the match).
+WAREHOUSE_SETTINGS="PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD
+  SNOWFLAKE_ACCOUNT SNOWFLAKE_USER SNOWFLAKE_ROLE SNOWFLAKE_WAREHOUSE SNOWFLAKE_DATABASE SNOWFLAKE_PASSWORD
+  GOOGLE_CLOUD_PROJECT GOOGLE_APPLICATION_CREDENTIALS BIGQUERY_LOCATION
+  DATABRICKS_HOST DATABRICKS_HTTP_PATH DATABRICKS_CATALOG DATABRICKS_TOKEN"
 
 if [ -z "${PIPELINE_IMAGE:-}" ]; then
   echo "PIPELINE_IMAGE is empty; set it to the image to run (e.g. ghcr.io/<owner>/<repo>@sha256:<digest>)." >&2
@@ -57,8 +65,18 @@ if [[ ${DBT_DUCKDB_PATH:-} == /* ]]; then
     args+=(--mount "type=bind,source=$database_dir,target=$database_dir")
   fi
 fi
+if [[ ${GOOGLE_APPLICATION_CREDENTIALS:-} == /* ]] && [ -f "$GOOGLE_APPLICATION_CREDENTIALS" ]; then
+  args+=(--mount "type=bind,source=$GOOGLE_APPLICATION_CREDENTIALS,target=$GOOGLE_APPLICATION_CREDENTIALS,readonly")
+fi
 for name in GITHUB_ACTIONS RUNNER_ENVIRONMENT RUNNER_TEMP GITHUB_WORKSPACE PIPELINE_ALLOW_EPHEMERAL_DUCKDB; do
   if [ -n "${!name+set}" ]; then
+    names+=("$name")
+  fi
+done
+# The warehouse's connection settings, the jobs' `env:` from their GitHub environment, pass by name when not empty:
+# an empty one (a variable the environment does not define) stays unset, so the image takes profiles.yml's default.
+for name in $WAREHOUSE_SETTINGS; do
+  if [ -n "${!name:-}" ]; then
     names+=("$name")
   fi
 done

@@ -384,6 +384,24 @@ def postgres() -> Iterator[Server]:
                     os.environ[name] = value
 
 
+@contextlib.contextmanager
+def _own_database(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new database on `server`, named to libpq and dbt by the PG* variables while the block runs; then dropped."""
+    name = f"test_{secrets.token_hex(6)}"
+    with connect(server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create database {identifier(name)}")
+    for variable, value in {**server.environ(), "PGDATABASE": name}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    try:
+        yield name
+    finally:
+        with connect(server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute(f"drop database {identifier(name)} with (force)")
+
+
 @pytest.fixture
 def database(postgres: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new database of this test's own on the session's server, named to libpq and dbt by the PG* variables.
@@ -392,17 +410,18 @@ def database(postgres: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     instances, as DuckDB's tests never share a file; it is dropped afterwards. On a server PGHOST names, the
     user needs CREATEDB.
     """
-    name = f"test_{secrets.token_hex(6)}"
-    with connect(postgres) as connection, connection.cursor() as cursor:
-        connection.autocommit = True
-        cursor.execute(f"create database {identifier(name)}")
-    for variable, value in {**postgres.environ(), "PGDATABASE": name}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("PGOPTIONS", raising=False)
-    yield name
-    with connect(postgres) as connection, connection.cursor() as cursor:
-        connection.autocommit = True
-        cursor.execute(f"drop database {identifier(name)} with (force)")
+    with _own_database(postgres, monkeypatch) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def module_warehouse(postgres: Server) -> Iterator[str | None]:
+    """A database of the test module's own, for what its module-scoped fixtures build (a shared build's instances).
+
+    Set up before any test's own `database`, which takes over the PG* variables for that test and gives them back.
+    """
+    with pytest.MonkeyPatch.context() as monkeypatch, _own_database(postgres, monkeypatch) as name:
+        yield name
 
 
 @contextlib.contextmanager
@@ -422,6 +441,14 @@ def schema(postgres: Server) -> Iterator[str]:
         for (name,) in cursor.fetchall():
             cursor.execute(f"drop schema {identifier(name)} cascade")
         connection.commit()
+{%- else %}
+
+
+@pytest.fixture(scope="module")
+def module_warehouse() -> None:
+    """Where the test module's module-scoped fixtures build: nothing to make here, each copy of the project keeps
+    its instances in its own files (`warehouse/`); a server warehouse gives the module a database of its own.
+    """
 {%- endif %}
 {%- if cookiecutter.warehouse == "spark" %}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENVIRONMENT_VARIABLES, PACKAGE, cli, dbt_schema, raw_schema, start
+from conftest import ENVIRONMENT_VARIABLES, PACKAGE, cli, dbt_schema, raw_schema, start, warehouse_of
 from {{ cookiecutter.package_name }} import config, locking, warehouses
 from {{ cookiecutter.package_name }}.config import INSTANCE_VAR
 from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, Location, Warehouse
@@ -64,15 +64,28 @@ def change_a_model(project: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "-- reviewed on a feature branch\n", encoding="utf-8")
 
 
+PROD_RUN = {"RAW_DATA_DIR": "data/raw/sample"}
+
+
 @pytest.fixture
-def production(project: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """Production's audit database (every model, as deferral needs) and its manifest as slim CI's state."""
-    cli(project, "run", "--env", "prod", DBT_DUCKDB_PATH=str(tmp_path / "prod.duckdb"), RAW_DATA_DIR="data/raw/sample")
-    database = tmp_path / "prod__audit.duckdb"
+def production(project: Path, tmp_path: Path) -> dict[str, str]:
+    """A production instance built from the sample, and the settings a slim CI run takes to defer to it.
+
+    Those settings are production's manifest as slim CI's state (DBT_STATE_DIR) and, where production is a file
+    of its own (DuckDB), that file (DBT_DEFER_DUCKDB_PATH); a server warehouse's production is schema `prod`
+    of the same database, which the run finds itself.
+    """
+    prod = {**PROD_RUN, "DBT_DUCKDB_PATH": str(tmp_path / "prod.duckdb")}
+    cli(project, "run", "--env", "prod", env=prod)
     state = tmp_path / "state"
     state.mkdir()
     (state / "manifest.json").write_bytes((project / "target" / "prod" / "manifest.json").read_bytes())
-    return database, state
+    settings = {"DBT_STATE_DIR": str(state)}
+    database = tmp_path / "prod__audit.duckdb"  # production's audit file, which the DuckDB ci target attaches
+    if database.is_file():
+        settings["DBT_DEFER_DUCKDB_PATH"] = str(database)
+    assert warehouse_of(project, "prod", prod).exists()
+    return settings
 
 
 def test_two_branches_build_at_the_same_time_without_touching_each_other(project: Path) -> None:
@@ -86,20 +99,13 @@ def test_two_branches_build_at_the_same_time_without_touching_each_other(project
     assert models_built(project, "dev__feature_a") == models_built(project, "dev__feature_b") != set()
 
 
-# Not yet ported to Postgres (issue 9): on Postgres the production fixture's run lands in schema `prod`, and these
-# four slim runs report neither a regression check against it nor the sources they did not load. Until the slim
-# tests read production through the seam, they run on DuckDB only.
-@pytest.mark.duckdb
 def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
-    project: Path, production: tuple[Path, Path]
+    project: Path, production: dict[str, str]
 ) -> None:
-    prod_db, state = production
     change_a_model(project)
-    out = cli(
-        project, "run", "--env", "ci", "--slim",
-        PR_NUMBER="7", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
-    )  # fmt: skip
-    assert f"state: production manifest from {state}" in out
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="7", env=production)
+    assert f"state: production manifest from {production['DBT_STATE_DIR']}" in out
+    assert "the rest deferred to" in out
     report = json.loads(next((project / "reports" / "ci_pr_7").glob("*/report.json")).read_text(encoding="utf-8"))
     regression = {c["name"]: c for c in report["checks"] if c["stage"] == "regression"}
     assert regression[f"{CHANGED} rows against production"]["message"].endswith("(+0.0%)")  # same data, same rows
@@ -117,6 +123,30 @@ def test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest(
         slim = rows(project, model, "ci", AUDIT, PR_NUMBER="7")
         assert slim == rows(project, model, "ci", AUDIT, PR_NUMBER="8"), model
         assert slim
+
+
+def test_a_slim_build_reads_unselected_parents_from_production_not_stale_copies_in_the_instance(
+    project: Path, production: dict[str, str]
+) -> None:
+    """A PR instance that holds its own copy of a parent (an earlier full build), now stale: the slim build reads
+    production's (dbt's `--favor-state`), as the progress line says, not the copy (plain `--defer` reads it)."""
+    cli(project, "run", "--env", "ci", PR_NUMBER="9", env=production)  # a full build: the PR has every parent
+    expected = rows(project, CHANGED, "ci", AUDIT, PR_NUMBER="9")
+    name, warehouse = instance(project, "ci", PR_NUMBER="9", **production)
+    parent = "stg_shop__orders"  # a view: made stale as a table of 10 of its rows, under its name
+    schema = dbt_schema(project, name, parent)
+    with warehouse.session(AUDIT) as session, session.transaction():
+        view, stale = session.relation(schema, parent), session.relation(schema, "stale")
+        session.execute(f"create table {stale} as select * from {view} limit 10")
+        session.execute(f"drop view {view} cascade")
+        session.execute(f"alter table {stale} rename to {parent}")
+    change_a_model(project)
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="9", env=production)
+    assert rows(project, CHANGED, "ci", AUDIT, PR_NUMBER="9") == expected != []  # not 10 orders
+    said = out.split("the rest deferred to ", 1)[1].split()[0]  # `schema prod__audit` / `prod__audit.duckdb`
+    deferred_to = out.split("the rest deferred to schema ", 1)[1].split()[0] if said == "schema" else said
+    compiled = next((project / "target" / name / "compiled").rglob(f"{CHANGED}.sql")).read_text(encoding="utf-8")
+    assert f'"{deferred_to.removesuffix(".duckdb")}"' in compiled  # what the build read is what the line named
 
 
 def raw_tables(project: Path, pr: str) -> set[str]:
@@ -140,18 +170,14 @@ def edit(project: Path, model: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "-- reviewed on a feature branch\n", encoding="utf-8")
 
 
-@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
-    project: Path, production: tuple[Path, Path]
+    project: Path, production: dict[str, str]
 ) -> None:
-    prod_db, state = production
     change_a_model(project)
-    out = cli(
-        project, "run", "--env", "ci", "--slim",
-        PR_NUMBER="21", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
-    )  # fmt: skip
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="21", env=production)
+    raw = raw_schema(project, "ci_pr_21")  # `raw` on DuckDB, `ci_pr_21__raw` on a server warehouse
     assert "the slim selection reads no raw table: nothing to ingest" in out
-    assert "not loaded, not read by the slim selection: raw.customers" in out
+    assert f"not loaded, not read by the slim selection: {raw}.customers" in out
     assert "source freshness not checked: the slim selection reads no source" in out
     assert raw_tables(project, "21") == set()
     assert freshness_checked(project, "ci_pr_21") == set()
@@ -159,9 +185,9 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     report = json.loads(next((project / "reports" / "ci_pr_21").glob("*/report.json")).read_text(encoding="utf-8"))
     assert report["status"] == "published"
     assert set(report["not_loaded"]) == {
-        f"raw.{table}" for table in ("customers", "products", "orders", "order_items", "payments")
+        f"{raw}.{table}" for table in ("customers", "products", "orders", "order_items", "payments")
     }
-    assert "not loaded  raw.customers" in out  # the run summary names them too
+    assert f"not loaded  {raw}.customers" in out  # the run summary names them too
 
     cli(project, "run", "--env", "ci", PR_NUMBER="22")  # a full run still loads every raw table
     every = {"customers", "products", "orders", "order_items", "payments"}
@@ -169,30 +195,29 @@ def test_a_slim_run_deferring_a_mart_change_ingests_nothing_and_skips_freshness(
     assert freshness_checked(project, "ci_pr_22") == every
 
 
-@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_deferring_a_staging_change_loads_only_that_models_raw_table(
-    project: Path, production: tuple[Path, Path]
+    project: Path, production: dict[str, str]
 ) -> None:
-    prod_db, state = production
     edit(project, "stg_shop__orders")
-    out = cli(
-        project, "run", "--env", "ci", "--slim",
-        PR_NUMBER="23", DBT_STATE_DIR=str(state), DBT_DEFER_DUCKDB_PATH=str(prod_db),
-    )  # fmt: skip
-    assert "not loaded, not read by the slim selection: raw.customers, raw.products" in out
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="23", env=production)
+    raw = raw_schema(project, "ci_pr_23")
+    assert f"not loaded, not read by the slim selection: {raw}.customers, {raw}.products" in out
     assert raw_tables(project, "23") == {"orders"}
     assert freshness_checked(project, "ci_pr_23") == {"orders"}
     assert {"stg_shop__orders", "fct_orders"} <= models_built(project, "ci_pr_23")
 
 
-@pytest.mark.duckdb  # see the note above test_slim_ci_builds_only_the_change_and_its_children_deferring_the_rest
 def test_a_slim_run_without_deferral_loads_the_sources_of_every_ancestor(
-    project: Path, production: tuple[Path, Path]
+    project: Path, production: dict[str, str], tmp_path: Path
 ) -> None:
-    _, state = production
+    # Production's manifest, but no production left to defer to.
+    prod = {**PROD_RUN, "DBT_DUCKDB_PATH": str(tmp_path / "prod.duckdb")}
+    cli(project, "env", "drop", "--env", "prod", "--allow-shared", env=prod)
+    assert not warehouse_of(project, "prod", prod).exists()
     edit(project, "fct_daily_revenue")  # its ancestors read every raw table but customers
-    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="24", DBT_STATE_DIR=str(state))
-    assert "not loaded, not read by the slim selection: raw.customers" in out
+    out = cli(project, "run", "--env", "ci", "--slim", PR_NUMBER="24", DBT_STATE_DIR=production["DBT_STATE_DIR"])
+    assert "no production data to defer to" in out
+    assert f"not loaded, not read by the slim selection: {raw_schema(project, 'ci_pr_24')}.customers" in out
     loaded = raw_tables(project, "24")
     assert loaded == {"products", "orders", "order_items", "payments"}
     assert "stg_shop__orders" in models_built(project, "ci_pr_24")

@@ -82,8 +82,10 @@ def test_only_relations_missing_from_the_audit_database_are_listed(project: Path
                      id="a-selection"),
         pytest.param((), ("--select", "@state:modified", "--indirect-selection", "cautious", "--state", "prod"),
                      ["@state:modified,+fct_events"], ["--state", "prod"], id="slim-ci"),
-        pytest.param((), ("--select", "state:modified+", "--defer", "--state", "prod", "--full-refresh"),
-                     ["state:modified+,+fct_events"], ["--defer", "--state", "prod"], id="slim-ci-deferred"),
+        pytest.param((), ("--select", "state:modified+", "--defer", "--favor-state", "--state", "prod",
+                          "--full-refresh"),
+                     ["state:modified+,+fct_events"], ["--defer", "--favor-state", "--state", "prod"],
+                     id="slim-ci-deferred"),
     ],
 )  # fmt: skip
 def test_the_empty_build_touches_only_what_the_build_rebuilds(

@@ -391,6 +391,18 @@ def test_a_mart_missing_in_production_is_not_comparable(tmp_path: Path) -> None:
     assert all(c.message.startswith("not comparable: Catalog Error: Table with name fct_") for c in found)
 
 
+def test_a_comparison_that_fails_for_another_reason_warns_and_never_passes(tmp_path: Path) -> None:
+    # A query error other than a missing mart (here max() over text: not a number) would otherwise hide the
+    # regression check for good, as `cast(... as double)` did on Postgres.
+    production = _production(tmp_path, "create table fct_sales as select 'a' as label")
+    _write(tmp_path, "manifest.json", {"nodes": {"model.p.fct_sales": _mart(regression={"metrics": {"label": "max"}})}})
+    with duckdb.connect() as audit:
+        audit.execute("create table fct_sales as select 'b' as label")
+        found = checks.regression_checks(Session(audit, production), tmp_path, ["model.p.fct_sales"])
+    assert [(c.name, c.severity, c.status) for c in found] == [("fct_sales against production", "warn", "fail")]
+    assert found[0].message.startswith("could not compare with production: an aggregate is not a number")
+
+
 def test_an_unknown_aggregate_is_an_error_naming_each(tmp_path: Path) -> None:
     production = _production(tmp_path, "create table fct_sales as select 1.0 as amount")
     metrics = {"amount": "median", "fee": "Sum", "id": "mode"}

@@ -59,6 +59,15 @@ HISTORY = (
 DROP = 'drop schema if exists "ci_pr_7" cascade'
 MISSING_MESSAGE = "SQL compilation error: Object 'X' does not exist or not authorized."
 UNSET = "SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD, SNOWFLAKE_WAREHOUSE, SNOWFLAKE_DATABASE"
+# The connector's messages for a refused connection, and the one variable its sentence must name.
+REFUSED = [
+    ("250001 (08001): Failed to connect to DB: x.snowflakecomputing.com:443. Incorrect username or password was "
+     "specified.", "SNOWFLAKE_PASSWORD"),
+    ("250001 (08001): Failed to connect to DB: x.snowflakecomputing.com:443. Role 'ANALYST' specified in the "
+     "connect string does not exist or not authorized.", "SNOWFLAKE_ROLE"),
+    ("250003: Failed to get the response. Hanging? method: post, url: https://nope.snowflakecomputing.com:443/"
+     "session/v1/login-request, 404 Not Found", "SNOWFLAKE_ACCOUNT"),
+]  # fmt: skip
 {%- elif cookiecutter.warehouse == "bigquery" %}
 ODD = 'o"dd sch%ema ?'  # a quote, a space, a percent sign and a question mark: quoting and placeholders at once
 SCHEMA_EXISTS = "select schema_name from `region-us`.INFORMATION_SCHEMA.SCHEMATA where schema_name = %s"
@@ -83,6 +92,11 @@ HISTORY = (
 DROP = "drop schema if exists `ci_pr_7` cascade"
 MISSING_MESSAGE = "404 Not found: Table p:ci_pr_7.x was not found in location US"
 UNSET = "GOOGLE_CLOUD_PROJECT"
+REFUSED = [
+    ("Your default credentials were not found. To set up Application Default Credentials, see "
+     "https://cloud.google.com/docs/authentication/external/set-up-adc", "GOOGLE_APPLICATION_CREDENTIALS"),
+    ("404 Not found: Project nope-123", "GOOGLE_CLOUD_PROJECT"),
+]  # fmt: skip
 {%- else %}
 ODD = "o`dd sch%ema ?"  # a backtick, a space, a percent sign and a question mark: quoting and placeholders at once
 SCHEMA_EXISTS = "select schema_name from information_schema.schemata where schema_name = ?"
@@ -106,6 +120,12 @@ HISTORY = (
 DROP = "drop schema if exists `ci_pr_7` cascade"
 MISSING_MESSAGE = "[TABLE_OR_VIEW_NOT_FOUND] The table or view `ci_pr_7`.`x` cannot be found."
 UNSET = "DATABRICKS_HOST, DATABRICKS_HTTP_PATH, DATABRICKS_TOKEN"
+REFUSED = [
+    ("Error during request to server: : Invalid access token. 403 Forbidden", "DATABRICKS_TOKEN"),
+    ("Error during request to server: 404 Not Found", "DATABRICKS_HTTP_PATH"),
+    ("Error during request to server: Max retries exceeded with url: /sql/1.0/warehouses/abc (Caused by "
+     "NameResolutionError: Failed to resolve 'nope.cloud.databricks.com')", "DATABRICKS_HOST"),
+]  # fmt: skip
 {%- endif %}
 
 Answer = Callable[[str], Sequence[Sequence[Any]]]
@@ -236,6 +256,16 @@ def test_a_driver_error_about_a_missing_table_is_missing_relation(monkeypatch: p
     with pytest.raises(MissingRelation) as raised:
         session.query("select * from x")
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("message", "variable"), REFUSED)
+def test_a_refused_connection_names_the_one_variable_to_change(message: str, variable: str) -> None:
+    """The driver's refusal becomes one sentence naming the variable to change, not "cannot reach" and all of them."""
+    error_class = implementation.Dialect({}).driver_error()[0]
+    dialect = implementation.Dialect({"SNOWFLAKE_USER": "ann", "DATABRICKS_HOST": "x.cloud.databricks.com"})
+    sentence = str(cloud.unreachable("the warehouse", error_class(message), dialect))
+    assert f"set {variable} " in sentence and "\n" not in sentence
+    assert not [name for name in re.findall(r"set ([A-Z_]+)", sentence) if name != variable]
 
 
 def test_unset_settings_are_named_in_one_sentence(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import ENVIRONMENT_VARIABLES, PROJECT_DIR
-from {{ cookiecutter.package_name }} import cli, config, warehouses
+from {{ cookiecutter.package_name }} import build, cli, config, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 
@@ -403,3 +404,23 @@ def test_long_instance_names_are_cut_with_a_hash_and_stay_apart(project: Path) -
     ]
     assert names[0] != names[1]
     assert all(len(name) + len(config.AUDIT_SUFFIX) <= 63 and name.startswith("ci_pr_123456789__a") for name in names)
+
+
+def test_a_blank_setting_reaches_dbt_unset_so_the_profiles_default_applies(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow passes `vars.X` as an empty string where X is not defined; dbt would take it over the default."""
+    profiles = (project / "profiles.yml").read_text(encoding="utf-8")
+    names = sorted(set(re.findall(r"env_var\('([A-Z_]+)'", profiles)))
+    kept, *blanked = names
+    monkeypatch.setenv(kept, "a value")
+    for name in blanked:
+        monkeypatch.setenv(name, " ")
+    blank = config.blank_profile_variables(project, "dev")
+    assert blank
+    assert set(blank) <= set(blanked)
+    with build._environment({"DBT_THREADS": "2"}, blank):
+        assert os.environ["DBT_THREADS"] == "2"  # the pipeline's own values still reach dbt
+        assert not [name for name in blank if name != "DBT_THREADS" and name in os.environ]
+        assert os.environ[kept] == "a value"
+    assert {name: os.environ[name] for name in blank} == dict.fromkeys(blank, " ")  # put back after the call

@@ -1,11 +1,13 @@
 """The quality gates on real builds: severities, a join fan-out and the finance reference (PII: test_pii.py).
 
 Each pipeline runs the CLI in its own process, as in tests/test_branches.py: dbt-duckdb keeps
-its database file open for the life of a process, and a finished process releases it.
+its database file open for the life of a process, and a finished process releases it. Tests read what a run
+wrote through the warehouse seam, so they run on the project's own warehouse.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -20,9 +22,10 @@ import duckdb
 import pytest
 import yaml
 
-# DuckDB only for now (issue 9): the module's one build is shared through copies of its DuckDB files, which on
-# Postgres would share one `ci` schema; porting it needs a database per copy.
-pytestmark = [pytest.mark.integration, pytest.mark.duckdb]
+from conftest import dbt_schema, warehouse_of
+from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED
+
+pytestmark = pytest.mark.integration
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -62,8 +65,11 @@ def nodes_named(manifest: dict[str, Any], prefix: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
-    """One copy of the project built on the ci target from the committed sample: (project, exit code, output)."""
+def built(tmp_path_factory: pytest.TempPathFactory, module_warehouse: str | None) -> tuple[Path, int, str]:
+    """One copy of the project built on the ci target from the committed sample: (project, exit code, output).
+
+    Its instance lives in the module's own place on the warehouse (`module_warehouse`); tests only read it.
+    """
     project = tmp_path_factory.mktemp("checks") / "project"
     project.mkdir()
     for name in DBT_FILES:
@@ -125,12 +131,11 @@ def test_the_warehouse_reconciles_with_the_finance_reference(built: tuple[Path, 
     reference_dir = project / "data" / "reference"
     spec = yaml.safe_load((reference_dir / "reconciliations.yml").read_text(encoding="utf-8"))
     assert spec["reconciliations"]
-    # The relations of the manifest are the audit database's, where the run built everything.
-    with duckdb.connect(str(project / "warehouse" / "ci__audit.duckdb"), read_only=True) as con:
+    # The relations of the manifest are the audit location's, where the run built everything.
+    with warehouse_of(project).session(AUDIT, read_only=True) as session:
         for check in spec["reconciliations"]:
-            cursor = con.execute(check["query"].format_map(relations))
-            names = [column[0] for column in cursor.description]
-            got = {tuple(str(row[names.index(key)]) for key in check["keys"]): row for row in cursor.fetchall()}
+            names, found = session.query_with_names(check["query"].format_map(relations))
+            got = {tuple(str(row[names.index(key)]) for key in check["keys"]): row for row in found}
             with (reference_dir / check["reference"]).open(encoding="utf-8", newline="") as handle:
                 expected = {tuple(row[key] for key in check["keys"]): row for row in csv.DictReader(handle)}
             assert got.keys() == expected.keys(), check["name"]
@@ -197,29 +202,26 @@ def test_output_checks_fail_at_error_level_and_nothing_is_published(project: Pat
     report, failed = _latest_failures(project)
     assert (failed["dim_customers"]["stage"], failed["dim_customers"]["severity"]) == ("build", "error")
     assert "contract" in failed["dim_customers"]["message"].lower()
-    assert not (project / "warehouse" / "ci.duckdb").exists()  # nothing was ever published here
+    assert warehouse_of(project).snapshot() == {}  # nothing was ever published here
 
 
-def _revenue_by_day_and_channel(database: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """(daily mart rows, the same figures from fct_orders), as (order_date, channel, net_revenue)."""
-    with duckdb.connect(str(database), read_only=True) as con:
-        mart = con.execute("select order_date, channel, net_revenue from main.fct_daily_revenue order by all")
-        daily = mart.fetchall()
-        orders = con.execute(
-            "select order_date, channel, cast(sum(net_amount) as numeric(12, 2)) from main.fct_orders "
-            "where status != 'cancelled' group by all order by all"
-        ).fetchall()
+def _revenue_by_day_and_channel(project: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(published daily mart rows, the same figures from fct_orders), as (order_date, channel, net_revenue)."""
+    with warehouse_of(project).session(PUBLISHED, read_only=True) as session:
+        daily_mart = session.relation(dbt_schema(project, "ci", "fct_daily_revenue"), "fct_daily_revenue")
+        orders_mart = session.relation(dbt_schema(project, "ci", "fct_orders"), "fct_orders")
+        daily = session.query(f"select order_date, channel, net_revenue from {daily_mart} order by 1, 2")
+        orders = session.query(
+            f"select order_date, channel, cast(sum(net_amount) as numeric(12, 2)) from {orders_mart} "
+            "where status != 'cancelled' group by order_date, channel order by 1, 2"
+        )
     return daily, orders
 
 
-def test_changed_past_raw_rows_are_reprocessed_and_the_marts_agree(
-    built: tuple[Path, int, str], tmp_path: Path
-) -> None:
+def test_changed_past_raw_rows_are_reprocessed_and_the_marts_agree(project: Path, tmp_path: Path) -> None:
     """Old orders move channel in a new raw data set: the incremental mart is rebuilt, not left with old batches."""
-    source, code, out = built
+    code, out = run(project, "run", "--env", "ci")  # the build of the committed sample, in this test's own instance
     assert code == 0, out
-    project = tmp_path / "project"
-    shutil.copytree(source, project)
     raw = tmp_path / "raw"
     shutil.copytree(project / SAMPLE, raw)
     orders = raw / "orders.parquet"
@@ -233,13 +235,17 @@ def test_changed_past_raw_rows_are_reprocessed_and_the_marts_agree(
     code, out = run(project, "run", "--env", "ci", "--raw-dir", str(raw))
     assert code == 0, out
     assert "reprocessing every period of the incremental models (--full-refresh): raw data changed" in out
-    assert "raw.orders" in out
-    daily, from_orders = _revenue_by_day_and_channel(project / "warehouse" / "ci.duckdb")
+    assert f"{dbt_schema(project, 'ci', 'orders')}.orders" in out
+    daily, from_orders = _revenue_by_day_and_channel(project)
     assert daily == from_orders
     assert not [row for row in daily if str(row[0]) < "2025-04-01" and row[1] == "web"]
 
 
-def test_the_daily_mart_reconciles_with_fct_orders_at_error_level(built: tuple[Path, int, str], tmp_path: Path) -> None:
+class _Undo(Exception):
+    """Raised to roll back what a test changed in a shared build."""
+
+
+def test_the_daily_mart_reconciles_with_fct_orders_at_error_level(built: tuple[Path, int, str]) -> None:
     """The dbt data test that runs in every build returns the (day, channel) groups where the marts disagree."""
     project, code, out = built
     assert code == 0, out
@@ -248,17 +254,19 @@ def test_the_daily_mart_reconciles_with_fct_orders_at_error_level(built: tuple[P
     assert manifest["nodes"][uid]["config"]["severity"].lower() == "error"
     assert results[uid]["status"] == "pass"
     compiled = next((project / "target" / "ci" / "compiled").rglob("assert_daily_revenue_reconciles_with_orders.sql"))
-    audit = tmp_path / "ci__audit.duckdb"  # the compiled test names its database ci__audit
-    shutil.copy2(project / "warehouse" / "ci__audit.duckdb", audit)
-    with duckdb.connect(str(audit)) as con:
-        assert con.execute(compiled.read_text(encoding="utf-8")).fetchall() == []
-        first, second = (row[0] for row in con.execute(
-            "select distinct order_date from main.fct_daily_revenue order by 1 limit 2").fetchall())  # fmt: skip
+    test_sql = compiled.read_text(encoding="utf-8")
+    drift: list[tuple[Any, ...]] = []
+    # The compiled test names the audit location's relations; the changes below are rolled back, the build is shared.
+    with warehouse_of(project).session(AUDIT) as session, contextlib.suppress(_Undo), session.transaction():
+        assert session.query(test_sql) == []
+        mart = session.relation(dbt_schema(project, "ci", "fct_daily_revenue"), "fct_daily_revenue")
+        first, second = (row[0] for row in session.query(f"select distinct order_date from {mart} order by 1 limit 2"))
         # A cent of rounding passes; two cents on one day and channel, or a missing group, do not.
-        bump = "update main.fct_daily_revenue set net_revenue = net_revenue + 0.01 where order_date = ?"
-        con.execute(bump, [first])
-        assert con.execute(compiled.read_text(encoding="utf-8")).fetchall() == []
-        con.execute(bump, [first])
-        con.execute("delete from main.fct_daily_revenue where order_date = ?", [second])
-        drift = con.execute(compiled.read_text(encoding="utf-8")).fetchall()
+        bump = f"update {mart} set net_revenue = net_revenue + 0.01 where order_date = ?"
+        session.execute(bump, [first])
+        assert session.query(test_sql) == []
+        session.execute(bump, [first])
+        session.execute(f"delete from {mart} where order_date = ?", [second])
+        drift = session.query(test_sql)
+        raise _Undo
     assert {row[2] for row in drift} == {first, second}

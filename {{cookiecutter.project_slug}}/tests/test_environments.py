@@ -16,7 +16,8 @@ def _settings(project: Path, env: str, **environ: str) -> config.Settings:
 @pytest.mark.duckdb
 def test_create_list_and_drop_a_pull_request_instance(project: Path) -> None:
     settings = _settings(project, "ci", PR_NUMBER="12")
-    assert environments.create(settings) == "ci_pr_12.duckdb"
+    assert environments.create(settings) == ("ci_pr_12.duckdb", True)
+    assert environments.create(settings) == ("ci_pr_12.duckdb", False)  # it exists: nothing made
     path = settings.duckdb_path
     assert path == project / "warehouse" / "ci_pr_12.duckdb"
     assert path.is_file()
@@ -43,7 +44,8 @@ def test_branch_instances_are_listed_side_by_side(project: Path) -> None:
 @pytest.mark.duckdb
 def test_branches_that_sanitize_alike_get_their_own_databases(project: Path) -> None:
     # `feat/a` and `feat-a` both became dev__feat_a: a run on one replaced the other's published tables.
-    paths = {environments.create(_settings(project, "dev", GITHUB_HEAD_REF=b)) for b in ("feat/a", "feat-a", "feat_a")}
+    branches = ("feat/a", "feat-a", "feat_a")
+    paths = {environments.create(_settings(project, "dev", GITHUB_HEAD_REF=branch))[0] for branch in branches}
     assert len(paths) == 3
     assert len(environments.list_instances(project)) == 3
 
@@ -88,6 +90,32 @@ def test_shared_environments_are_not_dropped_without_the_flag(project: Path, env
     assert settings.duckdb_path.is_file()
     assert environments.drop(settings, allow_shared=True) is True
     assert not settings.duckdb_path.exists()
+
+
+def test_env_create_says_when_the_instance_exists_already(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second `env create` said "created" as if it had made an empty instance over the first."""
+    monkeypatch.setenv("PR_NUMBER", "6")
+    assert cli.main(["env", "create", "--env", "ci"]) == 0
+    assert capsys.readouterr().out.startswith("created ci_pr_6 ")
+    assert cli.main(["env", "create", "--env", "ci"]) == 0
+    out = capsys.readouterr().out
+    assert "ci_pr_6" in out and "already exists" in out and "created" not in out
+    assert cli.main(["env", "drop", "--env", "ci"]) == 0
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_env_drop_of_a_shared_environment_refuses_before_asking_for_its_settings(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    """Without --allow-shared the answer is no whatever is set: it named RAW_DATA_DIR and PII_HASH_KEY first."""
+    for name in ("RAW_DATA_DIR", "PII_HASH_KEY", "DBT_DUCKDB_PATH", "PGHOST", "PGUSER", "PGDATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["env", "drop", "--env", env]) == 1
+    err = capsys.readouterr().err
+    assert f"refusing to drop the shared '{env}' environment" in err and "--allow-shared" in err
+    assert "RAW_DATA_DIR" not in err and "PII_HASH_KEY" not in err
 
 
 def test_the_env_command(project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -204,6 +204,27 @@ def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> No
     assert pii.mask("5,Cy Diaz,cy@example.com,Lima,surplus", DEV_KEY) in [record for _, record in records]
 
 
+def test_a_short_pii_value_is_masked_where_the_reason_quotes_it_not_inside_the_reasons_words(crm: Path) -> None:
+    """A last name `id` or `is` once turned `person_id 'x7' is not ...` into `person_masked:…_id …`, unreadable."""
+    (crm / "raw" / "people.csv").write_text(
+        "person_id,full_name,email,city\n"
+        "x7,id,is,Oslo\n"  # a typed failure in a row whose pii values are words of the reason
+        "is,id,is,Oslo\n",  # the pii value shifted into person_id: the reason quotes it, so it is masked there
+        encoding="utf-8",
+    )
+    reasons = {}
+    for key in (None, DEV_KEY):
+        db = crm / f"{key is None}.duckdb"
+        ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=key)
+        with duckdb.connect(str(db), read_only=True) as con:
+            rows = con.execute("select reason from raw._quarantine where source_table = 'people' order by row_number")
+            reasons[key] = [reason for (reason,) in rows.fetchall()]
+    clear, masked = reasons[None], reasons[DEV_KEY]
+    assert clear[0].startswith("person_id 'x7' ") and clear[1].startswith("person_id 'is' ")
+    assert masked[0] == clear[0]  # no pii value quoted: the reason is word for word prod's
+    assert masked[1] == clear[1].replace("'is'", f"'{pii.mask('is', DEV_KEY)}'", 1)
+
+
 def test_prod_stores_the_clear_values(crm: Path) -> None:
     db = crm / "w.duckdb"
     ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import PACKAGE, connect
+from conftest import PACKAGE, cli, connect
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions, throwaway
 from test_pii import _render_mask_pii
@@ -38,8 +38,21 @@ def test_the_run_wrapper_hands_the_server_to_the_command() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     script = "import psycopg2, sys; psycopg2.connect('').close(); sys.exit(3)"
     module = f"{PACKAGE}.warehouses.postgres_server"
-    result = subprocess.run([sys.executable, "-m", module, "--", sys.executable, "-c", script], env=env, check=False)
+    command = [sys.executable, "-m", module, "--", sys.executable, "-c", script]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 3
+    # Said once, at the end: a run's published tables went with the server.
+    assert result.stderr.count("everything written to it is gone") == 1
+    assert result.stderr.rstrip().endswith("to keep what a run publishes.")
+
+
+def test_the_run_wrapper_says_nothing_of_lost_data_on_a_server_of_yours(postgres: Server) -> None:
+    """With PGHOST set the command runs against that server, which keeps its data: no such sentence."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, **postgres.environ()}
+    module = f"{PACKAGE}.warehouses.postgres_server"
+    command = [sys.executable, "-m", module, sys.executable, "-c", "pass"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "gone" not in result.stderr
 
 
 def test_pgoptions_reach_the_session_settings_through_psycopg2(
@@ -75,3 +88,15 @@ def test_mask_pii_on_postgres_is_pii_py_s_mask_and_keeps_masked_values(
     assert from_clear == from_masked == expected
     assert from_null is None
     assert _render_mask_pii("prod", "value", keep_email_shape, warehouse="postgres").strip() == "value"
+
+
+@pytest.mark.integration
+def test_an_empty_pg_variable_reaches_dbt_unset_as_a_workflow_passes_an_undefined_one(
+    project: Path, postgres: Server
+) -> None:
+    """A GitHub job gets `vars.PGUSER` as '' where its environment does not define PGUSER: dbt must take
+    profiles.yml's default user (postgres), as the pipeline's own connections do, not libpq's (the OS user)."""
+    if postgres.user != "postgres":
+        pytest.skip("needs a server whose user is profiles.yml's default, postgres (the throwaway one)")
+    out = cli(project, "run", "--env", "ci", PGUSER="")
+    assert "PUBLISHED" in out

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
 
 from conftest import connect
-from {{ cookiecutter.package_name }} import history
+from {{ cookiecutter.package_name }} import config, history
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.warehouses import (
     AUDIT,
@@ -86,6 +88,25 @@ def test_an_instance_is_three_schemas_created_listed_and_dropped(warehouse: pg.W
     assert warehouse.drop() is False
 
 
+def test_env_list_gives_an_instance_the_size_of_its_three_schemas(warehouse: pg.Warehouse, on_server: Server) -> None:
+    """`env list` sizes: pg_total_relation_size summed over <name>, <name>__audit and <name>__raw (was 0)."""
+    with warehouse.raw_loader([warehouse.raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(warehouse.raw), ROWS, QUARANTINE)
+    build(warehouse, {"fct_a": 1000})
+    warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select sum(pg_total_relation_size((quote_ident(schemaname) || '.' || quote_ident(tablename))::regclass)) "
+            "from pg_tables "
+            "where schemaname in (%s, %s, %s)",
+            [warehouse.name, warehouse.audit, warehouse.raw],
+        )
+        ((expected,),) = cursor.fetchall()
+    found = {instance.name: instance for instance in pg.list_instances(Path())}
+    assert expected > 0
+    assert found[warehouse.name].size_bytes == expected
+
+
 @pytest.mark.parametrize("foreign", ["", "__raw", "__audit"])
 def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
     on_server: Server, schema: str, tmp_path: Path, foreign: str
@@ -105,6 +126,53 @@ def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
         assert cursor.fetchall() == [(1,)]
         cursor.execute("select count(*) from pg_namespace where starts_with(nspname, %s)", [schema])
         assert cursor.fetchall() == [(1,)]  # nothing else was made beside it
+
+
+def test_drop_refuses_while_objects_of_other_schemas_depend_on_the_instance_and_drops_nothing(
+    warehouse: pg.Warehouse, on_server: Server, schema: str
+) -> None:
+    """`env drop` is `drop schema ... cascade` of the instance's three schemas, which would also drop a consumer's
+    view, materialized view, foreign key, function, column default or column type in another schema: refused,
+    naming each, with nothing dropped; once they are gone, the drop goes ahead."""
+    consumer = f"{schema}_consumer"
+    build(warehouse, {"fct_a": 10})
+    warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    fct = f"{warehouse.name}.fct_a"  # the test's names need no quotes
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create sequence {warehouse.raw}.ids")
+        cursor.execute(f"create table {fct}_keys as select distinct n as id from {fct}")
+        cursor.execute(f"alter table {fct}_keys add primary key (id)")
+        for statement in (
+            f"create schema {consumer}",
+            f"create view {consumer}.v as select * from {fct}",
+            f"create materialized view {consumer}.mv as select * from {warehouse.audit}.fct_a",
+            f"create table {consumer}.fk (id int references {fct}_keys (id))",
+            f"create function {consumer}.f() returns setof {fct} language sql as 'select * from {fct}'",
+            f"create table {consumer}.d (id bigint default nextval('\"{warehouse.raw}\".ids'))",
+            f"create table {consumer}.c (r {fct})",
+        ):
+            cursor.execute(statement)
+    expected = [f"function {consumer}.f()", f"materialized view {consumer}.mv", f"table {consumer}.c",
+                f"table {consumer}.d", f"table {consumer}.fk", f"view {consumer}.v"]  # fmt: skip
+    with pytest.raises(WarehouseError) as refused:
+        warehouse.drop()
+    assert str(refused.value) == (
+        f"refusing to drop instance {warehouse.name}: {', '.join(expected)} outside its schemas depend on its tables "
+        "and would be dropped with them; drop them (or point them elsewhere) first, then run again; nothing was "
+        "dropped."
+    )
+    assert warehouse.exists(PUBLISHED) and warehouse.exists(AUDIT)
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {consumer}.v")
+        assert cursor.fetchall() == [(10,)]
+        cursor.execute("select count(*) from pg_class where relnamespace = %s::regnamespace", [consumer])
+        assert cursor.fetchall() == [(5,)]  # v, mv, fk, d and c
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop schema {consumer} cascade")
+    assert warehouse.drop() is True
+    assert not warehouse.exists(PUBLISHED) and not warehouse.exists(AUDIT)
 
 
 def test_every_instance_keeps_its_own_run_history_and_drop_removes_it(
@@ -243,7 +311,7 @@ def test_production_is_the_prod_schema_when_slim_ci_asks_for_it(on_server: Serve
     ci.create()
     try:
         prod.create()
-        assert ci.production() == "schema prod"
+        assert ci.production() == "schema prod__audit"  # what dbt defers to: production's build
         assert pg.Warehouse(settings(tmp_path, schema)).production() is None  # no state dir: no comparison
         with ci.session() as session:
             assert session.production_relation(ci.audit, "fct_a") == '"prod"."fct_a"'
@@ -253,12 +321,132 @@ def test_production_is_the_prod_schema_when_slim_ci_asks_for_it(on_server: Serve
             prod.drop()
 
 
-def test_an_unreachable_server_is_one_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Nothing listens on the port: the error names the PG* variables to set, without a traceback of psycopg2."""
-    monkeypatch.setenv("PGHOST", "127.0.0.1")
-    monkeypatch.setenv("PGPORT", "1")
-    with pytest.raises(WarehouseError, match="set PGHOST, PGPORT"):
-        pg.Warehouse(settings(tmp_path, "ci")).ensure_writable()
+PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fix"),
+    [("PGPORT", "1", "nothing accepts connections at 127.0.0.1:1; start the server, or set PGPORT"),
+     ("PGDATABASE", "no_such_db", "has no database no_such_db; set PGDATABASE"),
+     ("PGUSER", "no_such_role", "has no role no_such_role; set PGUSER")],
+)  # fmt: skip
+def test_each_connection_fault_on_a_real_server_names_the_one_variable_to_change(
+    on_server: Server, monkeypatch: pytest.MonkeyPatch, setting: str, value: str, fix: str
+) -> None:
+    """A wrong port, database or role: one sentence naming that variable only, not "cannot reach" and all five."""
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(WarehouseError) as error:
+        pg.Warehouse(settings(Path(), "ci")).ensure_writable()
+    message = str(error.value)
+    assert fix in message and "\n" not in message
+    assert [var for var in PG_VARIABLES if var in message] == [setting]
+
+
+# libpq's own texts for the faults a test server cannot stage (it trusts every local connection).
+LIBPQ_TEXTS = {
+    "PGPASSWORD": 'connection to server at "db", port 5432 failed: '
+    'FATAL:  password authentication failed for user "ann"',
+    "PGPASSWORD ": 'connection to server at "db", port 5432 failed: fe_sendauth: no password supplied',
+    "PGHOST": 'could not translate host name "dbx" to address: Name or service not known',
+    "PGHOST ": 'connection to server at "db" (10.0.0.9), port 5432 failed: timeout expired',
+}
+
+
+@pytest.mark.parametrize("setting", list(LIBPQ_TEXTS))
+def test_a_refused_password_or_an_unknown_host_names_the_one_variable(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """psycopg2 gives connection failures no SQLSTATE: libpq's text decides, and the sentence names one variable."""
+    monkeypatch.setenv("PGUSER", "ann")
+
+    def refuse(dsn: str, **kwargs: object) -> object:
+        raise psycopg2.OperationalError(LIBPQ_TEXTS[setting] + "\n")
+
+    monkeypatch.setattr(psycopg2, "connect", refuse)
+    with pytest.raises(WarehouseError) as error:
+        pg.connect()
+    message = str(error.value)
+    assert f"set {setting.strip()} " in message and "cannot reach" not in message
+    # A refused password is also what a server says of a role it does not have (PGUSER=nobody): both are named.
+    named = ["PGUSER", "PGPASSWORD"] if setting == "PGPASSWORD" else [setting.strip()]
+    assert [var for var in PG_VARIABLES if var in message] == named
+
+
+def test_staging_and_prod_need_no_pgpassword_as_libpq_finds_it_or_the_server_asks_none(
+    on_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trust auth or ~/.pgpass: PGPASSWORD unset is no error; profiles.yml must not demand it either."""
+    for env in ("staging", "prod"):
+        needed = config.profile_variables(PROJECT_DIR, env)
+        assert "PGHOST" in needed and "PGPASSWORD" not in needed
+    monkeypatch.delenv("PGPASSWORD")
+    pg.connect().close()  # the test server trusts local connections: no password, no error
+
+
+@contextlib.contextmanager
+def consumer(on_server: Server, statements: list[str]) -> Iterator[Any]:
+    """A consumer's session that ran `statements` in a transaction left open (it holds their locks)."""
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+        yield cursor
+        connection.rollback()
+
+
+@pytest.fixture
+def bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every statement of the pipeline's sessions gives up after 60 s, so a publish that would wait for ever fails."""
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=60000")
+
+
+def test_a_lock_held_by_a_consumer_stops_publish_after_the_lock_timeout_with_a_sentence(
+    warehouse: pg.Warehouse, on_server: Server, tmp_path: Path, bounded: None
+) -> None:
+    """Publish waits PIPELINE_LOCK_TIMEOUT for a lock, then names the table and the fix; nothing is published."""
+    build(warehouse, {"fct_a": 1})
+    warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    build(warehouse, {"fct_a": 5})
+    brief = pg.Warehouse(settings(tmp_path, warehouse.name, lock_timeout_ms=50))
+    table = f'"{warehouse.name}"."fct_a"'
+    with consumer(on_server, [f"lock table {table} in share mode"]), pytest.raises(InUse) as error:
+        brief.publish([Relation(warehouse.audit, "fct_a")])
+    message = str(error.value)
+    assert f"publish waited 0.05 s for a lock on {warehouse.name}.fct_a" in message
+    assert "set PIPELINE_LOCK_TIMEOUT longer" in message
+    assert published(warehouse) == {"fct_a": 1}
+    brief.publish([Relation(warehouse.audit, "fct_a")])  # the consumer's session ended: publish goes through
+    assert published(warehouse) == {"fct_a": 5}
+
+
+def test_publish_keeps_consumers_views_working_and_names_a_view_it_would_break(
+    warehouse: pg.Warehouse, on_server: Server, schema: str, bounded: None
+) -> None:
+    """Same columns: rows replaced in place, a reader mid-transaction does not block it, views see the new rows.
+
+    Changed columns: publish refuses with a sentence naming the consumer's view (not Postgres's CASCADE hint).
+    """
+    build(warehouse, {"fct_a": 1})
+    warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    view = f'"{schema}_consumer"."fct_a_count"'
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f'create schema "{schema}_consumer"')
+        cursor.execute(f'create view {view} as select count(*) as n from "{warehouse.name}"."fct_a"')
+        connection.commit()
+    build(warehouse, {"fct_a": 5})
+    with consumer(on_server, [f"select * from {view}"]):  # a reader, mid-transaction
+        warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"select n from {view}")
+        assert cursor.fetchall() == [(5,)]
+    with warehouse.session() as session:  # a model whose columns changed
+        session.execute(f"drop table {session.relation(warehouse.audit, 'fct_a')}")
+        session.execute(f"create table {session.relation(warehouse.audit, 'fct_a')} as select 'x' as label")
+    with pytest.raises(WarehouseError) as error:
+        warehouse.publish([Relation(warehouse.audit, "fct_a")])
+    message = str(error.value)
+    assert f"the columns of {warehouse.name}.fct_a changed and the view {schema}_consumer.fct_a_count" in message
+    assert "CASCADE" not in message
+    assert published(warehouse) == {"fct_a": 5}
 
 
 @pytest.mark.parametrize("target", ["dev", "ci"])
@@ -325,3 +513,70 @@ def test_a_reload_keeps_the_views_over_a_raw_table_whose_columns_stay(warehouse:
         loader.load_raw(record(raw, run_id="r3"), LocalRows("select 1 as order_id, 'x' as added"), QUARANTINE)
     with warehouse.session() as session:
         assert session.tables(warehouse.audit) == [], view
+
+
+def test_a_raw_table_whose_columns_changed_is_not_dropped_under_a_view_of_another_schema(
+    warehouse: pg.Warehouse, on_server: Server, schema: str
+) -> None:
+    """Replacing a raw table drops it with its dependents: the instance's staging views go (dbt makes them again),
+    a consumer's view in another schema would go silently: refused, naming it, and nothing loaded."""
+    raw, consumer = warehouse.raw, f"{schema}_consumer"
+    with warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw), ROWS, QUARANTINE)
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create schema {consumer}")
+        cursor.execute(f"create view {consumer}.v as select order_id from {raw}.orders")
+    with pytest.raises(WarehouseError) as refused, warehouse.raw_loader([raw], memory_limit="256MB") as loader:
+        loader.load_raw(record(raw, run_id="r2"), LocalRows("select 1 as order_id, 'x' as added"), QUARANTINE)
+    assert str(refused.value) == (
+        f"the columns of raw table {raw}.orders changed and view {consumer}.v outside the instance's schemas depends "
+        "on it, which dropping it would drop too; drop or change those first, then run again; nothing was loaded."
+    )
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {consumer}.v")
+        assert cursor.fetchall() == [(3,)]
+
+
+@pytest.fixture
+def role(on_server: Server, schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A login role of this test's own, with no privilege beyond PUBLIC's, as PGUSER; dropped afterwards."""
+    name = f"{schema}_role"
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"create role {name} login")  # PUBLIC may connect, not create schemas (PostgreSQL 15)
+    monkeypatch.setenv("PGUSER", name)
+    yield name
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f"drop owned by {name} cascade")
+        cursor.execute(f"drop role {name}")
+
+
+def test_a_role_without_a_privilege_is_named_with_the_grant_that_fixes_it(
+    on_server: Server, role: str, schema: str, tmp_path: Path
+) -> None:
+    """insufficient_privilege (42501): one sentence naming the role (PGUSER), what it lacks on what, and the fix,
+    not the server's bare `permission denied for database ...` or `must be owner of schema ...`."""
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute("select current_database()")
+        ((database,),) = cursor.fetchall()
+    mine = pg.Warehouse(settings(tmp_path, f"{schema}_mine"))
+    with pytest.raises(WarehouseError) as refused:
+        mine.create()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) lacks the CREATE privilege on database {database}: as its owner or a superuser run "
+        f"`grant create on database {database} to {role}`, or set PGUSER to a role that has it."
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGUSER", on_server.environ()["PGUSER"])
+        theirs = pg.Warehouse(settings(tmp_path, f"{schema}_theirs"))
+        assert theirs.create()  # made by another role
+    with pytest.raises(WarehouseError) as refused:
+        theirs.drop()
+    assert str(refused.value) == (
+        f"role {role} (PGUSER) is not the owner of schema {schema}_theirs, which another role made, and only its "
+        f"owner may change or drop it: as that owner or a superuser run `alter schema {schema}_theirs owner to "
+        f"{role}`, or set PGUSER to the role that owns it."
+    )
+    assert theirs.exists(PUBLISHED)

@@ -107,6 +107,44 @@ def test_the_tree_parser_reads_nesting() -> None:
     assert tree_paths(readme) == {"a", "a/b.py", "c"}
 
 
+def warehouse_settings() -> tuple[str, set[str]]:
+    """profiles.yml's adapter type and the variables its prod target reads, but DBT_SCHEMA (the CLI sets it) and
+    DBT_THREADS."""
+    (profile,) = yaml.safe_load((PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")).values()
+    prod = profile["outputs"]["prod"]
+    names = set(re.findall(r"env_var\('(\w+)'", " ".join(str(value) for value in prod.values())))
+    return str(prod["type"]), names - {"DBT_SCHEMA", "DBT_THREADS"}
+
+
+def section(readme: str, title: str) -> str:
+    """The text of the `## title` section, up to the next `## ` heading."""
+    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_says_where_this_warehouse_builds() -> None:
+    """The Environments section names every setting the prod target reads; a bake on another warehouse than
+    DuckDB names no DuckDB file or variable anywhere (a Postgres bake's README once described DuckDB throughout)."""
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    warehouse, settings = warehouse_settings()
+    environments = section(readme, "Environments")
+    missing = sorted(name for name in settings if name not in environments)
+    assert not missing, f"the README's Environments section does not name {', '.join(missing)}"
+    if warehouse != "duckdb":
+        leaks = sorted(set(re.findall(r"\S*\.duckdb\b|DBT_\w*DUCKDB\w*", readme)))
+        assert not leaks, f"the README of a {warehouse} project names DuckDB's files or settings: {', '.join(leaks)}"
+
+
+def test_the_quick_start_runs_where_a_newcomer_has_no_server() -> None:
+    """On Postgres the quick start's pipeline command starts its own throwaway server (`nox -s pipeline`):
+    a bare `run --env dev` fails with nothing listening on localhost:5432."""
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("```bash", 1)[1].split("```", 1)[0]
+    runs = [line for line in quick_start.splitlines() if "run --env dev" in line]
+    assert runs, "the quick start runs no pipeline"
+    if warehouse_settings()[0] == "postgres":
+        assert all(line.startswith("uvx nox -s pipeline -- ") for line in runs), runs
+
+
 def test_uv_lock_is_the_one_committed_lock() -> None:
     """`uv run` and nox install from the committed uv.lock: none of them writes a lock the first commit lacks."""
     files = tracked_files()

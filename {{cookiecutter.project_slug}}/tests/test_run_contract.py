@@ -23,6 +23,8 @@ DOCKERFILE = (PROJECT_DIR / "Dockerfile").read_text(encoding="utf-8")
 COMPOSE = PROJECT_DIR / "compose.yaml"
 CRONJOB = PROJECT_DIR / "deploy" / "kubernetes" / "cronjob.yaml"
 RUN_IN_IMAGE = PROJECT_DIR / ".github" / "run-in-image.sh"
+PROFILES = PROJECT_DIR / "profiles.yml"
+DEPLOY = PROJECT_DIR / ".github" / "workflows" / "deploy.yml"
 
 # Paths inside the container, not on this machine.
 TMP = "/tmp"  # noqa: S108
@@ -65,6 +67,25 @@ def compose_service() -> dict[str, Any]:
 def cronjob() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(CRONJOB.read_text(encoding="utf-8"))
     return document
+
+
+def prod_settings() -> dict[str, bool]:
+    """The variables profiles.yml's prod target reads, each with whether it has a default there.
+
+    Leaves out what the CLI sets itself (DBT_SCHEMA, the instance) and DBT_THREADS (a tuning knob).
+    """
+    profiles = yaml.safe_load(PROFILES.read_text(encoding="utf-8"))
+    (profile,) = profiles.values()
+    settings: dict[str, bool] = {}
+    for value in profile["outputs"]["prod"].values():
+        for name, default in re.findall(r"env_var\('(\w+)'(\s*,)?", str(value)):
+            settings[name] = bool(default)
+    return {name: default for name, default in settings.items() if name not in {"DBT_SCHEMA", "DBT_THREADS"}}
+
+
+def deploy_secrets() -> set[str]:
+    """The variables deploy.yml takes from its GitHub environments' secrets (the rest come from variables)."""
+    return set(re.findall(r"^\s*(\w+): \$\{\{ secrets\.\1 \}\}", DEPLOY.read_text(encoding="utf-8"), re.MULTILINE))
 
 
 def interpolate_defaults(text: str) -> str:
@@ -115,12 +136,47 @@ def test_compose_runs_the_image_under_the_contract() -> None:
     assert service["command"] == ["run", "--env", "dev"]
 
 
+def test_compose_names_no_project_so_each_checkout_has_its_own_volumes() -> None:
+    """A fixed `name:` made two checkouts share containers and volumes: `down --volumes` in one wiped the other's."""
+    assert "name" not in yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+# What compose.yaml writes as values: where a service of its own listens. Never a secret (PGPASSWORD goes by name).
+{%- if cookiecutter.warehouse == "postgres" %}
+SERVICE_SETTINGS = {"PGHOST": "postgres", "PGPORT": "5432", "PGUSER": "postgres", "PGDATABASE": "postgres"}
+{%- else %}
+SERVICE_SETTINGS: dict[str, str] = {}
+{%- endif %}
+
+
 def test_compose_passes_settings_by_name_only() -> None:
-    """`- NAME` takes the value from the shell: no value, secret or not, is written into the file."""
+    """`- NAME` takes the value from the shell: no value, secret or not, is written into the file.
+
+    The one exception is where a service of the file itself listens (SERVICE_SETTINGS).
+    """
     environment = compose_service()["environment"]
     assert isinstance(environment, list) and environment
-    assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*", entry) for entry in environment), environment
-    assert "PII_HASH_KEY" in environment
+    named = [entry for entry in environment if "=" not in entry]
+    assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*", entry) for entry in named), environment
+    assert dict(entry.split("=", 1) for entry in environment if "=" in entry) == SERVICE_SETTINGS
+    assert "PII_HASH_KEY" in named
+{%- if cookiecutter.warehouse == "postgres" %}
+    assert "PGPASSWORD" in named
+
+
+def test_compose_runs_the_pipeline_against_its_own_postgres_once_it_answers() -> None:
+    """PGHOST names the `postgres` service; the pipeline waits for its health check; its data is a named volume."""
+    document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    postgres = document["services"][SERVICE_SETTINGS["PGHOST"]]
+    assert compose_service()["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert postgres["image"].startswith("postgres:")
+    check = postgres["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "pg_isready"]
+    # Over TCP: the image's first-start server listens on its socket only, and a socket check passes too soon.
+    assert "-h" in check and not check[check.index("-h") + 1].startswith("/"), check
+    assert "ports" not in postgres  # trust auth: reachable from the project's network only
+    assert [volume.split(":")[0] for volume in postgres["volumes"]] == list(document["volumes"])
+{%- endif %}
 
 
 # --- deploy/kubernetes/cronjob.yaml ---
@@ -173,13 +229,22 @@ def test_the_cronjob_runs_the_image_under_the_contract() -> None:
         assert all(volumes[mount["name"]]["persistentVolumeClaim"]["readOnly"] is True for mount in read_only)
 
 
-def test_the_cronjob_takes_secrets_from_a_secret_by_reference() -> None:
-    """A secret's value is never in the manifest: DBT_DUCKDB_PATH comes from a Secret; only the raw folder's
-    mount path is written as a value."""
+def test_the_cronjob_takes_the_prod_settings_by_reference_as_deploy_yml_does() -> None:
+    """Every variable the prod target reads reaches both steps by reference: from the Secret what deploy.yml takes
+    from its environment's secrets, from the ConfigMap the rest; optional exactly where profiles.yml has a default.
+    No value is written in the manifest but the raw folder's mount path."""
+    settings = prod_settings()
+    assert settings, "profiles.yml's prod target reads no variable"
+    secrets = deploy_secrets()
     pod = cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     for container in pod["initContainers"] + pod["containers"]:
         env = {item["name"]: item for item in container["env"]}
-        assert env["DBT_DUCKDB_PATH"]["valueFrom"]["secretKeyRef"]["key"] == "DBT_DUCKDB_PATH"
+        assert set(env) == {*settings, "RAW_DATA_DIR"}, container["name"]
+        for name, has_default in settings.items():
+            kind = "secretKeyRef" if name in secrets else "configMapKeyRef"
+            reference = env[name]["valueFrom"][kind]
+            assert reference["key"] == name, name
+            assert reference.get("optional", False) is has_default, name
         literal = {name for name, item in env.items() if "value" in item}
         assert literal == {"RAW_DATA_DIR"}
         mounts = {mount["mountPath"] for mount in container["volumeMounts"] if mount.get("readOnly")}

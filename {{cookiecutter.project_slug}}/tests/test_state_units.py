@@ -191,7 +191,8 @@ def test_resolve_saved_manifest_defers_to_production_database(tmp_path: Path) ->
     said: list[str] = []
     got = state.resolve(_settings(tmp_path, state_dir=saved, defer_path=prod), say=said.append)
     source = f"production manifest from {saved}"
-    assert got == state.State(source, saved, ("--select", "state:modified+", "--defer", "--state", str(saved)))
+    selection = ("--select", "state:modified+", "--defer", "--favor-state", "--state", str(saved))
+    assert got == state.State(source, saved, selection)
     assert said == [f"  state: {source}; building changed models and their children, the rest deferred to prod.duckdb"]
 
 

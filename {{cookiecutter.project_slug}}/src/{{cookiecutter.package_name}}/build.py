@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import warehouses
+from . import config, warehouses
 from .config import Settings
 from .errors import PipelineError
 
@@ -78,9 +78,11 @@ def _reused(parsed: Parsed | None, settings: Settings, variables: Mapping[str, s
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """profiles.yml reads env vars: set this environment's values just for the dbt call."""
-    saved = {name: os.environ.get(name) for name in values}
+def _environment(values: Mapping[str, str], unset: Sequence[str] = ()) -> Iterator[None]:
+    """profiles.yml reads env vars: set this environment's values, and unset `unset`, just for the dbt call."""
+    saved = {name: os.environ.get(name) for name in [*values, *unset]}
+    for name in unset:
+        os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
@@ -158,7 +160,8 @@ def _run(settings: Settings, args: list[str], manifest: Any = None) -> Any:
 
     warehouse = warehouses.for_settings(settings)
     warehouse.prepare()
-    with _environment(warehouse.dbt_env()):
+    # A blank setting is an unset one (config.blank_profile_variables): profiles.yml's default applies.
+    with _environment(warehouse.dbt_env(), config.blank_profile_variables(settings.project_dir, settings.env)):
         return dbtRunner(manifest=manifest).invoke(args)
 
 
@@ -282,12 +285,12 @@ def selected(
     """The unique ids of the nodes `dbt build` with `select` and `extra` would run (`dbt ls`, no build).
 
     `extra` carries the slim selection (`--select state:modified+ --state <dir>`, `--indirect-selection`);
-    `--defer` is dropped (it changes where unselected parents are read from, not what is selected). With
-    `parsed` (same target and vars) dbt lists from that parse instead of parsing again. Models, tests, unit
-    tests, sources, seeds and snapshots alike. Raises PipelineError when dbt cannot list (e.g. a state folder
-    without manifest.json).
+    `--defer` and `--favor-state` are dropped (they change where unselected parents are read from, not what is
+    selected). With `parsed` (same target and vars) dbt lists from that parse instead of parsing again. Models,
+    tests, unit tests, sources, seeds and snapshots alike. Raises PipelineError when dbt cannot list (e.g. a state
+    folder without manifest.json).
     """
-    listing = [argument for argument in extra if argument not in ("--defer", "--full-refresh")]
+    listing = [argument for argument in extra if argument not in ("--defer", "--favor-state", "--full-refresh")]
     # `--log-level none`: the list is read from dbt's result, not printed (`--quiet` still prints it); a failure
     # is named below and in the log file.
     args = dbt_args(
@@ -346,7 +349,8 @@ def build_empty(
     """`dbt run --empty` of `models` and their parents: each becomes an empty relation with the model's columns.
 
     An empty run reads its parents, so they are built empty too, but only what the build's own selection (`select`,
-    or `--select` in `extra`) rebuilds right after. `extra`'s other arguments (`--state`, `--defer`) go along.
+    or `--select` in `extra`) rebuilds right after. `extra`'s other arguments (`--state`, `--defer`,
+    `--favor-state`) go along.
     """
     selectors = [part for selector in select for part in selector.split()]
     rest: list[str] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -255,13 +255,23 @@ def _not_compared(stage: str, name: str, model: str) -> Check:
     return Check(stage, name, "info", "pass", f"not compared: {model} was not built or deferred to by this run")
 
 
+def _numbers(rows: Sequence[Sequence[Any]]) -> tuple[float | None, ...]:
+    """The first row of an aggregate query as floats (None stays None); WarehouseError for a non-number."""
+    try:
+        return tuple(None if value is None else float(value) for value in (rows[0] if rows else ()))
+    except (TypeError, ValueError) as error:
+        raise WarehouseError(f"an aggregate is not a number ({error})") from None
+
+
 def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) -> list[Check]:
     """Compare what this run built with production: row counts and declared key metrics, with tolerances.
 
     A mart declares its key metrics as `meta: {regression: {metrics: {net_amount: sum}, tolerance: 0.01}}`
     (aggregates: sum, avg, min, max, count). Only marts in `built` (unique ids of models this run built)
     are judged: a mart this run did not build may hold an older run's rows, or none. `audit` is a Session on
-    the audit location; production is what it reads through `production_relation`.
+    the audit location; production is what it reads through `production_relation`. A mart production lacks
+    (MissingRelation) is info, not comparable; any other failure to read either side is a warning that fails,
+    never a pass.
     """
     if not audit.production():
         return [
@@ -285,17 +295,24 @@ def regression_checks(audit: Session, target_dir: Path, built: Iterable[str]) ->
         measures = {"rows": "count(*)"} | {
             f"{how}({column})": f"{str(how).lower()}({sql.identifier(str(column))})" for column, how in metrics.items()
         }
-        select = ", ".join(f"cast({expression} as double)" for expression in measures.values())
+        # Plain aggregates, made numbers here: a cast's type name is not portable (`double` is DuckDB's and
+        # Databricks', PostgreSQL spells it `double precision`, BigQuery `float64`).
+        select = ", ".join(measures.values())
         try:
-            new = next(iter(audit.query(f"select {select} from {audit.relation(node['schema'], node['alias'])}")), ())
-            old = next(
-                iter(audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")),
-                (),
+            new = _numbers(audit.query(f"select {select} from {audit.relation(node['schema'], node['alias'])}"))
+            old = _numbers(
+                audit.query(f"select {select} from {audit.production_relation(node['schema'], node['alias'])}")
             )
-        except WarehouseError as error:
+        except MissingRelation as error:  # a mart new on this branch has no production yet
             found.append(
                 Check("regression", f"{node['name']} against production", "info", "pass", f"not comparable: {error}")
             )
+            continue
+        except WarehouseError as error:  # any other failure is not a pass: it would hide the check for good
+            found.append(
+                Check("regression", f"{node['name']} against production", "warn", "fail",
+                      f"could not compare with production: {error}; fix the query or the mart's meta.regression")
+            )  # fmt: skip
             continue
         for (label, _), new_value, old_value in zip(measures.items(), new, old, strict=True):
             tolerance = (

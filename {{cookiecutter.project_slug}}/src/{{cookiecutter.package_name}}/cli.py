@@ -289,11 +289,16 @@ def _run_many(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
+    if args.action == "drop" and args.env in config.SHARED_ENVIRONMENTS and not args.allow_shared:
+        raise environments.refuse_shared(args.env)  # before resolve asks for settings a refusal never uses
     settings = config.resolve(args.env)
     if args.action == "create":
-        path = environments.create(settings)
+        path, made = environments.create(settings)
         environments.record(settings)
-        print(f"created {settings.name} ({settings.owner}): {path}")
+        if made:
+            print(f"created {settings.name} ({settings.owner}): {path}")
+        else:
+            print(f"{settings.name} ({settings.owner}) already exists: {path}; nothing to create")
     elif args.action == "drop":
         dropped = environments.drop(settings, allow_shared=args.allow_shared)
         print(f"dropped {settings.name}" if dropped else f"{settings.name} had no database; nothing to drop")

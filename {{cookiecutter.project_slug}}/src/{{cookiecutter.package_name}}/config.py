@@ -44,12 +44,20 @@ RUNNER_ENVIRONMENT_VAR = "RUNNER_ENVIRONMENT"
 RUNNER_TEMP_VAR = "RUNNER_TEMP"
 WORKSPACE_VAR = "GITHUB_WORKSPACE"
 ALLOW_EPHEMERAL_VAR = "PIPELINE_ALLOW_EPHEMERAL_DUCKDB"
+# How long publish waits for a lock on a published table that another session holds (a consumer's open
+# transaction, a LOCK TABLE) before it gives up with a sentence; a server warehouse's publish only (a DuckDB
+# file refuses at once). A number and a unit: `500ms`, `30s`, `2min`.
+LOCK_TIMEOUT_VAR = "PIPELINE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_MS = 30_000
+_LOCK_TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
+MAX_LOCK_TIMEOUT_MS = 24 * 3_600_000
 # Every variable this package reads; the hostile-values test feeds each of them.
 VARIABLES = (
     DUCKDB_PATH_VAR, RAW_DATA_DIR_VAR, THREADS_VAR, PROJECT_DIR_VAR, PR_NUMBER_VAR, INSTANCE_VAR,
     STATE_DIR_VAR, DEFER_DUCKDB_PATH_VAR, FAULT_VAR, PII_KEY_VAR,
     "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_REF",
     GITHUB_ACTIONS_VAR, RUNNER_ENVIRONMENT_VAR, RUNNER_TEMP_VAR, WORKSPACE_VAR, ALLOW_EPHEMERAL_VAR,
+    LOCK_TIMEOUT_VAR,
 )  # fmt: skip
 # A server warehouse's instance schemas (profiles.yml's `schema`, the sources' `schema`), set per instance.
 SCHEMA_VAR = "DBT_SCHEMA"
@@ -58,6 +66,8 @@ RAW_SCHEMA_VAR = "DBT_RAW_SCHEMA"
 PIPELINE_SET = (DUCKDB_PATH_VAR, THREADS_VAR, DEFER_DUCKDB_PATH_VAR, DEFER_DATABASE_VAR, SCHEMA_VAR, RAW_SCHEMA_VAR)
 # `env_var('NAME')` with no default: dbt stops when NAME is unset (a default makes it optional).
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*\)""")
+# `env_var('NAME', ...)`, with a default or without.
+_ENV_VAR_ANY_CALL = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1""")
 # More dbt threads than this is a typo, not a plan: DuckDB has one writer.
 MAX_THREADS = 256
 
@@ -86,6 +96,8 @@ class Settings:
     owner: str = ""  # who the instance belongs to, in words (`branch 'feat/a'`), for `env list`
     # $PII_HASH_KEY as given; `pii_key` checks it when a step needs it, so `env`/`report` run without it.
     pii_key_text: str = field(default="", repr=False)
+    # $PIPELINE_LOCK_TIMEOUT in milliseconds: how long publish waits for a consumer's lock (`lock_timeout`).
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
     @property
     def audit_path(self) -> Path:
@@ -278,6 +290,25 @@ def _path(environ: Mapping[str, str], var: str, example: str) -> Path | None:
     return path(text, var, example)
 
 
+def lock_timeout(environ: Mapping[str, str]) -> int:
+    """$PIPELINE_LOCK_TIMEOUT in milliseconds (DEFAULT_LOCK_TIMEOUT_MS when unset or blank).
+
+    A whole number and a unit (ms, s or min), from 1 ms to 24 h: `500ms`, `30s`, `2min`. Anything else is a
+    PipelineError naming the variable; 0 is refused, as it would mean waiting for ever.
+    """
+    text = environ.get(LOCK_TIMEOUT_VAR, "")
+    if not text.strip():
+        return DEFAULT_LOCK_TIMEOUT_MS
+    match = re.fullmatch(r"\s*([0-9]{1,9})\s*(ms|s|min)\s*", text, re.ASCII)
+    value = int(match[1]) * _LOCK_TIMEOUT_UNITS[match[2]] if match else 0
+    if not 1 <= value <= MAX_LOCK_TIMEOUT_MS:
+        raise PipelineError(
+            f"{LOCK_TIMEOUT_VAR}={shown(text)} must be a whole number with a unit (ms, s or min) from 1ms to 24 hours, "
+            f"e.g. {LOCK_TIMEOUT_VAR}=30s."
+        )
+    return value
+
+
 # A pull request number as GitHub gives it; 9 digits leave room for every repository there is.
 _MAX_PR = 999_999_999
 
@@ -355,6 +386,27 @@ def profile_variables(project_dir: Path, target: str) -> list[str]:
     dbt_project.yml's `profile:`. [] when a file, the profile or the target is missing or unreadable:
     dbt then says so itself.
     """
+    return _profile_calls(project_dir, target, _ENV_VAR_CALL)
+
+
+def blank_profile_variables(project_dir: Path, target: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The env vars dbt's `target` output reads (with a default or without) that are set but blank in `environ`.
+
+    dbt's `env_var('PGPORT', '5432')` takes a set variable as it is, so an empty one (a GitHub workflow's
+    `vars.PGPORT` of an undefined variable) would replace the default with ''; the pipeline
+    unsets these for its dbt calls (build.py), as it reads blank as unset everywhere else. `environ` defaults
+    to the process's; names in file order.
+    """
+    environ = os.environ if environ is None else environ
+    return [
+        name
+        for name in _profile_calls(project_dir, target, _ENV_VAR_ANY_CALL)
+        if name in environ and not environ[name].strip()
+    ]
+
+
+def _profile_calls(project_dir: Path, target: str, pattern: re.Pattern[str]) -> list[str]:
+    """The variable names `pattern` (group 2) finds in the values of `target`'s output in profiles.yml."""
     try:
         project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
         profiles = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))
@@ -370,7 +422,7 @@ def profile_variables(project_dir: Path, target: str) -> list[str]:
         elif isinstance(value, list):
             values += value
         elif isinstance(value, str):
-            found += [name for _, name in _ENV_VAR_CALL.findall(value) if name not in found]
+            found += [name for _, name in pattern.findall(value) if name not in found]
     return found
 
 
@@ -528,4 +580,5 @@ def resolve(
         fault=fault,
         owner=owner(env, project_dir, environ),
         pii_key_text=environ.get(PII_KEY_VAR, ""),
+        lock_timeout_ms=lock_timeout(environ),
     )

@@ -68,16 +68,25 @@ def list_instances(project_dir: Path, shared: list[Settings] | None = None) -> l
     return warehouses.list_instances(project_dir, shared or [])
 
 
-def create(settings: Settings) -> str:
-    """Create the instance's locations (idempotent): the published one and its audit copy; where it lives.
+def create(settings: Settings) -> tuple[str, bool]:
+    """Create the instance's locations (idempotent): the published one and its audit copy.
 
-    Holds the instance's run lock. Raises PipelineError when a run holds the instance or another
-    process holds one of its locations.
+    Returns where it lives (`ci_pr_12.duckdb`, a schema's name) and whether anything was made (False: it
+    existed already). Holds the instance's run lock. Raises PipelineError when a run holds the instance or
+    another process holds one of its locations.
     """
     warehouse = warehouses.for_settings(settings)
     with instance_lock(settings, "env create", run_id="env-create"):
-        warehouse.create()
-    return warehouse.where()
+        made = warehouse.create()
+    return warehouse.where(), made
+
+
+def refuse_shared(env: str, where: str | None = None) -> PipelineError:
+    """The refusal to drop staging or prod without --allow-shared; `where` names its location when known."""
+    place = f" ({where})" if where else ""
+    return PipelineError(
+        f"refusing to drop the shared '{env}' environment{place}; add --allow-shared if you really mean it."
+    )
 
 
 def drop(settings: Settings, allow_shared: bool = False) -> bool:
@@ -87,10 +96,7 @@ def drop(settings: Settings, allow_shared: bool = False) -> bool:
     """
     warehouse = warehouses.for_settings(settings)
     if settings.is_shared and not allow_shared:
-        raise PipelineError(
-            f"refusing to drop the shared '{settings.env}' environment ({warehouse.where()}); "
-            "add --allow-shared if you really mean it."
-        )
+        raise refuse_shared(settings.env, warehouse.where())
     with instance_lock(settings, "env drop", run_id="env-drop"):  # never from under a running pipeline
         dropped = warehouse.drop()
         for folder in (settings.target_dir, settings.log_dir, settings.reports_dir):

@@ -725,11 +725,14 @@ def _rules(column: Column, text: str, p: _Params) -> tuple[list[tuple[str, str]]
     return rules, value
 
 
-def _column_sql(column: Column, nulls: str, p: _Params, *, typed: bool = False) -> tuple[str, str]:
+def _column_sql(
+    column: Column, nulls: str, p: _Params, *, typed: bool = False, shown: Callable[[str], str] = lambda value: value
+) -> tuple[str, str]:
     """(reason expression or null, load expression) of one column of a reader's relation (`Source`).
 
     A text column goes through the text rules (`_rules`); a `typed` one (`exact_type`) can only be
     missing (SQL null): its value loads as is, cast to the declared type, which keeps it exactly.
+    A reason quotes the offending value as `shown` makes it (the pii scrub: `Masker.scrubbed`).
     """
     ref = sql.identifier(column.name)
     if typed:
@@ -742,7 +745,7 @@ def _column_sql(column: Column, nulls: str, p: _Params, *, typed: bool = False) 
     whens = [f"when {missing} then {p(column.name + ' is missing') if column.required else 'null'}"]
     whens += [
         f"when {condition} then "
-        + (f"{p(column.name + ' ' + quote)} || {ref} || {p(quote + ' ' + reason)}" if reason else "null")
+        + (f"{p(column.name + ' ' + quote)} || {shown(ref)} || {p(quote + ' ' + reason)}" if reason else "null")
         for condition, reason in rules
     ]
     return f"case {' '.join(whens)} end", f"case when {missing} then null else {value} end"
@@ -771,7 +774,12 @@ def _load_table(
     p = _Params()
     source = READERS[path.suffix](con, spec, path, scratch / f"{spec.name}.csv", p)
     nulls = p(list(spec.null_values))
-    columns = [_column_sql(c, nulls, p, typed=c.name in source.typed) for c in spec.columns]
+    # A reason quotes the offending value, which may be a pii value (its own, or one shifted into another
+    # field): it is scrubbed where it is quoted, so the reason's own words stay readable.
+    columns = [
+        _column_sql(c, nulls, p, typed=c.name in source.typed, shown=lambda v: masker.scrubbed(v, pii_columns))
+        for c in spec.columns
+    ]
     names = [sql.identifier(c.name) for c in spec.columns]
     reasons = ", ".join(reason for reason, _ in columns)
     try:
@@ -787,9 +795,10 @@ def _load_table(
     casts = ", ".join(f"{value} as {name}" for (_, value), name in zip(columns, names, strict=True))
     valid = f"(select {casts}, cast({p(loaded_at)} as timestamp) as _loaded_at from _checked where _reason is null)"
     rows = f"select * from {masker.select(valid, pii_columns)}"
-    # A bad row's other text fields and its reason may hold a pii value too (shifted fields): scrub them.
+    # A bad row's other text fields may hold a pii value too (shifted fields): scrub them. Its reason was
+    # scrubbed where it quotes a value (`shown`).
     texts = con.execute("select column_name from (describe _checked) where column_type = 'VARCHAR'").fetchall()
-    scrub = [name for (name,) in texts if name not in pii_columns]
+    scrub = [name for (name,) in texts if name not in pii_columns and name != "_reason"]
     # The record holds the row's fields as text, typed columns included (`{"order_id": "7", ...}`).
     text_record = "to_json(struct_pack(" + ", ".join(f"{n} := cast({n} as varchar)" for n in names) + "))"
     quarantine = warehouses.LocalRows(

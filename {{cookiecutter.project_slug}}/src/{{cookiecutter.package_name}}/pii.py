@@ -113,16 +113,25 @@ class Masker:
         if self.key is None or not columns:
             return relation
         replaced = [f"{MASK_FUNCTION}(cast({identifier(c)} as varchar)) as {identifier(c)}" for c in columns]
-        for text in scrub:
-            expression = identifier(text)
-            for column in columns:
-                value = f"cast({identifier(column)} as varchar)"
-                expression = (
-                    f"case when coalesce(trim({value}), '') = '' then {expression} "
-                    f"else replace({expression}, {value}, {MASK_FUNCTION}({value})) end"
-                )
-            replaced.append(f"{expression} as {identifier(text)}")
+        replaced += [f"{self.scrubbed(identifier(text), columns)} as {identifier(text)}" for text in scrub]
         return f"(select * replace ({', '.join(replaced)}) from {relation})"
+
+    def scrubbed(self, expression: str, columns: Sequence[str]) -> str:
+        """SQL of the text `expression` with every occurrence of this row's clear value of each of `columns` masked.
+
+        For a value quoted inside a message (ingest's quarantine reasons quote the offending value): scrub the
+        value before it is quoted, never the whole message, or a short value (a last name `id`) would be
+        masked inside the message's own words. Without a key, or without columns, `expression` itself.
+        """
+        if self.key is None:
+            return expression
+        for column in columns:
+            value = f"cast({identifier(column)} as varchar)"
+            expression = (
+                f"case when coalesce(trim({value}), '') = '' then {expression} "
+                f"else replace({expression}, {value}, {MASK_FUNCTION}({value})) end"
+            )
+        return expression
 
     def line(self, text: str, has_pii: bool) -> str:
         """A raw line that could not be split into fields: masked whole when its table has pii columns."""

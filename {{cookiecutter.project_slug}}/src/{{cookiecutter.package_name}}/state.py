@@ -6,7 +6,8 @@ Where the state comes from, best first:
    target/<instance>-base with the commit it was parsed at, so the next slim run at the same merge-base
    reuses it instead of checking the commit out and parsing it again (a cold parse, ~4 s);
 3. nothing: then the build is a full build.
-Unchanged models are deferred to production when the warehouse has one to defer to
+Unchanged models are deferred to production (dbt's `--defer --favor-state`: production's relation even where
+the instance holds an older copy of its own) when the warehouse has one to defer to
 (`Warehouse.production`; DuckDB: the file $DBT_DEFER_DUCKDB_PATH names); otherwise the changed
 models and their children are built with every parent they need.
 
@@ -119,7 +120,9 @@ def resolve(settings: Settings, say: Callable[[str], None] = print) -> State:
     selection: tuple[str, ...]
     production = warehouses.for_settings(settings).production()
     if production is not None:
-        selection = ("--select", "state:modified+", "--defer", "--state", str(manifest_dir))
+        # `--favor-state`: an unselected parent is read from production even when this instance holds a copy of
+        # its own (left by an earlier full build, maybe stale); plain `--defer` would read that copy.
+        selection = ("--select", "state:modified+", "--defer", "--favor-state", "--state", str(manifest_dir))
         how = f"changed models and their children, the rest deferred to {production}"
     else:
         # `@`: the changed models, their children, and every parent those children need.

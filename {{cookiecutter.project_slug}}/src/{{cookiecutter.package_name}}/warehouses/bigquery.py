@@ -64,6 +64,19 @@ class Dialect(cloud.Dialect):
     def catalog(self, view: str) -> str:
         return f"{self.identifier('region-' + self.location.lower())}.INFORMATION_SCHEMA.{view.upper()}"
 
+    # google-auth's and the API's messages, and what to change. Credentials are Google's defaults, not a variable.
+    faults = (
+        (re.compile(r"default credentials were not found|Could not automatically determine credentials",
+                    re.IGNORECASE),
+         "no Google credentials on this machine; run `gcloud auth application-default login`, or set "
+         "GOOGLE_APPLICATION_CREDENTIALS to a service account's key file."),
+        (re.compile(r"Not found: Project|project .* (not found|does not exist)", re.IGNORECASE),
+         "Google Cloud has no project {GOOGLE_CLOUD_PROJECT}; set GOOGLE_CLOUD_PROJECT to your project's ID."),
+        (re.compile(r"\b403\b|Access Denied|permission", re.IGNORECASE),
+         "Google's default credentials may not use BigQuery in project {GOOGLE_CLOUD_PROJECT}; set "
+         "GOOGLE_CLOUD_PROJECT to a project they may use, or grant them the BigQuery User role there."),
+    )  # fmt: skip
+
     def connect(self) -> cloud.Connection:
         problem = cloud.missing_settings(self.environ, (PROJECT_VAR,), "BigQuery")
         if problem is not None:
@@ -71,9 +84,9 @@ class Dialect(cloud.Dialect):
         try:
             client = bigquery.Client(project=self.environ[PROJECT_VAR], location=self.location)
         except google.api_core.exceptions.GoogleAPIError as error:
-            raise cloud.unreachable("BigQuery", error) from None
+            raise cloud.unreachable("BigQuery", error, self) from None
         except google.auth.exceptions.DefaultCredentialsError as error:
-            raise cloud.unreachable("BigQuery", error) from None
+            raise cloud.unreachable("BigQuery", error, self) from None
         connection: cloud.Connection = dbapi.connect(client)  # type: ignore[no-untyped-call]
         return connection
 

@@ -135,6 +135,9 @@ class Dialect:
     types: ClassVar[Mapping[str, str]] = {}
     decimal: ClassVar[str] = "number({0},{1})"
     missing: ClassVar[re.Pattern[str]] = re.compile(r"does not exist|not found", re.IGNORECASE)
+    # (pattern of the driver's message when a connection fails, the one sentence naming the variable to change),
+    # first match wins; `unreachable` formats the sentence with `environ`. Empty: the general sentence.
+    faults: ClassVar[Sequence[tuple[re.Pattern[str], str]]] = ()
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
@@ -503,6 +506,16 @@ class Warehouse:
         return made
 
     def drop(self) -> bool:
+        """`Dialect.drop_schema` (`drop schema if exists ... cascade`) of the three schemas; True when any existed.
+
+        What `cascade` reaches here is the schema's own objects only: these engines keep no dependencies between a
+        view and the tables it reads, so a consumer's view in another schema (dataset) over an instance's table is
+        not dropped with it, as PostgreSQL would; it stays, and fails when queried (Snowflake: object does not
+        exist; BigQuery: not found; Databricks: table or view not found). Snowflake's `cascade` also drops a table
+        that a foreign key of another schema references (its constraints are not enforced). Nothing is checked
+        first: what reads an instance is the consumer's to know (Snowflake's ACCOUNT_USAGE.OBJECT_DEPENDENCIES,
+        BigQuery's INFORMATION_SCHEMA.VIEWS, Unity Catalog lineage would tell).
+        """
         with self._session() as session:
             existed = False
             for schema in (self.name, self.audit, self.raw):
@@ -627,12 +640,35 @@ def missing_settings(environ: Mapping[str, str], names: Sequence[str], what: str
     unset = [name for name in names if not environ.get(name)]
     if not unset:
         return None
-    return WarehouseError(f"cannot reach {what}: set {', '.join(unset)} (profiles.yml reads the same variables).")
+    verb = "is" if len(unset) == 1 else "are"
+    listed = ", ".join(unset)
+    return WarehouseError(
+        f"{what} needs {listed}, which {verb} not set: set {listed} (profiles.yml reads the same variables)."
+    )
 
 
-def unreachable(what: str, error: BaseException) -> WarehouseError:
-    """The one sentence for a connection the driver refused."""
-    return WarehouseError(f"cannot reach {what} ({_one_line(error)}); check the variables profiles.yml reads.")
+def unreachable(what: str, error: BaseException, dialect: Dialect | None = None) -> WarehouseError:
+    """The one sentence for a connection the driver refused.
+
+    When one of `dialect.faults` matches the driver's message, its sentence names the variable to change
+    (formatted with `dialect.environ`, whose secrets no sentence names); else the variables in general.
+    """
+    text = _one_line(error)
+    if dialect is not None:
+        for pattern, fix in dialect.faults:
+            if pattern.search(text):
+                return WarehouseError(fix.format_map(_Shown(dialect.environ)) + f" ({what} said: {text})")
+    return WarehouseError(f"cannot connect to {what} ({text}); check the variables profiles.yml reads.")
+
+
+class _Shown(dict[str, str]):
+    """The settings a fault's sentence may name; an unset one shows as `(unset)`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(environ)
+
+    def __missing__(self, key: str) -> str:
+        return "(unset)"
 
 
 if TYPE_CHECKING:  # mypy checks that each class here has every method of the seam's interface

@@ -44,6 +44,20 @@ class Dialect(cloud.Dialect):
     decimal = "decimal({0},{1})"
     missing = re.compile(r"TABLE_OR_VIEW_NOT_FOUND|SCHEMA_NOT_FOUND|does not exist", re.IGNORECASE)
 
+    # The driver's messages (databricks-sql-connector's HTTP errors), and the variable to change.
+    faults = (
+        (re.compile(r"Invalid access token|\b401\b|\b403\b|Unauthorized|Forbidden", re.IGNORECASE),
+         "Databricks at {DATABRICKS_HOST} refused the access token; set DATABRICKS_TOKEN to a valid personal "
+         "access token (User settings > Developer > Access tokens)."),
+        (re.compile(r"\b404\b|Not Found", re.IGNORECASE),
+         "Databricks at {DATABRICKS_HOST} has no SQL warehouse or cluster at {DATABRICKS_HTTP_PATH}; set "
+         "DATABRICKS_HTTP_PATH to its HTTP path (its Connection details tab)."),
+        (re.compile(r"Name or service not known|nodename nor servname|Failed to resolve|Max retries exceeded|"
+                    r"Connection refused|timed out", re.IGNORECASE),
+         "no Databricks workspace answers at {DATABRICKS_HOST}; set DATABRICKS_HOST to your workspace's host "
+         "(`<workspace>.cloud.databricks.com`)."),
+    )  # fmt: skip
+
     def connect(self) -> cloud.Connection:
         problem = cloud.missing_settings(self.environ, SETTINGS, "Databricks")
         if problem is not None:
@@ -58,7 +72,7 @@ class Dialect(cloud.Dialect):
                 session_configuration={"timezone": "UTC"},
             )
         except databricks_sql.Error as error:
-            raise cloud.unreachable("Databricks", error) from None
+            raise cloud.unreachable("Databricks", error, self) from None
         return connection
 
     def driver_error(self) -> tuple[type[BaseException], ...]:

@@ -14,11 +14,20 @@ Ingest validates raw files in an in-process DuckDB (`RawLoader.engine`), then co
 server with `COPY ... FROM STDIN` (CSV written by DuckDB), all tables, quarantine rows and the `_ingest_state`
 records in one server transaction: a failed ingest leaves the raw schema as it was.
 
-Publish copies each audited table into the published schema (`drop table` + `create table as`) inside ONE
-transaction: DDL is transactional in PostgreSQL, so a consumer sees every old table or every new one, and a
-process killed mid-publish (its connection gone) rolls back on the server. A reader that holds a published
-table makes the publish wait for it (the drop's lock), never read half a swap. The audit schema keeps its
-tables, so slim CI defers to production's `prod__audit` schema as dbt recorded it, which holds what was published.
+Publish copies each audited table into the published schema inside ONE transaction: DDL is transactional in
+PostgreSQL, so a consumer sees every old table or every new one, and a process killed mid-publish (its
+connection gone) rolls back on the server. A published table whose columns stay the same keeps its identity:
+its rows are replaced (`delete` + `insert ... select`), so consumers' views on it, their grants and indexes
+keep working, and a reader in the middle of a query neither blocks the publish nor sees half of it (MVCC). A
+table whose columns changed is dropped and made again (`create table as`); a consumer's view on it would
+break, so publish then refuses with a sentence naming the views (drop them, publish, make them again). Why
+not a schema swap: a view follows its table's identity, into the renamed old schema and away with it, so a
+swap breaks every consumer view; and `truncate` is not MVCC-safe (an older snapshot would see an empty table).
+The cost is the deleted rows' space until autovacuum takes it back. Publish waits at most
+$PIPELINE_LOCK_TIMEOUT (config.LOCK_TIMEOUT_VAR, `lock_timeout`, 30 s by default) for a lock another session
+holds (a LOCK TABLE, or a reader of a table being dropped), then stops with a sentence naming the table.
+The audit schema keeps its tables, so slim CI defers to production's `prod__audit` schema as dbt recorded it,
+which holds what was published.
 
 mask_pii() reads its key from the session setting `<package>.pii_key`: `dbt_env` passes it to dbt's connections
 as PGOPTIONS (`-c <package>.pii_key=...`), so it is never in SQL text, a log or the catalog.
@@ -44,7 +53,16 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from .. import sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import (
+    AUDIT_SUFFIX,
+    DUCKDB_PATH_VAR,
+    LOCK_TIMEOUT_VAR,
+    RAW_SCHEMA_VAR,
+    SCHEMA_VAR,
+    THREADS_VAR,
+    WAREHOUSE_DIR,
+    Settings,
+)
 from . import (
     AUDIT,
     HISTORY_SCHEMA,
@@ -69,6 +87,8 @@ from .postgres_server import pgoptions
 TYPE = "postgres"
 OPTIONS_VAR = "PGOPTIONS"
 RAW_SUFFIX = "__raw"
+# How many of the objects that stop `env drop` its message names (then: "and <n> more").
+LISTED = 10
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
 PRODUCTION = "prod"
 # mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
@@ -92,19 +112,113 @@ _MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName, p
 _HELD = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected)
 
 
-def _error(error: psycopg2.Error, doing: str = "") -> WarehouseError:
-    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line."""
+# insufficient_privilege (42501) as the server words it in English: what the role lacks, on what.
+_OWNER = re.compile(r"must be owner of (\w+(?: \w+)?) (\S+)")
+_DENIED = re.compile(r"permission denied for (\w+(?: \w+)?) (\S+)")
+# The privileges `grant` gives for each kind of object the pipeline makes, reads or writes.
+_PRIVILEGES = {"database": "create", "schema": "usage, create", "sequence": "usage", "function": "execute"}
+
+
+def _denied(text: str, user: str) -> str:
+    """The sentence for a refused statement (insufficient_privilege): which role (PGUSER) lacks what, and the fix.
+
+    `text` is the server's message in one line, `user` the role the connection runs as. A message the patterns
+    do not know (another lc_messages) keeps the server's text and names the role and the ways out.
+    """
+    role = sql.shown(user)
+    owner = _OWNER.search(text)
+    if owner:
+        kind, name = owner.groups()
+        kind = "table" if kind == "relation" else kind
+        return (
+            f"role {role} (PGUSER) is not the owner of {kind} {name}, which another role made, and only its owner "
+            f"may change or drop it: as that owner or a superuser run `alter {kind} {name} owner to {role}`, "
+            "or set PGUSER to the role that owns it."
+        )
+    denied = _DENIED.search(text)
+    if denied:
+        kind, name = denied.groups()
+        kind = "table" if kind == "relation" else kind
+        privileges = _PRIVILEGES.get(kind, "select, insert, update, delete, truncate")
+        return (
+            f"role {role} (PGUSER) lacks the {privileges.replace(', ', '/').upper()} privilege on {kind} {name}: as "
+            f"its owner or a superuser run `grant {privileges} on {kind} {name} to {role}`, or set PGUSER to a role "
+            "that has it."
+        )
+    return (
+        f"role {role} (PGUSER) lacks a privilege ({text}): as the object's owner or a superuser grant it to {role}, "
+        "or set PGUSER to a role that has it."
+    )
+
+
+def _error(error: psycopg2.Error, doing: str = "", user: str | None = None) -> WarehouseError:
+    """A psycopg2 error as the seam's (MissingRelation, InUse or WarehouseError), in one line.
+
+    `user` is the role the connection runs as (PGUSER): a refused statement (insufficient_privilege) names it,
+    the privilege and the grant that fixes it (`_denied`).
+    """
     text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, psycopg2.errors.InsufficientPrivilege) and user is not None:
+        text = _denied(text, user)
     message = f"{doing}: {text}" if doing else text
     if isinstance(error, _MISSING):
         return MissingRelation(message)
     if isinstance(error, _HELD):
         return InUse(f"{message}; another session holds it: wait, or end that session, then run again.")
-    if isinstance(error, psycopg2.OperationalError):
+    if isinstance(error, psycopg2.OperationalError) and error.pgcode is None:  # no SQLSTATE: the connection went
         return WarehouseError(
-            f"cannot reach PostgreSQL ({text}); set PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE to your server."
+            f"{doing + ': ' if doing else ''}the connection to PostgreSQL was lost ({text}); "
+            "check that the server is up, then run again."
         )
     return WarehouseError(message)
+
+
+# What libpq says when a connection fails, and the one setting to change. psycopg2 gives these errors no
+# SQLSTATE (pgcode is None), so the text is all there is: libpq's own messages and the server's FATAL ones,
+# in English unless the server's lc_messages says otherwise (then the last, general sentence is given).
+# Each fix is formatted with the settings the connection used (`host`, `port`, `user`, `dbname`).
+_CONNECTION_FAULTS = (
+    # The server says the same when the role does not exist (it does not tell a client which): both are named.
+    (re.compile(r"password authentication failed"),
+     "PostgreSQL at {host}:{port} refused the password of user {user}; set PGPASSWORD to that user's password "
+     "(or put it in ~/.pgpass), or PGUSER to the role you meant if {user} is not one of that server."),
+    (re.compile(r"no password supplied"),
+     "PostgreSQL at {host}:{port} asks user {user} for a password and none was given; set PGPASSWORD "
+     "(or put it in ~/.pgpass)."),
+    (re.compile(r'role ".*" does not exist'),
+     "PostgreSQL at {host}:{port} has no role {user}; set PGUSER to a role of that server."),
+    (re.compile(r'database ".*" does not exist'),
+     "PostgreSQL at {host}:{port} has no database {dbname}; set PGDATABASE to one of its databases "
+     "(or make it: createdb {dbname})."),
+    (re.compile(r"no pg_hba\.conf entry"),
+     "PostgreSQL at {host}:{port} does not let user {user} into database {dbname} from this machine (pg_hba.conf); "
+     "set PGUSER to a user it admits, or ask its administrator to admit this one."),
+    (re.compile(r"could not translate host name|Name or service not known|nodename nor servname"),
+     "host {host} is not known to this machine; set PGHOST to your server's name or address."),
+    (re.compile(r"Connection refused|No such file or directory"),
+     "nothing accepts connections at {host}:{port}; start the server, or set PGPORT to the port it listens on."),
+    (re.compile(r"timeout expired|No route to host|Network is unreachable|timed out"),
+     "{host}:{port} did not answer; set PGHOST to a server this machine can reach (PGCONNECT_TIMEOUT, now "
+     "{timeout} s, bounds the wait)."),
+)  # fmt: skip
+# libpq waits for ever by default; dbt-postgres waits 10 s (its `connect_timeout`): the pipeline does the same.
+CONNECT_TIMEOUT = "10"
+
+
+def connection_error(error: psycopg2.Error, given: Mapping[str, str]) -> WarehouseError:
+    """One sentence for a connection that failed: what is wrong and the one PG* variable to change.
+
+    `given` are the settings libpq used (`host port user dbname connect_timeout`); the password never
+    appears. A failure it does not recognise names every PG* variable, with libpq's own text.
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    for pattern, fix in _CONNECTION_FAULTS:
+        if pattern.search(text):
+            return WarehouseError(fix.format(timeout=given.get("connect_timeout", CONNECT_TIMEOUT), **given))
+    return WarehouseError(
+        f"cannot connect to PostgreSQL at {given['host']}:{given['port']} as {given['user']} ({text}); "
+        "check PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE."
+    )
 
 
 def placeholders(statement: str) -> str:
@@ -131,13 +245,19 @@ DEFAULTS = {"PGHOST": ("host", "localhost"), "PGPORT": ("port", "5432"), "PGUSER
 def connect(options: Mapping[str, str] | None = None) -> psycopg2.extensions.connection:
     """A connection to the server the PG* variables name (libpq reads them), in autocommit mode; WarehouseError.
 
-    An unset PGHOST, PGPORT, PGUSER or PGDATABASE takes profiles.yml's default (DEFAULTS), as dbt does.
+    An unset PGHOST, PGPORT, PGUSER or PGDATABASE takes profiles.yml's default (DEFAULTS), as dbt does, and an
+    unset PGCONNECT_TIMEOUT dbt's 10 s. PGPASSWORD may be unset: libpq then reads ~/.pgpass (PGPASSFILE), or
+    the server asks for none. A failure is one sentence naming the variable to change (`connection_error`).
     """
     unset = {key: value for var, (key, value) in DEFAULTS.items() if not os.environ.get(var, "").strip()}
+    if not os.environ.get("PGCONNECT_TIMEOUT", "").strip():
+        unset["connect_timeout"] = CONNECT_TIMEOUT
     try:
         connection = psycopg2.connect("", options=pgoptions(options) if options else None, **unset)
     except psycopg2.Error as error:
-        raise _error(error) from None
+        given = {key: os.environ.get(var, "").strip() or value for var, (key, value) in DEFAULTS.items()}
+        given["connect_timeout"] = os.environ.get("PGCONNECT_TIMEOUT", "").strip() or CONNECT_TIMEOUT
+        raise connection_error(error, given) from None
     connection.autocommit = True
     return connection
 
@@ -166,7 +286,7 @@ class Session:
                 cursor.execute(statement)
         except psycopg2.Error as error:
             cursor.close()
-            raise _error(error) from None
+            raise _error(error, user=self.connection.info.user) from None
         return cursor
 
     def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
@@ -282,12 +402,15 @@ class RawLoader:
             return None
         return Kept(str(run_id), int(loaded_rows), int(quarantined_rows))
 
-    def _copy(self, rows: LocalRows, target: str, *, create: bool) -> None:
+    def _copy(
+        self, rows: LocalRows, target: str, *, create: bool, instance: Sequence[str] = (), shown: str = ""
+    ) -> None:
         """COPY the engine's `rows` into `target`; with `create`, replace the table first.
 
         A table whose columns stay the same is emptied (`truncate`, transactional here) rather than dropped, so the
         dbt views over it (staging) stay; one whose columns changed is dropped with its dependent views, which the
-        build that follows ingest makes again.
+        build that follows ingest makes again. Those must be in the `instance`'s schemas: an object of another
+        schema depending on the table (a consumer's view) is WarehouseError naming it and the table (`shown`).
         """
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
@@ -304,6 +427,13 @@ class RawLoader:
                 self.server.execute(f"truncate {target}")
             else:
                 definition = ", ".join(f"{sql.identifier(name)} {kind}" for name, kind in wanted)
+                outside = _outside(self.server, _TABLE_REFERENCED, [target, target], instance) if current else []
+                if outside:
+                    raise WarehouseError(
+                        f"the columns of raw table {shown} changed and {', '.join(outside)} outside the instance's "
+                        f"schemas depend{'s' if len(outside) == 1 else ''} on it, which dropping it would drop too; "
+                        "drop or change those first, then run again; nothing was loaded."
+                    )
                 self.server.execute(f"drop table if exists {target} cascade")
                 self.server.execute(f"create table {target} ({definition})")
         path = self.scratch / "outgoing.csv"
@@ -314,7 +444,7 @@ class RawLoader:
             with path.open("rb") as handle, self.server.connection.cursor() as cursor:
                 cursor.copy_expert(f"copy {target} from stdin with (format csv)", handle)
         except psycopg2.Error as error:
-            raise _error(error) from None
+            raise _error(error, user=self.server.connection.info.user) from None
         path.unlink()
         self.engine.execute("drop table _outgoing")
 
@@ -323,7 +453,9 @@ class RawLoader:
     ) -> tuple[int, int]:
         target = sql.relation(record.schema, record.relation)
         relation = sql.relation(record.schema, QUARANTINE)
-        self._copy(rows, target, create=True)
+        name = record.schema.removesuffix(RAW_SUFFIX)  # the instance: <name>__raw
+        instance = (name, f"{name}{AUDIT_SUFFIX}", f"{name}{RAW_SUFFIX}")
+        self._copy(rows, target, create=True, instance=instance, shown=sql.shown(record.schema, record.relation))
         self.server.execute(f"delete from {relation} where source_table = ?", [record.source_table])
         self._copy(quarantine, relation, create=False)
         for row in unreadable:
@@ -375,7 +507,7 @@ def raw_loader(schemas: Sequence[str], *, memory_limit: str) -> Iterator[RawLoad
     except psycopg2.Error as error:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
-        raise _error(error, "ingest failed, nothing was loaded") from None
+        raise _error(error, "ingest failed, nothing was loaded", connection.info.user) from None
     except BaseException:
         with contextlib.suppress(psycopg2.Error):
             connection.rollback()
@@ -434,9 +566,14 @@ class Warehouse:
         return {self.audit: PRODUCTION}
 
     def production(self) -> str | None:
+        """`schema prod__audit` when slim CI has production to defer to, else None.
+
+        That is where production's dbt built its models, which its manifest names: what dbt defers to (the checks
+        compare with the published `prod`).
+        """
         with contextlib.closing(connect()) as connection:
             found = self._production_schemas(Session(connection)) is not None
-        return f"schema {PRODUCTION}" if found else None
+        return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
         with contextlib.closing(connect()) as connection:
@@ -489,13 +626,32 @@ class Warehouse:
             return self._make(Session(connection))
 
     def drop(self) -> bool:
+        """Drop the instance's three schemas and everything in them, in one transaction; True when any existed.
+
+        Never anything outside them: when an object of another schema depends on one of theirs (a consumer's view
+        or materialized view, a foreign key, a function, a column default or type, a trigger), which
+        `drop schema ... cascade` would drop too, WarehouseError naming those objects and nothing dropped. The
+        check and the drop share the transaction, so only an object made in between (milliseconds) could slip by.
+        """
+        schemas = [self.name, self.audit, self.raw]
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
-            existed = any(_schema_exists(session, schema) for schema in (self.name, self.audit, self.raw))
+            existed = any(_schema_exists(session, schema) for schema in schemas)
             with session.transaction():
                 if existed:
                     self._claim(session)  # never a schema this pipeline did not make
-                for schema in (self.name, self.audit, self.raw):
+                    outside = _outside(session, _SCHEMAS_REFERENCED, [schemas], schemas)
+                    if outside:
+                        more = len(outside) - LISTED
+                        shown = ", ".join(outside[:LISTED]) + (f" and {more} more" if more > 0 else "")
+                        one = len(outside) == 1
+                        raise WarehouseError(
+                            f"refusing to drop instance {self.name}: {shown} outside its schemas depend"
+                            f"{'s' if one else ''} on its tables and would be dropped with them; drop "
+                            f"{'it' if one else 'them'} (or point {'it' if one else 'them'} elsewhere) first, then "
+                            "run again; nothing was dropped."
+                        )
+                for schema in schemas:
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
         return existed
 
@@ -549,20 +705,34 @@ class Warehouse:
         return raw_loader(schemas, memory_limit=memory_limit)
 
     def publish(self, relations: Sequence[Relation]) -> None:
+        """Every relation into the published schema, in one transaction (see the module docstring).
+
+        Raises InUse when a lock held by another session outlasts $PIPELINE_LOCK_TIMEOUT, WarehouseError when a
+        consumer's view depends on a table whose columns changed, MissingRelation for an absent audit table;
+        each names the table, and the published schema is left as it was.
+        """
+        timeout = self.settings.lock_timeout_ms
+        shown = ""
         try:
             with contextlib.closing(connect()) as connection:
                 session = Session(connection)
                 with session.transaction():
+                    session.query("select set_config('lock_timeout', ?, true)", [f"{timeout}ms"])
                     for count, relation in enumerate(relations, start=1):
                         schema = self.published_schema(relation.schema)
+                        shown = sql.shown(schema, relation.name)
+                        source = sql.relation(relation.schema, relation.name)
                         target = sql.relation(schema, relation.name)
                         session.execute(f"create schema if not exists {sql.identifier(schema)}")
-                        session.execute(f"drop table if exists {target}")
-                        session.execute(
-                            f"create table {target} as select * from {sql.relation(relation.schema, relation.name)}"
-                        )
+                        _replace(session, source, target, shown)
                         if self.settings.fault == KILL_DURING_PUBLISH and count == 1:
                             os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
+        except InUse:
+            raise InUse(
+                f"publish waited {timeout / 1000:g} s for a lock on {shown} that another session holds (a consumer's "
+                f"open transaction or LOCK TABLE; pg_locks and pg_stat_activity show which), and published nothing: "
+                f"end that session, or set {LOCK_TIMEOUT_VAR} longer (e.g. {LOCK_TIMEOUT_VAR}=5min), then run again."
+            ) from None
         except WarehouseError as error:
             raise type(error)(f"publish failed, consumers still see the previous tables: {error}") from None
 
@@ -583,17 +753,119 @@ class Warehouse:
             }
 
 
+# A relation's columns, in order, as the catalog spells their types.
+_COLUMNS = (
+    "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute as a "
+    "where a.attrelid = to_regclass(?) and a.attnum > 0 and not a.attisdropped order by a.attnum"
+)
+# The views (and materialized views) whose definition reads a relation, as `schema.name`.
+_DEPENDENT_VIEWS = (
+    "select distinct format('%I.%I', n.nspname, v.relname) from pg_depend as d "
+    "join pg_rewrite as r on r.oid = d.objid join pg_class as v on v.oid = r.ev_class "
+    "join pg_namespace as n on n.oid = v.relnamespace "
+    "where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass "
+    "and d.refobjid = to_regclass(?) and v.oid <> d.refobjid order by 1"
+)
+
+
+# The objects outside the schemas `?` (a text[]) that depend on an object in them (or, _TABLE_REFERENCED, on a
+# table), which `drop schema ... cascade` (`drop table ... cascade`) would drop too, as (type, identity) from
+# pg_identify_object: `view rep.v`, `function rep.f()`. A view depends through its rewrite rule, a foreign key,
+# default or trigger through its constraint, default or trigger: each is shown as the relation that holds it.
+# Normal and automatic dependencies only (internal ones, as a table's TOAST table or index, go with it).
+_SCHEMAS_REFERENCED = """
+with ours as (select oid from pg_namespace where nspname = any(?)),
+referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.relnamespace in (select oid from ours)
+    union all
+    select 'pg_type'::regclass, t.oid from pg_type as t where t.typnamespace in (select oid from ours)
+    union all
+    select 'pg_proc'::regclass, p.oid from pg_proc as p where p.pronamespace in (select oid from ours)
+),"""
+# The same for one table (`?`, quoted) and its row type, instead of whole schemas.
+_TABLE_REFERENCED = """
+with referenced as (
+    select 'pg_class'::regclass as classid, c.oid from pg_class as c where c.oid = to_regclass(?)
+    union all
+    select 'pg_type'::regclass, c.reltype from pg_class as c where c.oid = to_regclass(?)
+),"""
+_DEPENDENTS_OUTSIDE = """
+dependents as (
+    select d.classid, d.objid, coalesce(rw.ev_class, co.conrelid, ad.adrelid, tg.tgrelid) as holder
+    from pg_depend as d
+    join referenced as r on d.refclassid = r.classid and d.refobjid = r.oid
+    left join pg_rewrite as rw on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+    left join pg_constraint as co on d.classid = 'pg_constraint'::regclass and co.oid = d.objid and co.conrelid <> 0
+    left join pg_attrdef as ad on d.classid = 'pg_attrdef'::regclass and ad.oid = d.objid
+    left join pg_trigger as tg on d.classid = 'pg_trigger'::regclass and tg.oid = d.objid
+    where d.deptype in ('n', 'a')
+)
+select distinct o.type, o.identity
+from dependents as x
+cross join lateral pg_identify_object(
+    case when x.holder is null then x.classid else 'pg_class'::regclass end, coalesce(x.holder, x.objid), 0
+) as o
+where not coalesce(o.schema = any(?), false)
+order by 1, 2
+"""
+
+
+def _outside(session: Session, referenced: str, params: list[Any], schemas: Sequence[str]) -> list[str]:
+    """The objects outside `schemas` that depend on `referenced`, as `<type> <identity>` (`view rep.v`), sorted.
+
+    `referenced` is _SCHEMAS_REFERENCED or _TABLE_REFERENCED, with its `params`.
+    """
+    rows = session.query(referenced + _DEPENDENTS_OUTSIDE, [*params, list(schemas)])
+    return [f"{kind} {name}" for kind, name in rows]
+
+
+def _replace(session: Session, source: str, target: str, shown: str) -> None:
+    """Make the published table `target` hold the audited `source`'s rows, inside the caller's transaction.
+
+    Same columns (names and types, in order): the rows are replaced and the table stays, with the views,
+    grants and indexes consumers made on it. Changed columns: dropped and made again, which a consumer's view
+    would not survive, so WarehouseError naming those views (`shown` names the table) rather than a cascade.
+    """
+    current = session.query(_COLUMNS, [target])
+    if current and current == session.query(_COLUMNS, [source]):
+        session.execute(f"delete from {target}")
+        session.execute(f"insert into {target} select * from {source}")
+        return
+    views = [str(name) for (name,) in session.query(_DEPENDENT_VIEWS, [target])] if current else []
+    if views:
+        listed = ", ".join(views)
+        raise WarehouseError(
+            f"the columns of {shown} changed and the view{'s' if len(views) > 1 else ''} {listed} of a consumer "
+            f"depend{'' if len(views) > 1 else 's'} on it, which would break; drop {listed}, run again, then make "
+            "them again on the new columns."
+        )
+    session.execute(f"drop table if exists {target}")
+    session.execute(f"create table {target} as select * from {source}")
+
+
 def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[Instance]:
     """Every instance on the server: each schema whose comment records an owner (`record_owner`), by env and name.
 
-    `project_dir` and `shared` are the seam's arguments; on a server every instance, shared ones too, is a schema.
+    An instance's size is `pg_total_relation_size` (tables with their indexes and TOAST, in bytes) summed over
+    its three schemas. `project_dir` and `shared` are the seam's arguments; on a server every instance, shared
+    ones too, is a schema.
     """
     del project_dir, shared
     with contextlib.closing(connect()) as connection:
-        rows = Session(connection).query(
+        session = Session(connection)
+        rows = session.query(
             "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace "
             "where starts_with(obj_description(oid, 'pg_namespace'), ?) order by 1",
             ['{"instance"'],
+        )
+        names = [str(name) for name, _ in rows]
+        sizes = dict(
+            session.query(
+                "select n.nspname, sum(pg_total_relation_size(c.oid)) from pg_class as c "
+                "join pg_namespace as n on n.oid = c.relnamespace "
+                "where c.relkind in ('r', 'm', 'p') and n.nspname = any(?) group by 1",
+                [[f"{name}{suffix}" for name in names for suffix in ("", AUDIT_SUFFIX, RAW_SUFFIX)]],
+            )
         )
     found = []
     for name, comment in rows:
@@ -603,7 +875,8 @@ def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[I
             continue
         if isinstance(document, dict) and document.get("instance") == name:
             env = str(document.get("env") or env_of(name))
-            found.append(Instance(name, env, Path(f"schema {name}"), 0, str(document.get("owner") or "?")))
+            size = sum(int(sizes.get(f"{name}{suffix}") or 0) for suffix in ("", AUDIT_SUFFIX, RAW_SUFFIX))
+            found.append(Instance(name, env, Path(f"schema {name}"), size, str(document.get("owner") or "?")))
     return sorted(found, key=lambda instance: (instance.env, instance.name))
 
 

@@ -10,8 +10,9 @@ makes it), and initdb and pg_ctl run as that user (`subprocess.run(..., user=...
 cannot do this (it runs pg_ctl as the current user: its issues #341 and #455), hence this module.
 
 `python -m <package>.warehouses.postgres_server COMMAND...` runs COMMAND with the `PG*` variables of a
-throwaway server (the one running while COMMAND runs) and exits with COMMAND's status; with PGHOST already
-set it runs COMMAND against that server instead. The nox sessions of a Postgres project use it.
+throwaway server (the one running while COMMAND runs), says once at the end that its data is gone (GONE, on
+stderr), and exits with COMMAND's status; with PGHOST already set it runs COMMAND against that server
+instead. The nox sessions of a Postgres project use it.
 """
 
 from __future__ import annotations
@@ -219,6 +220,13 @@ def _prepare(server: Server) -> None:
             connection.commit()
 
 
+# Said once, after the command, when it ran against a throwaway server: nothing it wrote outlives the server.
+GONE = (
+    "The throwaway PostgreSQL server has stopped and everything written to it is gone; "
+    "set PGHOST (and the other PG* variables) to a server of yours to keep what a run publishes."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command with the PG* settings of a throwaway server, or of the one PGHOST names; return its status."""
     command = list(sys.argv[1:] if argv is None else argv)
@@ -231,10 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return subprocess.run(command, check=False).returncode
     try:
         with throwaway() as server:
-            return subprocess.run(command, env={**os.environ, **server.environ()}, check=False).returncode
+            status = subprocess.run(command, env={**os.environ, **server.environ()}, check=False).returncode
     except PipelineError as error:
         print(error, file=sys.stderr)
         return 1
+    print(GONE, file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

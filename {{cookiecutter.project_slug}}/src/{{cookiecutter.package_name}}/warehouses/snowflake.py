@@ -15,6 +15,7 @@ see it. (`alter table ... swap with` would give the same per table; the schema s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -42,6 +43,21 @@ class Dialect(cloud.Dialect):
     }  # fmt: skip
     decimal = "number({0},{1})"
 
+    # The connector's messages (snowflake-connector-python's errors.py and the server's), and the variable to change.
+    faults = (
+        (re.compile(r"Incorrect username or password", re.IGNORECASE),
+         "Snowflake refused the password of user {SNOWFLAKE_USER}; set SNOWFLAKE_PASSWORD to that user's password."),
+        (re.compile(r"Role '.*' specified in the connect string does not exist", re.IGNORECASE),
+         "Snowflake has no role {SNOWFLAKE_ROLE} that user {SNOWFLAKE_USER} may use; set SNOWFLAKE_ROLE to one of "
+         "its roles (or leave it unset for the user's default)."),
+        (re.compile(r"Database '.*' does not exist", re.IGNORECASE),
+         "Snowflake has no database {SNOWFLAKE_DATABASE} that this role may use; set SNOWFLAKE_DATABASE to one."),
+        (re.compile(r"Could not connect to Snowflake backend|Failed to connect to DB|404 Not Found|"
+                    r"Name or service not known|nodename nor servname", re.IGNORECASE),
+         "no Snowflake account answers at {SNOWFLAKE_ACCOUNT}; set SNOWFLAKE_ACCOUNT to your account identifier "
+         "(`<org>-<account>`, as in your Snowflake URL)."),
+    )  # fmt: skip
+
     def connect(self) -> cloud.Connection:
         problem = cloud.missing_settings(self.environ, SETTINGS, "Snowflake")
         if problem is not None:
@@ -58,7 +74,7 @@ class Dialect(cloud.Dialect):
                 session_parameters={"TIMEZONE": "UTC"},
             )
         except snowflake.connector.Error as error:
-            raise cloud.unreachable("Snowflake", error) from None
+            raise cloud.unreachable("Snowflake", error, self) from None
         return connection
 
     def driver_error(self) -> tuple[type[BaseException], ...]:
