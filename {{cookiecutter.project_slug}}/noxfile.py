@@ -90,7 +90,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
+{%- if cookiecutter.warehouse == "spark" %}
+    """Run pytest (integration tests too with `-- --integration`, as CI=true does always), then dbt's unit tests.
+
+    On Spark the integration tests marked slow_on_spark need `-- --spark-full` too (tests/conftest.py says why).
+    """
+{%- else %}
     """Run pytest (integration tests too with `-- --integration`, as CI=true does always), then dbt's unit tests."""
+{%- endif %}
     install(session)
     session.run("pytest", *session.posargs, env=ENV)
 {%- if cookiecutter.warehouse in ["snowflake", "bigquery", "databricks"] %}

@@ -87,6 +87,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 {%- if cookiecutter.container == "yes" %}
     parser.addoption("--container", action="store_true", help="also run the tests marked container (the step image)")
 {%- endif %}
+{%- if cookiecutter.warehouse == "spark" %}
+    parser.addoption("--spark-full", action="store_true", help="also run the integration tests marked slow_on_spark")
+{%- endif %}
 
 
 def runs_integration(config: pytest.Config) -> bool:
@@ -143,11 +146,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
 {%- endif %}
     if runs_integration(config):
+{%- if cookiecutter.warehouse == "spark" %}
+        leave_out_slow_on_spark(config, items)
+{%- endif %}
         return
     skip = pytest.mark.skip(reason=f"integration test, skipped outside CI: {INTEGRATION_HOW}")
     for item in items:
         if item.get_closest_marker("integration"):
             item.add_marker(skip)
+
+
+{%- if cookiecutter.warehouse == "spark" %}
+
+
+# The integration tests a Spark project runs by default: the Spark seam's own, the same marts as DuckDB, the five
+# write-audit-publish faults, the value pipeline's loaded and quarantined counts, and the refusals that stop before
+# dbt. The others are marked slow_on_spark and run with --spark-full (SLOW_ON_SPARK says why).
+SPARK_DEFAULT = (
+    "test_spark.py::", "test_spark_example.py::", "test_wap.py::",
+    "test_pipeline.py::test_the_value_pipeline_lands_every_valid_row_in_the_marts",
+    "test_pipeline.py::test_a_broken_raw_file_stops_the_run_before_dbt",
+    "test_concurrency.py::test_run_many_refuses_a_set_whose_instance_is_held",
+    "test_backfill.py::test_a_backfill_range_must_be_a_real_range",
+)  # fmt: skip
+SLOW_ON_SPARK = (
+    "slow on Spark: Spark runs each statement as a job (0.5-1.5 s), a sample `run` has ~800 of them and takes "
+    "1.5-6 min on 2 cores, so the whole contract takes over an hour; `nox -s tests -- --spark-full` runs it"
+)
+
+
+def leave_out_slow_on_spark(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow_on_spark, and skip unless --spark-full, every integration test not in SPARK_DEFAULT."""
+    full = config.getoption("--spark-full")
+    for item in items:
+        if not item.get_closest_marker("integration") or item.nodeid.split("/")[-1].startswith(SPARK_DEFAULT):
+            continue
+        item.add_marker(pytest.mark.slow_on_spark)
+        if not full:
+            item.add_marker(pytest.mark.skip(reason=SLOW_ON_SPARK))
+{%- endif %}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -476,12 +513,13 @@ def spark_server(request: pytest.FixtureRequest) -> Iterator[str | None]:
     from {{ cookiecutter.package_name }}.warehouses import spark  # noqa: PLC0415 - see spark_settings
 
     with throwaway(threads=2) as server:
-        os.environ["SPARK_REMOTE"] = server.remote
+        os.environ.update(server.environ())  # staging and prod too reach this server (profiles.yml)
         try:
             yield server.remote
         finally:
             spark.close()  # the tests' own client, released while its server still answers
-            os.environ.pop("SPARK_REMOTE", None)
+            for name in server.environ():
+                os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")
