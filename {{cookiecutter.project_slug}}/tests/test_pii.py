@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }} import config, pii, sql, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.pii_plugin import Plugin
-from {{ cookiecutter.package_name }}.warehouses import Warehouse
+from {{ cookiecutter.package_name }}.warehouses import Warehouse{% if cookiecutter.warehouse == "spark" %}, spark{% endif %}
 from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 DEV_KEY = pii.DEV_KEY.encode()
@@ -327,6 +327,20 @@ def _warehouse_cells(warehouse: Warehouse) -> Iterator[tuple[str, str]]:
     """
     for location in (warehouses.AUDIT, warehouses.PUBLISHED):
         with warehouse.session(location, read_only=True) as session:
+{%- if cookiecutter.warehouse == "spark" %}
+            # Spark has no information_schema: every database of the instance at this location (audit: the audit
+            # and raw ones; published: the others), each table's string columns.
+            assert isinstance(warehouse, spark.Warehouse)
+            kept = (warehouse.audit, warehouse.raw)
+            databases = [
+                name for (name,) in session.query("show databases")
+                if str(name).startswith(warehouse.name) and str(name).startswith(kept) == (location == warehouses.AUDIT)
+            ]  # fmt: skip
+            columns = [
+                (database, table, column) for database in databases for table in session.tables(database)
+                for column, kind in session.describe(database, table) if kind == "string"
+            ]  # fmt: skip
+{%- else %}
             columns = session.query(
                 "select c.table_schema, c.table_name, c.column_name from information_schema.columns as c "
                 "join information_schema.tables as t "
@@ -336,6 +350,7 @@ def _warehouse_cells(warehouse: Warehouse) -> Iterator[tuple[str, str]]:
                 "and lower(c.data_type) in ('varchar', 'text', 'character varying') "
                 "and c.table_schema not in ('information_schema', 'pg_catalog')"
             )
+{%- endif %}
             assert columns, f"no text column in {warehouse.where(location)}"
             for schema, table, column in columns:
                 query = f"select {sql.identifier(column)} from {sql.relation(schema, table)}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import pii
+from {{ cookiecutter.package_name }} import history, pii
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, IngestRecord, LocalRows, Relation, WarehouseError, spark
 from test_pii import _render_mask_pii
@@ -35,6 +35,24 @@ def test_mask_pii_on_spark_is_pii_py_s_mask_and_keeps_masked_values(
 
 def _instance(settings: Settings, name: str) -> spark.Warehouse:
     return spark.Warehouse(dataclasses.replace(settings, name=name))
+
+
+def test_each_instance_keeps_its_own_run_history_in_its_audit_database(
+    spark_settings: Settings, spark_databases: str
+) -> None:
+    """Two instances on one server: a run recorded in one is not in the other's history (not a shared `pipeline`
+    database), and the history table is in the instance's audit database, dropped with it."""
+    first, second = _instance(spark_settings, spark_databases + "_a"), _instance(spark_settings, spark_databases + "_b")
+    for warehouse in (first, second):
+        warehouse.create()
+    with first.session(AUDIT) as session:
+        history.append(session, run_id="r1", started_at="2026-01-01T00:00:00Z", status="published", seconds=1.0,
+                       metrics={"rows:fct": 1.0})  # fmt: skip
+    with first.session(AUDIT) as session:
+        assert [run["run_id"] for run in history.load(session)] == ["r1"]
+        assert "run_history" in session.tables(first.audit)
+    with second.session(AUDIT) as session:
+        assert history.load(session) == []
 
 
 def test_publish_replaces_each_table_and_keeps_the_others(spark_settings: Settings, spark_databases: str) -> None:

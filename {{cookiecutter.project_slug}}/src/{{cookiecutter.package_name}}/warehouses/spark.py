@@ -58,6 +58,7 @@ from .. import pii, sql
 from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
 from . import (
     AUDIT,
+    HISTORY_SCHEMA,
     KILL_DURING_PUBLISH,
     PUBLISHED,
     QUARANTINE,
@@ -298,7 +299,7 @@ class Session:
         return f"{rows}:{digest}"
 
     def relation(self, *parts: str) -> str:
-        if len(parts) >= 2:  # noqa: PLR2004 - (schema, table): the schema as this location names it
+        if parts:  # (schema[, table]): the schema as this location names it
             parts = (self.schema(parts[0]), *parts[1:])
         return relation(*parts)
 
@@ -553,7 +554,8 @@ class Warehouse:
             if read_only:
                 raise MissingRelation(f"database {database} does not exist yet; `run` or `env create` makes it.")
             _create_database(spark, home(self.settings).resolve(), database)
-        yield Session(spark, {self.audit: self.name} if location == PUBLISHED else {})
+        # The run history lives in the instance's audit database: one history per instance, dropped with it.
+        yield Session(spark, {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit})
 
     def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
         return raw_loader(self.settings, schemas, memory_limit=memory_limit)
