@@ -589,6 +589,9 @@ class Warehouse:
             for table in spark.catalog.listTables(database):
                 if table.tableType == "VIEW" or table.isTemporary:
                     continue
+                # Another process (a run) may have replaced the table since this session last read it: Spark keeps
+                # each session's file listing of a table until it is refreshed (FAILED_READ_FILE.FILE_NOT_EXIST).
+                spark.catalog.refreshTable(relation(database, table.name))
                 rows = [tuple(row) for row in spark.table(relation(database, table.name)).collect()]
                 found[f"{database}.{table.name}"] = sorted(rows, key=lambda row: [repr(v) for v in row])
         return found
