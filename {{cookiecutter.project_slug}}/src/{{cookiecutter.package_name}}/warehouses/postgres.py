@@ -94,7 +94,9 @@ LISTED = 10
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
 PRODUCTION = "prod"
 # mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
-PII_SETTING = f"{__name__.split('.')[0]}.pii_key"
+# This project's package: owner records name it, so two projects on one database never share an instance.
+PROJECT = __name__.split(".")[0]
+PII_SETTING = f"{PROJECT}.pii_key"
 # DuckDB's type names (of the engine's checked rows) as PostgreSQL spells them; DECIMAL(p,s) keeps its arguments.
 _TYPES = {
     "BOOLEAN": "boolean", "TINYINT": "smallint", "SMALLINT": "smallint", "INTEGER": "integer", "BIGINT": "bigint",
@@ -597,6 +599,13 @@ class Warehouse:
         )
         document = _record(rows[0][0]) if rows else {}
         if document.get("instance") == self.name:
+            project = document.get("project", PROJECT)  # a record written before records named their project: ours
+            if project != PROJECT:
+                raise WarehouseError(
+                    f"instance {self.name} in this database belongs to the project {project} (its owner record on "
+                    f"schema {self.name}), which names its instances as this project does; give each project a "
+                    "database of its own (PGDATABASE), then run again; nothing was changed."
+                )
             return
         publisher = document.get(PUBLISHED_BY)
         for schema in (self.name, self.audit, self.raw):
@@ -604,10 +613,10 @@ class Warehouse:
                 made = (
                     f"instance {publisher} publishes a custom schema there"
                     if publisher
-                    else f"it was not made by this pipeline for instance {self.name} (no owner record on {self.name})"
+                    else f"was not made by this pipeline for instance {self.name} (no owner record on {self.name})"
                 )
                 raise WarehouseError(
-                    f"schema {schema} exists on this server and {made}; choose another instance name (branch or "
+                    f"schema {schema} exists on this server but {made}; choose another instance name (branch or "
                     "PIPELINE_INSTANCE), or rename that schema yourself."
                 )
 
@@ -622,7 +631,12 @@ class Warehouse:
             for schema in (self.raw, self.audit, self.name):
                 made |= not _schema_exists(session, schema)
                 session.execute(f"create schema if not exists {sql.identifier(schema)}")
-            document = {"instance": self.name, "env": self.settings.env, "owner": self.settings.owner}
+            document = {
+                "instance": self.name,
+                "env": self.settings.env,
+                "owner": self.settings.owner,
+                "project": PROJECT,
+            }
             # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
             text = json.dumps(document, ensure_ascii=True)
             session.execute(f"comment on schema {sql.identifier(self.name)} is ?", [text])
@@ -907,7 +921,9 @@ def _replace(session: Session, source: str, target: str, shown: str) -> None:
 
 
 def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[Instance]:
-    """Every instance on the server: each schema whose comment records an owner (`record_owner`), by env and name.
+    """Every instance of this project on the server, by env and name; another project's are left out.
+
+    An instance is a schema whose comment records its owner and this project (`record_owner`).
 
     An instance's size is `pg_total_relation_size` (tables with their indexes and TOAST, in bytes) summed over
     its three schemas. `project_dir` and `shared` are the seam's arguments; on a server every instance, shared
@@ -932,11 +948,8 @@ def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[I
         )
     found = []
     for name, comment in rows:
-        try:
-            document = json.loads(comment)
-        except ValueError:
-            continue
-        if isinstance(document, dict) and document.get("instance") == name:
+        document = _record(comment)
+        if document.get("instance") == name and document.get("project", PROJECT) == PROJECT:
             env = str(document.get("env") or env_of(name))
             size = sum(int(sizes.get(f"{name}{suffix}") or 0) for suffix in ("", AUDIT_SUFFIX, RAW_SUFFIX))
             found.append(Instance(name, env, Path(f"schema {name}"), size, str(document.get("owner") or "?")))
