@@ -308,6 +308,22 @@ def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) 
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "description", ["Order analytics for the sales team", "  Revenue marts:  ", "What sold?", "", "Marts, daily."]
+)
+def test_any_description_gives_a_lint_clean_package_docstring(tmp_path: Path, description: str) -> None:
+    """The description is the package docstring's summary: without a final period, with spaces around it, ending in
+    `:` or `?`, or empty, the baked project's first `nox` must not fail pydocstyle (D400, D415, D210) on it."""
+    project = bake(tmp_path, description=description, include_example="no", container="no")
+    ruff = shutil.which("ruff")
+    assert ruff is not None, "ruff comes with the template's test dependency group"
+    init = next((project / "src").glob("*/__init__.py"))
+    command = [ruff, "check", "--no-cache", "--select", "D", str(init)]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert init.read_text(encoding="utf-8").startswith('"""Shop Analytics')
+
+
 def test_an_empty_bake_names_none_of_the_example_s_models(baked: tuple[Path, dict[str, str]]) -> None:
     """Without the example, no file a user reads (docs, workflows, macros, CLI) names the example's models."""
     project, answers = baked
