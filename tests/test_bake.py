@@ -35,7 +35,7 @@ BASE = {
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/run_overhead.py",
     "benchmarks/_project.py", "benchmarks/lint_corpus.py", "sqlfluff_libs/__init__.py", "tests/test_lint_corpus.py",
     *(f"tests/lint_corpus/{path.relative_to(LINT_CORPUS).as_posix()}" for path in LINT_CORPUS.rglob("*.sql")),
-    "benchmarks/nox_sessions.py",
+    "benchmarks/nox_sessions.py", "benchmarks/parallel_tests.py",
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
