@@ -178,3 +178,19 @@ def test_a_project_whose_schemas_ignore_the_instance_is_refused_before_anything_
             "select count(*) from information_schema.tables where table_schema in ('dev__main__raw', 'dev__main')"
         )
         assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.integration
+def test_a_source_declared_in_a_fixed_schema_is_refused_before_ingest_loads_it(project: Path) -> None:
+    """An existing project's sources name their landing schema (`schema: landing`): every branch, pull request and
+    prod would load and read that one schema, a dev run replacing what prod reads. Refused after the parse."""
+    sources = next((project / "models" / "staging").rglob("_*sources.yml"))
+    text = sources.read_text(encoding="utf-8")
+    sources.unlink()  # a hard link to the session's example: write a file of the test's own
+    declared = "env_var('DBT_RAW_SCHEMA', 'raw')"
+    assert declared in text
+    sources.write_text(text.replace(declared, "'landing'"), encoding="utf-8")
+    out = cli(project, "run", "--env", "dev", expect=1, GITHUB_HEAD_REF="main")
+    assert "ingest would load" in out and "(schema landing)" in out and "outside instance dev__main" in out
+    assert "Traceback" not in out
+    assert _schemas("landing") == {}

@@ -199,33 +199,57 @@ _NAMED = 3
 
 
 def refuse_outside(settings: Settings, manifest: Mapping[str, Any]) -> None:
-    """Raise PipelineError, before anything is written, when dbt would build a relation outside the instance.
+    """Raise PipelineError, before anything is written, when the run would write a relation outside the instance.
 
-    `manifest` is the parse as manifest.json holds it (`nodes`: `resource_type`, `schema`, `alias`, `config`,
-    `original_file_path`); ephemeral models build nothing. The warehouse decides what is outside
-    (`Warehouse.outside`): on a server, a schema not derived from the instance's audit schema, which every branch's
-    run would write alike, and which publish would copy onto itself. The sentence names up to `_NAMED` of them.
+    `manifest` is the parse as manifest.json holds it: `nodes` (`resource_type`, `schema`, `alias`, `config`,
+    `original_file_path`; ephemeral models build nothing) and the `sources` ingest loads (those with a
+    `meta.raw_file`: `schema`, `identifier`). The warehouse decides what is outside (`Warehouse.outside`): on a
+    server, a schema not derived from the instance's own, which every branch's run would write alike, and which
+    publish would copy onto itself. The sentence names up to `_NAMED` of them, models first.
     """
     nodes = [
         node
         for node in (manifest.get("nodes") or {}).values()
         if node.get("resource_type") in _BUILT and (node.get("config") or {}).get("materialized") != "ephemeral"
     ]
-    by_relation = {warehouses.Relation(str(node["schema"]), str(node["alias"])): node for node in nodes}
-    outside = warehouses.for_settings(settings).outside(list(by_relation))
-    if not outside:
-        return
+    loaded = [
+        source
+        for source in (manifest.get("sources") or {}).values()
+        if {**(source.get("meta") or {}), **((source.get("config") or {}).get("meta") or {})}.get("raw_file")
+        and (source.get("config") or {}).get("enabled", True)
+    ]
+    warehouse = warehouses.for_settings(settings)
+    built = {warehouses.Relation(str(node["schema"]), str(node["alias"])): node for node in nodes}
+    outside = warehouse.outside(list(built))
+    if outside:
+        raise PipelineError(
+            f"dbt would build {_named(outside, built)} outside instance {settings.name}, where every branch's run "
+            "would write the same schema; derive custom schemas from the target's, as dbt's default "
+            "generate_schema_name does (`target.schema ~ '_' ~ custom_schema_name`; a snapshot: `schema` instead of "
+            "`target_schema`), then run again; nothing was written."
+        )
+    sources = {
+        warehouses.Relation(str(source["schema"]), str(source.get("identifier") or source["name"])): source
+        for source in loaded
+    }
+    outside = warehouse.outside(list(sources))
+    if outside:
+        raise PipelineError(
+            f"ingest would load {_named(outside, sources)} outside instance {settings.name}, where every branch's run "
+            f"would replace what the others (prod too) read; declare the source's schema as the instance's raw "
+            f"schema, env_var('{config.RAW_SCHEMA_VAR}', 'raw') in double braces as the example's sources do, then "
+            "run again; nothing was written."
+        )
+
+
+def _named(outside: Sequence[warehouses.Relation], by_relation: Mapping[warehouses.Relation, Any]) -> str:
+    """Up to `_NAMED` of `outside` as `file (schema s)`, then `and <n> more`."""
+    shown = sorted(outside, key=lambda relation: (relation.schema, relation.name))[:_NAMED]
     named = ", ".join(
         f"{by_relation[relation].get('original_file_path') or relation.name} (schema {relation.schema})"
-        for relation in sorted(outside, key=lambda relation: (relation.schema, relation.name))[:_NAMED]
+        for relation in shown
     )
-    more = f" and {len(outside) - _NAMED} more" if len(outside) > _NAMED else ""
-    raise PipelineError(
-        f"dbt would build {named}{more} outside instance {settings.name}, where every branch's run would write the "
-        "same schema; derive custom schemas from the target's, as dbt's default generate_schema_name does "
-        "(`target.schema ~ '_' ~ custom_schema_name`; a snapshot: `schema` instead of `target_schema`), then "
-        "run again; nothing was written."
-    )
+    return named + (f" and {len(outside) - _NAMED} more" if len(outside) > _NAMED else "")
 
 
 # Keys dbt keeps on a parsed node in memory and drops from manifest.json.

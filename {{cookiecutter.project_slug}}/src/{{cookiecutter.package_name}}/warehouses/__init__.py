@@ -259,12 +259,13 @@ class Warehouse(LoadTarget, Protocol):
         ...
 
     def outside(self, relations: Sequence[Relation]) -> list[Relation]:
-        """The relations dbt would build outside this instance's audit location (none is the only safe answer).
+        """The relations dbt would build, or ingest load, outside this instance (none is the only safe answer).
 
-        `relations` come from the run's parse (manifest `schema`, `alias` of models, seeds and snapshots). A
-        server warehouse keeps an instance apart only in its audit schema and the schemas dbt's default
-        `generate_schema_name` derives from it (`<name>__audit_<custom>`); a project whose macro returns a custom
-        schema as it is (`marketing`), or a snapshot's `target_schema`, would have every branch write the same
+        `relations` come from the run's parse (manifest `schema`, `alias` of models, seeds and snapshots; `schema`,
+        `identifier` of the sources ingest loads). A server warehouse keeps an instance apart only in its audit
+        schema, the schemas dbt's default `generate_schema_name` derives from it (`<name>__audit_<custom>`) and its
+        raw schema; a project whose macro returns a custom schema as it is (`marketing`), a snapshot's
+        `target_schema`, or a source declared in a fixed schema (`landing`) would have every branch write the same
         schema. DuckDB: none (the instance's file is the only database dbt has attached).
         """
         ...

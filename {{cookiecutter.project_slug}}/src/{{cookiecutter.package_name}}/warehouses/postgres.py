@@ -539,8 +539,9 @@ class Warehouse:
         return self.audit if location == AUDIT else self.name
 
     def outside(self, relations: Sequence[Relation]) -> list[Relation]:
-        """The relations not in `<name>__audit` or a schema dbt derives from it (`<name>__audit_<custom>`)."""
-        return [r for r in relations if r.schema != self.audit and not r.schema.startswith(f"{self.audit}_")]
+        """The relations outside `<name>__audit`, the schemas dbt derives from it (`<name>__audit_x`), `<name>__raw`."""
+        inside = (self.audit, self.raw)
+        return [r for r in relations if r.schema not in inside and not r.schema.startswith(f"{self.audit}_")]
 
     def published_schema(self, schema: str) -> str:
         """Where a schema of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""
