@@ -205,7 +205,8 @@ def refuse_outside(settings: Settings, manifest: Mapping[str, Any]) -> None:
     `original_file_path`; ephemeral models build nothing) and the `sources` ingest loads (those with a
     `meta.raw_file`: `schema`, `identifier`). The warehouse decides what is outside (`Warehouse.outside`): on a
     server, a schema not derived from the instance's own, which every branch's run would write alike, and which
-    publish would copy onto itself. The sentence names up to `_NAMED` of them, models first.
+    publish would copy onto itself. The sentence names up to `_NAMED` of them, models first. Two sources loaded into
+    one table (the same `schema` and `identifier`) are refused too: each load would replace the other's rows.
     """
     nodes = [
         node
@@ -232,6 +233,18 @@ def refuse_outside(settings: Settings, manifest: Mapping[str, Any]) -> None:
         warehouses.Relation(str(source["schema"]), str(source.get("identifier") or source["name"])): source
         for source in loaded
     }
+    tables: dict[warehouses.Relation, list[str]] = {}
+    for source in loaded:
+        relation = warehouses.Relation(str(source["schema"]), str(source.get("identifier") or source["name"]))
+        tables.setdefault(relation, []).append(f"{source['source_name']}.{source['name']}")
+    shared = {relation: names for relation, names in tables.items() if len(names) > 1}
+    if shared:
+        relation, names = min(shared.items(), key=lambda item: (item[0].schema, item[0].name))
+        raise PipelineError(
+            f"the sources {' and '.join(names)} would both be loaded into table {relation.name} of schema "
+            f"{relation.schema}, each over the other; give one of them an `identifier` of its own, then run again; "
+            "nothing was written."
+        )
     outside = warehouse.outside(list(sources))
     if outside:
         raise PipelineError(
