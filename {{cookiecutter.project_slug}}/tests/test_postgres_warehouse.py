@@ -608,3 +608,41 @@ def test_a_role_without_a_privilege_is_named_with_the_grant_that_fixes_it(
         f"{role}`, or set PGUSER to the role that owns it."
     )
     assert theirs.exists(PUBLISHED)
+
+
+def test_slim_ci_as_a_role_that_cannot_read_production_names_it_and_the_grants(
+    on_server: Server, role: str, schema: str, tmp_path: Path
+) -> None:
+    """Deferral to `prod__audit` as a role without USAGE or SELECT there: one sentence naming the role, what it
+    cannot read and the grants, before dbt fails on a deferred parent with a bare `permission denied`."""
+    owner = on_server.environ()["PGUSER"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGUSER", owner)
+        prod = pg.Warehouse(settings(tmp_path, "prod", env="prod"))
+        existed = prod.exists()
+        prod.create()
+    try:
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute("create table if not exists prod__audit.fct_secret as select 1 as x")
+            cursor.execute(f"grant create on database {on_server.environ()['PGDATABASE']} to {role}")
+        ci = pg.Warehouse(settings(tmp_path, schema, state_dir=tmp_path))
+        with pytest.raises(WarehouseError) as refused:
+            ci.production()
+        message = str(refused.value)
+        assert message.startswith(f"role {role} (PGUSER) cannot read prod, prod__audit of production")
+        assert f"grant usage on schema prod, prod__audit to {role};" in message
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute(f"grant usage on schema prod, prod__audit to {role}")
+        with pytest.raises(WarehouseError, match=r"cannot read prod__audit\.fct_secret of production"):
+            ci.production()
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute(f"grant select on all tables in schema prod, prod__audit to {role}")
+        assert ci.production() == "schema prod__audit"
+    finally:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PGUSER", owner)
+            if not existed:
+                prod.drop()

@@ -578,10 +578,14 @@ class Warehouse:
         """`schema prod__audit` when slim CI has production to defer to, else None.
 
         That is where production's dbt built its models, which its manifest names: what dbt defers to (the checks
-        compare with the published `prod`).
+        compare with the published `prod`). Raises WarehouseError when the role (PGUSER) cannot read production's
+        schemas or tables: dbt would fail on the first deferred parent with a bare `permission denied`.
         """
         with contextlib.closing(connect()) as connection:
-            found = self._production_schemas(Session(connection)) is not None
+            session = Session(connection)
+            found = self._production_schemas(session) is not None
+            if found:
+                _refuse_unreadable(session, [PRODUCTION, f"{PRODUCTION}{AUDIT_SUFFIX}"])
         return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
@@ -811,6 +815,33 @@ class Warehouse:
                 )
                 for schema, name in tables
             }
+
+
+# What the session's role cannot read of the schemas `?` (a text[]): a schema without USAGE, or a relation without
+# SELECT, as `schema` or `schema.relation`.
+_UNREADABLE = """
+select format('%I', nspname) from pg_namespace where nspname = any(?) and not has_schema_privilege(oid, 'USAGE')
+union all
+select format('%I.%I', n.nspname, c.relname) from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+where n.nspname = any(?) and c.relkind in ('r', 'v', 'm', 'p') and has_schema_privilege(n.oid, 'USAGE')
+and not has_table_privilege(c.oid, 'SELECT')
+order by 1"""
+
+
+def _refuse_unreadable(session: Session, schemas: list[str]) -> None:
+    """WarehouseError naming the role, up to LISTED of what it cannot read in `schemas`, and the grants that fix it."""
+    unreadable = [str(name) for (name,) in session.query(_UNREADABLE, [schemas, schemas])]
+    if not unreadable:
+        return
+    ((role,),) = session.query("select current_user")
+    more = len(unreadable) - LISTED
+    shown = ", ".join(unreadable[:LISTED]) + (f" and {more} more" if more > 0 else "")
+    listed = ", ".join(schemas)  # prod and prod__audit: names that need no quotes
+    raise WarehouseError(
+        f"role {role} (PGUSER) cannot read {shown} of production, which slim CI defers to and compares with: as "
+        f"their owner or a superuser run `grant usage on schema {listed} to {role}; grant select on all tables in "
+        f"schema {listed} to {role}`, or set PGUSER to a role that can read them; nothing was built."
+    )
 
 
 # The key of the record (a schema's comment) of a custom schema that publish made for an instance.
