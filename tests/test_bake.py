@@ -35,7 +35,7 @@ BASE = {
     "sqlfluff_libs/dbt.py", "sqlfluff_libs/target.py", "benchmarks/slim_ci.py", "benchmarks/run_overhead.py",
     "benchmarks/_project.py", "benchmarks/lint_corpus.py", "sqlfluff_libs/__init__.py", "tests/test_lint_corpus.py",
     *(f"tests/lint_corpus/{path.relative_to(LINT_CORPUS).as_posix()}" for path in LINT_CORPUS.rglob("*.sql")),
-    "benchmarks/nox_sessions.py",
+    "benchmarks/nox_sessions.py", "benchmarks/parallel_tests.py",
     f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/__main__.py", f"src/{PACKAGE}/build.py",
     f"src/{PACKAGE}/cli.py", f"src/{PACKAGE}/config.py", f"src/{PACKAGE}/errors.py",
     f"src/{PACKAGE}/ingest.py", f"src/{PACKAGE}/pipeline.py", f"src/{PACKAGE}/py.typed",
@@ -316,6 +316,22 @@ def test_python_is_lint_clean_and_formatted(baked: tuple[Path, dict[str, str]]) 
     for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
         result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "description", ["Order analytics for the sales team", "  Revenue marts:  ", "What sold?", "", "Marts, daily."]
+)
+def test_any_description_gives_a_lint_clean_package_docstring(tmp_path: Path, description: str) -> None:
+    """The description is the package docstring's summary: without a final period, with spaces around it, ending in
+    `:` or `?`, or empty, the baked project's first `nox` must not fail pydocstyle (D400, D415, D210) on it."""
+    project = bake(tmp_path, description=description, include_example="no", container="no")
+    ruff = shutil.which("ruff")
+    assert ruff is not None, "ruff comes with the template's test dependency group"
+    init = next((project / "src").glob("*/__init__.py"))
+    command = [ruff, "check", "--no-cache", "--select", "D", str(init)]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert init.read_text(encoding="utf-8").startswith('"""Shop Analytics')
 
 
 def test_an_empty_bake_names_none_of_the_example_s_models(baked: tuple[Path, dict[str, str]]) -> None:

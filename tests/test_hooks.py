@@ -435,8 +435,9 @@ def test_free_text_with_punctuation_bakes_files_that_parse(tmp_path: Path, confi
     assert pyproject["project"]["authors"] == [{"name": text["author_name"], "email": "data-team@example.com"}]
     assert pyproject["project"]["description"] == text["description"]
     package = project / "src" / pyproject["project"]["scripts"][project.name].split(".")[0]
+    # The docstring's summary ends in a period (pydocstyle D400), whatever the description ends in.
     assert ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) == (
-        f"{text['project_name']}: {text['description']}"
+        f"{text['project_name']}: {text['description']}."
     )
     assert text["author_name"] in (project / "LICENSE").read_text(encoding="utf-8")
 

@@ -539,7 +539,7 @@ def test_staging_and_prod_run_on_the_runner_that_keeps_their_database(baked: Bak
             expected = PERSISTENT_RUNNER if (workflow.path.name, job_id) in shared else "ubuntu-latest"
             assert job["runs-on"] == expected, (workflow.path.name, job_id)
     header = baked.workflow("deploy.yml").text.split("\nname:")[0]
-    said = ["self-hosted runner", "PIPELINE_RUNNER", "DBT_DUCKDB_PATH an absolute path", "outside the\n# workspace"]
+    said = ["self-hosted runner", "PIPELINE_RUNNER", "DBT_DUCKDB_PATH an absolute path", "outside the workspace"]
     for words in [*said, "RUNNER_TEMP", "PIPELINE_ALLOW_EPHEMERAL_DUCKDB=true"]:
         assert words in header, words
     config = next(baked.project.glob("src/*/config.py")).read_text(encoding="utf-8")

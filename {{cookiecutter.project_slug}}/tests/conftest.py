@@ -205,7 +205,8 @@ class Example:
     Tests that only read use it as it is (`example`); tests that change or build use `project`, a copy
     whose files are hard links to these, so a copy costs folders, not bytes. A test that writes into a
     linked file writes into this shared one too: after each test, `repair` puts back every file whose
-    size, mtime or mode changed before the next test starts (the suite runs one test at a time).
+    size, mtime or mode changed before the next test starts (each pytest-xdist worker has its own copy and
+    runs one test at a time).
     """
 
     def __init__(self, root: Path) -> None:

@@ -262,3 +262,20 @@ def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> Non
         relation = session.relation(dbt_schema(project, instance, model), model)
         query = f"select count(*), count(opened_at) from {relation}"
         assert [tuple(row) for row in session.query(query)] == [(3, 3)]
+
+
+def test_a_new_source_lands_in_the_instance_s_raw_schema_and_a_taken_raw_table_is_refused(raw: Path) -> None:
+    """Without a `schema`, dbt would take the source's name (`crm`) as its schema: on a server warehouse a fixed
+    schema every branch and prod share. Every source's tables land in the one raw schema, so a second source's table
+    of the same name is refused (nothing written) and `--table` gives it another."""
+    project = raw.parents[2]
+    add_sources(project, raw, [raw / "crm" / "accounts.csv"])
+    document = yaml.safe_load((project / "models/staging/crm/_crm__sources.yml").read_text(encoding="utf-8"))
+    assert document["sources"][0]["schema"] == "{" * 2 + " env_var('DBT_RAW_SCHEMA', 'raw') " + "}" * 2
+    (raw / "erp").mkdir()
+    (raw / "erp" / "accounts.csv").write_text("account_id\n1\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match="another source already loads a table accounts into the raw schema"):
+        add_sources(project, raw, [raw / "erp" / "accounts.csv"])
+    assert not (project / "models/staging/erp").exists()
+    add_sources(project, raw, [raw / "erp" / "accounts.csv"], table="erp_accounts")
+    assert (project / "models/staging/erp/stg_erp__erp_accounts.sql").is_file()

@@ -208,6 +208,16 @@ def test_create_and_drop_are_three_schemas_named_by_bound_parameters(recorder: R
     assert len([s for s in statements(recorder) if s.startswith("drop schema")]) == 3  # three schemas
 
 
+def test_only_the_audit_schema_and_the_schemas_dbt_derives_from_it_are_inside_the_instance(tmp_path: Path) -> None:
+    """A model built in `reporting` (a generate_schema_name that ignores the target) is outside: every branch would
+    write it; `<name>__audit_reporting` and the raw schema are inside, `<name>__auditx` (a name that merely starts
+    alike) is not."""
+    warehouse = implementation.Warehouse(settings(tmp_path))
+    inside = [Relation(f"{NAME}__audit", "a"), Relation(f"{NAME}__audit_reporting", "b"), Relation(f"{NAME}__raw", "f")]
+    outside = [Relation("reporting", "c"), Relation(f"{NAME}__auditx", "d"), Relation(NAME, "e")]
+    assert warehouse.outside([*inside, *outside]) == outside
+
+
 def test_the_owner_is_a_row_of_bound_values(recorder: Recorder, tmp_path: Path) -> None:
     """record_owner() writes instance, env and owner as parameters, never into the SQL text."""
     implementation.Warehouse(settings(tmp_path)).record_owner()

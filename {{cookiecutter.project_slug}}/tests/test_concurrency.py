@@ -102,7 +102,9 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
 
 
 @pytest.mark.integration  # run-many starts its sets' pipelines in processes of their own, which reach the warehouse
-def test_run_many_refuses_a_set_whose_instance_is_held(project: Path) -> None:
+def test_run_many_refuses_a_set_whose_instance_is_held(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CI.items():  # the sets' processes derive their instance from this environment too
+        monkeypatch.setenv(name, value)
     settings = _settings(project)
     held = _settings(project, PIPELINE_INSTANCE="ci_pr_7__eu")
     said: list[str] = []

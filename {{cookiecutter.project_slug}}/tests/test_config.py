@@ -383,23 +383,43 @@ def test_deferral_attaches_production_under_its_own_name(project: Path) -> None:
 
 
 def test_an_instance_can_be_named_for_a_parameter_set(project: Path) -> None:
-    settings = config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "dev__main__eu"})
+    main = {"DBT_PROJECT_DIR": str(project), "GITHUB_HEAD_REF": "main"}
+    settings = config.resolve("dev", environ={**main, "PIPELINE_INSTANCE": "dev__main__eu"})
     assert settings.name == "dev__main__eu"
     assert settings.duckdb_path.name == "dev__main__eu.duckdb"
     with pytest.raises(PipelineError, match="PIPELINE_INSTANCE='Bad Name'"):
         config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "Bad Name"})
 
 
-def test_an_instance_named_like_an_audit_copy_is_refused(project: Path) -> None:
-    # `dev__main__audit` is where dev__main builds and checks; a second instance there would share it.
-    with pytest.raises(PipelineError, match="ends in __audit"):
-        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": "dev__main__audit"})
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [("dev__main__audit", "__audit"), ("dev__main__audit_x", "__audit"), ("dev__main__raw", "__raw")],
+)
+def test_an_instance_named_like_an_audit_copy_is_refused(project: Path, name: str, suffix: str) -> None:
+    # `dev__main__audit` is where dev__main builds and checks, `dev__main__audit_x` its custom schema x and
+    # `dev__main__raw` its raw tables: an instance there would share them, and dev__main's drop would take it.
+    with pytest.raises(PipelineError, match=f"holds {suffix}"):
+        config.resolve("dev", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": name})
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [("dev", "prod"), ("dev", "staging"), ("dev", "dev__other"), ("ci", "ci_pr_8"), ("staging", "prod")],
+)
+def test_an_instance_of_another_environment_or_checkout_is_refused(project: Path, env: str, name: str) -> None:
+    """`--env dev` with PIPELINE_INSTANCE=prod would write the dev sample into prod (and drop it without
+    --allow-shared); another branch's or pull request's instance is not this one's either."""
+    environ = {"DBT_PROJECT_DIR": str(project), "GITHUB_HEAD_REF": "main", "PR_NUMBER": "7"}
+    with pytest.raises(PipelineError, match=f"PIPELINE_INSTANCE='{name}' is not an instance of --env {env}"):
+        config.resolve(env, environ={**environ, "PIPELINE_INSTANCE": name})
 
 
 def test_long_instance_names_are_cut_with_a_hash_and_stay_apart(project: Path) -> None:
     long = "ci_pr_123456789__" + "a" * 60
     names = [
-        config.resolve("ci", environ={"DBT_PROJECT_DIR": str(project), "PIPELINE_INSTANCE": long + tail}).name
+        config.resolve(
+            "ci", environ={"DBT_PROJECT_DIR": str(project), "PR_NUMBER": "123456789", "PIPELINE_INSTANCE": long + tail}
+        ).name
         for tail in ("_eu", "_us")
     ]
     assert names[0] != names[1]

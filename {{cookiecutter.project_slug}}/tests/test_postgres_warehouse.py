@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import textwrap
@@ -126,6 +127,33 @@ def test_schemas_this_pipeline_did_not_make_are_never_taken_over_or_dropped(
         assert cursor.fetchall() == [(1,)]
         cursor.execute("select count(*) from pg_namespace where starts_with(nspname, %s)", [schema])
         assert cursor.fetchall() == [(1,)]  # nothing else was made beside it
+
+
+def test_an_instance_of_another_project_on_the_same_database_is_neither_listed_nor_taken_nor_dropped(
+    warehouse: pg.Warehouse, on_server: Server, schema: str, tmp_path: Path
+) -> None:
+    """Two projects on one database name their instances alike (`dev__main`): the owner record names the project, and
+    this project's run (record_owner), env create and env drop refuse the other's instance, which env list omits."""
+    warehouse.record_owner()
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        cursor.execute(f'create table "{schema}".precious as select 1 as mine')
+        other = json.dumps({"instance": schema, "env": "ci", "owner": "?", "project": "orders_platform"})
+        cursor.execute(f'comment on schema "{schema}" is %s', [other])
+    assert schema not in [instance.name for instance in pg.list_instances(tmp_path)]
+    for step in (warehouse.record_owner, warehouse.create, warehouse.drop):
+        with pytest.raises(WarehouseError, match=rf"instance {schema} in this database belongs to the project orders_"):
+            step()
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f'select mine from "{schema}".precious')
+        assert cursor.fetchall() == [(1,)]
+    # A record naming this project (or none, as records had before they named it) is this project's.
+    with connect(on_server) as connection, connection.cursor() as cursor:
+        connection.autocommit = True
+        ours = json.dumps({"instance": schema, "env": "ci", "owner": "?", "project": pg.PROJECT})
+        cursor.execute(f'comment on schema "{schema}" is %s', [ours])
+    assert schema in [instance.name for instance in pg.list_instances(tmp_path)]
+    assert warehouse.drop()
 
 
 def test_drop_refuses_while_objects_of_other_schemas_depend_on_the_instance_and_drops_nothing(
@@ -580,3 +608,41 @@ def test_a_role_without_a_privilege_is_named_with_the_grant_that_fixes_it(
         f"{role}`, or set PGUSER to the role that owns it."
     )
     assert theirs.exists(PUBLISHED)
+
+
+def test_slim_ci_as_a_role_that_cannot_read_production_names_it_and_the_grants(
+    on_server: Server, role: str, schema: str, tmp_path: Path
+) -> None:
+    """Deferral to `prod__audit` as a role without USAGE or SELECT there: one sentence naming the role, what it
+    cannot read and the grants, before dbt fails on a deferred parent with a bare `permission denied`."""
+    owner = on_server.environ()["PGUSER"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGUSER", owner)
+        prod = pg.Warehouse(settings(tmp_path, "prod", env="prod"))
+        existed = prod.exists()
+        prod.create()
+    try:
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute("create table if not exists prod__audit.fct_secret as select 1 as x")
+            cursor.execute(f"grant create on database {on_server.environ()['PGDATABASE']} to {role}")
+        ci = pg.Warehouse(settings(tmp_path, schema, state_dir=tmp_path))
+        with pytest.raises(WarehouseError) as refused:
+            ci.production()
+        message = str(refused.value)
+        assert message.startswith(f"role {role} (PGUSER) cannot read prod, prod__audit of production")
+        assert f"grant usage on schema prod, prod__audit to {role};" in message
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute(f"grant usage on schema prod, prod__audit to {role}")
+        with pytest.raises(WarehouseError, match=r"cannot read prod__audit\.fct_secret of production"):
+            ci.production()
+        with connect(on_server) as connection, connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute(f"grant select on all tables in schema prod, prod__audit to {role}")
+        assert ci.production() == "schema prod__audit"
+    finally:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PGUSER", owner)
+            if not existed:
+                prod.drop()

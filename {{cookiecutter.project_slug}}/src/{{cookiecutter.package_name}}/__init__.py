@@ -1,1 +1,2 @@
-"""{{ cookiecutter.project_name }}: {{ cookiecutter.description }}"""
+{%- set summary = cookiecutter.description | trim | trim(".:;,!? ") -%}
+"""{{ cookiecutter.project_name | trim }}{% if summary %}: {{ summary }}{% endif %}."""

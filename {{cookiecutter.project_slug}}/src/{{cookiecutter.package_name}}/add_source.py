@@ -200,9 +200,25 @@ def staging_model(name: str, raw_file: str, columns: Sequence[SniffedColumn]) ->
     return {"name": name, "description": description, "columns": entries}
 
 
-def _declared(project_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
-    """(source, table) pairs and model names already declared in any YAML under models/."""
-    tables, models = set(), set()
+# The schema of every source add-source declares: the instance's raw schema (`<instance>__raw` on a server, `raw`
+# in a DuckDB file), where ingest loads it, as the example's sources do. Without one, dbt takes the source's name
+# as its schema: a fixed schema, which every branch's and prod's runs would share on a server warehouse.
+RAW_SCHEMA = f"{_OPEN} env_var('{config.RAW_SCHEMA_VAR}', 'raw') {_CLOSE}"
+
+
+def _raw_tables(document: dict[str, Any]) -> set[str]:
+    """The tables the sources of one YAML document load into the raw schema (their `identifier`, else `name`)."""
+    return {
+        str(table.get("identifier") or table.get("name"))
+        for source in document.get("sources") or []
+        if config.RAW_SCHEMA_VAR in str(source.get("schema") or "")
+        for table in source.get("tables") or []
+    }
+
+
+def _declared(project_dir: Path) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+    """(source, table) pairs, model names and the raw schema's tables already declared in any YAML under models/."""
+    tables, models, raw_tables = set(), set(), set()
     for path in sorted((project_dir / "models").rglob("*")):
         if path.suffix not in (".yml", ".yaml") or not path.is_file():
             continue
@@ -217,7 +233,8 @@ def _declared(project_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
         for source in document.get("sources") or []:
             tables |= {(source.get("name"), t.get("name")) for t in source.get("tables") or []}
         models |= {model.get("name") for model in document.get("models") or []}
-    return tables, models
+        raw_tables |= _raw_tables(document)
+    return tables, models, raw_tables
 
 
 def add_sources(
@@ -227,13 +244,14 @@ def add_sources(
 
     `files` must lie inside `raw_dir` (the folder ingest reads, e.g. data/raw/sample). `source`
     defaults to the file's folder inside `raw_dir` (or `raw` for a file directly in it), `table`
-    to the file's name without its extension, both as snake_case. Raises PipelineError, with
-    nothing written, for an unreadable file or a table, model or file that is already declared.
+    to the file's name without its extension, both as snake_case. A new source is declared in the instance's raw
+    schema (`RAW_SCHEMA`). Raises PipelineError, with nothing written, for an unreadable file or a table, model or
+    file that is already declared, or a table another source already loads into the raw schema.
     """
     if table and len(files) > 1:
         raise PipelineError("--table names one table; give one FILE with it, or drop --table.")
     folder = raw_dir.resolve()
-    declared_tables, declared_models = _declared(project_dir)
+    declared_tables, declared_models, raw_tables = _declared(project_dir)
     documents: dict[Path, properties.Document] = {}
     texts: dict[Path, str] = {}
     for given in files:
@@ -261,13 +279,19 @@ def add_sources(
             raise PipelineError(f"source table {source_name}.{table_name} is already declared; give another --table.")
         if model in declared_models or model_sql.exists() or model_sql in texts:
             raise PipelineError(f"model {model} already exists ({model_sql}); give another --table or --source.")
+        if table_name in raw_tables:
+            raise PipelineError(
+                f"another source already loads a table {table_name} into the raw schema, where every source's tables "
+                f"land; give this one another --table (e.g. --table {source_name}_{table_name})."
+            )
         declared_tables.add((source_name, table_name))
         declared_models.add(model)
+        raw_tables.add(table_name)
         sources_yml = folder_of / f"_{source_name}__sources.yml"
         sources = documents.get(sources_yml) or properties.load(sources_yml, "sources", "add-source")
         entry = next((s for s in sources.data["sources"] if s.get("name") == source_name), None)
         if entry is None:
-            entry = {"name": source_name, "tables": []}
+            entry = {"name": source_name, "schema": RAW_SCHEMA, "tables": []}
             sources.data["sources"].append(entry)
         entry.setdefault("tables", []).append(source_table(raw_file, columns, table_name))
         documents[sources_yml] = sources

@@ -172,7 +172,8 @@ def parse(settings: Settings, variables: Mapping[str, str] | None = None) -> Par
     same sources; the later dbt calls of the run reuse the manifest (see `Parsed`). The parse writes no
     manifest.json (~0.4 s at the example's size, and the build writes it again at its end): `as_dict` is
     serialised from memory instead. dbt still saves its partial-parse state. Raises PipelineError when
-    dbt cannot parse the project (dbt's message says which file).
+    dbt cannot parse the project (dbt's message says which file), and (`refuse_outside`) when it would build a
+    relation outside the instance.
     """
     outcome = _run(settings, dbt_args(["parse"], settings, variables=variables, extra=["--no-write-json"]))
     if outcome.exception is not None or not outcome.success or outcome.result is None:
@@ -180,13 +181,88 @@ def parse(settings: Settings, variables: Mapping[str, str] | None = None) -> Par
             f"dbt could not parse the project in {settings.project_dir}; fix the file its log above names "
             f"(full log: {settings.log_dir / 'dbt.log'})."
         )
+    as_dict = manifest_dict(outcome.result)
+    refuse_outside(settings, as_dict)
     return Parsed(
         manifest=outcome.result,
-        as_dict=manifest_dict(outcome.result),
+        as_dict=as_dict,
         project_dir=settings.project_dir,
         target=settings.env,
         variables=_frozen(variables),
     )
+
+
+# What dbt writes a relation for (a test's stored failures go to a schema derived from the target's, as dbt names it).
+_BUILT = ("model", "seed", "snapshot")
+# How many of the relations outside an instance `refuse_outside` names (then: "and <n> more").
+_NAMED = 3
+
+
+def refuse_outside(settings: Settings, manifest: Mapping[str, Any]) -> None:
+    """Raise PipelineError, before anything is written, when the run would write a relation outside the instance.
+
+    `manifest` is the parse as manifest.json holds it: `nodes` (`resource_type`, `schema`, `alias`, `config`,
+    `original_file_path`; ephemeral models build nothing) and the `sources` ingest loads (those with a
+    `meta.raw_file`: `schema`, `identifier`). The warehouse decides what is outside (`Warehouse.outside`): on a
+    server, a schema not derived from the instance's own, which every branch's run would write alike, and which
+    publish would copy onto itself. The sentence names up to `_NAMED` of them, models first. Two sources loaded into
+    one table (the same `schema` and `identifier`) are refused too: each load would replace the other's rows.
+    """
+    nodes = [
+        node
+        for node in (manifest.get("nodes") or {}).values()
+        if node.get("resource_type") in _BUILT and (node.get("config") or {}).get("materialized") != "ephemeral"
+    ]
+    loaded = [
+        source
+        for source in (manifest.get("sources") or {}).values()
+        if {**(source.get("meta") or {}), **((source.get("config") or {}).get("meta") or {})}.get("raw_file")
+        and (source.get("config") or {}).get("enabled", True)
+    ]
+    warehouse = warehouses.for_settings(settings)
+    built = {warehouses.Relation(str(node["schema"]), str(node["alias"])): node for node in nodes}
+    outside = warehouse.outside(list(built))
+    if outside:
+        raise PipelineError(
+            f"dbt would build {_named(outside, built)} outside instance {settings.name}, where every branch's run "
+            "would write the same schema; derive custom schemas from the target's, as dbt's default "
+            "generate_schema_name does (`target.schema ~ '_' ~ custom_schema_name`; a snapshot: `schema` instead of "
+            "`target_schema`), then run again; nothing was written."
+        )
+    sources = {
+        warehouses.Relation(str(source["schema"]), str(source.get("identifier") or source["name"])): source
+        for source in loaded
+    }
+    tables: dict[warehouses.Relation, list[str]] = {}
+    for source in loaded:
+        relation = warehouses.Relation(str(source["schema"]), str(source.get("identifier") or source["name"]))
+        tables.setdefault(relation, []).append(f"{source['source_name']}.{source['name']}")
+    shared = {relation: names for relation, names in tables.items() if len(names) > 1}
+    if shared:
+        relation, names = min(shared.items(), key=lambda item: (item[0].schema, item[0].name))
+        raise PipelineError(
+            f"the sources {' and '.join(names)} would both be loaded into table {relation.name} of schema "
+            f"{relation.schema}, each over the other; give one of them an `identifier` of its own, then run again; "
+            "nothing was written."
+        )
+    outside = warehouse.outside(list(sources))
+    if outside:
+        raise PipelineError(
+            f"ingest would load {_named(outside, sources)} outside instance {settings.name}, where every branch's run "
+            f"would replace what the others (prod too) read; declare the source's schema as the instance's raw "
+            f"schema, env_var('{config.RAW_SCHEMA_VAR}', 'raw') in double braces as the example's sources do, then "
+            "run again; nothing was written."
+        )
+
+
+def _named(outside: Sequence[warehouses.Relation], by_relation: Mapping[warehouses.Relation, Any]) -> str:
+    """Up to `_NAMED` of `outside` as `file (schema s)`, then `and <n> more`."""
+    shown = sorted(outside, key=lambda relation: (relation.schema, relation.name))[:_NAMED]
+    named = ", ".join(
+        f"{by_relation[relation].get('original_file_path') or relation.name} (schema {relation.schema})"
+        for relation in shown
+    )
+    return named + (f" and {len(outside) - _NAMED} more" if len(outside) > _NAMED else "")
 
 
 # Keys dbt keeps on a parsed node in memory and drops from manifest.json.

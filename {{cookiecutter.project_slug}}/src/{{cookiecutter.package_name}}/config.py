@@ -141,6 +141,8 @@ class Settings:
 # 63 bytes, and the audit copy adds `__audit`, so a name keeps to 56 lowercase ASCII characters.
 NAME_BYTES = 63
 AUDIT_SUFFIX = "__audit"
+# A server warehouse keeps an instance's raw tables in `<name>__raw`.
+RAW_SUFFIX = "__raw"
 MAX_NAME = NAME_BYTES - len(AUDIT_SUFFIX)
 HASH_LENGTH = 8
 READABLE_LENGTH = 40
@@ -506,18 +508,32 @@ def ephemeral_database(env: str, given: Path | None, project_dir: Path, environ:
 
 
 def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
-    """The instance name: $PIPELINE_INSTANCE as given (run-many's sets), else derived from branch or PR."""
+    """The instance name: $PIPELINE_INSTANCE as given (run-many's sets), else derived from branch or PR.
+
+    A given name is the derived one or a set of it (`<derived>__<label>`, as run-many names them): `--env dev` with
+    PIPELINE_INSTANCE=prod would write the dev sample into prod, and `env drop` would drop it without
+    `--allow-shared`; another branch's or pull request's instance is not this checkout's either.
+    """
+    derived = instance_name(env, project_dir, environ)
     given = environ.get(INSTANCE_VAR, "").strip()
     if not given:
-        return instance_name(env, project_dir, environ)
+        return derived
     if not re.fullmatch(r"[a-z0-9_]+", given, re.ASCII):
         raise PipelineError(
             f"{INSTANCE_VAR}={shown(given)} must be lowercase letters, digits and underscores, e.g. dev__main__eu."
         )
-    if given.endswith(AUDIT_SUFFIX):
+    # An instance's schemas are `<name>__audit[_<custom>]` and `<name>__raw`: a name holding either suffix could be
+    # taken for another instance's schema (and dropped with it).
+    for suffix in (AUDIT_SUFFIX, RAW_SUFFIX):
+        if suffix in given:
+            raise PipelineError(
+                f"{INSTANCE_VAR}={shown(given)} holds {suffix}, which names an instance's "
+                f"{'audit copy' if suffix == AUDIT_SUFFIX else 'raw tables'}; choose another name."
+            )
+    if given != derived and not given.startswith(f"{derived}__"):
         raise PipelineError(
-            f"{INSTANCE_VAR}={shown(given)} ends in {AUDIT_SUFFIX}, which names an instance's audit copy; "
-            "choose another name."
+            f"{INSTANCE_VAR}={shown(given)} is not an instance of --env {env} here, whose instance is {derived}: "
+            f"name {derived} or a set of it ({derived}__<label>), or unset {INSTANCE_VAR}."
         )
     return fit(given)
 

@@ -258,6 +258,18 @@ class Warehouse(LoadTarget, Protocol):
         """The env vars profiles.yml reads to reach the audit location, slim CI's deferral included."""
         ...
 
+    def outside(self, relations: Sequence[Relation]) -> list[Relation]:
+        """The relations dbt would build, or ingest load, outside this instance (none is the only safe answer).
+
+        `relations` come from the run's parse (manifest `schema`, `alias` of models, seeds and snapshots; `schema`,
+        `identifier` of the sources ingest loads). A server warehouse keeps an instance apart only in its audit
+        schema, the schemas dbt's default `generate_schema_name` derives from it (`<name>__audit_<custom>`) and its
+        raw schema; a project whose macro returns a custom schema as it is (`marketing`), a snapshot's
+        `target_schema`, or a source declared in a fixed schema (`landing`) would have every branch write the same
+        schema. DuckDB: none (the instance's file is the only database dbt has attached).
+        """
+        ...
+
     def defer_env(self) -> dict[str, str]:
         """The env vars that point dbt's deferral at production ({} when there is none to defer to)."""
         ...

@@ -42,7 +42,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import duckdb
 
 from .. import sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import (
+    AUDIT_SUFFIX,
+    DUCKDB_PATH_VAR,
+    RAW_SCHEMA_VAR,
+    RAW_SUFFIX,
+    SCHEMA_VAR,
+    THREADS_VAR,
+    WAREHOUSE_DIR,
+    Settings,
+)
 from . import (
     AUDIT,
     HISTORY_SCHEMA,
@@ -62,7 +71,6 @@ from . import (
     env_of,
 )
 
-RAW_SUFFIX = "__raw"
 PRODUCTION = "prod"
 # The table in each published schema that records whose instance it is.
 OWNER_TABLE = "_instance"
@@ -447,6 +455,11 @@ class Warehouse:
     def schema(self, location: Location) -> str:
         """The location's schema: the audit one (raw tables beside it, in `<name>__raw`) or the published one."""
         return self.audit if location == AUDIT else self.name
+
+    def outside(self, relations: Sequence[Relation]) -> list[Relation]:
+        """The relations outside `<name>__audit`, the schemas dbt derives from it (`<name>__audit_x`), `<name>__raw`."""
+        inside = (self.audit, self.raw)
+        return [r for r in relations if r.schema not in inside and not r.schema.startswith(f"{self.audit}_")]
 
     def published_schema(self, schema: str) -> str:
         """Where a schema of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""

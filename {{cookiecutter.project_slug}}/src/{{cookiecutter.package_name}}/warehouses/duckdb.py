@@ -416,6 +416,11 @@ class Warehouse:
         """The database file of a location."""
         return self.settings.audit_path if location == AUDIT else self.settings.duckdb_path
 
+    def outside(self, relations: Sequence[Relation]) -> list[Relation]:
+        """None: dbt has only the instance's audit file attached, whatever schema a model names."""
+        del relations
+        return []
+
     def where(self, location: Location = PUBLISHED) -> str:
         return self.path(location).name
 

@@ -4,8 +4,10 @@ An instance `<name>` (`dev__<branch>`, `ci_pr_<n>`, `staging`, `prod`) is three 
 variables name (libpq's own: PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE, read by psycopg2 and dbt alike):
 `<name>__raw` (ingest's raw tables, quarantine and load state), `<name>__audit` (dbt builds and checks there)
 and `<name>` (published: consumers read it). The audit location is `<name>__audit` with `<name>__raw`; a
-schema dbt derives from the audit schema (`<name>__audit_x`) is published as `<name>_x`. Who owns an instance is
-the published schema's comment (JSON), which `list_instances` reads from the catalog.
+schema dbt derives from the audit schema (`<name>__audit_x`) is published as `<name>_x`, which publish claims
+(its comment records `{"published_by": "<name>"}`) and `drop` removes; a model built in any other schema is
+refused before the run writes anything (`outside`). Who owns an instance is the published schema's comment
+(JSON), which `list_instances` reads from the catalog.
 
 The driver is psycopg2, dbt-postgres's own, so the project gains no dependency; dbt's adapter was the other
 candidate, but ingest's bulk load needs `COPY ... FROM STDIN`, which psycopg2 gives directly (`copy_expert`).
@@ -58,6 +60,7 @@ from ..config import (
     DUCKDB_PATH_VAR,
     LOCK_TIMEOUT_VAR,
     RAW_SCHEMA_VAR,
+    RAW_SUFFIX,
     SCHEMA_VAR,
     THREADS_VAR,
     WAREHOUSE_DIR,
@@ -86,13 +89,14 @@ from .postgres_server import pgoptions
 
 TYPE = "postgres"
 OPTIONS_VAR = "PGOPTIONS"
-RAW_SUFFIX = "__raw"
 # How many of the objects that stop `env drop` its message names (then: "and <n> more").
 LISTED = 10
 # The published schema of production: slim CI compares with it, and defers to its audit schema.
 PRODUCTION = "prod"
 # mask_pii() reads the key from this session setting (macros/privacy/mask_pii_postgres.sql: `<project>.pii_key`).
-PII_SETTING = f"{__name__.split('.')[0]}.pii_key"
+# This project's package: owner records name it, so two projects on one database never share an instance.
+PROJECT = __name__.split(".")[0]
+PII_SETTING = f"{PROJECT}.pii_key"
 # DuckDB's type names (of the engine's checked rows) as PostgreSQL spells them; DECIMAL(p,s) keeps its arguments.
 _TYPES = {
     "BOOLEAN": "boolean", "TINYINT": "smallint", "SMALLINT": "smallint", "INTEGER": "integer", "BIGINT": "bigint",
@@ -534,6 +538,11 @@ class Warehouse:
         """The location's schema: the audit one (raw tables beside it, in `<name>__raw`) or the published one."""
         return self.audit if location == AUDIT else self.name
 
+    def outside(self, relations: Sequence[Relation]) -> list[Relation]:
+        """The relations outside `<name>__audit`, the schemas dbt derives from it (`<name>__audit_x`), `<name>__raw`."""
+        inside = (self.audit, self.raw)
+        return [r for r in relations if r.schema not in inside and not r.schema.startswith(f"{self.audit}_")]
+
     def published_schema(self, schema: str) -> str:
         """Where a schema of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""
         return self.name + schema[len(self.audit) :] if schema.startswith(self.audit) else schema
@@ -569,10 +578,14 @@ class Warehouse:
         """`schema prod__audit` when slim CI has production to defer to, else None.
 
         That is where production's dbt built its models, which its manifest names: what dbt defers to (the checks
-        compare with the published `prod`).
+        compare with the published `prod`). Raises WarehouseError when the role (PGUSER) cannot read production's
+        schemas or tables: dbt would fail on the first deferred parent with a bare `permission denied`.
         """
         with contextlib.closing(connect()) as connection:
-            found = self._production_schemas(Session(connection)) is not None
+            session = Session(connection)
+            found = self._production_schemas(session) is not None
+            if found:
+                _refuse_unreadable(session, [PRODUCTION, f"{PRODUCTION}{AUDIT_SUFFIX}"])
         return f"schema {PRODUCTION}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
@@ -589,18 +602,26 @@ class Warehouse:
         rows = session.query(
             "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = ?", [self.name]
         )
-        if rows:
-            try:
-                document = json.loads(str(rows[0][0]))
-            except ValueError:
-                document = None
-            if isinstance(document, dict) and document.get("instance") == self.name:
-                return
+        document = _record(rows[0][0]) if rows else {}
+        if document.get("instance") == self.name:
+            project = document.get("project", PROJECT)  # a record written before records named their project: ours
+            if project != PROJECT:
+                raise WarehouseError(
+                    f"instance {self.name} in this database belongs to the project {project} (its owner record on "
+                    f"schema {self.name}), which names its instances as this project does; give each project a "
+                    "database of its own (PGDATABASE), then run again; nothing was changed."
+                )
+            return
+        publisher = document.get(PUBLISHED_BY)
         for schema in (self.name, self.audit, self.raw):
             if _schema_exists(session, schema):
+                made = (
+                    f"instance {publisher} publishes a custom schema there"
+                    if publisher
+                    else f"was not made by this pipeline for instance {self.name} (no owner record on {self.name})"
+                )
                 raise WarehouseError(
-                    f"schema {schema} exists on this server but was not made by this pipeline for instance "
-                    f"{self.name} (no owner record on schema {self.name}); choose another instance name (branch or "
+                    f"schema {schema} exists on this server but {made}; choose another instance name (branch or "
                     "PIPELINE_INSTANCE), or rename that schema yourself."
                 )
 
@@ -615,7 +636,12 @@ class Warehouse:
             for schema in (self.raw, self.audit, self.name):
                 made |= not _schema_exists(session, schema)
                 session.execute(f"create schema if not exists {sql.identifier(schema)}")
-            document = {"instance": self.name, "env": self.settings.env, "owner": self.settings.owner}
+            document = {
+                "instance": self.name,
+                "env": self.settings.env,
+                "owner": self.settings.owner,
+                "project": PROJECT,
+            }
             # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
             text = json.dumps(document, ensure_ascii=True)
             session.execute(f"comment on schema {sql.identifier(self.name)} is ?", [text])
@@ -626,16 +652,18 @@ class Warehouse:
             return self._make(Session(connection))
 
     def drop(self) -> bool:
-        """Drop the instance's three schemas and everything in them, in one transaction; True when any existed.
+        """Drop the instance's schemas and everything in them, in one transaction; True when any existed.
+
+        Its schemas: `<name>`, `<name>__audit`, `<name>__raw`, and the custom ones (`_custom_schemas`).
 
         Never anything outside them: when an object of another schema depends on one of theirs (a consumer's view
         or materialized view, a foreign key, a function, a column default or type, a trigger), which
         `drop schema ... cascade` would drop too, WarehouseError naming those objects and nothing dropped. The
         check and the drop share the transaction, so only an object made in between (milliseconds) could slip by.
         """
-        schemas = [self.name, self.audit, self.raw]
         with contextlib.closing(connect()) as connection:
             session = Session(connection)
+            schemas = [self.name, self.audit, self.raw, *self._custom_schemas(session)]
             existed = any(_schema_exists(session, schema) for schema in schemas)
             with session.transaction():
                 if existed:
@@ -654,6 +682,39 @@ class Warehouse:
                 for schema in schemas:
                     session.execute(f"drop schema if exists {sql.identifier(schema)} cascade")
         return existed
+
+    def _custom_schemas(self, session: Session) -> list[str]:
+        """The instance's custom schemas: dbt's `<name>__audit_<custom>`, and where publish put them (their record)."""
+        rows = session.query(
+            "select nspname from pg_namespace where starts_with(nspname, ?) "
+            "or obj_description(oid, 'pg_namespace') = ? order by 1",
+            [f"{self.audit}_", _published_record(self.name)],
+        )
+        return [str(name) for (name,) in rows]
+
+    def _claim_published(self, session: Session, schema: str) -> None:
+        """Make the custom published schema `schema` this instance's, or find it is; in publish's transaction.
+
+        A custom schema of `<name>` is published as `<name>_<custom>`, which may be another instance's name (branch
+        `main_marketing` -> `dev__main_marketing`) or a schema of someone else: WarehouseError naming it rather than
+        writing over it. A schema this makes carries the record `{"published_by": "<name>"}` as its comment.
+        """
+        rows = session.query(
+            "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = ?", [schema]
+        )
+        if not rows:
+            session.execute(f"create schema {sql.identifier(schema)}")
+            # The server takes no parameter in COMMENT; psycopg2 binds it on the client, quoting it as a literal.
+            session.execute(f"comment on schema {sql.identifier(schema)} is ?", [_published_record(self.name)])
+            return
+        document = _record(rows[0][0])
+        if document.get(PUBLISHED_BY) == self.name:
+            return
+        whose = f"instance {document['instance']}'s" if "instance" in document else "not made by this pipeline"
+        raise WarehouseError(
+            f"a custom schema of instance {self.name} is published as schema {schema}, which is {whose}; rename the "
+            "custom schema (dbt's `schema` config) or the branch, then run again."
+        )
 
     def record_owner(self) -> None:
         """Make the instance if needed (as `create`: its schemas, pgcrypto) and record whose it is."""
@@ -723,7 +784,10 @@ class Warehouse:
                         shown = sql.shown(schema, relation.name)
                         source = sql.relation(relation.schema, relation.name)
                         target = sql.relation(schema, relation.name)
-                        session.execute(f"create schema if not exists {sql.identifier(schema)}")
+                        if schema == self.name:
+                            session.execute(f"create schema if not exists {sql.identifier(schema)}")
+                        else:
+                            self._claim_published(session, schema)
                         _replace(session, source, target, shown)
                         if self.settings.fault == KILL_DURING_PUBLISH and count == 1:
                             os.kill(os.getpid(), signal.SIGKILL)  # the fault-injection tests' hard stop
@@ -751,6 +815,51 @@ class Warehouse:
                 )
                 for schema, name in tables
             }
+
+
+# What the session's role cannot read of the schemas `?` (a text[]): a schema without USAGE, or a relation without
+# SELECT, as `schema` or `schema.relation`.
+_UNREADABLE = """
+select format('%I', nspname) from pg_namespace where nspname = any(?) and not has_schema_privilege(oid, 'USAGE')
+union all
+select format('%I.%I', n.nspname, c.relname) from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+where n.nspname = any(?) and c.relkind in ('r', 'v', 'm', 'p') and has_schema_privilege(n.oid, 'USAGE')
+and not has_table_privilege(c.oid, 'SELECT')
+order by 1"""
+
+
+def _refuse_unreadable(session: Session, schemas: list[str]) -> None:
+    """WarehouseError naming the role, up to LISTED of what it cannot read in `schemas`, and the grants that fix it."""
+    unreadable = [str(name) for (name,) in session.query(_UNREADABLE, [schemas, schemas])]
+    if not unreadable:
+        return
+    ((role,),) = session.query("select current_user")
+    more = len(unreadable) - LISTED
+    shown = ", ".join(unreadable[:LISTED]) + (f" and {more} more" if more > 0 else "")
+    listed = ", ".join(schemas)  # prod and prod__audit: names that need no quotes
+    raise WarehouseError(
+        f"role {role} (PGUSER) cannot read {shown} of production, which slim CI defers to and compares with: as "
+        f"their owner or a superuser run `grant usage on schema {listed} to {role}; grant select on all tables in "
+        f"schema {listed} to {role}`, or set PGUSER to a role that can read them; nothing was built."
+    )
+
+
+# The key of the record (a schema's comment) of a custom schema that publish made for an instance.
+PUBLISHED_BY = "published_by"
+
+
+def _published_record(name: str) -> str:
+    """The comment publish writes on the custom schema it makes for instance `name` (JSON, ASCII)."""
+    return json.dumps({PUBLISHED_BY: name}, ensure_ascii=True)
+
+
+def _record(comment: object) -> dict[str, Any]:
+    """A schema's comment as the pipeline's record (`{"instance", ...}`, `{"published_by"}`); {} when not one."""
+    try:
+        document = json.loads(str(comment))
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 # A relation's columns, in order, as the catalog spells their types.
@@ -844,7 +953,9 @@ def _replace(session: Session, source: str, target: str, shown: str) -> None:
 
 
 def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[Instance]:
-    """Every instance on the server: each schema whose comment records an owner (`record_owner`), by env and name.
+    """Every instance of this project on the server, by env and name; another project's are left out.
+
+    An instance is a schema whose comment records its owner and this project (`record_owner`).
 
     An instance's size is `pg_total_relation_size` (tables with their indexes and TOAST, in bytes) summed over
     its three schemas. `project_dir` and `shared` are the seam's arguments; on a server every instance, shared
@@ -869,11 +980,8 @@ def list_instances(project_dir: Path, shared: Sequence[Settings] = ()) -> list[I
         )
     found = []
     for name, comment in rows:
-        try:
-            document = json.loads(comment)
-        except ValueError:
-            continue
-        if isinstance(document, dict) and document.get("instance") == name:
+        document = _record(comment)
+        if document.get("instance") == name and document.get("project", PROJECT) == PROJECT:
             env = str(document.get("env") or env_of(name))
             size = sum(int(sizes.get(f"{name}{suffix}") or 0) for suffix in ("", AUDIT_SUFFIX, RAW_SUFFIX))
             found.append(Instance(name, env, Path(f"schema {name}"), size, str(document.get("owner") or "?")))
