@@ -85,6 +85,14 @@ class Relation:
     name: str
 
 
+def outside_schemas(relations: Sequence[Relation], audit: str, raw: str) -> list[Relation]:
+    """The relations in none of an instance's schemas: `audit`, the ones dbt derives from it (`<audit>_x`), `raw`.
+
+    What a schema-per-instance warehouse (Postgres, Spark's databases, the cloud ones) answers for `outside`.
+    """
+    return [r for r in relations if r.schema not in (audit, raw) and not r.schema.startswith(f"{audit}_")]
+
+
 @dataclass(frozen=True)
 class Instance:
     """One instance as `env list` shows it; `owner` is who it belongs to (`branch 'feat/a'`), or `?`.

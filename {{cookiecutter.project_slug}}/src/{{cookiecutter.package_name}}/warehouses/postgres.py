@@ -84,6 +84,7 @@ from . import (
     Relation,
     WarehouseError,
     env_of,
+    outside_schemas,
 )
 from .postgres_server import pgoptions
 
@@ -540,8 +541,7 @@ class Warehouse:
 
     def outside(self, relations: Sequence[Relation]) -> list[Relation]:
         """The relations outside `<name>__audit`, the schemas dbt derives from it (`<name>__audit_x`), `<name>__raw`."""
-        inside = (self.audit, self.raw)
-        return [r for r in relations if r.schema not in inside and not r.schema.startswith(f"{self.audit}_")]
+        return outside_schemas(relations, self.audit, self.raw)
 
     def published_schema(self, schema: str) -> str:
         """Where a schema of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""

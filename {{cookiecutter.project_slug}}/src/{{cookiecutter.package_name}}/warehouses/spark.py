@@ -55,7 +55,16 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from .. import pii, sql
-from ..config import AUDIT_SUFFIX, DUCKDB_PATH_VAR, RAW_SCHEMA_VAR, SCHEMA_VAR, THREADS_VAR, WAREHOUSE_DIR, Settings
+from ..config import (
+    AUDIT_SUFFIX,
+    DUCKDB_PATH_VAR,
+    RAW_SCHEMA_VAR,
+    RAW_SUFFIX,
+    SCHEMA_VAR,
+    THREADS_VAR,
+    WAREHOUSE_DIR,
+    Settings,
+)
 from . import (
     AUDIT,
     HISTORY_SCHEMA,
@@ -73,13 +82,13 @@ from . import (
     Relation,
     WarehouseError,
     env_of,
+    outside_schemas,
 )
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 TYPE = "spark"
-RAW_SUFFIX = "__raw"
 PUBLISHING_SUFFIX = "__publishing"
 OWNER_FILE = "owner.json"
 # The session variables mask_pii_spark.sql reads (HMAC's padded keys, as binary).
@@ -476,6 +485,10 @@ class Warehouse:
 
     def database(self, location: Location) -> str:
         return self.audit if location == AUDIT else self.name
+
+    def outside(self, relations: Sequence[Relation]) -> list[Relation]:
+        """The relations outside the databases `<name>__audit`, `<name>__audit_x` (dbt derives) and `<name>__raw`."""
+        return outside_schemas(relations, self.audit, self.raw)
 
     def published_schema(self, schema: str) -> str:
         """Where a database of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""
