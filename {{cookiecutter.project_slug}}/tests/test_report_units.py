@@ -107,13 +107,18 @@ def test_mart_relations_are_the_marts_with_a_table() -> None:
         "model.p.fct_b": _mart("fct_b", alias="fct_b_v2"),
         "model.p.fct_a": _mart("fct_a", alias=None),
         "model.p.fct_eph": _mart("fct_eph", relation_name=None),  # ephemeral
-        "model.p.fct_nodb": _mart("fct_nodb", database=None),
+        "model.p.fct_nodb": _mart("fct_nodb", database=None),  # Spark: schema.alias
+        "model.p.fct_noschema": _mart("fct_noschema", schema=None),
         "model.p.stg_a": {**_mart("stg_a"), "fqn": ["p", "staging", "stg_a"]},
         "seed.p.fct_seed": {**_mart("fct_seed"), "resource_type": "seed"},
         "model.p.fct_nofqn": {k: v for k, v in _mart("fct_nofqn").items() if k != "fqn"},
     }
     relations = report._mart_relations({"nodes": nodes})
-    assert list(relations.items()) == [("fct_a", '"audit"."main"."fct_a"'), ("fct_b", '"audit"."main"."fct_b_v2"')]
+    assert list(relations.items()) == [
+        ("fct_a", '"audit"."main"."fct_a"'),
+        ("fct_b", '"audit"."main"."fct_b_v2"'),
+        ("fct_nodb", '"main"."fct_nodb"'),
+    ]
     assert report._mart_relations({"nodes": []}) == {}
     assert report._mart_relations({}) == {}
 

@@ -84,16 +84,19 @@ def finding(check: Check | Mapping[str, Any]) -> str:
 
 
 def _mart_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Name -> quoted relation (database.schema.alias from dbt's manifest) of every model in a `marts` folder."""
+    """Name -> quoted relation (database.schema.alias from dbt's manifest) of every model in a `marts` folder.
+
+    Spark has no database level (dbt-spark's manifest gives `database` None): there it is schema.alias.
+    """
     nodes = manifest.get("nodes", {})
     relations = {}
     if isinstance(nodes, dict):
         for node in nodes.values():
-            parts = [node.get("database"), node.get("schema"), node.get("alias") or node.get("name")]
+            database, schema, alias = node.get("database"), node.get("schema"), node.get("alias") or node.get("name")
             # No relation_name: an ephemeral model, which has no table to count.
             is_mart = node.get("resource_type") == "model" and "marts" in node.get("fqn", [])
-            if is_mart and node.get("relation_name") and all(parts):
-                relations[node["name"]] = sql.relation(*map(str, parts))
+            if is_mart and node.get("relation_name") and schema and alias:
+                relations[node["name"]] = sql.relation(*(str(part) for part in (database, schema, alias) if part))
     return dict(sorted(relations.items()))
 
 
