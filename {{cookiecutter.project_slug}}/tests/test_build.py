@@ -12,7 +12,7 @@ import pytest
 from conftest import cli, dbt_schema, warehouse_of
 from {{ cookiecutter.package_name }} import build, config
 from {{ cookiecutter.package_name }}.cli import main as cli_main
-from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.errors import PipelineError, listed
 from {{ cookiecutter.package_name }}.warehouses import AUDIT
 
 
@@ -55,6 +55,13 @@ MANIFEST_WITH_UNIT_TESTS = {
         "unit_test.p.dim_days.a_day": {"model": "dim_days", "given": [{"input": "ref('stg_days')"}]},
     },
 }  # fmt: skip
+
+
+def test_a_message_names_up_to_its_limit_then_how_many_more() -> None:
+    assert listed(["a", "b"], 3) == "a, b"
+    assert listed(["a", "b", "c"], 3) == "a, b, c"
+    assert listed(["a", "b", "c", "d", "e"], 3) == "a, b, c and 2 more"
+    assert listed([], 3) == ""
 
 
 def test_the_models_whose_unit_tests_read_this_are_found_with_their_relation() -> None:

@@ -142,7 +142,9 @@ def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.Capt
     ("argv", "message"),
     [
         (["run-many", "--set", "eu:--var 'region=eu"], "do not parse (No closing quotation)"),
-        (["run-many", "--set", "audit:"], "(not `audit`)"),
+        (["run-many", "--set", "audit:"], "(not starting with `audit` or `raw`)"),
+        (["run-many", "--set", "raw:"], "(not starting with `audit` or `raw`)"),
+        (["run-many", "--set", "raw2:--var x=1"], "(not starting with `audit` or `raw`)"),
         (["backfill", "--start", "2025-01-01", "--end", "²"], "'²' is not a date"),
         (["backfill", "--start", "2025-02-30", "--end", "2025-03-01"], "'2025-02-30' is not a date"),
         (["run", "--select", " "], "--select ' ' is blank"),

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import config, warehouses
 from .config import Settings
-from .errors import PipelineError
+from .errors import PipelineError, listed
 
 # What the incremental models were last built from, per instance: {"raw.orders": "<rows>:<hash>", ...}.
 RAW_DIGESTS = "raw_digests.json"
@@ -257,12 +257,10 @@ def refuse_outside(settings: Settings, manifest: Mapping[str, Any]) -> None:
 
 def _named(outside: Sequence[warehouses.Relation], by_relation: Mapping[warehouses.Relation, Any]) -> str:
     """Up to `_NAMED` of `outside` as `file (schema s)`, then `and <n> more`."""
-    shown = sorted(outside, key=lambda relation: (relation.schema, relation.name))[:_NAMED]
-    named = ", ".join(
-        f"{by_relation[relation].get('original_file_path') or relation.name} (schema {relation.schema})"
-        for relation in shown
+    ordered = sorted(outside, key=lambda relation: (relation.schema, relation.name))
+    return listed(
+        [f"{by_relation[r].get('original_file_path') or r.name} (schema {r.schema})" for r in ordered], _NAMED
     )
-    return named + (f" and {len(outside) - _NAMED} more" if len(outside) > _NAMED else "")
 
 
 # Keys dbt keeps on a parsed node in memory and drops from manifest.json.

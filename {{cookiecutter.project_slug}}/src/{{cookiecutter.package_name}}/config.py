@@ -507,6 +507,15 @@ def ephemeral_database(env: str, given: Path | None, project_dir: Path, environ:
     )
 
 
+def reserved_suffix(name: str) -> str | None:
+    """`__audit` or `__raw` when `name` holds it, else None: no instance name may.
+
+    An instance's schemas are `<name>__audit[_<custom>]` and `<name>__raw`: a name holding either suffix could be
+    taken for another instance's schema (and dropped with it).
+    """
+    return next((suffix for suffix in (AUDIT_SUFFIX, RAW_SUFFIX) if suffix in name), None)
+
+
 def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
     """The instance name: $PIPELINE_INSTANCE as given (run-many's sets), else derived from branch or PR.
 
@@ -522,14 +531,12 @@ def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
         raise PipelineError(
             f"{INSTANCE_VAR}={shown(given)} must be lowercase letters, digits and underscores, e.g. dev__main__eu."
         )
-    # An instance's schemas are `<name>__audit[_<custom>]` and `<name>__raw`: a name holding either suffix could be
-    # taken for another instance's schema (and dropped with it).
-    for suffix in (AUDIT_SUFFIX, RAW_SUFFIX):
-        if suffix in given:
-            raise PipelineError(
-                f"{INSTANCE_VAR}={shown(given)} holds {suffix}, which names an instance's "
-                f"{'audit copy' if suffix == AUDIT_SUFFIX else 'raw tables'}; choose another name."
-            )
+    suffix = reserved_suffix(given)
+    if suffix:
+        raise PipelineError(
+            f"{INSTANCE_VAR}={shown(given)} holds {suffix}, which names an instance's "
+            f"{'audit copy' if suffix == AUDIT_SUFFIX else 'raw tables'}; choose another name."
+        )
     if given != derived and not given.startswith(f"{derived}__"):
         raise PipelineError(
             f"{INSTANCE_VAR}={shown(given)} is not an instance of --env {env} here, whose instance is {derived}: "

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import warehouses
-from .config import AUDIT_SUFFIX, INSTANCE_VAR, PROJECT_DIR_VAR, Settings, sanitize, shown
+from .config import INSTANCE_VAR, PROJECT_DIR_VAR, Settings, reserved_suffix, sanitize, shown
 from .errors import PipelineError
 
 
@@ -39,11 +39,11 @@ class Outcome:
 def parse_set(text: str) -> ParameterSet:
     """`label:args...` -> a parameter set; the label names the instance, the args go to `run`."""
     label, sep, args = text.partition(":")
-    # `audit` would name the set's instance like the main instance's audit copy (`<instance>__audit`).
-    if not sep or not label or sanitize(label) != label or label == AUDIT_SUFFIX.strip("_"):
+    # `audit` or `raw` would name the set's instance like the main instance's audit copy or raw tables.
+    if not sep or not label or sanitize(label) != label or reserved_suffix(f"__{label}"):
         raise PipelineError(
             f"--set {shown(text)} must be LABEL:ARGS with a label of lowercase letters and digits "
-            "(not `audit`), e.g. eu:--var region=eu"
+            "(not starting with `audit` or `raw`), e.g. eu:--var region=eu"
         )
     try:
         return ParameterSet(label, tuple(shlex.split(args)))

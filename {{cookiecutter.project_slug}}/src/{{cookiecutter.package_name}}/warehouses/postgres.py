@@ -66,6 +66,7 @@ from ..config import (
     WAREHOUSE_DIR,
     Settings,
 )
+from ..errors import listed
 from . import (
     AUDIT,
     HISTORY_SCHEMA,
@@ -670,8 +671,7 @@ class Warehouse:
                     self._claim(session)  # never a schema this pipeline did not make
                     outside = _outside(session, _SCHEMAS_REFERENCED, [schemas], schemas)
                     if outside:
-                        more = len(outside) - LISTED
-                        shown = ", ".join(outside[:LISTED]) + (f" and {more} more" if more > 0 else "")
+                        shown = listed(outside, LISTED)
                         one = len(outside) == 1
                         raise WarehouseError(
                             f"refusing to drop instance {self.name}: {shown} outside its schemas depend"
@@ -834,13 +834,11 @@ def _refuse_unreadable(session: Session, schemas: list[str]) -> None:
     if not unreadable:
         return
     ((role,),) = session.query("select current_user")
-    more = len(unreadable) - LISTED
-    shown = ", ".join(unreadable[:LISTED]) + (f" and {more} more" if more > 0 else "")
-    listed = ", ".join(schemas)  # prod and prod__audit: names that need no quotes
+    named = ", ".join(schemas)  # prod and prod__audit: names that need no quotes
     raise WarehouseError(
-        f"role {role} (PGUSER) cannot read {shown} of production, which slim CI defers to and compares with: as "
-        f"their owner or a superuser run `grant usage on schema {listed} to {role}; grant select on all tables in "
-        f"schema {listed} to {role}`, or set PGUSER to a role that can read them; nothing was built."
+        f"role {role} (PGUSER) cannot read {listed(unreadable, LISTED)} of production, which slim CI defers to and "
+        f"compares with: as their owner or a superuser run `grant usage on schema {named} to {role}; grant select "
+        f"on all tables in schema {named} to {role}`, or set PGUSER to a role that can read them; nothing was built."
     )
 
 
