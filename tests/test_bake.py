@@ -236,7 +236,7 @@ WHERE_SETTINGS = {
     "snowflake": {"schema": "DBT_SCHEMA"},
     "bigquery": {"dataset": "DBT_SCHEMA"},
     "databricks": {"schema": "DBT_SCHEMA", "catalog": "DATABRICKS_CATALOG"},
-    # dev and ci run Spark in the process (`session`, host unused); staging and prod name a Thrift server.
+    # dev and ci run Spark in the process (`session`, host unused); staging and prod need SPARK_REMOTE (test_spark).
     "spark": {"schema": "DBT_SCHEMA"},
 }  # fmt: skip
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import history, pii
+from {{ cookiecutter.package_name }} import config, history, pii
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.warehouses import AUDIT, PUBLISHED, IngestRecord, LocalRows, Relation, WarehouseError, spark
 from test_pii import _render_mask_pii
 
@@ -137,3 +139,45 @@ def test_an_instance_is_listed_by_its_owner_record_and_dropped_with_its_folder(t
     assert warehouse.drop()
     assert spark.list_instances(tmp_path) == []
     assert not spark.home(settings).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("sc://spark.internal:15002", ("spark.internal", 15002)),
+        ("sc://localhost", ("localhost", spark.CONNECT_PORT)),
+        ("sc://10.0.0.5:443/;use_ssl=true;token=abc", ("10.0.0.5", 443)),
+        ("sc://[::1]:15003", ("::1", 15003)),
+    ],
+)
+def test_a_spark_connect_url_gives_the_address_it_names(url: str, address: tuple[str, int]) -> None:
+    assert spark.connect_address(url) == address
+
+
+@pytest.mark.parametrize(
+    "url", ["garbage", "http://spark:15002", "sc://", "sc://spark:0", "sc://spark:99999", "sc://spark:x"]
+)
+def test_a_value_that_is_no_spark_connect_url_is_refused_in_one_sentence(url: str) -> None:
+    with pytest.raises(
+        WarehouseError, match=r"^SPARK_REMOTE='.*' is not a Spark Connect URL; set it to sc://host:port"
+    ):
+        spark.connect_address(url)
+
+
+def test_a_spark_connect_server_that_does_not_answer_is_named_instead_of_retried() -> None:
+    """Spark Connect's client would retry for minutes with no word; the pipeline says so at once."""
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(WarehouseError, match=rf"^Spark Connect at sc://127.0.0.1:{port} does not answer \("):
+        spark._refuse_unreachable(f"sc://127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_staging_and_prod_on_spark_need_the_spark_connect_server_of_a_cluster(project: Path, env: str) -> None:
+    """Every target uses the session method, so dbt and the pipeline's own Spark code share one catalog: staging
+    and prod have no local mode to fall back to, and SPARK_REMOTE has no default there."""
+    with pytest.raises(
+        PipelineError, match=rf"^environment '{env}' needs (.* and )?SPARK_REMOTE, which (is|are) not set"
+    ):
+        config.resolve(env, environ={"DBT_PROJECT_DIR": str(project), "RAW_DATA_DIR": "/data/raw"}, connects=True)

@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -64,6 +65,7 @@ from ..config import (
     THREADS_VAR,
     WAREHOUSE_DIR,
     Settings,
+    shown,
 )
 from . import (
     AUDIT,
@@ -112,9 +114,46 @@ _started: dict[str, Path] = {}
 _pads_of: dict[str, object] = {}
 
 
+# A Spark Connect URL: sc://host[:port][/;param=value...] (Spark's docs, "Spark Connect Overview"); 15002 by default.
+_CONNECT_URL = re.compile(r"sc://(?P<host>\[[0-9a-fA-F:]+\]|[^:/;\s\[\]]+)(?::(?P<port>\d{1,5}))?(?P<rest>[/;]\S*)?")
+CONNECT_PORT = 15002
+LAST_PORT = 65535
+# Seconds `spark_session` waits for a Spark Connect server's TCP port before it says the server does not answer.
+CONNECT_TIMEOUT = 10.0
+
+
 def remote() -> str | None:
     """The Spark Connect URL this process uses (SPARK_REMOTE), or None for Spark in the process (local mode)."""
-    return os.environ.get(REMOTE_VAR) or None
+    return os.environ.get(REMOTE_VAR, "").strip() or None
+
+
+def connect_address(url: str) -> tuple[str, int]:
+    """(host, port) of a Spark Connect URL `sc://host[:port][/;params]`; WarehouseError with a sentence otherwise."""
+    match = _CONNECT_URL.fullmatch(url)
+    port = int(match["port"] or CONNECT_PORT) if match else 0
+    if match is None or not 0 < port <= LAST_PORT:
+        raise WarehouseError(
+            f"{REMOTE_VAR}={shown(url)} is not a Spark Connect URL; set it to sc://host:port "
+            f"(e.g. sc://spark.internal:{CONNECT_PORT}), or unset it to run Spark in this process."
+        )
+    return match["host"].strip("[]"), port
+
+
+def _refuse_unreachable(url: str) -> None:
+    """WarehouseError with a sentence when nothing accepts a TCP connection at `url`'s address in CONNECT_TIMEOUT.
+
+    Spark Connect's client retries a refused or silent address for minutes before it gives up: a run would
+    hang with no word.
+    """
+    host, port = connect_address(url)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as error:
+        raise WarehouseError(
+            f"Spark Connect at {url} does not answer ({error.strerror or error}); start the server or correct "
+            f"{REMOTE_VAR} (a throwaway one: `python -m {__name__}_server COMMAND`), or unset it for local mode."
+        ) from None
 
 
 def home(settings: Settings) -> Path:
@@ -148,6 +187,7 @@ def spark_session(settings: Settings) -> SparkSession:
     folder = home(settings).resolve()
     url = remote()
     if url is not None and "home" not in _started:
+        _refuse_unreachable(url)
         try:
             SparkSession.builder.remote(url).getOrCreate()
         except Exception as error:
@@ -178,7 +218,11 @@ def spark_session(settings: Settings) -> SparkSession:
         try:
             session = builder.getOrCreate()
         except Exception as error:
-            raise WarehouseError(f"Spark did not start ({str(error).splitlines()[0]}); check Java 17.") from None
+            java = os.environ.get("JAVA_HOME") or "unset"
+            raise WarehouseError(
+                f"Spark did not start ({str(error).splitlines()[0]}); it needs Java 17: `java` on PATH, or "
+                f"JAVA_HOME (now {java}) naming a JDK or JRE 17."
+            ) from None
         session.sparkContext.setLogLevel("ERROR")
         _started["home"] = folder
     session = SparkSession.builder.getOrCreate()

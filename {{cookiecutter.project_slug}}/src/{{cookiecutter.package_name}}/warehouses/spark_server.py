@@ -19,7 +19,6 @@ runs COMMAND against that server instead. Needs Java 17 (`java` on PATH or JAVA_
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import shutil
 import signal
@@ -54,15 +53,8 @@ class Server:
         return f"sc://127.0.0.1:{self.port}"
 
     def environ(self) -> dict[str, str]:
-        """The variables that point a process, every target, at this server: SPARK_REMOTE and DBT_SPARK_*.
-
-        profiles.yml's staging and prod need DBT_SPARK_HOST, DBT_SPARK_PORT and DBT_SPARK_USER set; with
-        SPARK_REMOTE set they use this server (`session` method), so these name its address and your user.
-        """
-        return {
-            REMOTE_VAR: self.remote, "DBT_SPARK_HOST": "127.0.0.1", "DBT_SPARK_PORT": str(self.port),
-            "DBT_SPARK_USER": getpass.getuser(),
-        }  # fmt: skip
+        """The variable that points a process, every target, at this server: SPARK_REMOTE."""
+        return {REMOTE_VAR: self.remote}
 
 
 def free_port() -> int:
