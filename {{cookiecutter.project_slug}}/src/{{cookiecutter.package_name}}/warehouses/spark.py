@@ -91,6 +91,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 TYPE = "spark"
+# The published database of production: slim CI on a Spark Connect server compares with it and defers to its audit one.
+PRODUCTION = "prod"
 PUBLISHING_SUFFIX = "__publishing"
 OWNER_FILE = "owner.json"
 # The session variables mask_pii_spark.sql reads (HMAC's padded keys, as binary).
@@ -296,9 +298,13 @@ def _literal(text: str) -> str:
 class Session:
     """A Session (see the package) on the shared SparkSession; `schemas` maps dbt's audit database to this one's."""
 
-    def __init__(self, spark: SparkSession, schemas: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, spark: SparkSession, schemas: Mapping[str, str] | None = None, production: Mapping[str, str] | None = None
+    ) -> None:
         self.spark = spark
         self.schemas = dict(schemas or {})
+        # This instance's audit database -> production's published one, when slim CI has production to compare.
+        self.production_schemas = dict(production) if production is not None else None
 
     def _sql(self, statement: str, params: Params = ()) -> DataFrame:
         try:
@@ -357,12 +363,18 @@ class Session:
         return relation(*parts)
 
     def production(self) -> bool:
-        return False
+        return self.production_schemas is not None
 
     def production_relation(self, schema: str, name: str, database: str | None = None) -> str:
-        raise WarehouseError(
-            "Spark in local mode keeps each instance in its own metastore: there is no production to read from."
-        )
+        """`database.name` in production: a database of the same Spark Connect server (dbt's own when deferred)."""
+        if self.production_schemas is None:
+            raise WarehouseError(
+                "no production to read from: Spark in local mode keeps each instance in its own metastore; slim "
+                f"CI reads production through {REMOTE_VAR}'s server, with DBT_STATE_DIR set."
+            )
+        if database is not None:  # dbt deferred to it: its database is production's as dbt recorded it
+            return relation(schema, name)
+        return relation(self.production_schemas.get(schema, schema), name)
 
 
 def _create_database(spark: SparkSession, folder: Path, name: str) -> bool:
@@ -559,8 +571,22 @@ class Warehouse:
             return {DUCKDB_PATH_VAR: str(self.settings.duckdb_path.with_name(f"{name}.duckdb"))}
         return {DUCKDB_PATH_VAR: ""}
 
+    def _production_database(self) -> str | None:
+        """Production's published database (`<prefix>prod`) when slim CI has it to defer to and compare with.
+
+        Only on a Spark Connect server (SPARK_REMOTE), whose one catalog holds every instance (local mode keeps
+        each instance in a metastore of its own), with DBT_STATE_DIR set (production's manifest), for an
+        instance other than prod, and once prod has been published there.
+        """
+        if remote() is None or self.settings.state_dir is None or self.settings.name == PRODUCTION:
+            return None
+        name = self.name[: len(self.name) - len(self.settings.name)] + PRODUCTION  # the same prefix
+        return name if self.spark().catalog.databaseExists(name) else None
+
     def production(self) -> str | None:
-        return None
+        """`database <prefix>prod__audit` (what production's dbt built, its manifest names) or None."""
+        found = self._production_database()
+        return f"database {found}{AUDIT_SUFFIX}" if found else None
 
     def exists(self, location: Location = PUBLISHED) -> bool:
         if not home(self.settings).is_dir():
@@ -612,7 +638,12 @@ class Warehouse:
                 raise MissingRelation(f"database {database} does not exist yet; `run` or `env create` makes it.")
             _create_database(spark, home(self.settings).resolve(), database)
         # The run history lives in the instance's audit database: one history per instance, dropped with it.
-        yield Session(spark, {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit})
+        production = self._production_database()
+        yield Session(
+            spark,
+            {self.audit: self.name} if location == PUBLISHED else {HISTORY_SCHEMA: self.audit},
+            {self.audit: production} if production else None,
+        )
 
     def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
         return raw_loader(self.settings, schemas, memory_limit=memory_limit)
