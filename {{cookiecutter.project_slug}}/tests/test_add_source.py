@@ -131,9 +131,10 @@ def test_add_source_where_it_cannot_write_is_one_sentence(tmp_path: Path) -> Non
     project = copy_project(tmp_path / "project")
     raw = project / config.SAMPLE_DIR / "blocked_probe"
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
+    # A table name no source of this project loads yet (the project may be a user's with sources of its own).
+    (raw / "blocked_probe_rows.csv").write_text(CSV, encoding="utf-8")
     (project / "models" / "staging" / "blocked_probe").write_text("", encoding="utf-8")  # as read-only, as root too
-    out = cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
+    out = cli(project, "add-source", str(raw / "blocked_probe_rows.csv"), expect=1)
     assert out.startswith("error: cannot write ") and out.count("\n") == 1, out
 
 
