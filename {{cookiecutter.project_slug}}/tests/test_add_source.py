@@ -251,14 +251,15 @@ def test_names_default_from_the_path_and_pluralise(raw: Path) -> None:
 def test_a_raw_file_goes_from_add_source_to_a_built_model(tmp_path: Path) -> None:
     """The adoption path: drop a file in, add-source, run: ingested, built and tested, no hand edits."""
     project = copy_project(tmp_path / "project")
-    raw = project / config.SAMPLE_DIR / "adoption_probe"  # a source no project of a user's declares
+    # A source and a table no project of a user's declares: the raw schema holds one table per name.
+    raw = project / config.SAMPLE_DIR / "adoption_probe"
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "accounts.csv").write_text(CSV, encoding="utf-8")
-    out = cli(project, "add-source", str(raw / "accounts.csv"))
-    assert "wrote models/staging/adoption_probe/stg_adoption_probe__accounts.sql" in out
-    cli(project, "add-source", str(raw / "accounts.csv"), expect=1)
+    (raw / "adoption_probe_rows.csv").write_text(CSV, encoding="utf-8")
+    out = cli(project, "add-source", str(raw / "adoption_probe_rows.csv"))
+    assert "wrote models/staging/adoption_probe/stg_adoption_probe__adoption_probe_rows.sql" in out
+    cli(project, "add-source", str(raw / "adoption_probe_rows.csv"), expect=1)
     cli(project, "run", "--env", "dev")
-    model, instance = "stg_adoption_probe__accounts", next((project / "target").glob("dev__*")).name
+    model, instance = "stg_adoption_probe__adoption_probe_rows", next((project / "target").glob("dev__*")).name
     with warehouse_of(project, "dev").session(AUDIT, read_only=True) as session:
         relation = session.relation(dbt_schema(project, instance, model), model)
         query = f"select count(*), count(opened_at) from {relation}"

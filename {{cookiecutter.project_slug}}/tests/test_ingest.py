@@ -99,7 +99,7 @@ def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Pa
 
 
 def test_a_source_without_a_schema_quarantines_in_its_own_schema_and_says_so(crm: Path) -> None:
-    """dbt reads a source without `schema:` (add-source writes none) from the schema named after the source."""
+    """dbt reads a source without `schema:` (a hand-written one) from the schema named after the source."""
     models = crm / "models" / "_crm__sources.yml"
     models.write_text(SOURCES.replace("    schema: raw\n", ""), encoding="utf-8")
     db = crm / "w.duckdb"

@@ -295,7 +295,7 @@ DOCUMENT: dict[str, Any] = {
 
 
 def test_the_summary_names_the_quarantine_the_run_wrote_to() -> None:
-    """A source without `schema:` (as add-source writes it) lands in a schema named after the source, not `raw`."""
+    """A source without `schema:` (hand-written; add-source writes the raw schema) lands in a schema named after the source, not `raw`."""
     ingested = IngestResult(
         (TableResult("leads", "crm/leads.csv", 9, 1, "crm"), TableResult("notes", "n.csv", 5, 2, "Sales Ops"))
     )
