@@ -9,7 +9,7 @@ import pytest
 
 from conftest import parsed
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.ingest import ingest, load_specs, quarantined
+from {{ cookiecutter.package_name }}.ingest import REASONS_SHOWN, Reason, ingest, load_specs, quarantined
 from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 
 SOURCES = """
@@ -96,6 +96,43 @@ def test_good_rows_load_typed_and_bad_rows_are_quarantined_with_a_reason(crm: Pa
     assert ("accounts", "balance 'lots' is not a valid numeric(12,2)") in reasons
     assert ("events", "malformed JSON") in reasons
     assert any(table == "accounts" and reason.startswith("unreadable CSV line") for table, reason in reasons)
+
+
+def test_a_load_s_reasons_are_the_quarantine_s_grouped_most_rows_first(crm: Path) -> None:
+    """What the summary and report.html list: per reason, its rows and first row number, as the quarantine has them."""
+    (crm / "raw" / "accounts.csv").write_text(
+        "account_id,opened_at,balance\n"
+        + "".join(f"{i},2025-01-01 10:00:00,lots\n" for i in range(1, 4))  # lines 2-4: the same reason
+        + "x9,2025-01-01 10:00:00,1\n7,,1\n8,2025-01-01 10:00:00,1,surplus\n9,2025-01-01 10:00:00,1\n",
+        encoding="utf-8",
+    )
+    db = crm / "w.duckdb"
+    result = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table in result.tables:
+            grouped = con.execute(
+                "select reason, count(*), min(row_number) from raw._quarantine where source_table = ? "
+                "group by reason order by 2 desc, 3",
+                [table.table],
+            ).fetchall()
+            assert [(r.reason, r.rows, r.first_row_number) for r in table.reasons] == grouped
+    accounts = result.tables[0].reasons
+    assert accounts[0] == Reason("balance 'lots' is not a valid numeric(12,2)", 3, 2)
+    assert [r.first_row_number for r in accounts[1:]] == [5, 6, 7]  # one row each, in file order
+    assert accounts[3].reason.startswith("unreadable CSV line")
+    # Unchanged files are not loaded again: their reasons are read back from the quarantine, the same.
+    again = ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-2", progress=lambda _: None)
+    assert [t.reused_from for t in again.tables] == ["run-1", "run-1"]
+    assert [t.reasons for t in again.tables] == [t.reasons for t in result.tables]
+
+
+def test_only_the_most_frequent_reasons_are_kept_for_reports(crm: Path) -> None:
+    rows = "".join(f"{i},2025-01-01 10:00:00,bad{i}\n" for i in range(REASONS_SHOWN + 5))
+    (crm / "raw" / "accounts.csv").write_text("account_id,opened_at,balance\n" + rows, encoding="utf-8")
+    result = ingest(File(crm / "w.duckdb"), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None)
+    accounts = result.tables[0]
+    assert accounts.quarantined_rows == REASONS_SHOWN + 5
+    assert [r.first_row_number for r in accounts.reasons] == list(range(2, REASONS_SHOWN + 2))
 
 
 def test_a_source_without_a_schema_quarantines_in_its_own_schema_and_says_so(crm: Path) -> None:

@@ -15,7 +15,7 @@ import jinja2
 import pytest
 
 from conftest import PACKAGE, PROJECT_DIR, cli, dbt_schema, parsed, warehouse_of
-from {{ cookiecutter.package_name }} import config, pii, sql, warehouses
+from {{ cookiecutter.package_name }} import config, pii, report, sql, warehouses
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.ingest import ingest, load_specs
 from {{ cookiecutter.package_name }}.pii_plugin import Plugin
@@ -223,6 +223,32 @@ def test_a_short_pii_value_is_masked_where_the_reason_quotes_it_not_inside_the_r
     assert clear[0].startswith("person_id 'x7' ") and clear[1].startswith("person_id 'is' ")
     assert masked[0] == clear[0]  # no pii value quoted: the reason is word for word prod's
     assert masked[1] == clear[1].replace("'is'", f"'{pii.mask('is', DEV_KEY)}'", 1)
+
+
+def test_reports_list_a_pii_table_s_reasons_masked_and_in_prod_not_at_all(crm: Path) -> None:
+    """A reason may quote a pii value (shifted into another field). Outside prod the report lists it as the
+    quarantine holds it, masked; prod's quarantine holds it clear, so the reports (CI artifacts) get counts only."""
+    (crm / "raw" / "people.csv").write_text(
+        "person_id,full_name,email,city\nbo@example.com,Bo,bo@example.com,Oslo\n", encoding="utf-8"
+    )
+    results = {}
+    for key in (None, DEV_KEY):
+        db = crm / f"{key is None}.duckdb"
+        for run_id in ("run-1", "run-2"):  # loaded, then reused: the reasons come back from the quarantine
+            ingested = ingest(
+                File(db), load_specs(parsed(crm)), crm / "raw", run_id, progress=lambda _: None, pii_key=key
+            )
+            results[key, run_id] = next(t for t in ingested.tables if t.table == "people")
+    for run_id in ("run-1", "run-2"):
+        masked, clear = results[DEV_KEY, run_id], results[None, run_id]
+        assert not masked.withheld and [r.reason for r in masked.reasons] == [
+            f"person_id '{pii.mask('bo@example.com', DEV_KEY)}' is not a valid integer"
+        ]
+        assert clear.withheld and clear.reasons == () and clear.quarantined_rows == 1
+    assert results[None, "run-2"].reused_from == "run-1"
+    document = {"quarantine": {"people": 1}, "quarantine_withheld": ["people"], "quarantine_reasons": {}}
+    withheld = "1 row: reasons not copied into reports in prod (pii columns)"
+    assert report.reason_lines(document, 3) == [("people", withheld)]
 
 
 def test_prod_stores_the_clear_values(crm: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from {{ cookiecutter.package_name }} import config, report, report_html
 from {{ cookiecutter.package_name }}.checks import Check
 from {{ cookiecutter.package_name }}.history import Control
-from {{ cookiecutter.package_name }}.ingest import IngestResult, TableResult
+from {{ cookiecutter.package_name }}.ingest import IngestResult, Reason, TableResult
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     ingested = IngestResult(
         (
-            TableResult("orders", "orders.csv", 995, 5, "raw"),
+            TableResult("orders", "orders.csv", 995, 5, "raw", reasons=(Reason("order_id is missing", 5, 7),)),
             TableResult("items", "items.csv", 20, 0, "erp", reused_from="r0"),
         )
     )
@@ -222,6 +222,8 @@ def test_the_document_holds_every_part_of_the_run(tmp_path: Path) -> None:
         "loaded": {"orders": 995, "items": 20},
         "quarantine": {"orders": 5, "items": 0},
         "quarantine_relations": ["raw._quarantine"],  # erp._quarantine holds no row of this run
+        "quarantine_reasons": {"orders": [{"reason": "order_id is missing", "rows": 5, "first_row_number": 7}]},
+        "quarantine_withheld": [],  # prod: the tables with pii columns
         "reused": {"items": "r0"},  # items.csv was unchanged since run r0: not loaded again
         "not_loaded": [],  # a slim run names the raw tables its selection reads none of
         "history": [
@@ -295,7 +297,7 @@ DOCUMENT: dict[str, Any] = {
 
 
 def test_the_summary_names_the_quarantine_the_run_wrote_to() -> None:
-    """A source without `schema:` (hand-written; add-source writes the raw schema) lands in a schema named after the source, not `raw`."""
+    """A hand-written source without `schema:` lands in a schema named after the source, not `raw`."""
     ingested = IngestResult(
         (TableResult("leads", "crm/leads.csv", 9, 1, "crm"), TableResult("notes", "n.csv", 5, 2, "Sales Ops"))
     )
@@ -309,6 +311,33 @@ def test_the_summary_names_the_quarantine_the_run_wrote_to() -> None:
     # A report.json written before the relation was recorded still renders, naming none.
     older = {key: value for key, value in document.items() if key != "quarantine_relations"}
     assert report.render_document(older).count("see ") == 0
+
+
+def test_the_summary_markdown_and_html_list_the_quarantine_s_reasons() -> None:
+    """The first reasons of each raw table in the summary and the markdown, all kept ones in report.html."""
+    reasons = [{"reason": f"amount 'x{i}' is not a valid integer", "rows": 10 - i, "first_row_number": i + 2}
+               for i in range(4)]  # fmt: skip
+    document = {
+        **DOCUMENT,
+        "quarantine": {"orders": 34, "items": 3, "people": 2},
+        "quarantine_reasons": {"orders": reasons},
+        "quarantine_withheld": ["people"],
+        "reused": {"items": "r7"},
+    }
+    summary = report.render_document(document).splitlines()
+    start = summary.index("  quarantine  39 rows (orders 34, items 3, people 2); see raw._quarantine")
+    assert summary[start + 1 : start + 7] == [
+        "    orders: 10 rows from row 2: amount 'x0' is not a valid integer",
+        "    orders: 9 rows from row 3: amount 'x1' is not a valid integer",
+        "    orders: 8 rows from row 4: amount 'x2' is not a valid integer",
+        "    orders: 7 rows more, for other reasons",
+        "    items: 3 rows: reasons in the report of run r7, which loaded the file",
+        "    people: 2 rows: reasons not copied into reports in prod (pii columns)",
+    ]
+    assert "- `orders`: 9 rows from row 3: amount 'x1' is not a valid integer" in report.markdown(document)
+    html = report_html.render_html(document)
+    assert "7 rows from row 5: amount &#x27;x3&#x27; is not a valid integer" in html  # the 4th: only in the page
+    assert "for other reasons" not in html  # every reason ingest kept is on the page
 
 
 def test_the_terminal_summary_in_full() -> None:

@@ -48,7 +48,9 @@ from . import pii, sql, warehouses
 from .errors import PipelineError
 from .warehouses import QUARANTINE, STATE
 
-__all__ = ["QUARANTINE", "STATE", "IngestResult", "TableResult", "TableSpec", "ingest", "load_specs", "quarantined"]
+__all__ = [
+    "QUARANTINE", "STATE", "IngestResult", "Reason", "TableResult", "TableSpec", "ingest", "load_specs", "quarantined",
+]  # fmt: skip
 
 # DuckDB's memory for one ingest (its buffer pool; Python's own objects come on top).
 MEMORY_LIMIT = "256MB"
@@ -68,6 +70,7 @@ _TEXT = {"varchar", "text", "string", "char", "bpchar"}
 _FLOATS = {"double", "float", "real", "float4", "float8", "double precision"}
 
 Unreadable = list[tuple[int, str, str]]  # (line, reason, original text) of records no column can be read from
+REASONS_SHOWN = 10  # per raw table, in the run summary and the reports (TableResult.reasons)
 # Exact pairs (exact_type): integer widths in bits, and the decimal digits each width can need.
 _SIGNED = {"tinyint": 8, "int1": 8, "smallint": 16, "int2": 16, "integer": 32, "int": 32, "int4": 32}
 _SIGNED |= {"bigint": 64, "int8": 64, "long": 64, "hugeint": 128}
@@ -107,6 +110,15 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One reason a load quarantined rows for: how many rows (of one raw file) and the first one's row number."""
+
+    reason: str  # as in `<schema>._quarantine.reason`, a pii value in it masked outside prod
+    rows: int
+    first_row_number: int  # as in `<schema>._quarantine.row_number` (module docstring)
+
+
+@dataclass(frozen=True)
 class TableResult:
     table: str
     raw_file: str
@@ -115,6 +127,11 @@ class TableResult:
     schema: str  # where the table and its schema's quarantine (`<schema>._quarantine`) were written
     # The run whose load of the same file (same sha256, same spec, same masking key) was kept; '' when loaded now.
     reused_from: str = ""
+    # The quarantine's reasons, most rows first, at most REASONS_SHOWN; the rest is in the quarantine. Empty for
+    # a reused load, and for a table with pii columns in prod (`withheld`): its reasons may quote clear values,
+    # which the quarantine holds there but reports (CI artifacts, logs) must not.
+    reasons: tuple[Reason, ...] = ()
+    withheld: bool = False
 
     @property
     def quarantine(self) -> str:
@@ -811,8 +828,25 @@ def _load_table(
         for line, reason, text in source.unreadable
     ]
     loaded, quarantined = loader.load_raw(record, warehouses.LocalRows(rows, p.bound(rows)), quarantine, unreadable)
+    withheld = masker.key is None and bool(pii_columns)
+    shown = () if withheld else _reasons(con, source.unreadable)
     con.execute("drop table _checked")
-    return TableResult(spec.name, spec.raw_file, loaded, quarantined, spec.schema)
+    return TableResult(spec.name, spec.raw_file, loaded, quarantined, spec.schema, reasons=shown, withheld=withheld)
+
+
+def _reasons(con: duckdb.DuckDBPyConnection, unreadable: Unreadable) -> tuple[Reason, ...]:
+    """The REASONS_SHOWN reasons with the most rows in `_checked` and the unreadable records, ties by first row."""
+    counted = {
+        reason: (rows, first)
+        for reason, rows, first in con.execute(
+            "select _reason, count(*), min(_line) from _checked where _reason is not null group by _reason"
+        ).fetchall()
+    }
+    for line, reason, _ in unreadable:
+        rows, first = counted.get(reason, (0, line))
+        counted[reason] = (rows + 1, min(first, line))
+    ranked = sorted(counted.items(), key=lambda item: (-item[1][0], item[1][1], item[0]))
+    return tuple(Reason(reason, rows, first) for reason, (rows, first) in ranked[:REASONS_SHOWN])
 
 
 def file_digest(path: Path) -> str:
@@ -889,6 +923,8 @@ def ingest(
     says `reused_from` that run. `reload` loads every file regardless. Each load is recorded in
     `<schema>._ingest_state` (source_table, raw_file, relation, sha256, spec_digest, loaded_rows,
     quarantined_rows, run_id, loaded_at UTC) in the same transaction, so a rolled-back ingest records nothing.
+    Each TableResult carries the quarantine's most frequent `reasons` (REASONS_SHOWN; a reused load's are read
+    back from the quarantine), none for a table with pii columns in prod (`withheld`).
     """
     masker = pii.Masker(pii_key)
     paths = [_raw_path(raw_dir, spec) for spec in specs]
@@ -933,7 +969,38 @@ def ingest(
     except (duckdb.Error, warehouses.WarehouseError) as error:
         where = f" loading {spec.raw_file}" if spec else ""
         raise PipelineError(f"ingest failed{where}, nothing was loaded: {error}") from error
-    return IngestResult(tuple(results))
+    return IngestResult(tuple(_kept_reasons(warehouse, specs, results, masker)))
+
+
+def _kept_reasons(
+    warehouse: warehouses.LoadTarget, specs: list[TableSpec], results: list[TableResult], masker: pii.Masker
+) -> Iterator[TableResult]:
+    """`results`, each reused load with its quarantine reasons read back from the quarantine its run wrote.
+
+    The same REASONS_SHOWN, in the same order as `_reasons`; withheld for a table with pii columns in prod.
+    """
+    reused = [
+        (spec, result)
+        for spec, result in zip(specs, results, strict=True)
+        if result.reused_from and result.quarantined_rows
+    ]
+    if not reused:
+        yield from results
+        return
+    kept = {}
+    with warehouse.session(warehouses.AUDIT) as session:
+        for spec, result in reused:
+            if masker.key is None and any(c.pii for c in spec.columns):
+                kept[spec.name, spec.schema] = replace(result, withheld=True)
+                continue
+            rows = session.query(
+                f"select reason, count(*), min(row_number) from {session.relation(spec.schema, QUARANTINE)} "
+                "where source_table = ? group by reason order by 2 desc, 3, 1",
+                [spec.name],
+            )
+            reasons = tuple(Reason(str(r), int(n), int(first)) for r, n, first in rows[:REASONS_SHOWN])
+            kept[spec.name, spec.schema] = replace(result, reasons=reasons)
+    yield from (kept.get((result.table, result.schema), result) for result in results)
 
 
 def quarantined(session: warehouses.Session, schema: str = "raw") -> Iterator[tuple[str, str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -29,6 +30,7 @@ OUTCOMES = {
     "pass": "passed",
 }
 NOT_COMPARED = "not compared"
+SUMMARY_REASONS = 3  # quarantine reasons per raw table in the run summary and the markdown (report.html: all kept)
 # Info checks that could not compare (no production database, a relation this run did not build).
 _NOT_COMPARED_MESSAGES = ("not compared", "not comparable", "no production database")
 _DBT_RESULTS = re.compile(r"^Got (\d+) results?, configured to \w+ if .*$")
@@ -196,11 +198,13 @@ def document(
     published (bool), publish_note (where to, or "nothing: <why>"), parameters, checks (Check.as_dict
     each), counts (outcome -> checks, see OUTCOMES), models ([{name, seconds, budget_seconds, rows}]),
     loaded and quarantine (raw table -> rows), quarantine_relations (where the bad rows are, e.g.
-    ["raw._quarantine"], see IngestResult.quarantines), reused (raw table -> the run whose load of the
-    unchanged file was kept, for the tables ingest did not load again), not_loaded (the raw tables,
-    `schema.table`, a slim run did not load because its selection reads none of them), history ([{run_id,
-    started_at, status, seconds, rows: {mart: rows}, model_seconds: {model: seconds}}]), control
-    (Control.as_dict each), min_runs.
+    ["raw._quarantine"], see IngestResult.quarantines), quarantine_reasons (raw table -> [{reason, rows,
+    first_row_number}], most rows first, see TableResult.reasons), quarantine_withheld (the raw tables
+    whose reasons a prod run keeps out of reports: pii columns, clear values), reused (raw table -> the
+    run whose load of the unchanged file was kept, for the tables ingest did not load again), not_loaded
+    (the raw tables, `schema.table`, a slim run did not load because its selection reads none of them),
+    history ([{run_id, started_at, status, seconds, rows: {mart: rows}, model_seconds: {model: seconds}}]),
+    control (Control.as_dict each), min_runs.
     """
     run_metrics = history[-1]["metrics"] if history else {}
     return {
@@ -220,12 +224,52 @@ def document(
         "loaded": {t.table: t.loaded_rows for t in ingested.tables} if ingested else {},
         "quarantine": {t.table: t.quarantined_rows for t in ingested.tables} if ingested else {},
         "quarantine_relations": ingested.quarantines if ingested else [],
+        "quarantine_reasons": _reasons(ingested),
+        "quarantine_withheld": [t.table for t in ingested.tables if t.withheld] if ingested else [],
         "reused": {t.table: t.reused_from for t in ingested.tables if t.reused_from} if ingested else {},
         "not_loaded": list(not_loaded),
         "history": [_run_history(run) for run in history],
         "control": [limit.as_dict() for limit in control],
         "min_runs": MIN_RUNS,
     }
+
+
+def _reasons(ingested: IngestResult | None) -> dict[str, list[dict[str, Any]]]:
+    """Each raw table's quarantine reasons as report.json holds them (tables with none left out)."""
+    tables = ingested.tables if ingested else ()
+    return {t.table: [dataclasses.asdict(reason) for reason in t.reasons] for t in tables if t.reasons}
+
+
+def reason_lines(document: Mapping[str, Any], per_table: int) -> list[tuple[str, str]]:
+    """The quarantine's reasons as lines: (raw table, text) pairs from report.json's keys.
+
+    The first `per_table` reasons of each table (`2 rows from row 4: balance 'lots' is not …`), then one
+    line per table for its other rows, or for a table whose reasons were withheld (prod, pii) or reused.
+    """
+    lines = []
+    quarantined = document.get("quarantine") or {}
+    reasons = document.get("quarantine_reasons") or {}
+    withheld = set(document.get("quarantine_withheld") or ())
+    reused = document.get("reused") or {}
+    for table, rows in quarantined.items():
+        if not rows:
+            continue
+        listed = reasons.get(table, [])
+        for reason in listed[:per_table]:
+            first = reason["first_row_number"]
+            lines.append((table, f"{_rows(reason['rows'])} from row {first}: {reason['reason']}"))
+        rest = rows - sum(reason["rows"] for reason in listed[:per_table])
+        if table in withheld:
+            lines.append((table, f"{_rows(rest)}: reasons not copied into reports in prod (pii columns)"))
+        elif table in reused and not listed:
+            lines.append((table, f"{_rows(rest)}: reasons in the report of run {reused[table]}, which loaded the file"))
+        elif rest and listed:
+            lines.append((table, f"{_rows(rest)} more, for other reasons"))
+    return lines
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
 
 
 def _see(document: Mapping[str, Any]) -> str:
@@ -253,6 +297,7 @@ def render_document(document: Mapping[str, Any]) -> str:
             + ")"
             + _see(document)
         )
+        lines += [f"    {table}: {text}" for table, text in reason_lines(document, SUMMARY_REASONS)]
     if document.get("not_loaded"):
         lines.append(f"  not loaded  {', '.join(document['not_loaded'])} (not read by the slim selection)")
     for model in document["models"]:
@@ -307,6 +352,8 @@ def markdown(document: Mapping[str, Any]) -> str:
     if document["quarantine"]:
         lines.append("Quarantined: " + ", ".join(f"{t} {n:,}" for t, n in document["quarantine"].items()) + ".")
         lines.append("")
+        listed = reason_lines(document, SUMMARY_REASONS)
+        lines += [f"- `{table}`: {_cell(text)}" for table, text in listed] + ([""] if listed else [])
     return "\n".join(lines)
 
 

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from .history import MIN_RUNS, SIGMAS, WINDOW
-from .report import OUTCOMES, finding, outcome, tally
+from .ingest import REASONS_SHOWN
+from .report import OUTCOMES, finding, outcome, reason_lines, tally
 
 STAGES = ("input", "business", "joins", "output", "pii", "performance", "regression", "trend")
 # CSS class and table pill of each outcome (report.OUTCOMES); info checks never fail a run, so never a ✗.
@@ -373,7 +374,19 @@ def _models_section(models: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any], relations: Sequence[str]) -> str:
+def _reasons_table(doc: Mapping[str, Any]) -> str:
+    """Every quarantine reason report.json keeps, per raw table: rows, the first row number, the reason."""
+    rows = [
+        f"<tr><td><code>{_e(table)}</code></td><td>{_e(text)}</td></tr>"
+        for table, text in reason_lines(doc, REASONS_SHOWN)
+    ]
+    head = "<tr><th>Raw table</th><th>Quarantined rows and why</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>" if rows else ""
+
+
+def _quarantine_section(doc: Mapping[str, Any]) -> str:
+    quarantine, loaded = _dict(doc, "quarantine"), _dict(doc, "loaded")
+    relations = _texts(doc, "quarantine_relations")
     tables = sorted(set(quarantine) | set(loaded))
     if not tables:
         return _section(2, _empty("No raw tables were loaded in this run."))
@@ -389,6 +402,7 @@ def _quarantine_section(quarantine: Mapping[str, Any], loaded: Mapping[str, Any]
         2,
         _legend(("loaded", "rows loaded"), ("warn", "rows quarantined" + (f" (see {where})" if where else ""))),
         _hbars("Rows loaded and quarantined per raw table", bars),
+        _reasons_table(doc),
     )
 
 
@@ -507,7 +521,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
         _summary(checks),
         _checks_section(checks),
         _models_section(_list(doc, "models")),
-        _quarantine_section(_dict(doc, "quarantine"), _dict(doc, "loaded"), _texts(doc, "quarantine_relations")),
+        _quarantine_section(doc),
         _trends_section(_list(doc, "history"), _list(doc, "control")),
         _section(4, _checks_table(checks) if checks else _empty("No checks were recorded.")),
         f"<footer>Generated from report.json of run {_e(doc.get('run_id') or '—')}.</footer>",

@@ -251,6 +251,10 @@ class LoadTarget(Protocol):
         """
         ...
 
+    def session(self, location: Location = AUDIT, *, read_only: bool = False) -> AbstractContextManager[Session]:
+        """A Session on the location (ingest reads a reused load's quarantine reasons back from the audit one)."""
+        ...
+
 
 class Warehouse(LoadTarget, Protocol):
     """One instance of one target on one warehouse (see the module docstring for its two locations)."""

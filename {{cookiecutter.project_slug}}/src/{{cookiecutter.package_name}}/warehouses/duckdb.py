@@ -399,8 +399,9 @@ class File:
     def raw_loader(self, schemas: Sequence[str], *, memory_limit: str) -> AbstractContextManager[RawLoader]:
         return raw_loader(self.path, schemas, memory_limit=memory_limit)
 
-    def session(self, *, read_only: bool = False) -> AbstractContextManager[Session]:
-        """A Session on the file (see `session_at`)."""
+    def session(self, location: Location = AUDIT, *, read_only: bool = False) -> AbstractContextManager[Session]:
+        """A Session on the file, whichever location is asked for: it is both (see `session_at`)."""
+        del location
         return session_at(self.path, read_only=read_only)
 
 
