@@ -253,7 +253,8 @@ def test_a_raw_folder_that_is_missing_or_a_file_is_refused_before_the_warehouse_
 ) -> None:
     """A mistyped --raw-dir or $RAW_DATA_DIR (or a raw file named instead of its folder) is one sentence, exit 1."""
     argv, environ, message = case
-    raw_file = str(next(path for path in sorted((project / config.SAMPLE_DIR).rglob("*")) if path.is_file()))
+    raw_file = str(project / "orders.csv")  # a raw file named instead of the folder that holds it
+    (project / "orders.csv").write_text("order_id\n1\n", encoding="utf-8")
     for name, value in environ.items():
         monkeypatch.setenv(name, raw_file if value == "FILE" else value)
     ran: list[object] = []
@@ -282,7 +283,6 @@ def test_add_source_help_lists_only_its_own_options(capsys: pytest.CaptureFixtur
     assert "--reload" not in out and "--scale" not in out  # ingest's options, which add-source does not use
 
 
-@pytest.mark.duckdb
 @pytest.mark.parametrize(
     "argv", [["env", "drop", "--env", "staging", "--allow-shared"], ["env", "list", "--env", "prod"]]
 )
@@ -290,6 +290,6 @@ def test_env_commands_need_no_raw_folder_in_shared_environments(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
 ) -> None:
     """Dropping or listing an instance reads no raw file: staging and prod do not ask for $RAW_DATA_DIR there."""
-    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "shared.duckdb"))
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "shared.duckdb"))  # where staging's database is, on DuckDB
     assert cli.main(argv) == 0, capsys.readouterr().err
     assert "RAW_DATA_DIR" not in capsys.readouterr().err
