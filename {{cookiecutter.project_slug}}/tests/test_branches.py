@@ -263,10 +263,12 @@ def test_parameter_sets_run_concurrently_each_in_its_own_instance(project: Path)
     assert len(rows(project, "fct_orders", "ci", PUBLISHED, PR_NUMBER="4", **{INSTANCE_VAR: "ci_pr_4__large"})) == 2_000
 
 
-def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path) -> None:
-    out = cli(project, "run-many", "--env", "ci", "--set", "good:", "--set", "bad:--raw-dir /nowhere", expect=1)
+def test_a_failing_parameter_set_fails_the_command_and_shows_why(project: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"  # a raw folder without the declared files (a missing one is refused up front)
+    empty.mkdir()
+    out = cli(project, "run-many", "--env", "ci", "--set", "good:", "--set", f"bad:--raw-dir {empty}", expect=1)
     assert "1 of 2 sets passed; failed: bad" in out
-    assert "not found in /nowhere" in out
+    assert f"not found in {empty}" in out
 
 
 def test_a_second_run_on_a_branch_is_refused_and_the_first_publishes_what_it_checked(

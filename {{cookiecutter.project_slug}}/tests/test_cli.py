@@ -145,6 +145,9 @@ def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.Capt
         (["run-many", "--set", "audit:"], "(not starting with `audit` or `raw`)"),
         (["run-many", "--set", "raw:"], "(not starting with `audit` or `raw`)"),
         (["run-many", "--set", "raw2:--var x=1"], "(not starting with `audit` or `raw`)"),
+        (["run-many", "--set", "eu:--bogus"], "--set eu: `run` has no option '--bogus'; give it only options of `run`"),
+        (["run-many", "--set", "eu:--help"], "--set eu: `run` has no option '--help'"),
+        (["run-many", "--set", "eu:--var x"], "--set eu: argument --var: 'x' is not KEY=VALUE"),
         (["backfill", "--start", "2025-01-01", "--end", "²"], "'²' is not a date"),
         (["backfill", "--start", "2025-02-30", "--end", "2025-03-01"], "'2025-02-30' is not a date"),
         (["run", "--select", " "], "--select ' ' is blank"),
@@ -226,3 +229,67 @@ def test_every_subcommand_help_opens_with_a_description(capsys: pytest.CaptureFi
         with pytest.raises(SystemExit):
             cli.main([name, "--help"])
         assert " ".join(sub.description.split()) in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    "case",  # argv, environment, message
+    [
+        (["run", "--raw-dir", "/nonexistent"], {}, "--raw-dir '/nonexistent' does not exist; name the folder"),
+        (["ingest", "--raw-dir", "missing"], {}, "--raw-dir 'missing' does not exist; name the folder"),
+        (["unit-test", "--raw-dir", "missing"], {}, "--raw-dir 'missing' does not exist; name the folder"),
+        (["run"], {"RAW_DATA_DIR": "/nonexistent"}, "RAW_DATA_DIR='/nonexistent' does not exist; name the folder"),
+        (["run-many", "--set", "eu:"], {"RAW_DATA_DIR": "/nonexistent"}, "RAW_DATA_DIR='/nonexistent' does not exist"),
+        (["run-many", "--set", "eu:--raw-dir missing"], {}, "--set eu: --raw-dir 'missing' does not exist"),
+        (["run", "--raw-dir", "FILE"], {}, "is a file, not a folder; name the folder that holds the raw files."),
+        (["run"], {"RAW_DATA_DIR": "FILE"}, "is a file, not a folder; name the folder that holds the raw files."),
+    ],
+)
+def test_a_raw_folder_that_is_missing_or_a_file_is_refused_before_the_warehouse_opens(
+    project: Path,
+    captured: Calls,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[list[str], dict[str, str], str],
+) -> None:
+    """A mistyped --raw-dir or $RAW_DATA_DIR (or a raw file named instead of its folder) is one sentence, exit 1."""
+    argv, environ, message = case
+    raw_file = str(project / "orders.csv")  # a raw file named instead of the folder that holds it
+    (project / "orders.csv").write_text("order_id\n1\n", encoding="utf-8")
+    for name, value in environ.items():
+        monkeypatch.setenv(name, raw_file if value == "FILE" else value)
+    ran: list[object] = []
+
+    def run_sets(*args: object, **kwargs: object) -> int:
+        ran.append(args)
+        return 0
+
+    monkeypatch.setattr(parallel, "run_sets", run_sets)
+    before = sorted(path for path in project.rglob("*"))
+    assert cli.main([raw_file if arg == "FILE" else arg for arg in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    if "RAW_DATA_DIR" in environ:
+        assert "RAW_DATA_DIR=" in err and "--raw-dir" not in err  # names where the value came from
+    assert not captured and not ran  # no run started, no set either
+    assert not (project / "warehouse").exists()  # no database, lock or owner file
+    assert [path for path in project.rglob("*") if path not in before] == []  # nothing written at all
+
+
+def test_add_source_help_lists_only_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["add-source", "--help"])
+    out = capsys.readouterr().out
+    assert "--raw-dir" in out and "--source" in out
+    assert "--reload" not in out and "--scale" not in out  # ingest's options, which add-source does not use
+
+
+@pytest.mark.parametrize(
+    "argv", [["env", "drop", "--env", "staging", "--allow-shared"], ["env", "list", "--env", "prod"]]
+)
+def test_env_commands_need_no_raw_folder_in_shared_environments(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """Dropping or listing an instance reads no raw file: staging and prod do not ask for $RAW_DATA_DIR there."""
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "shared.duckdb"))  # where staging's database is, on DuckDB
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert "RAW_DATA_DIR" not in capsys.readouterr().err

@@ -42,10 +42,12 @@ class Stopped(list[str]):
 
 @pytest.fixture
 def stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Stopped:
-    """A bare project (config needs only its dbt_project.yml) and every command's real work replaced."""
+    """A bare project (a dbt_project.yml, and the raw folders `run` checks) and every command's real work replaced."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "dbt_project.yml").write_text("name: hostile\n", encoding="utf-8")
+    for raw in (config.SAMPLE_DIR, Path("raw")):  # dev's and ci's default, prod's RAW_DATA_DIR below
+        (project / raw).mkdir(parents=True)
     for var in config.VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(config.PROJECT_DIR_VAR, str(project))

@@ -51,7 +51,24 @@ def _selection(text: str) -> str:
     return text
 
 
-_parameter_set = _argument(parallel.parse_set)
+@_argument
+def _parameter_set(text: str) -> parallel.ParameterSet:
+    """A run-many set whose arguments `run` accepts: an unknown option is refused now, not as a crashed set."""
+    parameters = parallel.parse_set(text)
+    _set_arguments(parameters)
+    return parameters
+
+
+def _set_arguments(parameters: parallel.ParameterSet) -> argparse.Namespace:
+    """The set's arguments parsed by `run`'s own options (`_run_options`); PipelineError naming label and option."""
+    fix = f"give it only options of `run` (see `{PROG} run --help`), e.g. --set '{parameters.label}:--var region=eu'"
+    try:
+        args, unknown = _run_options().parse_known_args(parameters.args)
+    except argparse.ArgumentError as error:
+        raise PipelineError(f"--set {parameters.label}: {error}") from None  # the option's own sentence and fix
+    if unknown:
+        raise PipelineError(f"--set {parameters.label}: `run` has no option {config.shown(unknown[0])}; {fix}.")
+    return args
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -104,11 +121,9 @@ def _command(
     return commands.add_parser(name, help=help, **kwargs)
 
 
-@functools.cache  # built once per process: argparse's gettext lookups make each build cost tens of ms
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Run the value pipeline of this data product.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+@functools.cache  # built once per process, like _parser
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """The option groups commands share: env, dbt, raw (the raw folder), load (how ingest loads it)."""
     env = argparse.ArgumentParser(add_help=False)
     env.add_argument("--env", choices=config.ENVIRONMENTS, default="dev", help="environment (dbt target); default dev")
     dbt = argparse.ArgumentParser(add_help=False)
@@ -123,15 +138,39 @@ def _parser() -> argparse.ArgumentParser:
         type=_path("--raw-dir"),
         help="folder of raw files (default: $RAW_DATA_DIR or the committed sample)",
     )
-    raw.add_argument(
+    load = argparse.ArgumentParser(add_help=False)
+    load.add_argument(
         "--reload",
         action="store_true",
         help="load every raw file again, also those unchanged since this instance last ingested them",
     )
 {%- if cookiecutter.include_example == "yes" %}
-    raw.add_argument(
+    load.add_argument(
         "--scale", type=_scale, help="generate raw data at this scale factor (1 = ~100k orders) and use it"
     )
+{%- endif %}
+    return {"env": env, "dbt": dbt, "raw": raw, "load": load}
+
+
+@functools.cache
+def _run_options() -> argparse.ArgumentParser:
+    """`run`'s options alone, to check a run-many set's arguments (errors raise argparse.ArgumentError, no exit)."""
+    parents = _parents()
+    return argparse.ArgumentParser(
+        prog=f"{PROG} run",
+        parents=[parents["env"], parents["dbt"], parents["raw"], parents["load"]],
+        add_help=False,
+        exit_on_error=False,
+    )
+
+
+@functools.cache  # built once per process: argparse's gettext lookups make each build cost tens of ms
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Run the value pipeline of this data product.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = _parents()
+    env, dbt, raw, load = parents["env"], parents["dbt"], parents["raw"], parents["load"]
+{%- if cookiecutter.include_example == "yes" %}
 
     gen = _command(commands, "generate", help="write deterministic raw files (CSV, Parquet, JSON lines)")
     gen.add_argument("--scale", type=_scale, default=generate.SAMPLE_SCALE, help="scale factor (1 = ~100k orders)")
@@ -143,7 +182,9 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the finance reference (monthly net revenue) and its manifest to this folder",
     )
 {%- endif %}
-    _command(commands, "ingest", parents=[env, raw], help="load raw files into the raw schema, quarantining bad rows")
+    _command(
+        commands, "ingest", parents=[env, raw, load], help="load raw files into the raw schema, quarantining bad rows"
+    )
     _command(
         commands,
         "build",
@@ -153,10 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     _command(
         commands,
         "run",
-        parents=[env, dbt, raw],
+        parents=[env, dbt, raw, load],
         help="the value pipeline: ingest -> build -> check -> publish -> report",
     )
-    _command(commands, "unit-test", parents=[env, raw], help="dbt unit tests (their parents built empty first)")
+    _command(commands, "unit-test", parents=[env, raw, load], help="dbt unit tests (their parents built empty first)")
     fill = _command(
         commands, "backfill", parents=[env, dbt], help="reprocess a date range of the incremental (microbatch) models"
     )
@@ -285,13 +326,24 @@ def _contract(args: argparse.Namespace) -> int:
 
 
 def _run_many(args: argparse.Namespace) -> int:
-    return parallel.run_sets(config.resolve(args.env, connects=True), args.sets, package=__package__ or PROG)
+    given = [_set_arguments(parameters) for parameters in args.sets]
+    # A set without --raw-dir or --scale reads $RAW_DATA_DIR (or the sample): check it once, before any set starts.
+    settings = config.resolve(
+        args.env, connects=True, ingests=any(not (s.raw_dir or getattr(s, "scale", None)) for s in given)
+    )
+    for parameters, options in zip(args.sets, given, strict=True):
+        if options.raw_dir is not None and not getattr(options, "scale", None):
+            config.check_raw_dir(
+                settings.project_dir / options.raw_dir,
+                f"--set {parameters.label}: --raw-dir {config.shown(str(options.raw_dir))}",
+            )
+    return parallel.run_sets(settings, args.sets, package=__package__ or PROG)
 
 
 def _env(args: argparse.Namespace) -> int:
     if args.action == "drop" and args.env in config.SHARED_ENVIRONMENTS and not args.allow_shared:
         raise environments.refuse_shared(args.env)  # before resolve asks for settings a refusal never uses
-    settings = config.resolve(args.env)
+    settings = config.resolve(args.env, uses_raw=False)  # an instance is the warehouse's: no raw folder
     if args.action == "create":
         path, made = environments.create(settings)
         environments.record(settings)
@@ -311,9 +363,13 @@ def _env(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> int:
     if getattr(args, "slim", False) and getattr(args, "select", None):
         raise PipelineError("--slim picks what to build from production state; drop --select, or drop --slim.")
-    settings = config.resolve(args.env, raw_dir=getattr(args, "raw_dir", None), connects=True)
+    # unit-test ingests too (its parents are built empty, but from the raw tables ingest declares).
+    ingests = args.command in ("ingest", "run", "unit-test")
+    generates = bool(getattr(args, "scale", None))  # --scale writes its own raw folder: nothing to check yet
+    raw_dir = getattr(args, "raw_dir", None)
+    settings = config.resolve(args.env, raw_dir=raw_dir, connects=True, ingests=ingests and not generates)
 {%- if cookiecutter.include_example == "yes" %}
-    if getattr(args, "scale", None):
+    if generates:
         settings = config.resolve(args.env, raw_dir=generate.ensure(args.scale, settings.project_dir), connects=True)
 {%- endif %}
     backfill = (args.start, args.end) if args.command == "backfill" else None

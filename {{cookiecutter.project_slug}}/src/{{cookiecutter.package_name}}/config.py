@@ -441,9 +441,9 @@ def _missing(env: str, needed: dict[str, str]) -> PipelineError:
     )
 
 
-def _needed(env: str, project_dir: Path, connects: bool) -> dict[str, str]:
+def _needed(env: str, project_dir: Path, connects: bool, uses_raw: bool = True) -> dict[str, str]:
     """Each setting a shared environment must be given, with an example value for the error message."""
-    needed = {RAW_DATA_DIR_VAR: "/data/raw"}
+    needed = {RAW_DATA_DIR_VAR: "/data/raw"} if uses_raw else {}
     # Where the published database is, for a warehouse whose profile names a file (a server's names no path).
     if DUCKDB_PATH_VAR in profile_variables(project_dir, env):
         needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", **needed}
@@ -545,6 +545,20 @@ def _instance(env: str, project_dir: Path, environ: Mapping[str, str]) -> str:
     return fit(given)
 
 
+def check_raw_dir(folder: Path, given: str) -> None:
+    """Refuse a raw folder that does not exist or is a file; PipelineError naming `given` (`--raw-dir X`) and the fix.
+
+    `folder` is the resolved path, `given` how the user named it (`--raw-dir 'x'` or `RAW_DATA_DIR='x'`). Called
+    before a command that ingests opens its warehouse, so a mistyped folder leaves no instance, lock or run behind.
+    A declared raw file missing from an existing folder is ingest's to report.
+    """
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise PipelineError(f"{given} is a file, not a folder; name the folder that holds the raw files.")
+    raise PipelineError(f"{given} does not exist; name the folder that holds the raw files, e.g. {SAMPLE_DIR}.")
+
+
 def resolve(
     env: str,
     environ: Mapping[str, str] | None = None,
@@ -552,6 +566,8 @@ def resolve(
     raw_dir: Path | None = None,
     *,
     connects: bool = False,
+    uses_raw: bool = True,
+    ingests: bool = False,
 ) -> Settings:
     """Settings for `env`, read from the environment with defaults for dev and ci only.
 
@@ -560,6 +576,9 @@ def resolve(
     accepts, and a staging or prod run names every missing setting at once. `connects`: the command
     ingests or starts dbt, so staging's $PII_HASH_KEY and every variable the target's profile reads
     without a default (`profile_variables`) are among those settings; `env` and `report` need neither.
+    `uses_raw`: the command reads the raw folder, so staging and prod demand $RAW_DATA_DIR (`env` does not).
+    `ingests`: the command loads raw files, so the raw folder (`raw_dir`, else $RAW_DATA_DIR, else the sample)
+    must exist and be a folder (`check_raw_dir`).
     """
     environ = os.environ if environ is None else environ
     if env not in ENVIRONMENTS:
@@ -568,10 +587,11 @@ def resolve(
     name = _instance(env, project_dir, environ)
 
     duckdb_path = _path(environ, DUCKDB_PATH_VAR, f"/data/{env}.duckdb")
+    raw_named = f"--raw-dir {shown(str(raw_dir))}" if raw_dir is not None else ""
     raw_dir = raw_dir if raw_dir is not None else _path(environ, RAW_DATA_DIR_VAR, "/data/raw")
     if env in SHARED_ENVIRONMENTS:
         given = {DUCKDB_PATH_VAR: duckdb_path, RAW_DATA_DIR_VAR: raw_dir}
-        needed = _needed(env, project_dir, connects)
+        needed = _needed(env, project_dir, connects, uses_raw or ingests)
         missing = {var: example for var, example in needed.items() if not given.get(var, environ.get(var, "").strip())}
         if missing:
             raise _missing(env, missing)
@@ -590,6 +610,10 @@ def resolve(
     fault = environ.get(FAULT_VAR, "").strip()
     if fault and fault not in FAULTS:
         raise PipelineError(f"{FAULT_VAR}={shown(fault)} is not a known fault; use one of {', '.join(FAULTS)}.")
+
+    if ingests:
+        shown_raw = raw_named or (f"{RAW_DATA_DIR_VAR}={shown(str(raw_dir))}" if raw_dir else "")
+        check_raw_dir(project_dir / (raw_dir or SAMPLE_DIR), shown_raw or f"the sample folder {SAMPLE_DIR}")
 
     return Settings(
         env=env,
