@@ -283,6 +283,27 @@ def test_add_source_help_lists_only_its_own_options(capsys: pytest.CaptureFixtur
     assert "--reload" not in out and "--scale" not in out  # ingest's options, which add-source does not use
 
 
+def test_env_commands_ask_for_the_warehouse_settings_of_a_shared_target_not_its_masking_key(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`env drop` reaches the instance where the target's profile says, so it asks for the profile's settings.
+
+    Each setting the profile reads without a default is asked for, never a local server assumed (an unset PGHOST
+    once meant libpq's local socket, where a staging schema of another server's name could be dropped); the
+    masking key and the raw folder, which drop never uses, are not.
+    """
+    variables = config.profile_variables(project, "staging")
+    for variable in (*variables, "PII_HASH_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    assert cli.main(["env", "drop", "--env", "staging", "--allow-shared"]) == 1
+    err = capsys.readouterr().err
+    needed = [v for v in variables if v not in config.PIPELINE_SET or v == config.DUCKDB_PATH_VAR]
+    assert needed and all(variable in err for variable in needed), err
+    assert "PII_HASH_KEY" not in err and "RAW_DATA_DIR" not in err
+{%- if cookiecutter.warehouse in ("duckdb", "postgres") %}
+
+
+# Where a drop runs here: a DuckDB file, or the tests' PostgreSQL server (conftest sets its PG* variables).
 @pytest.mark.parametrize(
     "argv", [["env", "drop", "--env", "staging", "--allow-shared"], ["env", "list", "--env", "prod"]]
 )
@@ -293,3 +314,4 @@ def test_env_commands_need_no_raw_folder_in_shared_environments(
     monkeypatch.setenv("DBT_DUCKDB_PATH", str(project / "shared.duckdb"))  # where staging's database is, on DuckDB
     assert cli.main(argv) == 0, capsys.readouterr().err
     assert "RAW_DATA_DIR" not in capsys.readouterr().err
+{%- endif %}

@@ -343,7 +343,9 @@ def _run_many(args: argparse.Namespace) -> int:
 def _env(args: argparse.Namespace) -> int:
     if args.action == "drop" and args.env in config.SHARED_ENVIRONMENTS and not args.allow_shared:
         raise environments.refuse_shared(args.env)  # before resolve asks for settings a refusal never uses
-    settings = config.resolve(args.env, uses_raw=False)  # an instance is the warehouse's: no raw folder
+    # An instance lives where the target's profile says: its settings (PGHOST, ...) are needed, never defaulted
+    # to a local server; no raw folder and no masking key.
+    settings = config.resolve(args.env, connects=True, uses_raw=False, keyed=False)
     if args.action == "create":
         path, made = environments.create(settings)
         environments.record(settings)

@@ -441,14 +441,14 @@ def _missing(env: str, needed: dict[str, str]) -> PipelineError:
     )
 
 
-def _needed(env: str, project_dir: Path, connects: bool, uses_raw: bool = True) -> dict[str, str]:
+def _needed(env: str, project_dir: Path, connects: bool, uses_raw: bool = True, keyed: bool = True) -> dict[str, str]:
     """Each setting a shared environment must be given, with an example value for the error message."""
     needed = {RAW_DATA_DIR_VAR: "/data/raw"} if uses_raw else {}
     # Where the published database is, for a warehouse whose profile names a file (a server's names no path).
     if DUCKDB_PATH_VAR in profile_variables(project_dir, env):
         needed = {DUCKDB_PATH_VAR: f"/data/{env}.duckdb", **needed}
     if connects:
-        if env == "staging":  # prod stores clear values and needs no key (pii.resolve_key)
+        if env == "staging" and keyed:  # prod stores clear values and needs no key (pii.resolve_key)
             needed[PII_KEY_VAR] = "$(openssl rand -hex 32)"
         for var in profile_variables(project_dir, env):
             if var not in PIPELINE_SET:
@@ -568,6 +568,7 @@ def resolve(
     connects: bool = False,
     uses_raw: bool = True,
     ingests: bool = False,
+    keyed: bool = True,
 ) -> Settings:
     """Settings for `env`, read from the environment with defaults for dev and ci only.
 
@@ -577,6 +578,8 @@ def resolve(
     ingests or starts dbt, so staging's $PII_HASH_KEY and every variable the target's profile reads
     without a default (`profile_variables`) are among those settings; `env` and `report` need neither.
     `uses_raw`: the command reads the raw folder, so staging and prod demand $RAW_DATA_DIR (`env` does not).
+    `keyed`: a command that `connects` writes or builds rows that may hold pii, so staging demands its
+    $PII_HASH_KEY; `env` connects (to create or drop an instance where the profile says) but masks nothing.
     `ingests`: the command loads raw files, so the raw folder (`raw_dir`, else $RAW_DATA_DIR, else the sample)
     must exist and be a folder (`check_raw_dir`).
     """
@@ -591,11 +594,11 @@ def resolve(
     raw_dir = raw_dir if raw_dir is not None else _path(environ, RAW_DATA_DIR_VAR, "/data/raw")
     if env in SHARED_ENVIRONMENTS:
         given = {DUCKDB_PATH_VAR: duckdb_path, RAW_DATA_DIR_VAR: raw_dir}
-        needed = _needed(env, project_dir, connects, uses_raw or ingests)
+        needed = _needed(env, project_dir, connects, uses_raw or ingests, keyed)
         missing = {var: example for var, example in needed.items() if not given.get(var, environ.get(var, "").strip())}
         if missing:
             raise _missing(env, missing)
-        if connects:
+        if connects and keyed:
             pii.resolve_key(env, environ.get(PII_KEY_VAR, ""), PII_KEY_VAR)  # set, but too short or the dev key
     ephemeral_database(env, duckdb_path, project_dir, environ)  # a database a GitHub job would lose
     state_dir = _path(environ, STATE_DIR_VAR, "prod-state")
