@@ -56,6 +56,16 @@ def test_an_adapter_type_without_an_implementation_is_named_in_one_sentence(tmp_
         warehouses.for_settings(settings)
 
 
+def test_a_schema_per_instance_warehouse_keeps_the_instance_s_schemas_and_publishes_the_audit_ones() -> None:
+    """The rules Postgres, Spark and the cloud warehouses share: what is outside an instance, where audit publishes."""
+    audit, raw, name = "dev__main__audit", "dev__main__raw", "dev__main"
+    relations = [warehouses.Relation(schema, "t") for schema in (audit, f"{audit}_marts", raw, "prod", "dev__mainx")]
+    assert warehouses.outside_schemas(relations, audit, raw) == relations[3:]
+    assert warehouses.published_schema(audit, audit, name) == name
+    assert warehouses.published_schema(f"{audit}_marts", audit, name) == "dev__main_marts"
+    assert warehouses.published_schema("prod", audit, name) == "prod"
+
+
 def test_a_missing_relation_is_the_seams_error_not_duckdbs(tmp_path: Path) -> None:
     with File(tmp_path / "w.duckdb").session() as session:
         with pytest.raises(MissingRelation) as missing:

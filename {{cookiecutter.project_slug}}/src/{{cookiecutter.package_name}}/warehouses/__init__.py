@@ -93,6 +93,15 @@ def outside_schemas(relations: Sequence[Relation], audit: str, raw: str) -> list
     return [r for r in relations if r.schema not in (audit, raw) and not r.schema.startswith(f"{audit}_")]
 
 
+def published_schema(schema: str, audit: str, name: str) -> str:
+    """Where a schema of an instance's audit location is published: `<name>__audit[_x]` -> `<name>[_x]`.
+
+    A schema outside the audit location (`audit` and the `<audit>_x` dbt derives from it) is returned as is.
+    What a schema-per-instance warehouse (Postgres, Spark's databases, the cloud ones) answers for its publish.
+    """
+    return name + schema[len(audit) :] if schema.startswith(audit) else schema
+
+
 @dataclass(frozen=True)
 class Instance:
     """One instance as `env list` shows it; `owner` is who it belongs to (`branch 'feat/a'`), or `?`.

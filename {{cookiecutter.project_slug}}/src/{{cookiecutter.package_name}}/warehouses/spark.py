@@ -85,6 +85,7 @@ from . import (
     WarehouseError,
     env_of,
     outside_schemas,
+    published_schema,
 )
 
 if TYPE_CHECKING:
@@ -547,8 +548,8 @@ class Warehouse:
         return outside_schemas(relations, self.audit, self.raw)
 
     def published_schema(self, schema: str) -> str:
-        """Where a database of the audit location is published: `<name>__audit[_x]` -> `<name>[_x]`."""
-        return self.name + schema[len(self.audit) :] if schema.startswith(self.audit) else schema
+        """Where a database of the audit location is published (`warehouses.published_schema`)."""
+        return published_schema(schema, self.audit, self.name)
 
     def where(self, location: Location = PUBLISHED) -> str:
         return f"database {self.database(location)}"
