@@ -58,6 +58,42 @@ ENVIRONMENT_VARIABLES = (
     "GITHUB_ACTIONS", "RUNNER_ENVIRONMENT", "RUNNER_TEMP", "GITHUB_WORKSPACE", "PIPELINE_ALLOW_EPHEMERAL_DUCKDB",
 )  # fmt: skip
 
+{%- if cookiecutter.include_example == "yes" and cookiecutter.warehouse in ("postgres", "spark") %}
+# The same-marts tests build the example on DuckDB too: the profile a DuckDB project has, with the mask as its
+# ingest step registers it.
+DUCKDB_PROFILE = """
+{package}:
+  target: ci
+  outputs:
+    ci:
+      type: duckdb
+      path: "{path}"
+      threads: 4
+      plugins:
+        - module: {package}.pii_plugin
+          config:
+            environment: ci
+"""
+MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
+# The figures a reader of the marts asks for first, in SQL both warehouses run.
+METRICS = {
+    "revenue by month": "select cast(date_trunc('month', order_date) as date) as month, sum(net_revenue) "
+    "from {fct_daily_revenue} group by 1 order by 1",
+    "orders by status": "select status, count(*), sum(net_amount) from {fct_orders} group by 1 order by 1",
+    "customers": "select count(*), count(first_ordered_at), sum(order_count), sum(lifetime_value) from {dim_customers}",
+}
+
+
+def quarantine_rows(session: Any, schema: str) -> list[tuple[Any, ...]]:
+    """Every row of `schema`'s quarantine on a warehouses.Session, sorted, run_id and time left out.
+
+    (source_table, raw_file, row_number, reason, record): what any warehouse holds after ingesting the same files.
+    """
+    relation = session.relation(schema, "_quarantine")
+    rows = session.query(f"select source_table, raw_file, row_number, reason, record from {relation}")
+    return sorted(tuple(row) for row in rows)
+{%- endif %}
+
 
 INTEGRATION_HOW = "run them with `nox -s tests -- --integration` (CI=true runs them always)"
 {%- if cookiecutter.warehouse == "snowflake" %}

@@ -10,11 +10,12 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner
 
-from conftest import PACKAGE, connect, parsed
+from conftest import DUCKDB_PROFILE, MARTS, METRICS, PACKAGE, connect, parsed, quarantine_rows
 from {{ cookiecutter.package_name }} import pii
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.ingest import TableSpec, ingest, load_specs
 from {{ cookiecutter.package_name }}.sql import relation
+from {{ cookiecutter.package_name }}.warehouses import AUDIT
 from {{ cookiecutter.package_name }}.warehouses import postgres as pg
 from {{ cookiecutter.package_name }}.warehouses.duckdb import File
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import Server, pgoptions
@@ -71,30 +72,6 @@ def test_the_example_builds_on_postgres_and_masks_as_pii_py_does(
         )
 
 
-# The same example on DuckDB: the profile a DuckDB project has, with the mask as its ingest step registers it.
-DUCKDB_PROFILE = """
-{package}:
-  target: ci
-  outputs:
-    ci:
-      type: duckdb
-      path: "{path}"
-      threads: 4
-      plugins:
-        - module: {package}.pii_plugin
-          config:
-            environment: ci
-"""
-MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
-# The figures a reader of the marts asks for first, in SQL both warehouses run.
-METRICS = {
-    "revenue by month": "select cast(date_trunc('month', order_date) as date) as month, sum(net_revenue) "
-    "from {fct_daily_revenue} group by 1 order by 1",
-    "orders by status": "select status, count(*), sum(net_amount) from {fct_orders} group by 1 order by 1",
-    "customers": "select count(*), count(first_ordered_at), sum(order_count), sum(lifetime_value) from {dim_customers}",
-}
-
-
 def test_duckdb_and_postgres_build_the_same_marts_from_the_same_sample(
     project: Path, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,6 +87,12 @@ def test_duckdb_and_postgres_build_the_same_marts_from_the_same_sample(
     counts = [(t.table, t.loaded_rows, t.quarantined_rows) for t in loaded_duckdb.tables]
     assert counts == [(t.table, t.loaded_rows, t.quarantined_rows) for t in loaded_postgres.tables]
     assert sum(quarantined for _, _, quarantined in counts) > 0
+    # ... and the same quarantine rows, reasons and records.
+    with File(database).session() as on_duckdb_session:
+        quarantined = quarantine_rows(on_duckdb_session, "raw")
+    with warehouse.session(AUDIT) as on_postgres_session:
+        assert quarantine_rows(on_postgres_session, warehouse.raw) == quarantined
+    assert len(quarantined) == sum(rows for _, _, rows in counts) and all(row[3] for row in quarantined)
 
     profiles = tmp_path / "duckdb-profile"
     profiles.mkdir()

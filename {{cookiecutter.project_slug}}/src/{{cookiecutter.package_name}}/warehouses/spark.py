@@ -488,7 +488,12 @@ class RawLoader:
         for schema, sources in self.replaced.items():
             table = relation(schema, QUARANTINE)
             kept = spark.table(table).where(~functions.col("source_table").isin(sources))
-            new = spark.read.schema(kept.schema).parquet(*self.quarantine[schema])
+            # The staged columns are positional (ingest's query names them `$1`, `_line`, ...): rename and cast
+            # them to the quarantine's, as a schema given to the reader would match them by name (all NULL).
+            staged = spark.read.parquet(*self.quarantine[schema])
+            new = staged.toDF(*kept.columns).select(
+                *(functions.col(field.name).cast(field.dataType) for field in kept.schema.fields)
+            )
             if self.unreadable[schema]:
                 new = new.unionByName(spark.createDataFrame(self.unreadable[schema], kept.schema))
             _replace(spark, kept.unionByName(new), table)
