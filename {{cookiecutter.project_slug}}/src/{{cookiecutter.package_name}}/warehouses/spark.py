@@ -102,6 +102,7 @@ QUARANTINE_COLUMNS = (
     "run_id string, source_table string, raw_file string, row_number bigint, reason string, record string, "
     "quarantined_at timestamp"
 )
+QUARANTINE_NAMES = tuple(column.split()[0] for column in QUARANTINE_COLUMNS.split(", "))
 STATE_COLUMNS = (
     "source_table string, raw_file string, relation string, sha256 string, spec_digest string, loaded_rows bigint, "
     "quarantined_rows bigint, run_id string, loaded_at timestamp"
@@ -413,14 +414,25 @@ class RawLoader:
         self.states: dict[str, list[tuple[object, ...]]] = {}
         self._recorded_by_schema: dict[str, dict[tuple[str, str, str], tuple[Any, ...]]] = {}
 
-    def _stage(self, rows: LocalRows) -> tuple[str, int]:
-        """Write the engine's `rows` to a parquet file of the scratch folder; (its file URI, its row count)."""
+    def _stage(self, rows: LocalRows, names: Sequence[str] = ()) -> tuple[str, int]:
+        """Write the engine's `rows` to a parquet file of the scratch folder; (its file URI, its row count).
+
+        `names` renames the columns by position (the quarantine's: ingest's query has `$1`, `_line` and an
+        expression's text as names, which Spark's parquet reader does not read back, giving NULL).
+        """
         params = dict(rows.params) if isinstance(rows.params, Mapping) else list(rows.params)
         self._files += 1
         path = self.scratch / f"rows_{self._files}.parquet"
         self.engine.execute("create or replace temp table _outgoing as " + rows.query, params)
+        columns = "*"
+        if names:
+            described = self.engine.execute("select column_name from (describe _outgoing)").fetchall()
+            given = [str(name) for (name,) in described]
+            columns = ", ".join(
+                f"{sql.identifier(old)} as {sql.identifier(new)}" for old, new in zip(given, names, strict=True)
+            )
         quoted = str(path).replace("'", "''")
-        self.engine.execute(f"copy _outgoing to '{quoted}' (format parquet)")
+        self.engine.execute(f"copy (select {columns} from _outgoing) to '{quoted}' (format parquet)")
         ((count,),) = self.engine.execute("select count(*) from _outgoing").fetchall()
         self.engine.execute("drop table _outgoing")
         return path.as_uri(), int(count)
@@ -456,7 +468,7 @@ class RawLoader:
         self, record: IngestRecord, rows: LocalRows, quarantine: LocalRows, unreadable: Sequence[Sequence[object]] = ()
     ) -> tuple[int, int]:
         rows_file, loaded = self._stage(rows)
-        quarantine_file, quarantined = self._stage(quarantine)
+        quarantine_file, quarantined = self._stage(quarantine, QUARANTINE_NAMES)
         quarantined += len(unreadable)
         schema = record.schema
         self.tables.append((schema, record.relation, rows_file))
@@ -488,12 +500,9 @@ class RawLoader:
         for schema, sources in self.replaced.items():
             table = relation(schema, QUARANTINE)
             kept = spark.table(table).where(~functions.col("source_table").isin(sources))
-            # The staged columns are positional (ingest's query names them `$1`, `_line`, ...): rename and cast
-            # them to the quarantine's, as a schema given to the reader would match them by name (all NULL).
+            # Staged under the quarantine's own names (`_stage`), typed as the table's.
             staged = spark.read.parquet(*self.quarantine[schema])
-            new = staged.toDF(*kept.columns).select(
-                *(functions.col(field.name).cast(field.dataType) for field in kept.schema.fields)
-            )
+            new = staged.select(*(functions.col(field.name).cast(field.dataType) for field in kept.schema.fields))
             if self.unreadable[schema]:
                 new = new.unionByName(spark.createDataFrame(self.unreadable[schema], kept.schema))
             _replace(spark, kept.unionByName(new), table)
