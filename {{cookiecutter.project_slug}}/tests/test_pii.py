@@ -204,6 +204,18 @@ def test_ingest_stores_no_clear_pii_in_raw_tables_or_quarantine(crm: Path) -> No
     assert pii.mask("5,Cy Diaz,cy@example.com,Lima,surplus", DEV_KEY) in [record for _, record in records]
 
 
+def test_a_copy_of_a_pii_value_in_another_letter_case_is_masked_too(crm: Path) -> None:
+    """A shifted email in capitals (the reason quotes it, another field holds it) is the same person's email."""
+    (crm / "raw" / "people.csv").write_text(
+        "person_id,full_name,email,city\nBO@EXAMPLE.COM,Bo Chen,bo@example.com,Bo@Example.com\n", encoding="utf-8"
+    )
+    db = crm / "w.duckdb"
+    ingest(File(db), load_specs(parsed(crm)), crm / "raw", "run-1", progress=lambda _: None, pii_key=DEV_KEY)
+    cells = list(_cells(db))
+    assert any(str(pii.mask("bo@example.com", DEV_KEY)) in cell for cell in cells)  # the reason quotes the mask
+    assert not [cell for cell in cells if "bo@example.com" in cell.lower()]
+
+
 def test_a_short_pii_value_is_masked_where_the_reason_quotes_it_not_inside_the_reasons_words(crm: Path) -> None:
     """A last name `id` or `is` once turned `person_id 'x7' is not ...` into `person_masked:…_id …`, unreadable."""
     (crm / "raw" / "people.csv").write_text(
@@ -229,7 +241,7 @@ def test_reports_list_a_pii_table_s_reasons_masked_and_in_prod_not_at_all(crm: P
     """A reason may quote a pii value (shifted into another field). Outside prod the report lists it as the
     quarantine holds it, masked; prod's quarantine holds it clear, so the reports (CI artifacts) get counts only."""
     (crm / "raw" / "people.csv").write_text(
-        "person_id,full_name,email,city\nbo@example.com,Bo,bo@example.com,Oslo\n", encoding="utf-8"
+        "person_id,full_name,email,city\nbo@example.com,Bob,bo@example.com,Oslo\n", encoding="utf-8"
     )
     results = {}
     for key in (None, DEV_KEY):

@@ -334,10 +334,36 @@ def test_the_summary_markdown_and_html_list_the_quarantine_s_reasons() -> None:
         "    items: 3 rows: reasons in the report of run r7, which loaded the file",
         "    people: 2 rows: reasons not copied into reports in prod (pii columns)",
     ]
-    assert "- `orders`: 9 rows from row 3: amount 'x1' is not a valid integer" in report.markdown(document)
+    assert "- `orders`: `9 rows from row 3: amount 'x1' is not a valid integer`" in report.markdown(document)
     html = report_html.render_html(document)
     assert "7 rows from row 5: amount &#x27;x3&#x27; is not a valid integer" in html  # the 4th: only in the page
     assert "for other reasons" not in html  # every reason ingest kept is on the page
+
+
+def test_a_reason_quoting_markup_or_control_characters_stays_one_inert_line() -> None:
+    """A reason quotes the raw value as it was: `|`, HTML, markdown, backticks, ANSI escapes and newlines in it
+    must neither render nor be altered (the markdown once showed `a|b` as `a/b`), and stay on one line."""
+    values = ["a|b", "<img src=x onerror=alert(1)>", "**bold** [x](http://e.example)", "`tick`", "\x1b[31mRED\nx"]
+    reasons = [
+        {"reason": f"label '{value}' is bad", "rows": 1, "first_row_number": i + 2} for i, value in enumerate(values)
+    ]
+    document = {**DOCUMENT, "quarantine": {"t": 5}, "quarantine_reasons": {"t": reasons}}
+    markdown = report.markdown(document).splitlines()
+    assert [line for line in markdown if line.startswith("- `t`")] == [
+        "- `t`: `1 row from row 2: label 'a|b' is bad`",
+        "- `t`: `1 row from row 3: label '<img src=x onerror=alert(1)>' is bad`",
+        "- `t`: `1 row from row 4: label '**bold** [x](http://e.example)' is bad`",
+        "- `t`: `2 rows more, for other reasons`",
+    ]
+    # the rest of the table's reasons are in report.html only; there, as in the terminal, nothing is markup
+    rest = {**document, "quarantine_reasons": {"t": reasons[3:]}}
+    summary = report.render_document(rest).splitlines()
+    assert "    t: 1 row from row 5: label '`tick`' is bad" in summary
+    assert "    t: 1 row from row 6: label '\\x1b[31mRED\\nx' is bad" in summary
+    assert "- `t`: ``1 row from row 5: label '`tick`' is bad``" in report.markdown(rest)
+    html = report_html.render_html(document)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
+    assert "\x1b" not in html and "\\x1b[31mRED\\nx" in html
 
 
 def test_the_terminal_summary_in_full() -> None:

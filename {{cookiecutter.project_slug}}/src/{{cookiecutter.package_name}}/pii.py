@@ -119,9 +119,10 @@ class Masker:
     def scrubbed(self, expression: str, columns: Sequence[str]) -> str:
         """SQL of the text `expression` with every occurrence of this row's clear value of each of `columns` masked.
 
-        For a value quoted inside a message (ingest's quarantine reasons quote the offending value): scrub the
-        value before it is quoted, never the whole message, or a short value (a last name `id`) would be
-        masked inside the message's own words. Without a key, or without columns, `expression` itself.
+        An occurrence in any letter case counts (`BO@EXAMPLE.COM` is a copy of `bo@example.com`). For a value
+        quoted inside a message (ingest's quarantine reasons quote the offending value): scrub the value before
+        it is quoted, never the whole message, or a short value (a last name `id`) would be masked inside the
+        message's own words. Without a key, or without columns, `expression` itself.
         """
         if self.key is None:
             return expression
@@ -129,7 +130,7 @@ class Masker:
             value = f"cast({identifier(column)} as varchar)"
             expression = (
                 f"case when coalesce(trim({value}), '') = '' then {expression} "
-                f"else replace({expression}, {value}, {MASK_FUNCTION}({value})) end"
+                f"else regexp_replace({expression}, regexp_escape({value}), {MASK_FUNCTION}({value}), 'gi') end"
             )
         return expression
 

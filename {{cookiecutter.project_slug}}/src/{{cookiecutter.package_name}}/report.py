@@ -257,7 +257,7 @@ def reason_lines(document: Mapping[str, Any], per_table: int) -> list[tuple[str,
         listed = reasons.get(table, [])
         for reason in listed[:per_table]:
             first = reason["first_row_number"]
-            lines.append((table, f"{_rows(reason['rows'])} from row {first}: {reason['reason']}"))
+            lines.append((table, f"{_rows(reason['rows'])} from row {first}: {printable(reason['reason'])}"))
         rest = rows - sum(reason["rows"] for reason in listed[:per_table])
         if table in withheld:
             lines.append((table, f"{_rows(rest)}: reasons not copied into reports in prod (pii columns)"))
@@ -266,6 +266,22 @@ def reason_lines(document: Mapping[str, Any], per_table: int) -> list[tuple[str,
         elif rest and listed:
             lines.append((table, f"{_rows(rest)} more, for other reasons"))
     return lines
+
+
+def printable(text: str) -> str:
+    r"""`text` with each control character (a newline, an ANSI escape, NUL) shown as its Python escape (`\x1b`).
+
+    A reason quotes a raw value as it was: in a terminal, a log or a page it must stay one inert line.
+    """
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def _code(text: str, limit: int = 300) -> str:
+    """`text` as one markdown code span (nothing in it is markup: `|`, `<img>`, `**`), cut at `limit` with `…`."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _rows(count: int) -> str:
@@ -353,7 +369,7 @@ def markdown(document: Mapping[str, Any]) -> str:
         lines.append("Quarantined: " + ", ".join(f"{t} {n:,}" for t, n in document["quarantine"].items()) + ".")
         lines.append("")
         listed = reason_lines(document, SUMMARY_REASONS)
-        lines += [f"- `{table}`: {_cell(text)}" for table, text in listed] + ([""] if listed else [])
+        lines += [f"- `{table}`: {_code(text)}" for table, text in listed] + ([""] if listed else [])
     return "\n".join(lines)
 
 

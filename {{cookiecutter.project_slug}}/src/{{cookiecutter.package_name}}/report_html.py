@@ -157,6 +157,10 @@ def _fmt(value: object) -> str:
     return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}".rstrip("0")
 
 
+def _rows(count: float) -> str:
+    return f"{count:,.0f} row{'' if count == 1 else 's'}"
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -394,7 +398,7 @@ def _quarantine_section(doc: Mapping[str, Any]) -> str:
     for table in tables:
         bad, good = _number(quarantine.get(table)) or 0.0, _number(loaded.get(table)) or 0.0
         share = " (" + format(bad / (bad + good), ".1%") + ")" if bad + good else ""
-        segments = [(good, "loaded", f"{good:,.0f} rows loaded"), (bad, "warn", f"{bad:,.0f} rows quarantined")]
+        segments = [(good, "loaded", f"{_rows(good)} loaded"), (bad, "warn", f"{_rows(bad)} quarantined")]
         note = f"{bad:,.0f} quarantined{share} · {good:,.0f} loaded"
         bars.append(Bar(str(table), segments, note, note_class="warned" if bad else ""))
     where = ", ".join(relations)
