@@ -148,6 +148,11 @@ def test_slim_and_select_together_are_refused(project: Path, capsys: pytest.Capt
         (["run-many", "--set", "eu:--bogus"], "--set eu: `run` has no option '--bogus'; give it only options of `run`"),
         (["run-many", "--set", "eu:--help"], "--set eu: `run` has no option '--help'"),
         (["run-many", "--set", "eu:--var x"], "--set eu: argument --var: 'x' is not KEY=VALUE"),
+        (["run-many", "--set", "eu:--env prod"], "--set eu: every set runs in run-many's environment; drop --env"),
+        (["run-many", "--set", "eu:--env=prod"], "--set eu: every set runs in run-many's environment; drop --env"),
+{%- if cookiecutter.include_example == "yes" %}
+        (["run-many", "--set", "eu:--scale 0.1 --raw-dir x"], "--set eu: --scale generates the raw folder it reads"),
+{%- endif %}
         (["backfill", "--start", "2025-01-01", "--end", "²"], "'²' is not a date"),
         (["backfill", "--start", "2025-02-30", "--end", "2025-03-01"], "'2025-02-30' is not a date"),
         (["run", "--select", " "], "--select ' ' is blank"),
@@ -163,6 +168,19 @@ def test_bad_arguments_are_usage_errors_in_one_sentence(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert message in error
     assert len(error) < 400
+
+
+{%- if cookiecutter.include_example == "yes" %}
+
+
+def test_scale_and_a_raw_folder_together_are_refused_before_anything_runs(
+    project: Path, captured: Calls, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--scale generates the folder it reads: a --raw-dir beside it was silently ignored."""
+    assert cli.main(["ingest", "--scale", "0.1", "--raw-dir", str(project)]) == 1
+    assert "--scale generates the raw folder it reads; give --scale or --raw-dir, not both." in capsys.readouterr().err
+    assert not captured
+{%- endif %}
 
 
 @pytest.mark.duckdb

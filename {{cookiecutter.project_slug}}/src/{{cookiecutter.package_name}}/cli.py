@@ -68,7 +68,19 @@ def _set_arguments(parameters: parallel.ParameterSet) -> argparse.Namespace:
         raise PipelineError(f"--set {parameters.label}: {error}") from None  # the option's own sentence and fix
     if unknown:
         raise PipelineError(f"--set {parameters.label}: `run` has no option {config.shown(unknown[0])}; {fix}.")
+    _one_raw_folder(args, f"--set {parameters.label}: ")
+    if any(arg == "--env" or arg.startswith("--env=") for arg in parameters.args):
+        raise PipelineError(
+            f"--set {parameters.label}: every set runs in run-many's environment; "
+            f"drop --env from the set and give it to run-many (`{PROG} run-many --env prod --set ...`)."
+        )
     return args
+
+
+def _one_raw_folder(args: argparse.Namespace, where: str = "") -> None:
+    """Refuse --scale with --raw-dir (PipelineError): --scale generates the raw folder it reads."""
+    if getattr(args, "scale", None) and getattr(args, "raw_dir", None) is not None:
+        raise PipelineError(f"{where}--scale generates the raw folder it reads; give --scale or --raw-dir, not both.")
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -367,6 +379,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         raise PipelineError("--slim picks what to build from production state; drop --select, or drop --slim.")
     # unit-test ingests too (its parents are built empty, but from the raw tables ingest declares).
     ingests = args.command in ("ingest", "run", "unit-test")
+    _one_raw_folder(args)
     generates = bool(getattr(args, "scale", None))  # --scale writes its own raw folder: nothing to check yet
     raw_dir = getattr(args, "raw_dir", None)
     settings = config.resolve(args.env, raw_dir=raw_dir, connects=True, ingests=ingests and not generates)
