@@ -580,8 +580,9 @@ def resolve(
     `uses_raw`: the command reads the raw folder, so staging and prod demand $RAW_DATA_DIR (`env` does not).
     `keyed`: a command that `connects` writes or builds rows that may hold pii, so staging demands its
     $PII_HASH_KEY; `env` connects (to create or drop an instance where the profile says) but masks nothing.
-    `ingests`: the command loads raw files, so the raw folder (`raw_dir`, else $RAW_DATA_DIR, else the sample)
-    must exist and be a folder (`check_raw_dir`).
+    `ingests`: the command loads raw files, so a raw folder the user named (`raw_dir`, else $RAW_DATA_DIR) must
+    exist and be a folder (`check_raw_dir`); the committed sample folder may be absent in a project whose sources
+    declare no raw file, and a declared file missing from it is ingest's to name.
     """
     environ = os.environ if environ is None else environ
     if env not in ENVIRONMENTS:
@@ -614,9 +615,8 @@ def resolve(
     if fault and fault not in FAULTS:
         raise PipelineError(f"{FAULT_VAR}={shown(fault)} is not a known fault; use one of {', '.join(FAULTS)}.")
 
-    if ingests:
-        shown_raw = raw_named or (f"{RAW_DATA_DIR_VAR}={shown(str(raw_dir))}" if raw_dir else "")
-        check_raw_dir(project_dir / (raw_dir or SAMPLE_DIR), shown_raw or f"the sample folder {SAMPLE_DIR}")
+    if ingests and raw_dir is not None:  # a folder the user named; the default one may be absent (nothing to load)
+        check_raw_dir(project_dir / raw_dir, raw_named or f"{RAW_DATA_DIR_VAR}={shown(str(raw_dir))}")
 
     return Settings(
         env=env,
