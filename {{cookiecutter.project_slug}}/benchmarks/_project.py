@@ -20,24 +20,6 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 DBT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "data_tests", "data")
 # The prefix of the line a program reads; what follows it is one JSON object.
 MACHINE_PREFIX = "BENCHMARK-JSON "
-{%- if cookiecutter.include_example == "yes" and cookiecutter.warehouse in ("postgres", "spark") %}
-# The warehouse benchmarks run the example on DuckDB beside the project's warehouse: its marts, and the
-# profile a DuckDB project has, with the mask as its ingest step registers it.
-MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
-DUCKDB_PROFILE = """
-{package}:
-  target: ci
-  outputs:
-    ci:
-      type: duckdb
-      path: "{path}"
-      threads: 4
-      plugins:
-        - module: {package}.pii_plugin
-          config:
-            environment: ci
-"""
-{%- endif %}
 UNITS = ("s", "ratio", "MiB")
 
 

@@ -22,13 +22,28 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from _project import DUCKDB_PROFILE, MARTS, PACKAGE, copy_project, report
+from _project import PACKAGE, copy_project, report
 from dbt.cli.main import dbtRunner
 
 from {{ cookiecutter.package_name }} import generate, ingest
 from {{ cookiecutter.package_name }}.config import RAW_SCHEMA_VAR, SAMPLE_DIR, SCHEMA_VAR, Settings
 from {{ cookiecutter.package_name }}.warehouses import Relation, spark
 from {{ cookiecutter.package_name }}.warehouses import duckdb as duckdb_warehouse
+
+DUCKDB_PROFILE = """
+{package}:
+  target: ci
+  outputs:
+    ci:
+      type: duckdb
+      path: "{path}"
+      threads: 4
+      plugins:
+        - module: {package}.pii_plugin
+          config:
+            environment: ci
+"""
+MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
 
 
 def timed(figures: dict[str, float], name: str) -> Callable[[], contextlib.AbstractContextManager[None]]:

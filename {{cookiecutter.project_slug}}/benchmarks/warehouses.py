@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from _project import DUCKDB_PROFILE, MARTS, PACKAGE, copy_project, report
+from _project import PACKAGE, copy_project, report
 from dbt.cli.main import dbtRunner
 
 from {{ cookiecutter.package_name }} import generate, ingest
@@ -34,6 +34,20 @@ from {{ cookiecutter.package_name }}.warehouses import Relation, duckdb, postgre
 from {{ cookiecutter.package_name }}.warehouses.postgres_server import throwaway
 
 STAGES = ("load", "build", "publish")
+MARTS = ("dim_customers", "fct_daily_revenue", "fct_orders")
+DUCKDB_PROFILE = """
+{package}:
+  target: ci
+  outputs:
+    ci:
+      type: duckdb
+      path: "{path}"
+      threads: 4
+      plugins:
+        - module: {package}.pii_plugin
+          config:
+            environment: ci
+"""
 
 
 @contextlib.contextmanager
